@@ -1,0 +1,1 @@
+// Serialization of messages, URIs and header values.
