@@ -1,0 +1,443 @@
+//! The registrar's binding table: RFC 3261 §10.3 processing of an
+//! authenticated REGISTER, RFC 5626 instance ids, expiry, per-AOR caps.
+//!
+//! Pure: no sockets, no clocks. Time is wall-clock milliseconds since the
+//! Unix epoch passed in by the caller, because bindings outlive a restart
+//! (they are stored and restored with their absolute expiry).
+//!
+//! One [`Registrar`] is owned by one shard; REGISTERs are sharded by AOR, so
+//! every AOR lives in exactly one table.
+//!
+//! ```
+//! use pbx_registrar::{AorKey, Registrar, RegistrarConfig, RegisterInput, Source, SourceTransport};
+//! let mut reg = Registrar::new(RegistrarConfig::default());
+//! let src = Source { transport: SourceTransport::Udp, addr: "127.0.0.1:5070".parse().unwrap(), flow: None };
+//! let input = RegisterInput {
+//!     contacts: vec![sip_msg::ContactValue::Addr(sip_msg::NameAddr {
+//!         display: None,
+//!         uri: sip_msg::Uri {
+//!             scheme: sip_msg::Scheme::Sip, user: Some("1001".into()), password: None,
+//!             host: Some(sip_msg::Host::Ip("127.0.0.1".parse().unwrap())), port: Some(5070),
+//!             params: vec![], headers: vec![], opaque: None,
+//!         },
+//!         params: vec![],
+//!     })],
+//!     expires_header: Some(600), call_id: "c1", cseq: 1, source: src, user_agent: None,
+//! };
+//! let out = reg.register(1_000, AorKey::new(1, "1001"), &input).unwrap();
+//! assert_eq!(out.contacts.len(), 1);
+//! assert_eq!(out.contacts[0].1, 600);
+//! ```
+
+use std::collections::{BinaryHeap, HashMap};
+use std::cmp::Reverse;
+use std::net::SocketAddr;
+
+use sip_msg::{ContactValue, NameAddr, Scheme, Uri};
+
+/// Registrar limits (vpbx.toml `[registrar]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrarConfig {
+    /// Shorter non-zero expiries are refused with 423 (RFC 3261 §10.3 step 7).
+    pub min_expires: u32,
+    /// Longer expiries are shortened to this.
+    pub max_expires: u32,
+    /// Used when neither the Contact nor the request gives an expiry.
+    pub default_expires: u32,
+    /// Most contacts one AOR may hold; a new contact past the cap replaces
+    /// the one that expires first.
+    pub max_contacts_per_aor: usize,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { min_expires: 60, max_expires: 3600, default_expires: 3600, max_contacts_per_aor: 10 }
+    }
+}
+
+/// Which tenant and which user an address-of-record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AorKey {
+    pub tenant: i64,
+    /// The user part of the AOR (the extension or auth user).
+    pub user: Box<str>,
+}
+
+impl AorKey {
+    pub fn new(tenant: i64, user: &str) -> AorKey {
+        AorKey { tenant, user: user.into() }
+    }
+}
+
+/// The transport a binding was registered over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceTransport {
+    Udp,
+    Tcp,
+}
+
+impl SourceTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceTransport::Udp => "udp",
+            SourceTransport::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where a REGISTER came from: the address requests to the phone go to when
+/// its Contact is unreachable (NAT), and for TCP the connection to reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub transport: SourceTransport,
+    pub addr: SocketAddr,
+    /// The server's id of the TCP connection, if any.
+    pub flow: Option<u64>,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.transport.as_str(), self.addr)
+    }
+}
+
+/// One registered contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact URI as the phone sent it.
+    pub contact: Box<str>,
+    /// RFC 5626 `+sip.instance`, if the phone sent one.
+    pub instance: Option<Box<str>>,
+    /// RFC 5626 `reg-id`.
+    pub reg_id: Option<u32>,
+    /// `q` × 1000, if given.
+    pub q: Option<u16>,
+    pub expires_at_ms: u64,
+    pub call_id: Box<str>,
+    pub cseq: u32,
+    pub source: Source,
+    pub user_agent: Option<Box<str>>,
+    /// When the binding was last refreshed.
+    pub updated_at_ms: u64,
+}
+
+/// A change the caller persists (write-behind) or logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingChange {
+    Upsert(AorKey, Binding),
+    Remove(AorKey, Box<str>),
+}
+
+/// What the server extracted from an authenticated REGISTER.
+#[derive(Debug, Clone)]
+pub struct RegisterInput<'a> {
+    /// Every Contact value, in order; empty for a query.
+    pub contacts: Vec<ContactValue>,
+    /// The Expires header, if any.
+    pub expires_header: Option<u32>,
+    pub call_id: &'a str,
+    pub cseq: u32,
+    pub source: Source,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A successful REGISTER: what the 200 OK lists, and what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterOutput {
+    /// Every current contact of the AOR with its remaining seconds.
+    pub contacts: Vec<(Box<str>, u32)>,
+    pub changes: Vec<BindingChange>,
+}
+
+/// Why a REGISTER was refused; each maps to one SIP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// 400: `Contact: *` together with other contacts or a non-zero expiry.
+    #[error("Contact: * must be alone and come with Expires: 0")]
+    BadWildcard,
+    /// 400: a Contact URI that is not sip/sips.
+    #[error("contact URI scheme is not sip or sips")]
+    BadContactScheme,
+    /// 423 with Min-Expires.
+    #[error("expiry {requested} is below the minimum {min}")]
+    IntervalTooBrief { requested: u32, min: u32 },
+    /// 500 (RFC 3261 §10.3 step 7): same Call-ID and a CSeq not higher than stored.
+    #[error("CSeq {got} is not above {stored} for the same Call-ID")]
+    OutOfOrder { got: u32, stored: u32 },
+}
+
+impl RegisterError {
+    /// The SIP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RegisterError::BadWildcard | RegisterError::BadContactScheme => 400,
+            RegisterError::IntervalTooBrief { .. } => 423,
+            RegisterError::OutOfOrder { .. } => 500,
+        }
+    }
+}
+
+/// The binding table of one shard.
+#[derive(Debug)]
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    aors: HashMap<AorKey, Vec<Binding>>,
+    /// Min-heap of (expiry, AOR) for the sweep; entries may be stale (the
+    /// binding was refreshed or removed) and are checked when popped.
+    expiries: BinaryHeap<Reverse<(u64, AorKey)>>,
+    contacts: usize,
+}
+
+impl Registrar {
+    pub fn new(cfg: RegistrarConfig) -> Registrar {
+        Registrar { cfg, aors: HashMap::new(), expiries: BinaryHeap::new(), contacts: 0 }
+    }
+
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.cfg
+    }
+
+    /// Changes limits for later requests (live config reload).
+    pub fn set_config(&mut self, cfg: RegistrarConfig) {
+        self.cfg = cfg;
+    }
+
+    /// Number of bindings held.
+    pub fn contact_count(&self) -> usize {
+        self.contacts
+    }
+
+    /// Number of AORs with at least one binding.
+    pub fn aor_count(&self) -> usize {
+        self.aors.len()
+    }
+
+    /// The live bindings of one AOR (possibly including ones past expiry
+    /// that the next [`Registrar::sweep`] removes).
+    pub fn bindings(&self, key: &AorKey) -> &[Binding] {
+        self.aors.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Iterates over every AOR and its bindings.
+    pub fn iter(&self) -> impl Iterator<Item = (&AorKey, &[Binding])> {
+        self.aors.iter().map(|(k, v)| (k, v.as_slice()))
+    }
+
+    /// Puts back a binding loaded from the store after a restart. Expired
+    /// bindings are ignored.
+    pub fn restore(&mut self, now_ms: u64, key: AorKey, binding: Binding) {
+        if binding.expires_at_ms <= now_ms {
+            return;
+        }
+        self.expiries.push(Reverse((binding.expires_at_ms, key.clone())));
+        let list = self.aors.entry(key).or_default();
+        if let Some(old) = list.iter_mut().find(|b| b.contact == binding.contact) {
+            *old = binding;
+        } else {
+            list.push(binding);
+            self.contacts += 1;
+        }
+    }
+
+    /// Answers a REGISTER that has passed authentication (RFC 3261 §10.3
+    /// steps 6–8). An empty contact list is a query.
+    pub fn register(
+        &mut self,
+        now_ms: u64,
+        key: AorKey,
+        input: &RegisterInput<'_>,
+    ) -> Result<RegisterOutput, RegisterError> {
+        let mut changes = Vec::new();
+        let is_wildcard = input.contacts.iter().any(|c| matches!(c, ContactValue::Star));
+        if is_wildcard {
+            if input.contacts.len() != 1 || input.expires_header != Some(0) {
+                return Err(RegisterError::BadWildcard);
+            }
+            let list = self.aors.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(b) = list.iter().find(|b| &*b.call_id == input.call_id && input.cseq <= b.cseq) {
+                return Err(RegisterError::OutOfOrder { got: input.cseq, stored: b.cseq });
+            }
+            if let Some(list) = self.aors.remove(&key) {
+                self.contacts -= list.len();
+                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b.contact)));
+            }
+            return Ok(RegisterOutput { contacts: Vec::new(), changes });
+        }
+
+        // Validate everything before changing anything: a REGISTER is applied whole or not at all.
+        let mut wanted = Vec::with_capacity(input.contacts.len());
+        for c in &input.contacts {
+            let ContactValue::Addr(na) = c else { continue };
+            if !matches!(na.uri.scheme, Scheme::Sip | Scheme::Sips) {
+                return Err(RegisterError::BadContactScheme);
+            }
+            let expires = contact_expires(na).or(input.expires_header).unwrap_or(self.cfg.default_expires);
+            if expires != 0 && expires < self.cfg.min_expires {
+                return Err(RegisterError::IntervalTooBrief { requested: expires, min: self.cfg.min_expires });
+            }
+            wanted.push((na, expires.min(self.cfg.max_expires)));
+        }
+        let list = self.aors.entry(key.clone()).or_default();
+        for (na, _) in &wanted {
+            let uri_text = na.uri.to_string();
+            if let Some(b) = find_binding(list, na, &uri_text)
+                && &*b.call_id == input.call_id
+                && input.cseq <= b.cseq
+            {
+                return Err(RegisterError::OutOfOrder { got: input.cseq, stored: b.cseq });
+            }
+        }
+
+        for (na, expires) in wanted {
+            let uri_text = na.uri.to_string();
+            let pos = list.iter().position(|b| same_binding(b, na, &uri_text));
+            if expires == 0 {
+                if let Some(i) = pos {
+                    let b = list.swap_remove(i);
+                    self.contacts -= 1;
+                    changes.push(BindingChange::Remove(key.clone(), b.contact));
+                }
+                continue;
+            }
+            let binding = Binding {
+                contact: uri_text.into_boxed_str(),
+                instance: instance_of(na).map(Into::into),
+                reg_id: na.param("reg-id").flatten().and_then(|v| v.parse().ok()),
+                q: na.param("q").flatten().and_then(parse_q),
+                expires_at_ms: now_ms + u64::from(expires) * 1000,
+                call_id: input.call_id.into(),
+                cseq: input.cseq,
+                source: input.source,
+                user_agent: input.user_agent.map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
+                updated_at_ms: now_ms,
+            };
+            self.expiries.push(Reverse((binding.expires_at_ms, key.clone())));
+            match pos {
+                Some(i) => {
+                    if list[i].contact != binding.contact {
+                        // Same instance, new URI: the old row goes away.
+                        changes.push(BindingChange::Remove(key.clone(), list[i].contact.clone()));
+                    }
+                    list[i] = binding.clone();
+                }
+                None => {
+                    if list.len() >= self.cfg.max_contacts_per_aor.max(1) {
+                        // Past the cap the contact closest to expiry makes room
+                        // (phones behind NAT leave stale contacts behind).
+                        let (i, _) = list
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, b)| b.expires_at_ms)
+                            .expect("list is non-empty: its length reached the cap of at least 1");
+                        let old = list.swap_remove(i);
+                        self.contacts -= 1;
+                        changes.push(BindingChange::Remove(key.clone(), old.contact));
+                    }
+                    list.push(binding.clone());
+                    self.contacts += 1;
+                }
+            }
+            changes.push(BindingChange::Upsert(key.clone(), binding));
+        }
+
+        let contacts = list
+            .iter()
+            .filter(|b| b.expires_at_ms > now_ms)
+            .map(|b| (b.contact.clone(), remaining_s(b.expires_at_ms, now_ms)))
+            .collect();
+        if list.is_empty() {
+            self.aors.remove(&key);
+        }
+        Ok(RegisterOutput { contacts, changes })
+    }
+
+    /// The earliest time a binding may expire, for scheduling [`Registrar::sweep`].
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expiries.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Removes every binding whose expiry is at or before `now_ms`.
+    pub fn sweep(&mut self, now_ms: u64) -> Vec<BindingChange> {
+        let mut changes = Vec::new();
+        while let Some(Reverse((t, _))) = self.expiries.peek() {
+            if *t > now_ms {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.expiries.pop() else { break };
+            let Some(list) = self.aors.get_mut(&key) else { continue };
+            let before = list.len();
+            list.retain(|b| {
+                let keep = b.expires_at_ms > now_ms;
+                if !keep {
+                    changes.push(BindingChange::Remove(key.clone(), b.contact.clone()));
+                }
+                keep
+            });
+            self.contacts -= before - list.len();
+            if list.is_empty() {
+                self.aors.remove(&key);
+            }
+        }
+        changes
+    }
+
+    /// Drops the bindings of a tenant (tenant deleted) or of one user
+    /// (user removed from the tenant file).
+    pub fn remove_where(&mut self, mut pred: impl FnMut(&AorKey) -> bool) -> Vec<BindingChange> {
+        let keys: Vec<AorKey> = self.aors.keys().filter(|k| pred(k)).cloned().collect();
+        let mut changes = Vec::new();
+        for key in keys {
+            if let Some(list) = self.aors.remove(&key) {
+                self.contacts -= list.len();
+                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b.contact)));
+            }
+        }
+        changes
+    }
+}
+
+fn remaining_s(expires_at_ms: u64, now_ms: u64) -> u32 {
+    u32::try_from(expires_at_ms.saturating_sub(now_ms).div_ceil(1000)).unwrap_or(u32::MAX)
+}
+
+fn contact_expires(na: &NameAddr) -> Option<u32> {
+    // An unparsable expires param is ignored (the header or default applies);
+    // an overlarge one clamps (RFC 4475 scalar02 allows either).
+    let v = na.param("expires").flatten()?;
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(v.parse::<u64>().map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+fn parse_q(v: &str) -> Option<u16> {
+    let f: f32 = v.parse().ok()?;
+    (0.0..=1.0).contains(&f).then(|| (f * 1000.0).round() as u16)
+}
+
+fn instance_of(na: &NameAddr) -> Option<&str> {
+    na.param("+sip.instance").flatten().map(|v| v.trim_matches('"'))
+}
+
+fn find_binding<'a>(list: &'a [Binding], na: &NameAddr, uri_text: &str) -> Option<&'a Binding> {
+    list.iter().find(|b| same_binding(b, na, uri_text))
+}
+
+/// RFC 5626: same instance and reg-id is the same binding; otherwise the
+/// Contact URIs are compared (RFC 3261 §10.3 step 6 uses §19.1.4 equality;
+/// we compare scheme, user, host and port case-insensitively in the host).
+fn same_binding(b: &Binding, na: &NameAddr, uri_text: &str) -> bool {
+    if let (Some(inst), Some(bi)) = (instance_of(na), b.instance.as_deref()) {
+        let reg_id: Option<u32> = na.param("reg-id").flatten().and_then(|v| v.parse().ok());
+        return inst == bi && reg_id == b.reg_id;
+    }
+    &*b.contact == uri_text || Uri::parse(&b.contact).is_ok_and(|u| uri_equivalent(&u, &na.uri))
+}
+
+fn uri_equivalent(a: &Uri, b: &Uri) -> bool {
+    a.scheme == b.scheme && a.user == b.user && a.host == b.host && a.port == b.port
+}
+
+#[cfg(test)]
+mod tests;
