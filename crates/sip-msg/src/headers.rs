@@ -4,8 +4,14 @@
 /// `k` → Supported, `o` → Event, `r` → Refer-To, `b` → Referred-By,
 /// `u` → Allow-Events, `x` → Session-Expires, `y` → Identity, `a` →
 /// Accept-Contact, `j` → Reject-Contact, `d` → Request-Disposition).
-/// Unknown names keep their spelling.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Unknown names keep their spelling. Compact forms of headers without a
+/// variant here expand to `Other` with the long name (`s` → `Other("Subject")`).
+///
+/// Equality and hashing of `Other` names are ASCII case-insensitive (header
+/// names are, RFC 3261 §7.3.1), so `Other("x-foo") == Other("X-Foo")`.
+/// Build names with [`HeaderName::parse`]: `Other("Via")` made by hand is not
+/// equal to `Via`.
+#[derive(Debug, Clone)]
 pub enum HeaderName {
     Via,
     From,
@@ -43,11 +49,120 @@ impl HeaderName {
     /// Case-insensitive lookup including compact forms. `None` if `name` is
     /// not a valid token.
     pub fn parse(name: &str) -> Option<HeaderName> {
-        unimplemented!("sip-msg: HeaderName::parse {name}")
+        if !crate::parser::is_token(name) {
+            return None;
+        }
+        let mut lower = [0u8; 24];
+        let Some(dst) = lower.get_mut(..name.len()) else {
+            return Some(HeaderName::Other(name.into()));
+        };
+        for (d, s) in dst.iter_mut().zip(name.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        let other = |long: &str| Some(HeaderName::Other(long.into()));
+        match &*dst {
+            b"via" | b"v" => Some(HeaderName::Via),
+            b"from" | b"f" => Some(HeaderName::From),
+            b"to" | b"t" => Some(HeaderName::To),
+            b"call-id" | b"i" => Some(HeaderName::CallId),
+            b"cseq" => Some(HeaderName::CSeq),
+            b"contact" | b"m" => Some(HeaderName::Contact),
+            b"max-forwards" => Some(HeaderName::MaxForwards),
+            b"content-length" | b"l" => Some(HeaderName::ContentLength),
+            b"content-type" | b"c" => Some(HeaderName::ContentType),
+            b"expires" => Some(HeaderName::Expires),
+            b"min-expires" => Some(HeaderName::MinExpires),
+            b"route" => Some(HeaderName::Route),
+            b"record-route" => Some(HeaderName::RecordRoute),
+            b"authorization" => Some(HeaderName::Authorization),
+            b"proxy-authorization" => Some(HeaderName::ProxyAuthorization),
+            b"www-authenticate" => Some(HeaderName::WwwAuthenticate),
+            b"proxy-authenticate" => Some(HeaderName::ProxyAuthenticate),
+            b"user-agent" => Some(HeaderName::UserAgent),
+            b"server" => Some(HeaderName::Server),
+            b"allow" => Some(HeaderName::Allow),
+            b"supported" | b"k" => Some(HeaderName::Supported),
+            b"require" => Some(HeaderName::Require),
+            b"proxy-require" => Some(HeaderName::ProxyRequire),
+            b"unsupported" => Some(HeaderName::Unsupported),
+            b"retry-after" => Some(HeaderName::RetryAfter),
+            b"event" | b"o" => Some(HeaderName::Event),
+            b"rseq" => Some(HeaderName::RSeq),
+            b"rack" => Some(HeaderName::RAck),
+            b"e" => other("Content-Encoding"),
+            b"s" => other("Subject"),
+            b"r" => other("Refer-To"),
+            b"b" => other("Referred-By"),
+            b"u" => other("Allow-Events"),
+            b"x" => other("Session-Expires"),
+            b"y" => other("Identity"),
+            b"a" => other("Accept-Contact"),
+            b"j" => other("Reject-Contact"),
+            b"d" => other("Request-Disposition"),
+            _ => Some(HeaderName::Other(name.into())),
+        }
     }
     /// The canonical spelling used when serializing.
     pub fn as_str(&self) -> &str {
-        unimplemented!("sip-msg: HeaderName::as_str {self:?}")
+        match self {
+            HeaderName::Via => "Via",
+            HeaderName::From => "From",
+            HeaderName::To => "To",
+            HeaderName::CallId => "Call-ID",
+            HeaderName::CSeq => "CSeq",
+            HeaderName::Contact => "Contact",
+            HeaderName::MaxForwards => "Max-Forwards",
+            HeaderName::ContentLength => "Content-Length",
+            HeaderName::ContentType => "Content-Type",
+            HeaderName::Expires => "Expires",
+            HeaderName::MinExpires => "Min-Expires",
+            HeaderName::Route => "Route",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::Authorization => "Authorization",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
+            HeaderName::WwwAuthenticate => "WWW-Authenticate",
+            HeaderName::ProxyAuthenticate => "Proxy-Authenticate",
+            HeaderName::UserAgent => "User-Agent",
+            HeaderName::Server => "Server",
+            HeaderName::Allow => "Allow",
+            HeaderName::Supported => "Supported",
+            HeaderName::Require => "Require",
+            HeaderName::ProxyRequire => "Proxy-Require",
+            HeaderName::Unsupported => "Unsupported",
+            HeaderName::RetryAfter => "Retry-After",
+            HeaderName::Event => "Event",
+            HeaderName::RSeq => "RSeq",
+            HeaderName::RAck => "RAck",
+            HeaderName::Other(s) => s,
+        }
+    }
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl std::hash::Hash for HeaderName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        if let HeaderName::Other(s) = self {
+            for b in s.bytes() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -64,7 +179,7 @@ pub struct Header {
 /// and serialized as they came (name spelling and value text).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    list: Vec<Header>,
+    pub(crate) list: Vec<Header>,
 }
 
 impl Headers {
@@ -82,19 +197,34 @@ impl Headers {
     }
     /// The first value of `name`.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.list.iter().find(|h| &h.name == name).map(|h| h.value.as_str())
+        self.list
+            .iter()
+            .find(|h| &h.name == name)
+            .map(|h| h.value.as_str())
     }
     /// Every line of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.list.iter().filter(move |h| &h.name == name).map(|h| h.value.as_str())
+        self.list
+            .iter()
+            .filter(move |h| &h.name == name)
+            .map(|h| h.value.as_str())
     }
     /// Appends a header line at the end.
     pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.list.push(Header { name, value: value.into() });
+        self.list.push(Header {
+            name,
+            value: value.into(),
+        });
     }
     /// Inserts a header line before every other (used for Via and Record-Route).
     pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.list.insert(0, Header { name, value: value.into() });
+        self.list.insert(
+            0,
+            Header {
+                name,
+                value: value.into(),
+            },
+        );
     }
     /// Replaces every `name` line with one line holding `value` (at the place
     /// of the first, or at the end).
@@ -125,7 +255,17 @@ impl Headers {
     /// Removes the first value of `name` (the first comma-separated value if
     /// the first line holds several); used to pop the top Via.
     pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<String> {
-        unimplemented!("sip-msg: Headers::remove_first_value {name:?}")
+        let i = self.list.iter().position(|h| &h.name == name)?;
+        let mut pieces = crate::parser::split_commas(&self.list[i].value);
+        let first = pieces.next().unwrap_or("").to_owned();
+        let rest: Vec<&str> = pieces.collect();
+        if rest.is_empty() {
+            self.list.remove(i);
+        } else {
+            let joined = rest.join(", ");
+            self.list[i].value = joined;
+        }
+        Some(first)
     }
     pub(crate) fn from_vec(list: Vec<Header>) -> Headers {
         Headers { list }

@@ -24,8 +24,8 @@ mod via;
 pub use error::{ParseError, ParseErrorKind};
 pub use framing::{Framed, StreamFramer, error_response, parse_datagram};
 pub use headers::{Header, HeaderName, Headers};
-pub use message::{CSeq, Message, Method, Request, Response};
-pub use name_addr::{NameAddr, ContactValue};
+pub use message::{CSeq, ContactValueRef, Message, Method, Request, Response};
+pub use name_addr::{ContactValue, NameAddr};
 pub use status::StatusCode;
 pub use uri::{Host, Scheme, Uri};
 pub use via::{Transport, Via};
@@ -47,6 +47,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message: 65_535, max_headers: 128, max_header_value: 8_192, max_body: 60_000 }
+        Limits {
+            max_message: 65_535,
+            max_headers: 128,
+            max_header_value: 8_192,
+            max_body: 60_000,
+        }
     }
 }

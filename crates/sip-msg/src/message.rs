@@ -1,6 +1,10 @@
 use bytes::Bytes;
 
-use crate::{Headers, NameAddr, ParseError, StatusCode, Uri, Via};
+use crate::parser::{
+    find_param_range, name_addr_params_start, parse_contacts, parse_cseq, parse_digits_saturating,
+    split_commas,
+};
+use crate::{HeaderName, Headers, NameAddr, ParseError, StatusCode, Uri, Via};
 
 /// A SIP method. Extension methods keep their exact (case-sensitive) token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,7 +30,24 @@ pub enum Method {
 impl Method {
     /// Parses a method token; `None` if it is not a valid token.
     pub fn from_token(token: &str) -> Option<Method> {
-        unimplemented!("sip-msg: Method::from_token {token}")
+        Some(match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "REGISTER" => Method::Register,
+            "OPTIONS" => Method::Options,
+            "PRACK" => Method::Prack,
+            "UPDATE" => Method::Update,
+            "INFO" => Method::Info,
+            "REFER" => Method::Refer,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "MESSAGE" => Method::Message,
+            "PUBLISH" => Method::Publish,
+            t if crate::parser::is_token(t) => Method::Other(t.into()),
+            _ => return None,
+        })
     }
     pub fn as_str(&self) -> &str {
         match self {
@@ -125,43 +146,64 @@ impl Message {
 impl Headers {
     /// The topmost Via.
     pub fn top_via(&self) -> Option<Via> {
-        unimplemented!("sip-msg: Headers::top_via")
+        let v = self.get(&HeaderName::Via)?;
+        Via::parse(split_commas(v).next()?).ok()
     }
     /// Every Via value in order (comma-separated values split).
     pub fn vias(&self) -> Result<Vec<Via>, ParseError> {
-        unimplemented!("sip-msg: Headers::vias")
+        self.get_all(&HeaderName::Via)
+            .flat_map(split_commas)
+            .map(Via::parse)
+            .collect()
     }
     pub fn call_id(&self) -> Option<&str> {
-        unimplemented!("sip-msg: Headers::call_id")
+        self.get(&HeaderName::CallId)
     }
     pub fn cseq(&self) -> Option<CSeq> {
-        unimplemented!("sip-msg: Headers::cseq")
+        parse_cseq(self.get(&HeaderName::CSeq)?)
     }
     pub fn from(&self) -> Option<NameAddr> {
-        unimplemented!("sip-msg: Headers::from")
+        NameAddr::parse(self.get(&HeaderName::From)?).ok()
     }
     pub fn to(&self) -> Option<NameAddr> {
-        unimplemented!("sip-msg: Headers::to")
+        NameAddr::parse(self.get(&HeaderName::To)?).ok()
     }
-    /// The `tag` parameter of From, if any.
+    /// The `tag` parameter of From, if any (as written; no allocation).
     pub fn from_tag(&self) -> Option<&str> {
-        unimplemented!("sip-msg: Headers::from_tag")
+        header_param(self.get(&HeaderName::From)?, "tag")
     }
-    /// The `tag` parameter of To, if any.
+    /// The `tag` parameter of To, if any (as written; no allocation).
     pub fn to_tag(&self) -> Option<&str> {
-        unimplemented!("sip-msg: Headers::to_tag")
+        header_param(self.get(&HeaderName::To)?, "tag")
     }
+    /// Max-Forwards; `None` if absent or not a number, overlarge values
+    /// clamp to u32::MAX.
     pub fn max_forwards(&self) -> Option<u32> {
-        unimplemented!("sip-msg: Headers::max_forwards")
+        parse_digits_saturating(self.get(&HeaderName::MaxForwards)?)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
     /// The Expires header as seconds (overlarge values clamp to u32::MAX).
     pub fn expires(&self) -> Option<u32> {
-        unimplemented!("sip-msg: Headers::expires")
+        parse_digits_saturating(self.get(&HeaderName::Expires)?)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
     /// Every Contact value in order (comma-separated values split).
     pub fn contacts(&self) -> Result<Vec<ContactValueRef>, ParseError> {
-        unimplemented!("sip-msg: Headers::contacts")
+        let mut out = Vec::new();
+        for v in self.get_all(&HeaderName::Contact) {
+            out.extend(parse_contacts(v)?);
+        }
+        Ok(out)
     }
+}
+
+/// The value of header parameter `name` in a name-addr/addr-spec header
+/// value, as written; `None` if absent or a flag.
+fn header_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let start = name_addr_params_start(value)?;
+    let params = value.get(start..)?;
+    let range = find_param_range(params, name)??;
+    params.get(range)
 }
 
 /// Alias kept so callers can name the Contact value type from here.
@@ -172,10 +214,33 @@ impl Request {
     /// Via (all, in order), From, To, Call-ID and CSeq; adds no To tag (use
     /// [`Response::set_to_tag`]); reason is the canonical phrase.
     pub fn make_response(&self, status: StatusCode) -> Response {
-        unimplemented!("sip-msg: Request::make_response {status}")
+        let mut list = Vec::with_capacity(8);
+        for h in self.headers.iter() {
+            if h.name == HeaderName::Via {
+                list.push(h.clone());
+            }
+        }
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            if let Some(h) = self.headers.iter().find(|h| h.name == name) {
+                list.push(h.clone());
+            }
+        }
+        Response {
+            status,
+            reason: status.canonical_reason().to_owned(),
+            headers: Headers::from_vec(list),
+            body: Bytes::new(),
+        }
     }
+    /// Appends the serialized request (Content-Length written from the body,
+    /// at the place of the first Content-Length line or at the end).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        unimplemented!("sip-msg: Request::write_to {}", out.len())
+        crate::serialize::write_request(self, out);
     }
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
@@ -186,11 +251,41 @@ impl Request {
 
 impl Response {
     /// Sets (or replaces) the `tag` parameter of the To header.
+    /// The rest of the To value is kept as written; does nothing if there is
+    /// no To header or its value does not parse.
     pub fn set_to_tag(&mut self, tag: &str) {
-        unimplemented!("sip-msg: Response::set_to_tag {tag}")
+        let Some(h) = self
+            .headers
+            .list
+            .iter_mut()
+            .find(|h| h.name == HeaderName::To)
+        else {
+            return;
+        };
+        let Some(start) = name_addr_params_start(&h.value) else {
+            return;
+        };
+        let params = &h.value[start..];
+        match find_param_range(params, "tag") {
+            Some(Some(r)) => {
+                h.value.replace_range(start + r.start..start + r.end, tag);
+            }
+            Some(None) => {
+                // A bare `;tag` flag: give it a value.
+                if let Some(p) = params.to_ascii_lowercase().find("tag") {
+                    h.value.insert_str(start + p + 3, &format!("={tag}"));
+                }
+            }
+            None => {
+                h.value.push_str(";tag=");
+                h.value.push_str(tag);
+            }
+        }
     }
+    /// Appends the serialized response (Content-Length written from the
+    /// body, at the place of the first Content-Length line or at the end).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        unimplemented!("sip-msg: Response::write_to {}", out.len())
+        crate::serialize::write_response(self, out);
     }
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);

@@ -1,4 +1,5 @@
-use crate::{ParseError, Uri};
+use crate::parser::{is_token, parse_generic_params, parse_quoted, trim_ws};
+use crate::{ParseError, ParseErrorKind, Uri};
 
 /// A From/To/Contact/Route value: optional display name, URI, header params
 /// (RFC 3261 §20.10, §20.20, §20.39). Both name-addr and addr-spec forms are
@@ -13,8 +14,24 @@ pub struct NameAddr {
 }
 
 impl NameAddr {
+    ///
+    /// Strict where RFC 4475 allows either: a display name must be a quoted
+    /// string or tokens (baddn → error), no whitespace inside `<…>`
+    /// (badaspec → error), an addr-spec must not contain `,` or `?`
+    /// (regbadct → error). No LWS is needed between a quoted display name
+    /// and `<` (lwsdisp is accepted).
     pub fn parse(s: &str) -> Result<NameAddr, ParseError> {
-        unimplemented!("sip-msg: NameAddr::parse {s}")
+        parse_name_addr(s).map_err(|offset| {
+            crate::parser::err(ParseErrorKind::BadHeader { name: "name-addr" }, offset)
+        })
+    }
+    /// A name-addr with no display name and no parameters.
+    pub fn from_uri(uri: Uri) -> NameAddr {
+        NameAddr {
+            display: None,
+            uri,
+            params: Vec::new(),
+        }
     }
     /// First header parameter named `name` (case-insensitive).
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
@@ -31,12 +48,93 @@ impl NameAddr {
 impl std::fmt::Display for NameAddr {
     /// Always writes name-addr form (`"display" <uri>;params`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        unimplemented!("sip-msg: NameAddr Display {:p}", f)
+        if let Some(d) = &self.display {
+            f.write_str("\"")?;
+            for c in d.chars() {
+                match c {
+                    '"' | '\\' => write!(f, "\\{c}")?,
+                    // CR/LF cannot appear even escaped; never emit them.
+                    '\r' | '\n' => f.write_str(" ")?,
+                    _ => write!(f, "{c}")?,
+                }
+            }
+            f.write_str("\" ")?;
+        }
+        write!(f, "<{}>", self.uri)?;
+        for (name, value) in &self.params {
+            match value {
+                Some(v) => write!(f, ";{name}={v}")?,
+                None => write!(f, ";{name}")?,
+            }
+        }
+        Ok(())
     }
+}
+
+impl std::fmt::Display for ContactValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContactValue::Star => f.write_str("*"),
+            ContactValue::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+fn parse_name_addr(s: &str) -> Result<NameAddr, usize> {
+    let s = trim_ws(s);
+    let b = s.as_bytes();
+    let (display, uri, params_text) = if b.first() == Some(&b'"') {
+        let (display, used) = parse_quoted(s).ok_or(0usize)?;
+        let rest = s[used..].trim_start_matches([' ', '\t']);
+        let off = s.len() - rest.len();
+        let inner = rest.strip_prefix('<').ok_or(off)?;
+        let close = inner.find('>').ok_or(off)?;
+        (Some(display), &inner[..close], &inner[close + 1..])
+    } else if let Some(lt) = s.find('<') {
+        let dn = trim_ws(&s[..lt]);
+        let display = if dn.is_empty() {
+            None
+        } else {
+            // display-name = *(token LWS): tokens separated by whitespace.
+            if !dn
+                .split([' ', '\t'])
+                .filter(|w| !w.is_empty())
+                .all(is_token)
+            {
+                return Err(0);
+            }
+            Some(dn.to_owned())
+        };
+        let close = s[lt..].find('>').ok_or(lt)? + lt;
+        (display, &s[lt + 1..close], &s[close + 1..])
+    } else {
+        // addr-spec: the URI ends at the first ';' (what follows are
+        // header parameters, RFC 3261 §20.10).
+        let end = s.find(';').unwrap_or(s.len());
+        let uri = trim_ws(&s[..end]);
+        if uri.bytes().any(|c| matches!(c, b',' | b'?')) {
+            return Err(0);
+        }
+        (None, uri, &s[end..])
+    };
+    if uri.is_empty() || uri.bytes().any(|c| c <= b' ') {
+        return Err(0);
+    }
+    let uri = Uri::parse(uri).map_err(|e| e.offset)?;
+    let params = parse_generic_params(params_text).ok_or(s.len() - params_text.len())?;
+    Ok(NameAddr {
+        display,
+        uri,
+        params,
+    })
 }
 
 /// One Contact value: `*` or a name-addr.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "public API shape fixed; Star is rare"
+)]
 pub enum ContactValue {
     Star,
     Addr(NameAddr),
