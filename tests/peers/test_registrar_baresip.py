@@ -1,0 +1,81 @@
+"""Issue 2 proof: baresip (Debian) against tenants made with `tenant create` + `tenant apply`."""
+
+import time
+
+import pytest
+
+from peers import Baresip, user, wait_until
+
+DOMAIN = "t1.vpbx.test"
+EXT = "1001"
+SECRET = "first-secret-1001"
+
+
+def registered_from(vpbx, domain: str, ip: str, port: int) -> list[dict]:
+    src = f"udp:{ip}:{port}"
+    return [r for r in vpbx.registrations(domain) if r.get("source") == src]
+
+
+def test_baresip_registers_and_is_listed_with_its_source_address(vpbx, reaper, tmp_path):
+    vpbx.tenant(DOMAIN, [user(EXT, SECRET), user("1002", "other-secret-1002")])
+    vpbx.start(DOMAIN)
+    phone = Baresip(tmp_path, reaper, "ok", EXT, DOMAIN, SECRET, vpbx.sip_port, ip="127.0.0.3")
+    phone.start()
+    assert phone.wait_reg(10) == "ok", phone.reginfo()
+
+    # The registrar may write bindings behind (flushed at least once a second).
+    regs = wait_until(lambda: registered_from(vpbx, DOMAIN, "127.0.0.3", phone.sip_port), 5, 0.3)
+    assert len(regs) == 1, vpbx.registrations(DOMAIN)
+    reg = regs[0]
+    assert f"{EXT}@{DOMAIN}" in reg["aor"]
+    assert f"127.0.0.3:{phone.sip_port}" in reg["contact"]
+    assert reg["transport"].lower() == "udp"
+    assert 0 < int(reg["expires_in"]) <= 300          # baresip asks for regint=300
+    assert "baresip" in reg["user_agent"]
+    # The table form exists too and names the contact.
+    table = vpbx.cli("registrations", DOMAIN).stdout
+    assert f"127.0.0.3:{phone.sip_port}" in table
+
+
+def test_baresip_with_a_wrong_password_is_refused_and_not_listed(vpbx, reaper, tmp_path):
+    vpbx.tenant(DOMAIN, [user(EXT, SECRET)])
+    vpbx.start(DOMAIN)
+    phone = Baresip(tmp_path, reaper, "bad", EXT, DOMAIN, "not-the-secret", vpbx.sip_port, ip="127.0.0.3")
+    phone.start()
+    assert phone.wait_reg(10) == "failed", phone.reginfo()
+    time.sleep(1.5)                                      # past any write-behind interval
+    assert vpbx.registrations(DOMAIN) == []
+    # Control: the server is alive and the right secret works from the same address.
+    phone.stop()
+    good = Baresip(tmp_path, reaper, "good", EXT, DOMAIN, SECRET, vpbx.sip_port, ip="127.0.0.3")
+    good.start()
+    assert good.wait_reg(10) == "ok", good.reginfo()
+
+
+def test_after_tenant_apply_changes_the_secret_the_old_one_stops_working_without_a_restart(
+        vpbx, reaper, tmp_path):
+    from peers import tenant_yaml
+    vpbx.tenant(DOMAIN, [user(EXT, SECRET)])
+    vpbx.start(DOMAIN)
+    pid = vpbx.proc.pid
+
+    before = Baresip(tmp_path, reaper, "before", EXT, DOMAIN, SECRET, vpbx.sip_port, ip="127.0.0.3")
+    before.start()
+    assert before.wait_reg(10) == "ok", before.reginfo()
+    before.stop()
+
+    new_secret = "second-secret-1001"
+    out = vpbx.tenant_apply(tenant_yaml(DOMAIN, [user(EXT, new_secret)]))
+    assert out.stdout.strip(), "tenant apply should print a diff"
+    time.sleep(3)                                        # the contract: picked up within 2 s
+
+    old = Baresip(tmp_path, reaper, "old", EXT, DOMAIN, SECRET, vpbx.sip_port, ip="127.0.0.3")
+    old.start()
+    assert old.wait_reg(10) == "failed", old.reginfo()
+    old.stop()
+
+    new = Baresip(tmp_path, reaper, "new", EXT, DOMAIN, new_secret, vpbx.sip_port, ip="127.0.0.3")
+    new.start()
+    assert new.wait_reg(10) == "ok", new.reginfo()
+
+    assert vpbx.running() and vpbx.proc.pid == pid, "the server must not have restarted"
