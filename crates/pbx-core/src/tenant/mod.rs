@@ -754,15 +754,18 @@ impl TenantConfig {
         Ok(())
     }
 
-    /// Applying a file exported without secrets: users that keep their extension keep
-    /// their stored `secret` and `pin` when the file has none. A user that is new (no
-    /// user with that extension in `old`) and has no secret is an error.
+    /// Applying a file exported without secrets. A user entry without `secret` is read
+    /// as "secrets omitted": if the tenant already has a user with that extension, the
+    /// stored `secret` and `pin` are kept. A user entry with a `secret` is complete: a
+    /// missing `pin` there means "no PIN" (that is how a PIN is removed). A new user (no
+    /// user with that extension in `old`) without a secret is an error.
     pub fn fill_missing_secrets_from(&mut self, old: &TenantConfig) -> Result<(), ConfigError> {
         for user in &mut self.users {
+            if user.secret.is_some() {
+                continue;
+            }
             if let Some(prev) = old.users.iter().find(|u| u.ext == user.ext) {
-                if user.secret.is_none() {
-                    user.secret.clone_from(&prev.secret);
-                }
+                user.secret.clone_from(&prev.secret);
                 if user.pin.is_none() {
                     user.pin.clone_from(&prev.pin);
                 }

@@ -1,0 +1,331 @@
+//! `vpbx.toml`: defaults, the annotated example, unknown keys, validation messages.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use pbx_core::server_config::{DEFAULT_SCANNER_USER_AGENTS, OwnIpPolicy, PortRange};
+use pbx_core::{ListenAddr, SecretsKey, ServerConfig, Transport};
+
+const EXAMPLE: &str = include_str!("data/vpbx.toml");
+
+fn err(text: &str) -> String {
+    ServerConfig::from_toml_str(text).unwrap_err().to_string()
+}
+
+#[test]
+fn an_empty_file_gives_every_default() {
+    let c = ServerConfig::from_toml_str("").unwrap();
+    assert_eq!(c, ServerConfig::default());
+    assert_eq!(c.data_dir, PathBuf::from("./vpbx-data"));
+    assert_eq!(c.database, "sqlite://vpbx-data/vpbx.db");
+    assert_eq!(
+        c.sip.listen,
+        [
+            ListenAddr {
+                transport: Transport::Udp,
+                addr: "0.0.0.0:5060".parse().unwrap()
+            },
+            ListenAddr {
+                transport: Transport::Tcp,
+                addr: "0.0.0.0:5060".parse().unwrap()
+            },
+        ]
+    );
+    assert_eq!(c.sip.external_ip, None);
+    assert_eq!((c.sip.t1_ms, c.sip.t2_ms, c.sip.t4_ms), (500, 4000, 5000));
+    assert_eq!(
+        (c.sip.max_message_bytes, c.sip.shards, c.sip.queue_depth),
+        (65_535, 0, 4096)
+    );
+    assert_eq!(c.sip.own_ip_policy, OwnIpPolicy::UniqueAuthUser);
+    assert_eq!(c.media.ip.to_string(), "0.0.0.0");
+    assert_eq!(
+        c.media.ports,
+        PortRange {
+            first: 10_000,
+            last: 20_000
+        }
+    );
+    assert_eq!(
+        c.http.listen,
+        "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        (c.smtp.url.as_deref(), c.smtp.from.as_str()),
+        (None, "pbx@example.com")
+    );
+    let s = &c.security;
+    assert!(s.trusted_networks.is_empty());
+    assert_eq!(
+        (s.ban_threshold, s.ban_window_s, s.ban_time_s),
+        (10, 60, 900)
+    );
+    assert!(s.drop_scanner_user_agents);
+    assert_eq!(s.scanner_user_agents, DEFAULT_SCANNER_USER_AGENTS);
+    assert_eq!((s.rate_limit_per_ip, s.rate_limit_burst), (200, 400));
+    let r = &c.registrar;
+    assert_eq!(
+        (
+            r.min_expires,
+            r.max_expires,
+            r.default_expires,
+            r.max_contacts_per_aor,
+            r.nonce_ttl_s
+        ),
+        (60, 3600, 3600, 10, 300)
+    );
+    assert!(c.store.write_behind);
+    assert_eq!(c.store.flush_interval_ms, 1000);
+    assert_eq!(c.store.secrets_key, None);
+    assert_eq!(
+        (c.trace.max_messages, c.trace.dir.as_ref()),
+        (100_000, None)
+    );
+}
+
+#[test]
+fn the_annotated_example_file_states_exactly_the_defaults() {
+    assert_eq!(
+        ServerConfig::from_toml_str(EXAMPLE).unwrap(),
+        ServerConfig::default()
+    );
+}
+
+#[test]
+fn the_database_default_follows_a_configured_data_dir() {
+    let c = ServerConfig::from_toml_str("data_dir = \"/var/lib/vpbx\"\n").unwrap();
+    assert_eq!(c.database, "sqlite:///var/lib/vpbx/vpbx.db");
+    let c = ServerConfig::from_toml_str(
+        "data_dir = \"/var/lib/vpbx\"\ndatabase = \"postgres://vpbx@db/vpbx\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.database, "postgres://vpbx@db/vpbx");
+}
+
+#[test]
+fn every_section_can_be_overridden() {
+    let key_hex = "ab".repeat(32);
+    let c = ServerConfig::from_toml_str(&format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:5070", "tcp:[::1]:5070"]
+external_ip = "203.0.113.5"
+t1_ms = 250
+shards = 2
+queue_depth = 16
+own_ip_policy = "drop"
+[media]
+ports = "30000-30100"
+[http]
+listen = "0.0.0.0:9090"
+[smtp]
+url = "smtp://u:p@127.0.0.1:2525"
+from = "vm@office.example"
+[security]
+trusted_networks = ["127.0.0.0/8", "::1"]
+ban_threshold = 3
+drop_scanner_user_agents = false
+scanner_user_agents = ["EvilScan"]
+rate_limit_per_ip = 1000
+rate_limit_burst = 1000
+[registrar]
+min_expires = 30
+default_expires = 600
+[store]
+write_behind = false
+flush_interval_ms = 100
+secrets_key = "{key_hex}"
+[trace]
+max_messages = 0
+dir = "/tmp/trace"
+"#
+    ))
+    .unwrap();
+    assert_eq!(
+        c.sip.listen[1].addr,
+        "[::1]:5070".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(c.sip.external_ip, Some("203.0.113.5".parse().unwrap()));
+    assert_eq!((c.sip.t1_ms, c.sip.shards, c.sip.queue_depth), (250, 2, 16));
+    assert_eq!(c.sip.own_ip_policy, OwnIpPolicy::Drop);
+    assert_eq!(
+        c.media.ports,
+        PortRange {
+            first: 30_000,
+            last: 30_100
+        }
+    );
+    assert_eq!(c.smtp.url.as_deref(), Some("smtp://u:p@127.0.0.1:2525"));
+    assert!(
+        c.security
+            .trusted_networks
+            .contains("127.0.0.9".parse().unwrap())
+    );
+    assert!(c.security.trusted_networks.contains("::1".parse().unwrap()));
+    assert!(c.security.is_scanner_user_agent("evilscan 1.0"));
+    assert!(
+        !c.security.is_scanner_user_agent("friendly-scanner"),
+        "a configured list replaces the defaults"
+    );
+    assert_eq!(
+        (c.registrar.min_expires, c.registrar.default_expires),
+        (30, 600)
+    );
+    assert_eq!(
+        c.store.secrets_key,
+        Some(SecretsKey::parse(&key_hex).unwrap())
+    );
+    assert_eq!(c.trace.dir, Some(PathBuf::from("/tmp/trace")));
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_section() {
+    assert_eq!(
+        err("data_dri = \"x\"\n"),
+        "top level: unknown key \"data_dri\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace)"
+    );
+    assert_eq!(
+        err("[sip]\nlisten_on = []\n"),
+        "sip: unknown key \"listen_on\" (expected one of: listen, external_ip, t1_ms, t2_ms, t4_ms, max_message_bytes, shards, queue_depth, own_ip_policy)"
+    );
+    assert_eq!(
+        err("[security]\nban_treshold = 5\n"),
+        "security: unknown key \"ban_treshold\" (expected one of: trusted_networks, ban_threshold, ban_window_s, ban_time_s, drop_scanner_user_agents, scanner_user_agents, rate_limit_per_ip, rate_limit_burst)"
+    );
+    assert_eq!(
+        err("[sipp]\n"),
+        "top level: unknown key \"sipp\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace)"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_are_one_line_with_a_position() {
+    let e = err("[sip]\nlisten = [\"udp:0.0.0.0:5060\"\n");
+    assert!(e.starts_with("TOML syntax error: line "), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn listen_addresses_are_validated() {
+    assert_eq!(
+        err("[sip]\nlisten = [\"tls:0.0.0.0:5061\"]\n"),
+        "sip.listen[0]: \"tls:0.0.0.0:5061\": the TLS transport is not supported yet (use udp or tcp)"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = [\"udp:0.0.0.0:5060\", \"ws:0.0.0.0:8088\"]\n"),
+        "sip.listen[1]: \"ws:0.0.0.0:8088\": the WS transport is not supported yet (use udp or tcp)"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = [\"0.0.0.0:5060\"]\n"),
+        "sip.listen[0]: \"0.0.0.0:5060\": unknown transport \"0.0.0.0\" (expected udp or tcp)"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = [\"udp:localhost:5060\"]\n"),
+        "sip.listen[0]: \"udp:localhost:5060\": \"localhost:5060\" is not IP:PORT (IPv6 as [::]:5060)"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = [\"udp:0.0.0.0:5060\", \"udp:0.0.0.0:5060\"]\n"),
+        "sip.listen[1]: \"udp:0.0.0.0:5060\" is listed twice"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = []\n"),
+        "sip.listen: at least one address is needed"
+    );
+    assert_eq!(
+        err("[sip]\nlisten = \"udp:0.0.0.0:5060\"\n"),
+        "sip.listen: expected a list, found a string"
+    );
+}
+
+#[test]
+fn values_are_type_and_range_checked() {
+    assert_eq!(
+        err("[sip]\nexternal_ip = \"pbx.example\"\n"),
+        "sip.external_ip: \"pbx.example\" is not an IP address"
+    );
+    assert_eq!(
+        err("[sip]\nt1_ms = 0\n"),
+        "sip.t1_ms: 0 is out of range (allowed 1..=60000)"
+    );
+    assert_eq!(
+        err("[sip]\nt1_ms = 5000\nt2_ms = 4000\n"),
+        "sip.t2_ms: 4000 is less than t1_ms (5000); RFC 3261 needs T2 >= T1"
+    );
+    assert_eq!(
+        err("[sip]\nqueue_depth = \"big\"\n"),
+        "sip.queue_depth: expected a whole number, found a string"
+    );
+    assert_eq!(
+        err("[sip]\nown_ip_policy = \"accept\"\n"),
+        "sip.own_ip_policy: \"accept\" is not one of: unique-auth-user, reject, drop"
+    );
+    assert_eq!(
+        err("[media]\nports = \"20000-10000\"\n"),
+        "media.ports: \"20000-10000\" is not FIRST-LAST with 1024 <= FIRST < LAST <= 65535 (e.g. \"10000-20000\")"
+    );
+    assert_eq!(
+        err("[http]\nlisten = \"8080\"\n"),
+        "http.listen: \"8080\" is not IP:PORT"
+    );
+    assert_eq!(
+        err("[smtp]\nurl = \"http://u:hunter2@mail\"\n"),
+        "smtp.url: \"http://u:***@mail\" is not an smtp:// or smtps:// URL"
+    );
+    assert_eq!(
+        err("[smtp]\nfrom = \"pbx\"\n"),
+        "smtp.from: \"pbx\" is not a plausible e-mail address"
+    );
+    assert_eq!(
+        err("[security]\ntrusted_networks = [\"10.0.0.0/8\", \"10.0.0.300\"]\n"),
+        "security.trusted_networks[1]: \"10.0.0.300\" is not a CIDR or IP address"
+    );
+    assert_eq!(
+        err("[security]\nban_threshold = 0\n"),
+        "security.ban_threshold: 0 is out of range (allowed 1..=1000000)"
+    );
+    assert_eq!(
+        err("[security]\ndrop_scanner_user_agents = \"yes\"\n"),
+        "security.drop_scanner_user_agents: expected true or false, found a string"
+    );
+    assert_eq!(
+        err("[security]\nscanner_user_agents = [\"\"]\n"),
+        "security.scanner_user_agents[0]: must not be empty (it would match every request)"
+    );
+    assert_eq!(
+        err("[security]\nrate_limit_per_ip = 500\n"),
+        "security.rate_limit_burst: 400 is less than rate_limit_per_ip (500)"
+    );
+    assert_eq!(
+        err("[registrar]\nmin_expires = 7200\n"),
+        "registrar.min_expires: 7200 is greater than max_expires (3600)"
+    );
+    assert_eq!(
+        err("[registrar]\ndefault_expires = 30\n"),
+        "registrar.default_expires: 30 is outside min_expires..=max_expires (60..=3600)"
+    );
+    assert_eq!(
+        err("[store]\nflush_interval_ms = 5000\n"),
+        "store.flush_interval_ms: 5000 is out of range (allowed 1..=1000)"
+    );
+    assert_eq!(err("data_dir = \"\"\n"), "data_dir: must not be empty");
+    assert_eq!(
+        err("database = \"mysql://u:pw@db/x\"\n"),
+        "database: \"mysql://u:***@db/x\" is not a sqlite:// or postgres:// URL"
+    );
+}
+
+#[test]
+fn a_bad_secrets_key_is_refused_without_repeating_it() {
+    let e = err("[store]\nsecrets_key = \"not-a-key-but-secret\"\n");
+    assert_eq!(
+        e,
+        "store.secrets_key: must be 32 bytes written as 64 hex digits or 44 base64 characters"
+    );
+    assert!(!e.contains("not-a-key"));
+}
+
+#[test]
+fn sections_must_be_tables() {
+    assert_eq!(err("sip = 5\n"), "sip: expected a mapping, found a number");
+}
