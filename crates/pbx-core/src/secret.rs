@@ -2,8 +2,8 @@
 //!
 //! Phones and trunks need their secrets in clear (to provision phones and to
 //! authenticate outward), so secrets cannot be hashed away. What protects them:
-//! - always: the database file and the data dir are only readable by the vpbx user
-//!   (the server creates them with mode 0600/0700);
+//! - always: file permissions — the database file and the data dir must be readable
+//!   only by the vpbx user (the server's job: 0600/0700; this crate does no I/O);
 //! - optionally: `[store] secrets_key`, a 32-byte key. With it, secrets are stored
 //!   as `enc:v1:<base64(nonce ‖ ciphertext ‖ tag)>` sealed with ChaCha20-Poly1305, so a
 //!   copied database or backup without the config file reveals nothing. Without a

@@ -726,3 +726,22 @@ fn truncated_or_mangled_tenant_files_give_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn a_repeated_key_is_an_error_not_last_one_wins() {
+    let e = err("domain: a.example\ndomain: b.example\n");
+    assert!(e.starts_with("YAML syntax error: "), "{e}");
+    assert!(e.contains("duplicate"), "{e}");
+}
+
+#[test]
+fn an_alias_bomb_is_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    assert!(TenantConfig::from_yaml_str(&text).is_err());
+}
