@@ -335,3 +335,148 @@ impl Dialog {
         Some(req)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sip_msg::{Limits, Message, parse_datagram};
+
+    fn parse(text: &str) -> Message {
+        parse_datagram(text.replace('\n', "\r\n").as_bytes(), &Limits::default()).unwrap()
+    }
+
+    fn invite() -> Request {
+        match parse(
+            "INVITE sip:bob@b.example SIP/2.0\n\
+             Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\n\
+             Record-Route: <sip:p1.example;lr>\n\
+             Record-Route: <sip:p2.example;lr>, <sip:p3.example;lr>\n\
+             From: Alice <sip:alice@a.example>;tag=at\n\
+             To: <sip:bob@b.example>\n\
+             Call-ID: c1\n\
+             CSeq: 10 INVITE\n\
+             Contact: <sip:alice@10.1.1.1>\n\
+             Content-Length: 0\n\n",
+        ) {
+            Message::Request(r) => r,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    fn ok(record_route: &str) -> Response {
+        match parse(&format!(
+            "SIP/2.0 200 OK\n\
+             Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\n\
+             {record_route}\
+             From: Alice <sip:alice@a.example>;tag=at\n\
+             To: <sip:bob@b.example>;tag=bt\n\
+             Call-ID: c1\n\
+             CSeq: 10 INVITE\n\
+             Contact: <sip:bob@10.2.2.2:5070>\n\
+             Content-Length: 0\n\n"
+        )) {
+            Message::Response(r) => r,
+            Message::Request(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn uac_route_set_is_the_record_route_reversed_and_requests_loose_route() {
+        let rr = "Record-Route: <sip:p3.example;lr>\nRecord-Route: <sip:p2.example;lr>, <sip:p1.example;lr>\n";
+        let mut d = Dialog::uac(&invite(), &ok(rr)).unwrap();
+        assert_eq!(
+            d.id,
+            DialogId {
+                call_id: "c1".into(),
+                local_tag: "at".into(),
+                remote_tag: "bt".into()
+            }
+        );
+        assert_eq!(
+            d.route_set,
+            [
+                "<sip:p1.example;lr>",
+                "<sip:p2.example;lr>",
+                "<sip:p3.example;lr>"
+            ]
+        );
+        let bye = d.new_request(Method::Bye, "SIP/2.0/UDP a.example;branch=z9hG4bK2");
+        assert_eq!(
+            bye.uri.to_string(),
+            "sip:bob@10.2.2.2:5070",
+            "loose routing keeps the remote target"
+        );
+        let routes: Vec<&str> = bye.headers.get_all(&HeaderName::Route).collect();
+        assert_eq!(
+            routes,
+            [
+                "<sip:p1.example;lr>",
+                "<sip:p2.example;lr>",
+                "<sip:p3.example;lr>"
+            ]
+        );
+        assert_eq!(bye.headers.cseq().unwrap().seq, 11);
+        assert_eq!(bye.headers.from_tag(), Some("at"));
+        assert_eq!(bye.headers.to_tag(), Some("bt"));
+    }
+
+    #[test]
+    fn strict_route_puts_the_first_route_in_the_request_uri_and_the_target_last() {
+        let mut d = Dialog::uac(
+            &invite(),
+            &ok("Record-Route: <sip:p2.example;lr>, <sip:strict.example>\n"),
+        )
+        .unwrap();
+        let req = d.new_request(Method::Info, "SIP/2.0/UDP a.example;branch=z9hG4bK3");
+        assert_eq!(req.uri.to_string(), "sip:strict.example");
+        let routes: Vec<&str> = req.headers.get_all(&HeaderName::Route).collect();
+        assert_eq!(routes, ["<sip:p2.example;lr>", "<sip:bob@10.2.2.2:5070>"]);
+    }
+
+    #[test]
+    fn uas_route_set_keeps_record_route_order_and_targets_the_callers_contact() {
+        let inv = invite();
+        let d = Dialog::uas(&inv, &ok(""), 1).unwrap();
+        assert_eq!(
+            d.route_set,
+            [
+                "<sip:p1.example;lr>",
+                "<sip:p2.example;lr>",
+                "<sip:p3.example;lr>"
+            ]
+        );
+        assert_eq!(d.remote_target.to_string(), "sip:alice@10.1.1.1");
+        assert_eq!(d.id.local_tag, "bt");
+        assert_eq!(d.id.remote_tag, "at");
+        assert_eq!(
+            DialogId::of_incoming_request(&d.new_request_for_test()),
+            Some(d.id.clone()).map(|mut id| {
+                // a request we send has From = our tag; seen from the peer it is swapped
+                std::mem::swap(&mut id.local_tag, &mut id.remote_tag);
+                id
+            })
+        );
+    }
+
+    #[test]
+    fn remote_cseq_going_backwards_is_refused_with_500() {
+        let inv = invite();
+        let mut d = Dialog::uas(&inv, &ok(""), 1).unwrap();
+        let mut later = inv.clone();
+        later.method = Method::Bye;
+        later.headers.set(HeaderName::CSeq, "9 BYE");
+        let err = d.handle_remote_request(&later).unwrap_err();
+        assert_eq!(err.response(), Some(StatusCode::SERVER_INTERNAL_ERROR));
+        later.headers.set(HeaderName::CSeq, "11 BYE");
+        assert!(d.handle_remote_request(&later).is_ok());
+        assert_eq!(d.remote_seq, Some(11));
+    }
+
+    impl Dialog {
+        fn new_request_for_test(&self) -> Request {
+            self.clone()
+                .new_request(Method::Bye, "SIP/2.0/UDP b.example;branch=z9hG4bK9")
+        }
+    }
+}

@@ -873,3 +873,143 @@ impl Endpoint {
         self.event(Event::Terminated { key });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sip_msg::{Limits, parse_datagram};
+
+    fn target(n: u64) -> Target {
+        Target {
+            flow: Flow(n),
+            addr: format!("10.9.0.{n}:5060").parse().unwrap(),
+            reliable: false,
+        }
+    }
+
+    fn req(method: &str, branch: &str) -> Request {
+        let text = format!(
+            "{method} sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.0.1;branch={branch}\r\n\
+             From: <sip:a@example.com>;tag=f\r\nTo: <sip:x@example.com>\r\nCall-ID: c-{branch}\r\n\
+             CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        match parse_datagram(text.as_bytes(), &Limits::default()).unwrap() {
+            Message::Request(r) => r,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    fn drain(ep: &mut Endpoint) -> Vec<Output> {
+        let mut v = Vec::new();
+        loop {
+            match ep.poll_output() {
+                o @ (Output::Timeout(_) | Output::Idle) => {
+                    v.push(o);
+                    return v;
+                }
+                o => v.push(o),
+            }
+        }
+    }
+
+    #[test]
+    fn send_request_refuses_ack_missing_branch_and_duplicate_branch() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default());
+        assert_eq!(
+            ep.send_request(t0, target(2), req("ACK", "z9hG4bKa")),
+            Err(TxnError::AckIsNotATransaction)
+        );
+        assert_eq!(
+            ep.send_request(t0, target(2), req("OPTIONS", "old")),
+            Err(TxnError::NoBranch)
+        );
+        ep.send_request(t0, target(2), req("OPTIONS", "z9hG4bKa"))
+            .unwrap();
+        assert_eq!(
+            ep.send_request(t0, target(2), req("OPTIONS", "z9hG4bKa")),
+            Err(TxnError::DuplicateBranch)
+        );
+        assert!(
+            ep.send_request(t0, target(2), req("INVITE", "z9hG4bKa"))
+                .is_ok(),
+            "the method is part of the key"
+        );
+    }
+
+    #[test]
+    fn a_server_transaction_takes_one_final_response_only() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default());
+        let r = req("REGISTER", "z9hG4bKr");
+        ep.handle_message(t0, target(3), Message::Request(r.clone()));
+        let key = match drain(&mut ep).remove(0) {
+            Output::Event(Event::NewRequest { key, .. }) => key,
+            o => panic!("unexpected {o:?}"),
+        };
+        ep.send_response(t0, key, r.make_response(StatusCode::OK))
+            .unwrap();
+        assert_eq!(
+            ep.send_response(t0, key, r.make_response(StatusCode::OK)),
+            Err(TxnError::WrongState)
+        );
+        let out = drain(&mut ep);
+        assert!(
+            matches!(&out[0], Output::Transmit(t) if t.target == target(3) && t.txn == Some(key))
+        );
+        assert_eq!(
+            out[1],
+            Output::Timeout(t0 + Duration::from_secs(32)),
+            "Timer J"
+        );
+    }
+
+    #[test]
+    fn the_table_matches_retransmissions_among_many_transactions() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default());
+        let base = req("REGISTER", "z9hG4bKbase");
+        let n = 20_000;
+        for i in 0..n {
+            let mut r = base.clone();
+            r.headers.set(
+                HeaderName::Via,
+                format!("SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK{i}"),
+            );
+            ep.handle_message(t0, target(1), Message::Request(r));
+        }
+        assert_eq!(ep.len(), n);
+        let news = drain(&mut ep)
+            .iter()
+            .filter(|o| matches!(o, Output::Event(Event::NewRequest { .. })))
+            .count();
+        assert_eq!(news, n);
+        let mut again = base.clone();
+        again
+            .headers
+            .set(HeaderName::Via, "SIP/2.0/UDP 10.9.0.1;branch=z9hG4bK777");
+        ep.handle_message(t0, target(1), Message::Request(again));
+        assert_eq!(
+            drain(&mut ep),
+            [Output::Idle],
+            "a retransmission in Trying is absorbed"
+        );
+        assert_eq!(ep.len(), n);
+    }
+
+    #[test]
+    fn invite_server_sends_100_trying_at_once_by_default() {
+        let t0 = Instant::now();
+        let mut ep = Endpoint::new(Config::default());
+        ep.handle_message(t0, target(4), Message::Request(req("INVITE", "z9hG4bKi")));
+        let out = drain(&mut ep);
+        assert!(matches!(&out[0], Output::Event(Event::NewRequest { .. })));
+        let Output::Transmit(t) = &out[1] else {
+            panic!("expected the 100 Trying")
+        };
+        assert!(t.data.starts_with(b"SIP/2.0 100 "));
+    }
+
+    use sip_msg::HeaderName;
+}

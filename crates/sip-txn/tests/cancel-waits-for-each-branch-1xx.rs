@@ -14,18 +14,29 @@ fn callee(sim: &mut Sim, n: usize, ring_at_once: bool) -> Rc<RefCell<Option<TxnK
     let invite_key: Rc<RefCell<Option<TxnKey>>> = Rc::default();
     let slot = invite_key.clone();
     sim.on_event(n, move |ep: &mut Endpoint, now, e| {
-        let Event::NewRequest { key, request, related, .. } = e else { return };
+        let Event::NewRequest {
+            key,
+            request,
+            related,
+            ..
+        } = e
+        else {
+            return;
+        };
         match (&request.method, related) {
             (Method::Invite, _) => {
                 *slot.borrow_mut() = Some(*key);
                 if ring_at_once {
-                    ep.send_response(now, *key, answer(contact, request, 180, "r")).unwrap();
+                    ep.send_response(now, *key, answer(contact, request, 180, "r"))
+                        .unwrap();
                 }
             }
             (Method::Cancel, Related::Cancels(invite)) => {
-                ep.send_response(now, *key, request.make_response(StatusCode::OK)).unwrap();
+                ep.send_response(now, *key, request.make_response(StatusCode::OK))
+                    .unwrap();
                 let inv = ep.request(*invite).unwrap().clone();
-                ep.send_response(now, *invite, answer(contact, &inv, 487, "r")).unwrap();
+                ep.send_response(now, *invite, answer(contact, &inv, 487, "r"))
+                    .unwrap();
             }
             _ => {}
         }
@@ -52,8 +63,14 @@ fn cancel_goes_to_a_branch_only_after_that_branch_sent_a_provisional() {
     let kc = sim.send(a, c, inv_c);
     sim.run_for(ms(100));
     // The caller hangs up: cancel both branches at 100 ms.
-    let (cb, cc) = sim.with(a, |ep, now| (ep.cancel(now, kb).unwrap(), ep.cancel(now, kc).unwrap()));
-    assert_eq!(sim.with(a, |ep, now| ep.cancel(now, kc).unwrap()), cc, "cancel is idempotent");
+    let (cb, cc) = sim.with(a, |ep, now| {
+        (ep.cancel(now, kb).unwrap(), ep.cancel(now, kc).unwrap())
+    });
+    assert_eq!(
+        sim.with(a, |ep, now| ep.cancel(now, kc).unwrap()),
+        cc,
+        "cancel is idempotent"
+    );
     sim.run_for(ms(900));
     let cancels = sim.requests_sent(a, "CANCEL");
     assert_eq!(cancels.len(), 1, "c has not rung: no CANCEL for it yet");
@@ -61,7 +78,10 @@ fn cancel_goes_to_a_branch_only_after_that_branch_sent_a_provisional() {
     // §9.1: same branch, Request-URI, Call-ID, From, To, CSeq number as the INVITE.
     let cancel = &cancels[0].1;
     assert_eq!(cancel.uri, inv_b.uri);
-    assert_eq!(cancel.headers.top_via().unwrap().branch, inv_b.headers.top_via().unwrap().branch);
+    assert_eq!(
+        cancel.headers.top_via().unwrap().branch,
+        inv_b.headers.top_via().unwrap().branch
+    );
     assert_eq!(cancel.headers.call_id(), inv_b.headers.call_id());
     assert_eq!(cancel.headers.from_tag(), inv_b.headers.from_tag());
     assert_eq!(cancel.headers.to_tag(), None);
@@ -78,7 +98,8 @@ fn cancel_goes_to_a_branch_only_after_that_branch_sent_a_provisional() {
     let contact_c = sim.addr(c);
     sim.with(c, |ep, now| {
         let inv = ep.request(kc_server).unwrap().clone();
-        ep.send_response(now, kc_server, answer(contact_c, &inv, 180, "r")).unwrap();
+        ep.send_response(now, kc_server, answer(contact_c, &inv, 180, "r"))
+            .unwrap();
     });
     sim.run_for(ms(1_000));
     assert_eq!(sim.request_offsets_ms(a, "CANCEL"), [100, 1010]);
@@ -99,9 +120,13 @@ fn a_cancel_requested_before_any_1xx_is_never_sent_if_the_invite_fails_first() {
     let contact = sim.addr(c);
     sim.with(c, |ep, now| {
         let inv = ep.request(key).unwrap().clone();
-        ep.send_response(now, key, answer(contact, &inv, 486, "r")).unwrap();
+        ep.send_response(now, key, answer(contact, &inv, 486, "r"))
+            .unwrap();
     });
     sim.run_for(ms(1_000));
     assert!(sim.requests_sent(a, "CANCEL").is_empty());
-    assert_eq!(sim.event_offsets_ms(a, |e| *e == Event::Terminated { key: cc }), [110]);
+    assert_eq!(
+        sim.event_offsets_ms(a, |e| *e == Event::Terminated { key: cc }),
+        [110]
+    );
 }

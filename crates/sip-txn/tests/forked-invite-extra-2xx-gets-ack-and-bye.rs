@@ -22,10 +22,16 @@ fn forked_invite_passes_both_2xx_and_the_tu_acks_both_and_byes_the_extra_one() {
         let contact = sim.addr(n);
         sim.on_event(n, move |ep, now, e| {
             if let Event::NewRequest { key, request, .. } = e {
-                let status = if request.method == Method::Invite { 180 } else { 200 };
-                ep.send_response(now, *key, answer(contact, request, status, tag)).unwrap();
+                let status = if request.method == Method::Invite {
+                    180
+                } else {
+                    200
+                };
+                ep.send_response(now, *key, answer(contact, request, status, tag))
+                    .unwrap();
                 if request.method == Method::Invite {
-                    ep.send_response(now, *key, answer(contact, request, 200, tag)).unwrap();
+                    ep.send_response(now, *key, answer(contact, request, 200, tag))
+                        .unwrap();
                 }
             }
         });
@@ -36,8 +42,12 @@ fn forked_invite_passes_both_2xx_and_the_tu_acks_both_and_byes_the_extra_one() {
     let dialogs: Rc<RefCell<Vec<Dialog>>> = Rc::default();
     let seen = dialogs.clone();
     sim.on_event(a, move |ep, now, e| {
-        let Event::Response { key, response } = e else { return };
-        if !response.status.is_success() || response.headers.cseq().unwrap().method != Method::Invite {
+        let Event::Response { key, response } = e else {
+            return;
+        };
+        if !response.status.is_success()
+            || response.headers.cseq().unwrap().method != Method::Invite
+        {
             return;
         }
         let id = DialogId::of_uac_response(response).unwrap();
@@ -48,8 +58,14 @@ fn forked_invite_passes_both_2xx_and_the_tu_acks_both_and_byes_the_extra_one() {
         let mut dialog = Dialog::uac(&invite, response).unwrap();
         let dest = |d: &Dialog| {
             let host = d.remote_target.host_str().unwrap();
-            let addr: SocketAddr = format!("{host}:{}", d.remote_target.port.unwrap_or(5060)).parse().unwrap();
-            Target { flow: Flow(0), addr, reliable: false }
+            let addr: SocketAddr = format!("{host}:{}", d.remote_target.port.unwrap_or(5060))
+                .parse()
+                .unwrap();
+            Target {
+                flow: Flow(0),
+                addr,
+                reliable: false,
+            }
         };
         let via = format!("SIP/2.0/UDP {a_addr};branch={}", ep.new_branch());
         ep.send_stateless(dest(&dialog), &Message::Request(dialog.ack(1, &via)));
@@ -63,7 +79,16 @@ fn forked_invite_passes_both_2xx_and_the_tu_acks_both_and_byes_the_extra_one() {
 
     let invite = request(&mut sim, a, b, "INVITE", "call-fork", 1);
     let key = sim.with(a, |ep, now| {
-        ep.send_request(now, Target { flow: Flow(99), addr: fork, reliable: false }, invite).unwrap()
+        ep.send_request(
+            now,
+            Target {
+                flow: Flow(99),
+                addr: fork,
+                reliable: false,
+            },
+            invite,
+        )
+        .unwrap()
     });
     sim.run_for(ms(2_000));
 
@@ -73,23 +98,40 @@ fn forked_invite_passes_both_2xx_and_the_tu_acks_both_and_byes_the_extra_one() {
         .events(a)
         .iter()
         .filter_map(|e| match e {
-            Event::Response { key: k, response } if *k == key => {
-                Some((response.status.as_u16(), response.headers.to_tag().unwrap().to_owned()))
-            }
+            Event::Response { key: k, response } if *k == key => Some((
+                response.status.as_u16(),
+                response.headers.to_tag().unwrap().to_owned(),
+            )),
             _ => None,
         })
         .collect();
-    assert_eq!(invite_responses, [
-        (180, "tag-b".to_owned()),
-        (200, "tag-b".to_owned()),
-        (200, "tag-c".to_owned())
-    ]);
+    assert_eq!(
+        invite_responses,
+        [
+            (180, "tag-b".to_owned()),
+            (200, "tag-b".to_owned()),
+            (200, "tag-c".to_owned())
+        ]
+    );
     // Both UAS got their ACK (so their 2xx retransmission stopped) ...
     for n in [b, c] {
-        assert_eq!(sim.event_offsets_ms(n, |e| matches!(e, Event::AckReceived { invite: Some(_), .. })), [30]);
+        assert_eq!(
+            sim.event_offsets_ms(n, |e| matches!(
+                e,
+                Event::AckReceived {
+                    invite: Some(_),
+                    ..
+                }
+            )),
+            [30]
+        );
         assert_eq!(sim.response_offsets_ms(n, 200).first(), Some(&10));
     }
-    assert_eq!(sim.response_offsets_ms(b, 200), [10], "b's 2xx was sent once");
+    assert_eq!(
+        sim.response_offsets_ms(b, 200),
+        [10],
+        "b's 2xx was sent once"
+    );
     // ... and only the extra fork c got the BYE, in its dialog.
     let byes = sim.requests_sent(a, "BYE");
     assert_eq!(byes.len(), 1);

@@ -8,19 +8,28 @@ use sip_txn::{Dialog, Event, RAck, Related, RseqCheck, is_reliable_provisional, 
 fn uas_with_100rel(sim: &mut Sim, b: usize) {
     let contact = sim.addr(b);
     sim.on_event(b, move |ep, now, e| {
-        let Event::NewRequest { key, request, .. } = e else { return };
+        let Event::NewRequest { key, request, .. } = e else {
+            return;
+        };
         match request.method {
             Method::Invite => {
-                ep.send_reliable_provisional(now, *key, answer(contact, request, 183, "b1")).unwrap();
+                ep.send_reliable_provisional(now, *key, answer(contact, request, 183, "b1"))
+                    .unwrap();
             }
-            Method::Prack => ep.send_response(now, *key, request.make_response(StatusCode::OK)).unwrap(),
+            Method::Prack => ep
+                .send_response(now, *key, request.make_response(StatusCode::OK))
+                .unwrap(),
             _ => {}
         }
     });
 }
 
 fn provisionals(sim: &Sim, a: usize) -> Vec<Response> {
-    sim.responses(a).into_iter().map(|(_, r)| r).filter(|r| r.status.as_u16() == 183).collect()
+    sim.responses(a)
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.status.as_u16() == 183)
+        .collect()
 }
 
 #[test]
@@ -38,7 +47,15 @@ fn reliable_183_is_retransmitted_doubling_from_t1_until_the_prack_arrives() {
     // The UAC checks RSeq: the first is new, the rest are retransmissions.
     let mut dialog = Dialog::uac(&invite, &got[0]).unwrap();
     let checks: Vec<RseqCheck> = got.iter().map(|r| dialog.check_rseq(r).unwrap()).collect();
-    assert_eq!(checks, [RseqCheck::New, RseqCheck::Retransmission, RseqCheck::Retransmission, RseqCheck::Retransmission]);
+    assert_eq!(
+        checks,
+        [
+            RseqCheck::New,
+            RseqCheck::Retransmission,
+            RseqCheck::Retransmission,
+            RseqCheck::Retransmission
+        ]
+    );
     // PRACK at 5000 ms (RFC 3262 §7.2: RAck = RSeq, CSeq number, method).
     let a_addr = sim.addr(a);
     let prack = sim.with(a, |ep, _| {
@@ -46,17 +63,33 @@ fn reliable_183_is_retransmitted_doubling_from_t1_until_the_prack_arrives() {
         dialog.prack(&got[0], &via).unwrap()
     });
     let rack = RAck::of(&prack).unwrap();
-    assert_eq!((rack.rseq, rack.cseq, rack.method.clone()), (rseq_of(&got[0]).unwrap(), 1, Method::Invite));
+    assert_eq!(
+        (rack.rseq, rack.cseq, rack.method.clone()),
+        (rseq_of(&got[0]).unwrap(), 1, Method::Invite)
+    );
     sim.send(a, b, prack);
     sim.run_for(ms(30_000));
-    assert_eq!(sim.response_offsets_ms(b, 183), [10, 510, 1510, 3510], "no 183 at 7510: the PRACK stopped it");
-    let matched = sim.events(b).iter().any(|e| matches!(e,
-        Event::NewRequest { related: Related::Pracks { rseq, .. }, .. } if *rseq == rack.rseq));
+    assert_eq!(
+        sim.response_offsets_ms(b, 183),
+        [10, 510, 1510, 3510],
+        "no 183 at 7510: the PRACK stopped it"
+    );
+    let matched = sim.events(b).iter().any(|e| {
+        matches!(e,
+        Event::NewRequest { related: Related::Pracks { rseq, .. }, .. } if *rseq == rack.rseq)
+    });
     assert!(matched);
-    assert!(!sim.events(b).iter().any(|e| matches!(e, Event::ReliableProvisionalTimedOut { .. })));
+    assert!(
+        !sim.events(b)
+            .iter()
+            .any(|e| matches!(e, Event::ReliableProvisionalTimedOut { .. }))
+    );
     assert!(sim.events(a).iter().any(|e| matches!(e, Event::Response { response, .. }
         if response.headers.cseq().unwrap().method == Method::Prack && response.status.is_success())));
-    assert!(sim.nodes[a].ep.state(ikey).is_some(), "the INVITE is still proceeding");
+    assert!(
+        sim.nodes[a].ep.state(ikey).is_some(),
+        "the INVITE is still proceeding"
+    );
 }
 
 #[test]
@@ -68,8 +101,13 @@ fn reliable_183_without_prack_gives_up_at_64_t1() {
     let invite = request(&mut sim, a, b, "INVITE", "call-rel2", 1);
     sim.send(a, b, invite);
     sim.run_for(ms(40_000));
-    assert_eq!(sim.response_offsets_ms(b, 183), [10, 510, 1510, 3510, 7510, 15510, 31510]);
-    let gave_up = sim.event_offsets_ms(b, |e| matches!(e, Event::ReliableProvisionalTimedOut { .. }));
+    assert_eq!(
+        sim.response_offsets_ms(b, 183),
+        [10, 510, 1510, 3510, 7510, 15510, 31510]
+    );
+    let gave_up = sim.event_offsets_ms(b, |e| {
+        matches!(e, Event::ReliableProvisionalTimedOut { .. })
+    });
     assert_eq!(gave_up, [32_010]);
 }
 
@@ -84,16 +122,28 @@ fn a_prack_for_an_unknown_rseq_is_not_matched() {
     sim.run_for(ms(100));
     let first = provisionals(&sim, a)[0].clone();
     let mut wrong = first.clone();
-    wrong.headers.set(sip_msg::HeaderName::RSeq, (rseq_of(&first).unwrap() + 7).to_string());
+    wrong.headers.set(
+        sip_msg::HeaderName::RSeq,
+        (rseq_of(&first).unwrap() + 7).to_string(),
+    );
     let mut dialog = Dialog::uac(&invite, &first).unwrap();
     let a_addr = sim.addr(a);
     let prack = sim.with(a, |ep, _| {
-        dialog.prack(&wrong, &format!("SIP/2.0/UDP {a_addr};branch={}", ep.new_branch())).unwrap()
+        dialog
+            .prack(
+                &wrong,
+                &format!("SIP/2.0/UDP {a_addr};branch={}", ep.new_branch()),
+            )
+            .unwrap()
     });
     sim.send(a, b, prack);
     sim.run_for(ms(1_000));
     let unmatched = sim.events(b).iter().any(|e| matches!(e,
         Event::NewRequest { request, related: Related::None, .. } if request.method == Method::Prack));
     assert!(unmatched, "the TU answers 481");
-    assert_eq!(sim.response_offsets_ms(b, 183), [10, 510], "retransmission goes on");
+    assert_eq!(
+        sim.response_offsets_ms(b, 183),
+        [10, 510],
+        "retransmission goes on"
+    );
 }

@@ -16,13 +16,30 @@ fn a_lost_connection_fails_only_the_branch_that_used_it_at_once() {
     let kc = sim.send(a, c, inv_c);
     sim.run_for(ms(700));
     sim.with(a, |ep, now| ep.handle_transport_error(now, Flow(c as u64)));
-    assert_eq!(sim.event_offsets_ms(a, |e| *e == Event::TransportError { key: kc }), [700]);
-    assert_eq!(sim.event_offsets_ms(a, |e| *e == Event::Terminated { key: kc }), [700]);
-    assert_eq!(sim.nodes[a].ep.state(kb), Some(TxnState::InviteClient(InviteClientState::Calling)));
+    assert_eq!(
+        sim.event_offsets_ms(a, |e| *e == Event::TransportError { key: kc }),
+        [700]
+    );
+    assert_eq!(
+        sim.event_offsets_ms(a, |e| *e == Event::Terminated { key: kc }),
+        [700]
+    );
+    assert_eq!(
+        sim.nodes[a].ep.state(kb),
+        Some(TxnState::InviteClient(InviteClientState::Calling))
+    );
     sim.run_for(ms(2_000));
-    let to_c = sim.requests_sent(a, "INVITE").iter().filter(|(d, _)| *d == sim.addr(c)).count();
+    let to_c = sim
+        .requests_sent(a, "INVITE")
+        .iter()
+        .filter(|(d, _)| *d == sim.addr(c))
+        .count();
     assert_eq!(to_c, 2, "sent at 0 and 500, nothing after the failure");
-    assert!(!sim.events(a).iter().any(|e| *e == Event::TransportError { key: kb }));
+    assert!(
+        !sim.events(a)
+            .iter()
+            .any(|e| *e == Event::TransportError { key: kb })
+    );
 }
 
 #[test]
@@ -34,6 +51,9 @@ fn a_failed_send_fails_its_transaction_at_once() {
     let key = sim.send(a, b, req);
     sim.run_for(ms(200));
     sim.with(a, |ep, now| ep.handle_send_failed(now, key));
-    assert_eq!(sim.event_offsets_ms(a, |e| *e == Event::TransportError { key }), [200]);
+    assert_eq!(
+        sim.event_offsets_ms(a, |e| *e == Event::TransportError { key }),
+        [200]
+    );
     assert!(sim.nodes[a].ep.is_empty());
 }

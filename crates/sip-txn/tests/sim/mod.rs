@@ -32,7 +32,10 @@ pub struct Link {
 
 impl Default for Link {
     fn default() -> Self {
-        Link { loss: 0.0, delay: Duration::from_millis(10) }
+        Link {
+            loss: 0.0,
+            delay: Duration::from_millis(10),
+        }
     }
 }
 
@@ -83,7 +86,14 @@ impl Sim {
     pub fn add_node(&mut self, config: Config) -> usize {
         let i = self.nodes.len();
         let addr: SocketAddr = format!("10.0.0.{}:5060", i + 1).parse().unwrap();
-        self.nodes.push(Node { ep: Endpoint::new(config), addr, events: Vec::new(), sent: Vec::new(), hook: None, deadline: None });
+        self.nodes.push(Node {
+            ep: Endpoint::new(config),
+            addr,
+            events: Vec::new(),
+            sent: Vec::new(),
+            hook: None,
+            deadline: None,
+        });
         i
     }
 
@@ -93,7 +103,11 @@ impl Sim {
 
     /// The target node `from` uses to reach node `to` (flow = peer index).
     pub fn target(&self, to: usize) -> Target {
-        Target { flow: Flow(to as u64), addr: self.nodes[to].addr, reliable: self.reliable }
+        Target {
+            flow: Flow(to as u64),
+            addr: self.nodes[to].addr,
+            reliable: self.reliable,
+        }
     }
 
     /// Node `from` starts a client transaction for `req` towards node `to`.
@@ -121,7 +135,11 @@ impl Sim {
         self.forks.insert(addr, to);
     }
 
-    pub fn on_event(&mut self, n: usize, hook: impl FnMut(&mut Endpoint, Instant, &Event) + 'static) {
+    pub fn on_event(
+        &mut self,
+        n: usize,
+        hook: impl FnMut(&mut Endpoint, Instant, &Event) + 'static,
+    ) {
         self.nodes[n].hook = Some(Box::new(hook));
     }
 
@@ -137,7 +155,8 @@ impl Sim {
     /// is not an Endpoint, e.g. an RFC 2543 UA).
     pub fn inject(&mut self, from_addr: SocketAddr, to: usize, text: &str) {
         self.seq += 1;
-        self.payloads.insert(self.seq, (to, from_addr, text.as_bytes().to_vec()));
+        self.payloads
+            .insert(self.seq, (to, from_addr, text.as_bytes().to_vec()));
         self.in_flight.push(Reverse((self.now + ms(1), self.seq)));
     }
 
@@ -151,12 +170,18 @@ impl Sim {
                     match out {
                         Output::Transmit(t) => {
                             progressed = true;
-                            let msg = parse_datagram(&t.data, &Limits::default()).expect("endpoints send valid SIP");
+                            let msg = parse_datagram(&t.data, &Limits::default())
+                                .expect("endpoints send valid SIP");
                             let at = self.now - self.t0;
                             self.nodes[i].sent.push((at, t.target.addr, msg));
                             let dests: Vec<usize> = match self.forks.get(&t.target.addr) {
                                 Some(v) => v.clone(),
-                                None => self.nodes.iter().position(|n| n.addr == t.target.addr).into_iter().collect(),
+                                None => self
+                                    .nodes
+                                    .iter()
+                                    .position(|n| n.addr == t.target.addr)
+                                    .into_iter()
+                                    .collect(),
                             };
                             for j in dests {
                                 let link = self.links.get(&(i, j)).copied().unwrap_or_default();
@@ -166,7 +191,8 @@ impl Sim {
                                 self.seq += 1;
                                 let from = self.nodes[i].addr;
                                 self.payloads.insert(self.seq, (j, from, t.data.to_vec()));
-                                self.in_flight.push(Reverse((self.now + link.delay, self.seq)));
+                                self.in_flight
+                                    .push(Reverse((self.now + link.delay, self.seq)));
                             }
                         }
                         Output::Event(e) => {
@@ -216,9 +242,15 @@ impl Sim {
             if next_msg == Some(next) {
                 let Reverse((_, seq)) = self.in_flight.pop().unwrap();
                 let (to, from, data) = self.payloads.remove(&seq).unwrap();
-                let msg = parse_datagram(&data, &Limits::default()).expect("test traffic is valid SIP");
+                let msg =
+                    parse_datagram(&data, &Limits::default()).expect("test traffic is valid SIP");
                 let source = Target {
-                    flow: Flow(self.nodes.iter().position(|n| n.addr == from).map_or(999, |p| p as u64)),
+                    flow: Flow(
+                        self.nodes
+                            .iter()
+                            .position(|n| n.addr == from)
+                            .map_or(999, |p| p as u64),
+                    ),
                     addr: from,
                     reliable: self.reliable,
                 };
@@ -273,7 +305,11 @@ impl Sim {
     }
 
     pub fn events(&self, n: usize) -> Vec<Event> {
-        self.nodes[n].events.iter().map(|(_, e)| e.clone()).collect()
+        self.nodes[n]
+            .events
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// Responses node `n`'s TU got (Event::Response), with offsets.
@@ -290,12 +326,24 @@ impl Sim {
 
     /// Offsets (ms) of events of node `n` matching `pred`.
     pub fn event_offsets_ms(&self, n: usize, pred: impl Fn(&Event) -> bool) -> Vec<u64> {
-        self.nodes[n].events.iter().filter(|(_, e)| pred(e)).map(|(t, _)| t.as_millis() as u64).collect()
+        self.nodes[n]
+            .events
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(t, _)| t.as_millis() as u64)
+            .collect()
     }
 }
 
 /// Builds a request from node `from` to node `to` with a fresh branch.
-pub fn request(sim: &mut Sim, from: usize, to: usize, method: &str, call_id: &str, cseq: u32) -> Request {
+pub fn request(
+    sim: &mut Sim,
+    from: usize,
+    to: usize,
+    method: &str,
+    call_id: &str,
+    cseq: u32,
+) -> Request {
     let branch = sim.nodes[from].ep.new_branch();
     let from_tag = format!("ft{from}");
     let text = format!(
@@ -323,10 +371,16 @@ pub fn answer(contact: SocketAddr, req: &Request, code: u16, tag: &str) -> Respo
     if code > 100 {
         r.set_to_tag(tag);
     }
-    r.headers.push(sip_msg::HeaderName::Contact, format!("<sip:callee@{contact}>"));
+    r.headers.push(
+        sip_msg::HeaderName::Contact,
+        format!("<sip:callee@{contact}>"),
+    );
     r
 }
 
 pub fn quiet() -> Config {
-    Config { auto_100_trying: false, ..Config::default() }
+    Config {
+        auto_100_trying: false,
+        ..Config::default()
+    }
 }
