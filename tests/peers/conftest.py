@@ -68,9 +68,11 @@ def vpbx(vpbx_factory) -> peers.Vpbx:
 
 @pytest.fixture
 def pg_url() -> str:
-    url = os.environ.get("VPBX_TEST_PG_URL")
+    """PostgreSQL URL for the server: VPBX_PEER_PG_URL (.ci/run gives the peer tests their own
+    database), else VPBX_TEST_PG_URL."""
+    url = os.environ.get("VPBX_PEER_PG_URL") or os.environ.get("VPBX_TEST_PG_URL")
     if not url:
         if os.environ.get("VPBX_REQUIRE_PG") == "1":
-            pytest.fail("VPBX_REQUIRE_PG=1 but VPBX_TEST_PG_URL is not set", pytrace=False)
-        pytest.skip("VPBX_TEST_PG_URL not set (PostgreSQL variant)")
+            pytest.fail("VPBX_REQUIRE_PG=1 but no VPBX_PEER_PG_URL/VPBX_TEST_PG_URL", pytrace=False)
+        pytest.skip("VPBX_PEER_PG_URL/VPBX_TEST_PG_URL not set (PostgreSQL variant)")
     return url

@@ -19,6 +19,9 @@ def test_baresip_helper_reports_ok_for_the_right_password_and_failed_for_a_wrong
     bad = Baresip(tmp_path, reaper, "bad", "1001", DOMAIN, "wrong-password", k.port, ip="127.0.0.4")
     bad.start()
     assert bad.wait_reg(10) == "failed", bad.reginfo()
+    tcp = Baresip(tmp_path, reaper, "tcp", "1001", DOMAIN, USERS["1001"], k.port, ip="127.0.0.5", transport="tcp")
+    tcp.start()
+    assert tcp.wait_reg(10) == "ok", tcp.reginfo()
 
 
 def test_sipsak_and_pjsua2_helpers_report_success_and_failure(reaper, tmp_path, hosts):

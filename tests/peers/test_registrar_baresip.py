@@ -79,3 +79,15 @@ def test_after_tenant_apply_changes_the_secret_the_old_one_stops_working_without
     assert new.wait_reg(10) == "ok", new.reginfo()
 
     assert vpbx.running() and vpbx.proc.pid == pid, "the server must not have restarted"
+
+
+def test_baresip_registers_over_tcp(vpbx, reaper, tmp_path):
+    vpbx.tenant(DOMAIN, [user(EXT, SECRET)])
+    vpbx.start(DOMAIN)
+    phone = Baresip(tmp_path, reaper, "tcp", EXT, DOMAIN, SECRET, vpbx.sip_port, ip="127.0.0.3", transport="tcp")
+    phone.start()
+    assert phone.wait_reg(10) == "ok", phone.reginfo()
+    regs = wait_until(lambda: [r for r in vpbx.registrations(DOMAIN) if r["transport"].lower() == "tcp"], 5, 0.3)
+    assert len(regs) == 1, vpbx.registrations(DOMAIN)
+    # Over TCP the source is the phone's connection (an ephemeral port), on its own address.
+    assert regs[0]["source"].startswith("tcp:127.0.0.3:"), regs
