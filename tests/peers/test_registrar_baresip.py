@@ -30,7 +30,7 @@ def test_baresip_registers_and_is_listed_with_its_source_address(vpbx, reaper, t
     assert f"{EXT}@{DOMAIN}" in reg["aor"]
     assert f"127.0.0.3:{phone.sip_port}" in reg["contact"]
     assert reg["transport"].lower() == "udp"
-    assert 0 < int(reg["expires_in"]) <= 300          # baresip asks for regint=300
+    assert 0 < int(reg["expires_in"]) <= 3600         # baresip asks for 300 (regint); a server may raise it (423)
     assert "baresip" in reg["user_agent"]
     # The table form exists too and names the contact.
     table = vpbx.cli("registrations", DOMAIN).stdout

@@ -27,12 +27,13 @@ def test_registrations_survive_kill_9_and_a_restart(vpbx, hosts):
     # The CLI reads the database: the binding is there while no server runs.
     regs = listed(vpbx)
     assert len(regs) == 1, vpbx.registrations(DOMAIN)
-    assert 3500 < int(regs[0]["expires_in"]) <= 3600
+    left = int(regs[0]["expires_in"])
+    assert 60 < left <= 3600          # asked for 3600; the server may cap it
 
     vpbx.start(DOMAIN)
     regs = listed(vpbx)
     assert len(regs) == 1, vpbx.registrations(DOMAIN)
-    assert 3500 < int(regs[0]["expires_in"]) <= 3600
+    assert left - 60 < int(regs[0]["expires_in"]) <= left   # the same binding, still counting down
 
 
 def test_a_clean_shutdown_right_after_a_register_loses_nothing(vpbx, hosts):
