@@ -144,7 +144,14 @@ struct Txn {
     fsm: Fsm,
     target: Target,
     mkey: MatchKey,
-    request: Request,
+    method: Method,
+    /// The request: kept for client transactions (retransmission, CANCEL,
+    /// ACK) and INVITE server transactions (100 Trying, ACK/PRACK matching);
+    /// dropped for non-INVITE server transactions to keep the table small.
+    request: Option<Request>,
+    /// The To tag of the request (RFC 2543 matching).
+    request_to_tag: Option<Box<str>>,
+
     /// Client: the serialized request (for retransmission).
     request_data: Bytes,
     /// Server: the last response sent (resent on request retransmissions).
@@ -208,9 +215,11 @@ impl Endpoint {
         self.txns.get(&key).map(|t| t.fsm.state())
     }
 
-    /// The request of a live transaction (sent for client, received for server).
+    /// The request of a live client or INVITE server transaction (non-INVITE
+    /// server transactions do not keep theirs: the TU got it in
+    /// [`Event::NewRequest`]).
     pub fn request(&self, key: TxnKey) -> Option<&Request> {
-        self.txns.get(&key).map(|t| &t.request)
+        self.txns.get(&key).and_then(|t| t.request.as_ref())
     }
 
     /// Live transactions.
@@ -300,7 +309,9 @@ impl Endpoint {
                 fsm,
                 target,
                 mkey,
-                request,
+                method: request.method.clone(),
+                request_to_tag: request.headers.to_tag().map(Into::into),
+                request: Some(request),
                 request_data: data.clone(),
                 last_response: None,
                 response_to_tag: None,
@@ -342,7 +353,7 @@ impl Endpoint {
         txn.last_response = Some(data.clone());
         txn.response_to_tag = response.headers.to_tag().map(str::to_owned);
         let target = txn.target;
-        let is_invite = txn.request.method == Method::Invite;
+        let is_invite = txn.method == Method::Invite;
         if status.is_final()
             && let Some(rel) = txn.reliable.take()
             && let Some(k) = rel.key
@@ -350,8 +361,10 @@ impl Endpoint {
             self.prack_index.remove(&(k, rel.rseq));
         }
         if is_invite && status.is_success() && !self.acks.contains_key(&key) {
-            let cseq = txn.request.headers.cseq().map_or(0, |c| c.seq);
-            let dkey = DialogCseqKey::of(&txn.request, cseq);
+            let dkey = txn
+                .request
+                .as_ref()
+                .and_then(|r| DialogCseqKey::of(r, r.headers.cseq()?.seq));
             let r = Retrans {
                 data: data.clone(),
                 target,
@@ -391,7 +404,7 @@ impl Endpoint {
         let code = response.status.as_u16();
         let first_rseq = (self.next_random() % 0x7fff_ffff) as u32 + 1;
         let txn = self.txns.get_mut(&key).ok_or(TxnError::NoSuchTransaction)?;
-        if !(101..200).contains(&code) || txn.request.method != Method::Invite {
+        if !(101..200).contains(&code) || txn.method != Method::Invite {
             return Err(TxnError::NotReliableProvisional);
         }
         if txn.reliable.is_some() {
@@ -417,8 +430,10 @@ impl Endpoint {
         let data = Bytes::from(response.to_bytes());
         txn.last_response = Some(data.clone());
         txn.response_to_tag = response.headers.to_tag().map(str::to_owned);
-        let cseq = txn.request.headers.cseq().map_or(0, |c| c.seq);
-        let dkey = DialogCseqKey::of(&txn.request, cseq);
+        let dkey = txn
+            .request
+            .as_ref()
+            .and_then(|r| DialogCseqKey::of(r, r.headers.cseq()?.seq));
         let r = Retrans {
             data: data.clone(),
             target: txn.target,
@@ -475,7 +490,7 @@ impl Endpoint {
 
     fn send_cancel(&mut self, now: Instant, invite: TxnKey, key: TxnKey) -> Result<(), TxnError> {
         let txn = self.txns.get(&invite).ok_or(TxnError::NoSuchTransaction)?;
-        let cancel = cancel_for(&txn.request);
+        let cancel = cancel_for(txn.request.as_ref().ok_or(TxnError::NotAnInviteClient)?);
         let target = txn.target;
         self.start_client(now, key, target, cancel)
     }
@@ -515,10 +530,11 @@ impl Endpoint {
             return;
         }
         let actions = txn.fsm.on_response(now, response.status);
-        if actions.send_ack && txn.ack_data.is_none() {
-            txn.ack_data = Some(Bytes::from(
-                ack_for_non_2xx(&txn.request, &response).to_bytes(),
-            ));
+        if actions.send_ack
+            && txn.ack_data.is_none()
+            && let Some(invite) = &txn.request
+        {
+            txn.ack_data = Some(Bytes::from(ack_for_non_2xx(invite, &response).to_bytes()));
         }
         let status = response.status;
         let deferred = txn.pending_cancel.take();
@@ -551,7 +567,7 @@ impl Endpoint {
                 .txns
                 .get_mut(&key)
                 .expect("index and table are updated together");
-            if mkey.is_rfc2543() && request.headers.to_tag() != txn.request.headers.to_tag() {
+            if mkey.is_rfc2543() && request.headers.to_tag() != txn.request_to_tag.as_deref() {
                 // RFC 2543 peers: a different To tag is a different request.
             } else {
                 let actions = txn.fsm.on_request_retransmit();
@@ -584,7 +600,9 @@ impl Endpoint {
                 fsm,
                 target: source,
                 mkey,
-                request: request.clone(),
+                method: request.method.clone(),
+                request_to_tag: request.headers.to_tag().map(Into::into),
+                request: is_invite.then(|| request.clone()),
                 request_data: Bytes::new(),
                 last_response: None,
                 response_to_tag: None,
@@ -602,7 +620,11 @@ impl Endpoint {
             related,
         });
         if is_invite && self.cfg.auto_100_trying {
-            let trying = self.txns[&key].request.make_response(StatusCode::TRYING);
+            let trying = self.txns[&key]
+                .request
+                .as_ref()
+                .expect("INVITE server transactions keep their request")
+                .make_response(StatusCode::TRYING);
             // Proceeding always accepts a provisional.
             let _ = self.send_response(now, key, trying);
         }
@@ -640,7 +662,7 @@ impl Endpoint {
                 .expect("index and table are updated together");
             let to_tag = request.headers.to_tag();
             let tag_ok = !txn.mkey.is_rfc2543()
-                || to_tag == txn.request.headers.to_tag()
+                || to_tag == txn.request_to_tag.as_deref()
                 || to_tag == txn.response_to_tag.as_deref();
             if tag_ok && matches!(txn.fsm.state(), TxnState::InviteServer(_)) {
                 let actions = txn.fsm.on_ack(now);
