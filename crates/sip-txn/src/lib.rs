@@ -20,6 +20,20 @@
 //!   [`NonInviteClientState`], [`InviteServerState`],
 //!   [`NonInviteServerState`], [`Timer`].
 //!
+//! # Serving REGISTER and OPTIONS
+//!
+//! Feed every parsed request with [`Endpoint::handle_message`]. A new one
+//! yields [`Event::NewRequest`] with a [`TxnKey`]; answer it with
+//! [`Endpoint::send_response`] (at once or later). Retransmissions never
+//! reach the TU: in Trying they are absorbed, afterwards the endpoint resends
+//! the last response itself, and after Timer J (64*T1 on UDP, zero on TCP) the
+//! transaction ends with [`Event::Terminated`]. Requests that need no
+//! transaction (a 481/400 the caller decides before matching) go out with
+//! [`Endpoint::send_stateless`].
+//!
+//! An INVITE client transaction in Proceeding has no timer (Timer C is a
+//! proxy timer): the TU ends a ringing call with [`Endpoint::cancel`].
+//!
 //! # Run loop
 //!
 //! After every input (`handle_*`) and command (`send_*`, `cancel`), drain
