@@ -69,8 +69,7 @@ def require_hosts() -> None:
         except OSError:
             addr = None
         if addr != "127.0.0.1":
-            pytest.fail(f"{d} must resolve to 127.0.0.1 (add it to /etc/hosts, see .ci/run)",
-                        pytrace=False)
+            missing(f"/etc/hosts entry {d} -> 127.0.0.1 (see tests/peers/README.md)")
 
 
 # --------------------------------------------------------------------------- ports
