@@ -7,7 +7,7 @@
 //! - [`NonceKey`]: stateless HMAC nonces bound to issue time, realm and
 //!   source address; expiry gives `stale=true`.
 //! - [`ReplayGuard`]: nonce-count replay protection in fixed memory
-//!   (25 bytes per tracked nonce).
+//!   (25 bytes per tracked nonce); [`SharedReplayGuard`] for many threads.
 //! - [`verify_response`] / [`Ha1`]: constant-time digest check against a
 //!   cached HA1 — the plaintext password is not needed on the hot path.
 //! - [`Verifier`]: all of the above in the right order, returning a
@@ -65,7 +65,7 @@ pub use credentials::{Credentials, NonceCount, Qop, ResponseDigest, parse_creden
 pub use hash::{Algorithm, Ha1, Ha1Error};
 pub use nonce::{DEFAULT_NONCE_EXPIRY_SECS, NonceCheck, NonceId, NonceKey, ValidNonce};
 pub use parse::ParseError;
-pub use replay::{DEFAULT_REPLAY_CAPACITY, NcCheck, ReplayGuard, WAYS};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, NcCheck, ReplayGuard, SharedReplayGuard, WAYS};
 pub use verify::{RequestContext, Verdict, Verifier, VerifierConfig, VerifyError, verify_response};
 
 /// Every error of this crate.

@@ -18,6 +18,8 @@
 //! Memory: 24 bytes per slot plus 8 per bucket of 8, i.e. 25 bytes per
 //! tracked nonce — 1.6 MiB for the default 65,536 ([`ReplayGuard::memory_bytes`]).
 
+use std::sync::{Mutex, PoisonError};
+
 use crate::nonce::ValidNonce;
 
 /// Slots per bucket.
@@ -91,9 +93,11 @@ struct Bucket {
 
 /// Tracks which nonce counts each nonce has used, in fixed memory.
 ///
-/// One guard must see every use of a given nonce: keep one per registrar
-/// shard and route a user's requests to one shard (vpbx shards REGISTER by
-/// AOR), or share one behind a lock.
+/// One guard must see every use of a given nonce. The digest does not cover
+/// Call-ID, To or From, so a captured `Authorization` can be resent inside a
+/// request that a sharded server routes elsewhere: per-shard guards are
+/// unsafe unless the shard is chosen by the nonce. Share one
+/// [`SharedReplayGuard`] between shards instead.
 #[derive(Debug, Clone)]
 pub struct ReplayGuard {
     buckets: Box<[Bucket]>,
@@ -181,6 +185,73 @@ impl ReplayGuard {
             window: 0,
         };
         NcCheck::Accepted
+    }
+}
+
+/// A [`ReplayGuard`] usable from many threads: `shards` independent guards
+/// behind their own mutexes, chosen by bits of the nonce id that the guard's
+/// bucket index does not use. Lock hold time is one bucket scan (tens of ns).
+#[derive(Debug)]
+pub struct SharedReplayGuard {
+    shards: Box<[Mutex<ReplayGuard>]>,
+    mask: u64,
+}
+
+impl SharedReplayGuard {
+    /// At least `capacity` nonces in total, split over `shards` locks
+    /// (rounded up to a power of two).
+    pub fn new(capacity: usize, shards: usize) -> SharedReplayGuard {
+        let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        let per_shard = capacity.max(1).div_ceil(n);
+        SharedReplayGuard {
+            shards: (0..n)
+                .map(|_| Mutex::new(ReplayGuard::new(per_shard)))
+                .collect(),
+            mask: (n as u64) - 1,
+        }
+    }
+
+    fn shard(&self, nonce: &ValidNonce) -> &Mutex<ReplayGuard> {
+        // The high bits: ReplayGuard indexes buckets with the low ones.
+        let index =
+            usize::try_from((nonce.id.0 >> 40) & self.mask).expect("masked index fits in usize");
+        &self.shards[index]
+    }
+
+    fn each<T>(&self, f: impl Fn(&ReplayGuard) -> T) -> impl Iterator<Item = T> {
+        self.shards
+            .iter()
+            .map(move |m| f(&m.lock().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    /// [`ReplayGuard::check_and_record`] under the nonce's shard lock.
+    pub fn check_and_record(&self, nonce: ValidNonce, nc: u32) -> NcCheck {
+        // A poisoned lock only means another thread panicked mid-call; the
+        // table is plain data and stays consistent, so keep using it.
+        self.shard(&nonce)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check_and_record(nonce, nc)
+    }
+
+    /// Total nonces tracked at most.
+    pub fn capacity(&self) -> usize {
+        self.each(ReplayGuard::capacity).sum()
+    }
+
+    /// Total heap bytes of the tables (constant).
+    pub fn memory_bytes(&self) -> usize {
+        self.each(ReplayGuard::memory_bytes).sum()
+    }
+
+    /// Nonces tracked now.
+    pub fn len(&self) -> usize {
+        self.each(ReplayGuard::len).sum()
+    }
+
+    /// True when no nonce is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -321,6 +392,51 @@ mod tests {
             NcCheck::Stale
         );
         assert_eq!(g.memory_bytes(), memory);
+    }
+
+    #[test]
+    fn shared_guard_spreads_nonces_over_shards_and_refuses_replays_from_any_thread() {
+        let key = NonceKey::from_bytes([4; 32]);
+        let src = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+        let g = std::sync::Arc::new(SharedReplayGuard::new(4096, 4));
+        assert_eq!(g.capacity(), 4096);
+        assert_eq!(g.memory_bytes(), 4096 / WAYS * 200);
+        let nonces: Vec<ValidNonce> = (0..400u64)
+            .map(|i| {
+                match key.check(&key.issue("r", src, 10, i.to_be_bytes()), "r", src, 10, 300) {
+                    NonceCheck::Valid(v) => v,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        let used: Vec<usize> = (0..g.shards.len())
+            .map(|s| {
+                nonces
+                    .iter()
+                    .filter(|n| std::ptr::eq(g.shard(n), &g.shards[s]))
+                    .count()
+            })
+            .collect();
+        assert!(
+            used.iter().all(|&c| c > 50),
+            "every shard gets nonces: {used:?}"
+        );
+        // Two threads each try every nonce with nc=1: exactly one wins per nonce.
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                let nonces = nonces.clone();
+                std::thread::spawn(move || {
+                    nonces
+                        .iter()
+                        .filter(|n| g.check_and_record(**n, 1) == NcCheck::Accepted)
+                        .count()
+                })
+            })
+            .collect();
+        let accepted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(accepted, nonces.len());
+        assert_eq!(g.len(), nonces.len());
     }
 
     #[test]

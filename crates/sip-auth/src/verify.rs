@@ -3,13 +3,14 @@
 //! ([`Verifier::authenticate`]).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq as _;
 
 use crate::credentials::{Credentials, Qop};
 use crate::hash::{Ha1, QopAuth, request_digest};
 use crate::nonce::{DEFAULT_NONCE_EXPIRY_SECS, NonceCheck, NonceKey};
-use crate::replay::{DEFAULT_REPLAY_CAPACITY, NcCheck, ReplayGuard};
+use crate::replay::{DEFAULT_REPLAY_CAPACITY, NcCheck, ReplayGuard, SharedReplayGuard};
 
 /// Why a response digest did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +78,7 @@ pub struct VerifierConfig {
     /// Nonce lifetime in seconds (default 300).
     pub nonce_expiry_secs: u64,
     /// Nonces tracked by the replay guard (default 65,536; 25 bytes each).
+    /// Ignored by [`Verifier::with_shared_guard`].
     pub replay_capacity: usize,
 }
 
@@ -132,21 +134,46 @@ impl Verdict {
     }
 }
 
+#[derive(Debug)]
+enum Guard {
+    Owned(ReplayGuard),
+    Shared(Arc<SharedReplayGuard>),
+}
+
 /// Nonce key, expiry and replay guard together: issues nonces and decides on
 /// credentials in the order that keeps each check honest.
+///
+/// Every use of a nonce must reach the same replay guard. A server with
+/// several shards gives each shard a `Verifier` built with
+/// [`Verifier::with_shared_guard`] over one [`SharedReplayGuard`]; a
+/// per-shard [`Verifier::new`] is only safe when one thread sees all
+/// authenticated requests.
 #[derive(Debug)]
 pub struct Verifier {
     key: NonceKey,
     config: VerifierConfig,
-    guard: ReplayGuard,
+    guard: Guard,
 }
 
 impl Verifier {
-    /// A verifier; allocates the replay guard now.
+    /// A verifier with its own replay guard (allocated now).
     pub fn new(key: NonceKey, config: VerifierConfig) -> Verifier {
         Verifier {
             key,
-            guard: ReplayGuard::new(config.replay_capacity),
+            guard: Guard::Owned(ReplayGuard::new(config.replay_capacity)),
+            config,
+        }
+    }
+
+    /// A verifier recording nonce counts in a guard shared with others.
+    pub fn with_shared_guard(
+        key: NonceKey,
+        config: VerifierConfig,
+        guard: Arc<SharedReplayGuard>,
+    ) -> Verifier {
+        Verifier {
+            key,
+            guard: Guard::Shared(guard),
             config,
         }
     }
@@ -156,9 +183,28 @@ impl Verifier {
         &self.config
     }
 
-    /// The replay guard (for metrics: `len`, `memory_bytes`).
-    pub fn replay_guard(&self) -> &ReplayGuard {
-        &self.guard
+    /// Nonces the replay guard tracks now (a metric).
+    pub fn replay_len(&self) -> usize {
+        match &self.guard {
+            Guard::Owned(g) => g.len(),
+            Guard::Shared(g) => g.len(),
+        }
+    }
+
+    /// Most nonces the replay guard tracks.
+    pub fn replay_capacity(&self) -> usize {
+        match &self.guard {
+            Guard::Owned(g) => g.capacity(),
+            Guard::Shared(g) => g.capacity(),
+        }
+    }
+
+    /// Heap bytes of the replay guard (constant).
+    pub fn replay_memory_bytes(&self) -> usize {
+        match &self.guard {
+            Guard::Owned(g) => g.memory_bytes(),
+            Guard::Shared(g) => g.memory_bytes(),
+        }
     }
 
     /// Issues a nonce for a challenge; see [`NonceKey::issue`] about `salt`.
@@ -218,7 +264,11 @@ impl Verifier {
             .nc
             .expect("verify_response succeeds only with qop=auth, which parse_credentials pairs with nc")
             .value();
-        match self.guard.check_and_record(nonce, nc) {
+        let recorded = match &mut self.guard {
+            Guard::Owned(g) => g.check_and_record(nonce, nc),
+            Guard::Shared(g) => g.check_and_record(nonce, nc),
+        };
+        match recorded {
             NcCheck::Accepted => Verdict::Authenticated,
             NcCheck::Replayed => Verdict::Replayed,
             NcCheck::Stale => Verdict::Stale,

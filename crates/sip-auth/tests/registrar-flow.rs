@@ -256,7 +256,7 @@ fn nonce_forgotten_by_a_full_guard_is_stale_never_accepted() {
         let a = answer(&v, Algorithm::Md5, T0 + i, "s3cret", 1);
         assert_eq!(decide(&mut v, &a, T0 + i, Some(&h)), Verdict::Authenticated);
     }
-    assert!(v.replay_guard().len() <= v.replay_guard().capacity());
+    assert!(v.replay_len() <= v.replay_capacity());
     assert_eq!(
         decide(&mut v, &first, T0 + 200, Some(&h)),
         Verdict::Stale,
@@ -324,4 +324,27 @@ fn usernames_and_realms_with_quotes_round_trip_through_client_and_server() {
         now: T0,
     };
     assert_eq!(v.authenticate(&c, &ctx, Some(&h)), Verdict::Authenticated);
+}
+
+#[test]
+fn a_captured_authorization_replayed_through_another_shard_is_refused() {
+    // Two shards, as a server routing requests by Call-ID would have; the
+    // digest does not cover Call-ID, so the replay may land on either.
+    let guard = std::sync::Arc::new(SharedReplayGuard::new(1024, 4));
+    let key = NonceKey::from_bytes([5; 32]);
+    let mut shard_a =
+        Verifier::with_shared_guard(key.clone(), VerifierConfig::default(), guard.clone());
+    let mut shard_b = Verifier::with_shared_guard(key, VerifierConfig::default(), guard);
+    let h = ha1(Algorithm::Md5);
+    let a = answer(&shard_a, Algorithm::Md5, T0, "s3cret", 1);
+    assert_eq!(
+        decide(&mut shard_a, &a, T0, Some(&h)),
+        Verdict::Authenticated
+    );
+    assert_eq!(
+        decide(&mut shard_b, &a, T0 + 1, Some(&h)),
+        Verdict::Replayed
+    );
+    assert_eq!(shard_b.replay_len(), 1);
+    assert_eq!(shard_a.replay_memory_bytes(), shard_b.replay_memory_bytes());
 }
