@@ -1,0 +1,392 @@
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Store, StoreError, TenantId};
+
+/// One registrar binding: a Contact registered for an address-of-record (RFC 3261 §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The tenant whose user registered.
+    pub tenant_id: TenantId,
+    /// The address-of-record's user part (the extension).
+    pub aor: String,
+    /// The Contact URI as registered (with its parameters).
+    pub contact_uri: String,
+    /// `+sip.instance` (RFC 5626), if the UA sent one.
+    pub instance_id: Option<String>,
+    /// `reg-id` (RFC 5626), if the UA sent one.
+    pub reg_id: Option<u32>,
+    /// Call-ID of the REGISTER that made or refreshed the binding.
+    pub call_id: String,
+    /// Its CSeq number.
+    pub cseq: u32,
+    /// When the binding expires, epoch ms.
+    pub expires_at_ms: i64,
+    /// Where the REGISTER came from: `transport:ip:port` (`udp:192.0.2.7:5060`).
+    pub received: String,
+    /// Path header values and/or the flow token the server needs to reach the contact.
+    pub path: Option<String>,
+    /// The User-Agent header, if any.
+    pub user_agent: Option<String>,
+    /// Result of the last OPTIONS qualify (`reachable`, `unreachable`, …), if any.
+    pub qualify_status: Option<String>,
+    /// When the server last changed this binding, epoch ms. An upsert never replaces a row
+    /// with a newer `updated_at_ms` (a late write cannot undo a later one).
+    pub updated_at_ms: i64,
+}
+
+/// What identifies a binding: tenant, AOR and the binding key (see [`Binding::key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BindingKey {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The address-of-record's user part.
+    pub aor: String,
+    /// `<instance>;reg-id=<n>` when both are present (RFC 5626 §6), else the Contact URI.
+    pub binding_key: String,
+}
+
+impl Binding {
+    /// The key that identifies this binding: under RFC 5626 outbound (instance and reg-id both
+    /// present) a re-registration from a new Contact replaces the old binding; otherwise the
+    /// Contact URI is the identity (RFC 3261 §10.3 step 7).
+    pub fn key(&self) -> BindingKey {
+        let binding_key = match (&self.instance_id, self.reg_id) {
+            (Some(instance), Some(reg_id)) => format!("{instance};reg-id={reg_id}"),
+            _ => self.contact_uri.clone(),
+        };
+        BindingKey {
+            tenant_id: self.tenant_id,
+            aor: self.aor.clone(),
+            binding_key,
+        }
+    }
+}
+
+const BINDING_COLUMNS: &str = "tenant_id, aor, binding_key, contact_uri, instance_id, reg_id, \
+     call_id, cseq, expires_at_ms, received, path, user_agent, qualify_status, updated_at_ms";
+const BINDING_COLUMN_COUNT: usize = 14;
+
+/// Rows per multi-row upsert statement: 200 × 14 = 2,800 parameters, well under SQLite's
+/// 32,766 and PostgreSQL's 65,535.
+const UPSERT_CHUNK: usize = 200;
+/// Rows per multi-row delete statement (3 parameters each).
+const DELETE_CHUNK: usize = 500;
+
+/// `INSERT … SELECT … FROM (VALUES …) WHERE tenant exists ON CONFLICT DO UPDATE` for `rows`
+/// rows. Rows of a tenant deleted meanwhile are skipped rather than failing the batch on the
+/// foreign key (a write-behind queue may still hold them).
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(400 + rows * 80);
+    sql.push_str("INSERT INTO bindings (");
+    sql.push_str(BINDING_COLUMNS);
+    sql.push_str(") SELECT ");
+    for c in 1..=BINDING_COLUMN_COUNT {
+        if c > 1 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("v.column{c}"));
+    }
+    sql.push_str(" FROM (VALUES ");
+    push_placeholders(&mut sql, rows, BINDING_COLUMN_COUNT);
+    sql.push_str(
+        ") AS v WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.column1) \
+         ON CONFLICT (tenant_id, aor, binding_key) DO UPDATE SET \
+         contact_uri = excluded.contact_uri, instance_id = excluded.instance_id, \
+         reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq, \
+         expires_at_ms = excluded.expires_at_ms, received = excluded.received, \
+         path = excluded.path, user_agent = excluded.user_agent, \
+         qualify_status = excluded.qualify_status, updated_at_ms = excluded.updated_at_ms \
+         WHERE bindings.updated_at_ms <= excluded.updated_at_ms",
+    );
+    sql
+}
+
+fn delete_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(100 + rows * 16);
+    sql.push_str("DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ");
+    push_placeholders(&mut sql, rows, 3);
+    sql.push(')');
+    sql
+}
+
+/// `($1, $2, …), ($n+1, …)` for `rows` rows of `columns` placeholders.
+fn push_placeholders(sql: &mut String, rows: usize, columns: usize) {
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+}
+
+/// The full-chunk statements are built once; the same text is then a cached prepared
+/// statement on every pooled connection.
+fn full_upsert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| upsert_sql(UPSERT_CHUNK))
+}
+
+fn full_delete_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| delete_sql(DELETE_CHUNK))
+}
+
+fn column_u32(row: &AnyRow, column: &'static str) -> Result<u32, StoreError> {
+    let value: i64 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| StoreError::Corrupt {
+        table: "bindings",
+        detail: format!("{column} = {value} is not a 32-bit unsigned number"),
+    })
+}
+
+fn binding_from_row(row: &AnyRow) -> Result<Binding, StoreError> {
+    let reg_id: Option<i64> = row.try_get("reg_id")?;
+    let reg_id = reg_id
+        .map(|v| {
+            u32::try_from(v).map_err(|_| StoreError::Corrupt {
+                table: "bindings",
+                detail: format!("reg_id = {v} is not a 32-bit unsigned number"),
+            })
+        })
+        .transpose()?;
+    Ok(Binding {
+        tenant_id: TenantId(row.try_get("tenant_id")?),
+        aor: row.try_get("aor")?,
+        contact_uri: row.try_get("contact_uri")?,
+        instance_id: row.try_get("instance_id")?,
+        reg_id,
+        call_id: row.try_get("call_id")?,
+        cseq: column_u32(row, "cseq")?,
+        expires_at_ms: row.try_get("expires_at_ms")?,
+        received: row.try_get("received")?,
+        path: row.try_get("path")?,
+        user_agent: row.try_get("user_agent")?,
+        qualify_status: row.try_get("qualify_status")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+/// Keeps the last binding per key, so one multi-row statement never touches a row twice
+/// (PostgreSQL refuses that in `ON CONFLICT DO UPDATE`).
+fn last_per_key(batch: &[Binding]) -> Vec<&Binding> {
+    let mut index: HashMap<BindingKey, usize> = HashMap::with_capacity(batch.len());
+    let mut out: Vec<&Binding> = Vec::with_capacity(batch.len());
+    for b in batch {
+        match index.entry(b.key()) {
+            std::collections::hash_map::Entry::Occupied(slot) => out[*slot.get()] = b,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+async fn upsert_in(
+    tx: &mut Transaction<'static, Any>,
+    batch: &[&Binding],
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    for chunk in batch.chunks(UPSERT_CHUNK) {
+        let sql = if chunk.len() == UPSERT_CHUNK {
+            sqlx::AssertSqlSafe(full_upsert_sql().to_owned())
+        } else {
+            sqlx::AssertSqlSafe(upsert_sql(chunk.len()))
+        };
+        let mut query = sqlx::query(sql);
+        for b in chunk {
+            let key = b.key();
+            query = query
+                .bind(b.tenant_id.0)
+                .bind(key.aor)
+                .bind(key.binding_key)
+                .bind(b.contact_uri.clone())
+                .bind(b.instance_id.clone())
+                .bind(b.reg_id.map(i64::from))
+                .bind(b.call_id.clone())
+                .bind(i64::from(b.cseq))
+                .bind(b.expires_at_ms)
+                .bind(b.received.clone())
+                .bind(b.path.clone())
+                .bind(b.user_agent.clone())
+                .bind(b.qualify_status.clone())
+                .bind(b.updated_at_ms);
+        }
+        written += query.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(written)
+}
+
+async fn delete_in(
+    tx: &mut Transaction<'static, Any>,
+    keys: &[BindingKey],
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for chunk in keys.chunks(DELETE_CHUNK) {
+        let sql = if chunk.len() == DELETE_CHUNK {
+            sqlx::AssertSqlSafe(full_delete_sql().to_owned())
+        } else {
+            sqlx::AssertSqlSafe(delete_sql(chunk.len()))
+        };
+        let mut query = sqlx::query(sql);
+        for k in chunk {
+            query = query
+                .bind(k.tenant_id.0)
+                .bind(k.aor.clone())
+                .bind(k.binding_key.clone());
+        }
+        deleted += query.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+impl Store {
+    /// Inserts or replaces `batch` in one transaction (multi-row statements). Of several
+    /// bindings with the same key the last wins; bindings of tenants that no longer exist are
+    /// skipped. Returns how many rows were inserted or updated.
+    pub async fn upsert_bindings(&self, batch: &[Binding]) -> Result<u64, StoreError> {
+        self.apply_binding_changes(batch, &[])
+            .await
+            .map(|(written, _)| written)
+    }
+
+    /// Deletes the bindings with these keys in one transaction; returns how many existed.
+    pub async fn delete_bindings(&self, keys: &[BindingKey]) -> Result<u64, StoreError> {
+        self.apply_binding_changes(&[], keys)
+            .await
+            .map(|(_, deleted)| deleted)
+    }
+
+    /// Deletes `deletes`, then upserts `upserts`, all in ONE transaction (what the
+    /// write-behind flusher calls). Returns (rows written, rows deleted).
+    pub async fn apply_binding_changes(
+        &self,
+        upserts: &[Binding],
+        deletes: &[BindingKey],
+    ) -> Result<(u64, u64), StoreError> {
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok((0, 0));
+        }
+        let upserts = last_per_key(upserts);
+        let mut tx = self.begin_write().await?;
+        let deleted = delete_in(&mut tx, deletes).await?;
+        let written = upsert_in(&mut tx, &upserts).await?;
+        tx.commit().await?;
+        Ok((written, deleted))
+    }
+
+    /// Every binding still valid at `now_ms`, across tenants (restore after a restart).
+    pub async fn load_bindings(&self, now_ms: i64) -> Result<Vec<Binding>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 \
+             ORDER BY tenant_id, aor, binding_key"
+        )))
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// All stored bindings of one tenant, expired ones included until
+    /// [`Store::purge_expired`] removes them, ordered by AOR.
+    pub async fn list_bindings(&self, tenant: TenantId) -> Result<Vec<Binding>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 ORDER BY aor, binding_key"
+        )))
+        .bind(tenant.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// Deletes bindings that expired at or before `now_ms`, and bans that ended by then;
+    /// returns (bindings removed, bans removed). Removing ended bans does not bump the bans
+    /// generation: they were no longer in force.
+    pub async fn purge_expired(&self, now_ms: i64) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let bindings = sqlx::query("DELETE FROM bindings WHERE expires_at_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let bans = sqlx::query("DELETE FROM bans WHERE until_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((bindings, bans))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(contact: &str, instance: Option<&str>, reg_id: Option<u32>) -> Binding {
+        Binding {
+            tenant_id: TenantId(1),
+            aor: "100".into(),
+            contact_uri: contact.into(),
+            instance_id: instance.map(str::to_owned),
+            reg_id,
+            call_id: "c".into(),
+            cseq: 1,
+            expires_at_ms: 10,
+            received: "udp:192.0.2.1:5060".into(),
+            path: None,
+            user_agent: None,
+            qualify_status: None,
+            updated_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_key_is_instance_and_reg_id_under_outbound_else_the_contact() {
+        let outbound = binding("sip:100@192.0.2.1", Some("<urn:uuid:1>"), Some(2));
+        assert_eq!(outbound.key().binding_key, "<urn:uuid:1>;reg-id=2");
+        let plain = binding("sip:100@192.0.2.1", Some("<urn:uuid:1>"), None);
+        assert_eq!(plain.key().binding_key, "sip:100@192.0.2.1");
+    }
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(
+            delete_sql(2),
+            "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ($1, $2, $3), ($4, $5, $6))"
+        );
+        assert!(upsert_sql(2).contains("($15, $16,"));
+        assert!(upsert_sql(2).ends_with("WHERE bindings.updated_at_ms <= excluded.updated_at_ms"));
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_batch_keep_the_last_at_the_first_position() {
+        let mut second = binding("sip:a", None, None);
+        second.cseq = 2;
+        let batch = [
+            binding("sip:a", None, None),
+            binding("sip:b", None, None),
+            second,
+        ];
+        let kept = last_per_key(&batch);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].contact_uri, "sip:a");
+        assert_eq!(kept[0].cseq, 2);
+        assert_eq!(kept[1].contact_uri, "sip:b");
+    }
+}

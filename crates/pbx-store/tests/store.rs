@@ -1,0 +1,689 @@
+//! The store's behaviour, each test run on SQLite and on PostgreSQL (see tests/common).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use pbx_store::{
+    Binding, BindingChange, BindingKey, Store, StoreError, TenantId, WriteBehind,
+    WriteBehindConfig, WriteBehindError,
+};
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn binding(tenant: TenantId, aor: &str, contact: &str, expires_at_ms: i64) -> Binding {
+    Binding {
+        tenant_id: tenant,
+        aor: aor.to_owned(),
+        contact_uri: contact.to_owned(),
+        instance_id: None,
+        reg_id: None,
+        call_id: format!("call-{aor}-{contact}"),
+        cseq: 1,
+        expires_at_ms,
+        received: "udp:192.0.2.10:5060".to_owned(),
+        path: None,
+        user_agent: Some("baresip".to_owned()),
+        qualify_status: None,
+        updated_at_ms: NOW,
+    }
+}
+
+// ---------------------------------------------------------------- tenants
+
+async fn creating_a_tenant_twice_fails_with_tenant_exists(store: Store) {
+    let id = store.create_tenant("Example.COM").await.unwrap();
+    let err = store.create_tenant("example.com").await.unwrap_err();
+    assert!(matches!(&err, StoreError::TenantExists(d) if d == "example.com"), "{err}");
+    let list = store.list_tenants().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, id);
+    assert_eq!(list[0].domain, "example.com");
+    assert_eq!(list[0].version, 0);
+    assert!(list[0].created_at_ms > 0);
+}
+
+async fn a_new_tenant_has_no_config_and_an_unknown_one_is_none(store: Store) {
+    store.create_tenant("a.example").await.unwrap();
+    let t = store.get_tenant("a.example").await.unwrap().unwrap();
+    assert_eq!(t.config, None);
+    assert_eq!(t.row.version, 0);
+    assert_eq!(store.get_tenant("b.example").await.unwrap(), None);
+}
+
+async fn putting_a_config_bumps_the_version_and_the_generation(store: Store) {
+    let g0 = store.config_generation().await.unwrap();
+    store.create_tenant("a.example").await.unwrap();
+    let g1 = store.config_generation().await.unwrap();
+    assert!(g1 > g0);
+    let v1 = store
+        .put_tenant_config("a.example", "domain: a.example\n", Some(0))
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    let v2 = store
+        .put_tenant_config("a.example", "domain: a.example\nusers: []\n", None)
+        .await
+        .unwrap();
+    assert_eq!(v2, 2);
+    let g2 = store.config_generation().await.unwrap();
+    assert_eq!(g2, g1 + 2);
+    let t = store.get_tenant("a.example").await.unwrap().unwrap();
+    assert_eq!(t.row.version, 2);
+    assert_eq!(t.config.as_deref(), Some("domain: a.example\nusers: []\n"));
+}
+
+async fn a_stale_expected_version_is_a_conflict_and_changes_nothing(store: Store) {
+    store.create_tenant("a.example").await.unwrap();
+    store
+        .put_tenant_config("a.example", "one", Some(0))
+        .await
+        .unwrap();
+    let generation = store.config_generation().await.unwrap();
+    let err = store
+        .put_tenant_config("a.example", "two", Some(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::VersionConflict { domain, expected: 0, actual: 1 } if domain == "a.example"),
+        "{err}"
+    );
+    let t = store.get_tenant("a.example").await.unwrap().unwrap();
+    assert_eq!(t.config.as_deref(), Some("one"));
+    assert_eq!(t.row.version, 1);
+    assert_eq!(store.config_generation().await.unwrap(), generation);
+}
+
+async fn putting_config_for_an_unknown_tenant_fails_with_not_found(store: Store) {
+    let err = store
+        .put_tenant_config("nobody.example", "x", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::TenantNotFound(d) if d == "nobody.example"), "{err}");
+    let err = store.delete_tenant("nobody.example").await.unwrap_err();
+    assert!(matches!(err, StoreError::TenantNotFound(_)), "{err}");
+}
+
+async fn concurrent_puts_on_the_same_version_let_exactly_one_win(store: Store) {
+    store.create_tenant("a.example").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .put_tenant_config("a.example", &format!("writer {i}"), Some(0))
+                .await
+        }));
+    }
+    let mut wins = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(1) => wins += 1,
+            Err(StoreError::VersionConflict { actual: 1, .. }) => conflicts += 1,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!((wins, conflicts), (1, 7));
+}
+
+async fn deleting_a_tenant_removes_its_rows_and_nothing_else(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    let b = store.create_tenant("b.example").await.unwrap();
+    store
+        .put_tenant_config("a.example", "a", None)
+        .await
+        .unwrap();
+    store
+        .put_tenant_config("b.example", "b", None)
+        .await
+        .unwrap();
+    store
+        .upsert_bindings(&[
+            binding(a, "100", "sip:100@192.0.2.1", NOW + 60_000),
+            binding(b, "100", "sip:100@192.0.2.2", NOW + 60_000),
+        ])
+        .await
+        .unwrap();
+    store.put_ban("198.51.100.9", NOW + 1_000, "test").await.unwrap();
+    let generation = store.config_generation().await.unwrap();
+
+    store.delete_tenant("A.example").await.unwrap();
+
+    assert!(store.config_generation().await.unwrap() > generation);
+    assert_eq!(store.get_tenant("a.example").await.unwrap(), None);
+    assert!(store.list_bindings(a).await.unwrap().is_empty());
+    assert_eq!(store.list_bindings(b).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_tenant("b.example").await.unwrap().unwrap().config.as_deref(),
+        Some("b")
+    );
+    assert_eq!(store.list_bans(NOW).await.unwrap().len(), 1);
+    let domains: Vec<_> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.domain)
+        .collect();
+    assert_eq!(domains, ["b.example"]);
+}
+
+async fn changes_since_a_generation_name_only_what_changed(store: Store) {
+    store.create_tenant("a.example").await.unwrap();
+    store.create_tenant("b.example").await.unwrap();
+    store.create_tenant("c.example").await.unwrap();
+    let all = store.tenant_changes_since(0).await.unwrap();
+    assert_eq!(all.changed.len(), 3);
+    assert!(all.deleted.is_empty());
+    let since = all.generation;
+
+    let none = store.tenant_changes_since(since).await.unwrap();
+    assert_eq!(none.generation, since);
+    assert!(none.changed.is_empty() && none.deleted.is_empty());
+
+    store
+        .put_tenant_config("b.example", "new b", None)
+        .await
+        .unwrap();
+    store.delete_tenant("c.example").await.unwrap();
+    let changes = store.tenant_changes_since(since).await.unwrap();
+    assert_eq!(changes.generation, since + 2);
+    assert_eq!(changes.changed.len(), 1);
+    assert_eq!(changes.changed[0].row.domain, "b.example");
+    assert_eq!(changes.changed[0].config.as_deref(), Some("new b"));
+    assert_eq!(changes.deleted, ["c.example"]);
+    assert_eq!(store.load_all_tenants().await.unwrap().len(), 2);
+}
+
+async fn a_recreated_domain_gets_a_new_id_and_is_no_longer_reported_deleted(store: Store) {
+    let old = store.create_tenant("a.example").await.unwrap();
+    let since = store.config_generation().await.unwrap();
+    store.delete_tenant("a.example").await.unwrap();
+    assert_eq!(
+        store.tenant_changes_since(since).await.unwrap().deleted,
+        ["a.example"]
+    );
+    let new = store.create_tenant("a.example").await.unwrap();
+    assert_ne!(old, new, "ids are not reused");
+    let changes = store.tenant_changes_since(since).await.unwrap();
+    assert!(changes.deleted.is_empty());
+    assert_eq!(changes.changed.len(), 1);
+    assert_eq!(changes.changed[0].row.id, new);
+}
+
+async fn audit_lines_come_newest_first_and_outlive_the_tenant(store: Store) {
+    store.create_tenant("a.example").await.unwrap();
+    store
+        .append_audit("a.example", "cli:root", "created")
+        .await
+        .unwrap();
+    store
+        .append_audit("a.example", "cli:root", "applied v1")
+        .await
+        .unwrap();
+    store
+        .append_audit("b.example", "api", "other tenant")
+        .await
+        .unwrap();
+    store.delete_tenant("a.example").await.unwrap();
+    store
+        .append_audit("a.example", "cli:root", "deleted")
+        .await
+        .unwrap();
+    let lines = store.list_audit("a.example", 10).await.unwrap();
+    let summaries: Vec<_> = lines.iter().map(|l| l.summary.as_str()).collect();
+    assert_eq!(summaries, ["deleted", "applied v1", "created"]);
+    assert_eq!(lines[0].actor, "cli:root");
+    assert_eq!(store.list_audit("a.example", 1).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- bindings
+
+async fn load_returns_only_unexpired_bindings(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let live = binding(t, "100", "sip:100@192.0.2.1", NOW + 1);
+    let dead = binding(t, "101", "sip:101@192.0.2.1", NOW);
+    store
+        .upsert_bindings(&[live.clone(), dead.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.load_bindings(NOW).await.unwrap(), [live.clone()]);
+    assert_eq!(store.list_bindings(t).await.unwrap(), [live, dead]);
+}
+
+async fn every_field_round_trips(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let b = Binding {
+        tenant_id: t,
+        aor: "100".into(),
+        contact_uri: "<sip:100@192.0.2.1:5062;transport=tcp;ob>;q=0.5".into(),
+        instance_id: Some("<urn:uuid:00000000-0000-1000-8000-000a95a0e128>".into()),
+        reg_id: Some(u32::MAX),
+        call_id: "abc@host".into(),
+        cseq: u32::MAX,
+        expires_at_ms: i64::MAX,
+        received: "tcp:[2001:db8::1]:40000".into(),
+        path: Some("<sip:edge.example;lr>".into()),
+        user_agent: Some("Ünïcode UA".into()),
+        qualify_status: Some("reachable".into()),
+        updated_at_ms: NOW,
+    };
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(store.load_bindings(NOW).await.unwrap(), [b]);
+}
+
+async fn an_upsert_replaces_the_binding_with_the_same_key_unless_older(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let mut b = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    b.cseq = 2;
+    b.expires_at_ms = NOW + 120_000;
+    b.updated_at_ms = NOW + 10;
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(store.list_bindings(t).await.unwrap(), [b.clone()]);
+
+    let mut stale = b.clone();
+    stale.cseq = 1;
+    stale.updated_at_ms = NOW;
+    store.upsert_bindings(&[stale]).await.unwrap();
+    assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
+}
+
+async fn duplicate_keys_in_one_batch_keep_the_last(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let first = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
+    let mut last = first.clone();
+    last.cseq = 9;
+    store.upsert_bindings(&[first, last.clone()]).await.unwrap();
+    assert_eq!(store.list_bindings(t).await.unwrap(), [last]);
+}
+
+async fn outbound_bindings_are_keyed_by_instance_and_reg_id(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let mut b = binding(t, "100", "sip:100@192.0.2.1:5060", NOW + 60_000);
+    b.instance_id = Some("<urn:uuid:1>".into());
+    b.reg_id = Some(1);
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    b.contact_uri = "sip:100@192.0.2.1:6000".into();
+    b.updated_at_ms += 1;
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
+}
+
+async fn delete_removes_only_the_named_bindings(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let a = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
+    let b = binding(t, "100", "sip:100@192.0.2.2", NOW + 60_000);
+    store.upsert_bindings(&[a.clone(), b.clone()]).await.unwrap();
+    let missing = BindingKey {
+        tenant_id: t,
+        aor: "999".into(),
+        binding_key: "sip:nobody".into(),
+    };
+    let deleted = store.delete_bindings(&[a.key(), missing]).await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
+}
+
+async fn bindings_of_a_deleted_tenant_are_skipped_without_failing_the_batch(store: Store) {
+    let gone = store.create_tenant("gone.example").await.unwrap();
+    let kept = store.create_tenant("kept.example").await.unwrap();
+    store.delete_tenant("gone.example").await.unwrap();
+    let written = store
+        .upsert_bindings(&[
+            binding(gone, "100", "sip:100@192.0.2.1", NOW + 60_000),
+            binding(kept, "100", "sip:100@192.0.2.2", NOW + 60_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    assert_eq!(store.load_bindings(NOW).await.unwrap().len(), 1);
+    assert!(store.list_bindings(gone).await.unwrap().is_empty());
+}
+
+async fn purge_removes_expired_bindings_and_ended_bans(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    store
+        .upsert_bindings(&[
+            binding(t, "100", "sip:a", NOW - 1),
+            binding(t, "100", "sip:b", NOW),
+            binding(t, "100", "sip:c", NOW + 1),
+        ])
+        .await
+        .unwrap();
+    store.put_ban("192.0.2.1", NOW, "ended").await.unwrap();
+    store.put_ban("192.0.2.2", NOW + 1, "active").await.unwrap();
+    assert_eq!(store.purge_expired(NOW).await.unwrap(), (2, 1));
+    let left: Vec<_> = store
+        .list_bindings(t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.contact_uri)
+        .collect();
+    assert_eq!(left, ["sip:c"]);
+    assert_eq!(store.list_bans(0).await.unwrap().len(), 1);
+}
+
+async fn ten_thousand_bindings_go_in_one_batch(store: Store) {
+    let mut tenants = Vec::new();
+    for i in 0..10 {
+        tenants.push(store.create_tenant(&format!("t{i}.example")).await.unwrap());
+    }
+    let batch: Vec<Binding> = (0..10_000)
+        .map(|i| {
+            let t = tenants[i % tenants.len()];
+            binding(t, &format!("{}", 1000 + i / 10), &format!("sip:u{i}@192.0.2.1:{}", 5060 + i % 1000), NOW + 3_600_000)
+        })
+        .collect();
+
+    let started = Instant::now();
+    let written = store.upsert_bindings(&batch).await.unwrap();
+    let insert = started.elapsed();
+    assert_eq!(written, 10_000);
+
+    let mut refreshed = batch.clone();
+    for b in &mut refreshed {
+        b.cseq += 1;
+        b.updated_at_ms += 1_000;
+    }
+    let started = Instant::now();
+    store.upsert_bindings(&refreshed).await.unwrap();
+    let update = started.elapsed();
+
+    let loaded = store.load_bindings(NOW).await.unwrap();
+    assert_eq!(loaded.len(), 10_000);
+    assert!(loaded.iter().all(|b| b.cseq == 2));
+
+    let keys: Vec<BindingKey> = batch.iter().map(Binding::key).collect();
+    let started = Instant::now();
+    assert_eq!(store.delete_bindings(&keys).await.unwrap(), 10_000);
+    let delete = started.elapsed();
+    assert!(store.load_bindings(NOW).await.unwrap().is_empty());
+
+    let rate = |d: Duration| (10_000.0 / d.as_secs_f64()) as u64;
+    eprintln!(
+        "THROUGHPUT {:?}: 10k bindings insert {:?} ({} rows/s), update {:?} ({} rows/s), delete {:?} ({} rows/s)",
+        store.backend(),
+        insert,
+        rate(insert),
+        update,
+        rate(update),
+        delete,
+        rate(delete)
+    );
+}
+
+// ---------------------------------------------------------------- bans
+
+async fn bans_are_listed_until_they_end_and_every_change_bumps_the_generation(store: Store) {
+    let g0 = store.bans_generation().await.unwrap();
+    store
+        .put_ban("192.0.2.7", NOW + 900_000, "10 failed authentications in 60 s")
+        .await
+        .unwrap();
+    store
+        .put_ban("2001:db8::1", NOW + 10, "scanner user agent")
+        .await
+        .unwrap();
+    let g1 = store.bans_generation().await.unwrap();
+    assert_eq!(g1, g0 + 2);
+
+    let bans = store.list_bans(NOW).await.unwrap();
+    assert_eq!(bans.len(), 2);
+    assert_eq!(bans[0].ip, "192.0.2.7");
+    assert_eq!(bans[0].reason, "10 failed authentications in 60 s");
+    assert_eq!(store.list_bans(NOW + 10).await.unwrap().len(), 1);
+
+    store.put_ban("192.0.2.7", NOW + 5, "renewed").await.unwrap();
+    let bans = store.list_bans(NOW).await.unwrap();
+    assert_eq!((bans[0].until_ms, bans[0].reason.as_str()), (NOW + 5, "renewed"));
+
+    assert!(store.remove_ban("192.0.2.7").await.unwrap());
+    let g2 = store.bans_generation().await.unwrap();
+    assert_eq!(g2, g1 + 2);
+    assert!(!store.remove_ban("192.0.2.7").await.unwrap());
+    assert_eq!(store.bans_generation().await.unwrap(), g2);
+    assert_eq!(store.list_bans(NOW).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- write-behind
+
+fn never_on_its_own() -> WriteBehindConfig {
+    WriteBehindConfig {
+        flush_interval: Duration::from_secs(3600),
+        flush_threshold: usize::MAX,
+        channel_capacity: 100_000,
+    }
+}
+
+async fn write_behind_coalesces_changes_to_one_binding(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let wb = WriteBehind::spawn(store.clone(), never_on_its_own());
+    let a1 = binding(t, "100", "sip:a", NOW + 60_000);
+    let mut a2 = a1.clone();
+    a2.cseq = 2;
+    let b = binding(t, "101", "sip:b", NOW + 60_000);
+    let c = binding(t, "102", "sip:c", NOW + 60_000);
+    wb.submit(BindingChange::Upsert(a1)).unwrap();
+    wb.submit(BindingChange::Upsert(a2.clone())).unwrap();
+    wb.submit(BindingChange::Upsert(b.clone())).unwrap();
+    wb.submit(BindingChange::Delete(b.key())).unwrap();
+    wb.submit(BindingChange::Delete(c.key())).unwrap();
+    wb.submit(BindingChange::Upsert(c.clone())).unwrap();
+
+    let report = wb.flush_now().await.unwrap();
+    assert_eq!((report.upserts, report.deletes), (2, 1));
+    assert_eq!(store.list_bindings(t).await.unwrap(), [a2, c]);
+    let stats = wb.stats();
+    assert_eq!((stats.accepted, stats.written, stats.pending), (6, 3, 0));
+    wb.shutdown().await.unwrap();
+}
+
+async fn write_behind_shutdown_writes_everything_submitted(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let wb = WriteBehind::spawn(store.clone(), never_on_its_own());
+    for i in 0..3_000 {
+        wb.submit(BindingChange::Upsert(binding(t, &format!("{i}"), "sip:x", NOW + 60_000)))
+            .unwrap();
+    }
+    for i in 0..1_000 {
+        wb.submit(BindingChange::Delete(
+            binding(t, &format!("{i}"), "sip:x", 0).key(),
+        ))
+        .unwrap();
+    }
+    let report = wb.shutdown().await.unwrap();
+    assert_eq!((report.upserts, report.deletes), (2_000, 1_000));
+    assert_eq!(store.load_bindings(NOW).await.unwrap().len(), 2_000);
+
+    let late = binding(t, "late", "sip:late", NOW + 60_000);
+    let err = wb.submit(BindingChange::Upsert(late.clone())).unwrap_err();
+    assert!(matches!(err, WriteBehindError::Closed(Some(c)) if *c == BindingChange::Upsert(late)));
+    assert!(matches!(wb.flush_now().await, Err(WriteBehindError::Closed(None))));
+}
+
+async fn write_behind_refuses_changes_when_its_channel_is_full(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let wb = WriteBehind::spawn(
+        store.clone(),
+        WriteBehindConfig {
+            channel_capacity: 4,
+            ..never_on_its_own()
+        },
+    );
+    // No await between the submits: on this current-thread runtime the flusher cannot run,
+    // so the channel fills up.
+    for i in 0..4 {
+        wb.submit(BindingChange::Upsert(binding(t, &format!("{i}"), "sip:x", NOW + 60_000)))
+            .unwrap();
+    }
+    let overflow = binding(t, "overflow", "sip:x", NOW + 60_000);
+    let err = wb.submit(BindingChange::Upsert(overflow.clone())).unwrap_err();
+    assert!(matches!(err, WriteBehindError::Full(c) if *c == BindingChange::Upsert(overflow)));
+    assert_eq!(wb.stats().rejected_full, 1);
+    assert_eq!(wb.stats().queued, 4);
+
+    let report = wb.flush_now().await.unwrap();
+    assert_eq!(report.upserts, 4);
+    assert_eq!(store.list_bindings(t).await.unwrap().len(), 4);
+    wb.shutdown().await.unwrap();
+}
+
+/// Waits (yielding, bounded by `deadline`) until `written` reaches `want`.
+async fn wait_written(wb: &WriteBehind, want: u64, deadline: Duration) -> u64 {
+    let until = Instant::now() + deadline;
+    loop {
+        let written = wb.stats().written;
+        if written >= want || Instant::now() > until {
+            return written;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn write_behind_flushes_by_itself_on_the_interval_and_at_the_threshold(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let by_interval = WriteBehind::spawn(
+        store.clone(),
+        WriteBehindConfig {
+            flush_interval: Duration::from_millis(100),
+            ..never_on_its_own()
+        },
+    );
+    by_interval
+        .submit(BindingChange::Upsert(binding(t, "1", "sip:x", NOW + 60_000)))
+        .unwrap();
+    assert_eq!(wait_written(&by_interval, 1, Duration::from_secs(10)).await, 1);
+    by_interval.shutdown().await.unwrap();
+
+    let by_count = WriteBehind::spawn(
+        store.clone(),
+        WriteBehindConfig {
+            flush_threshold: 10,
+            ..never_on_its_own()
+        },
+    );
+    for i in 0..10 {
+        by_count
+            .submit(BindingChange::Upsert(binding(t, &format!("c{i}"), "sip:x", NOW + 60_000)))
+            .unwrap();
+    }
+    assert_eq!(wait_written(&by_count, 10, Duration::from_secs(10)).await, 10);
+    assert_eq!(store.list_bindings(t).await.unwrap().len(), 11);
+    by_count.shutdown().await.unwrap();
+}
+
+async fn a_failed_flush_is_reported_and_keeps_the_changes(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let wb = WriteBehind::spawn(store.clone(), never_on_its_own());
+    wb.submit(BindingChange::Upsert(binding(t, "1", "sip:x", NOW + 60_000)))
+        .unwrap();
+    store.close().await;
+    let err = wb.flush_now().await.unwrap_err();
+    assert!(matches!(err, WriteBehindError::Flush { pending: 1, .. }), "{err}");
+    let stats = wb.stats();
+    assert_eq!((stats.flush_failures, stats.pending, stats.written), (1, 1, 0));
+}
+
+on_both_backends!(
+    creating_a_tenant_twice_fails_with_tenant_exists,
+    a_new_tenant_has_no_config_and_an_unknown_one_is_none,
+    putting_a_config_bumps_the_version_and_the_generation,
+    a_stale_expected_version_is_a_conflict_and_changes_nothing,
+    putting_config_for_an_unknown_tenant_fails_with_not_found,
+    concurrent_puts_on_the_same_version_let_exactly_one_win,
+    deleting_a_tenant_removes_its_rows_and_nothing_else,
+    changes_since_a_generation_name_only_what_changed,
+    a_recreated_domain_gets_a_new_id_and_is_no_longer_reported_deleted,
+    audit_lines_come_newest_first_and_outlive_the_tenant,
+    load_returns_only_unexpired_bindings,
+    every_field_round_trips,
+    an_upsert_replaces_the_binding_with_the_same_key_unless_older,
+    duplicate_keys_in_one_batch_keep_the_last,
+    outbound_bindings_are_keyed_by_instance_and_reg_id,
+    delete_removes_only_the_named_bindings,
+    bindings_of_a_deleted_tenant_are_skipped_without_failing_the_batch,
+    purge_removes_expired_bindings_and_ended_bans,
+    ten_thousand_bindings_go_in_one_batch,
+    bans_are_listed_until_they_end_and_every_change_bumps_the_generation,
+    write_behind_coalesces_changes_to_one_binding,
+    write_behind_shutdown_writes_everything_submitted,
+    write_behind_refuses_changes_when_its_channel_is_full,
+    write_behind_flushes_by_itself_on_the_interval_and_at_the_threshold,
+    a_failed_flush_is_reported_and_keeps_the_changes,
+);
+
+// ---------------------------------------------------------------- SQLite file handling
+
+#[tokio::test]
+async fn sqlite_creates_the_directory_and_a_private_file_in_wal_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new();
+    let path = dir.0.join("nested/data/vpbx.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.create_tenant("a.example").await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        dir.0.join("nested/data/vpbx.db-wal").exists(),
+        "WAL journal file missing"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_tightens_an_existing_world_readable_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new();
+    let path = dir.0.join("vpbx.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening_the_sqlite_file() {
+    let dir = common::TempDir::new();
+    let url = format!("sqlite://{}/vpbx.db", dir.0.display());
+    let store = Store::open(&url).await.unwrap();
+    let t = store.create_tenant("a.example").await.unwrap();
+    store
+        .put_tenant_config("a.example", "cfg", None)
+        .await
+        .unwrap();
+    let b = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
+    store.upsert_bindings(std::slice::from_ref(&b)).await.unwrap();
+    store.put_ban("192.0.2.9", NOW + 60_000, "x").await.unwrap();
+    store.close().await;
+
+    let store = Store::open(&url).await.unwrap();
+    let tenant = store.get_tenant("a.example").await.unwrap().unwrap();
+    assert_eq!((tenant.row.version, tenant.config.as_deref()), (1, Some("cfg")));
+    assert_eq!(store.load_bindings(NOW).await.unwrap(), [b]);
+    assert_eq!(store.list_bans(NOW).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_works_for_tests() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store.create_tenant("a.example").await.unwrap();
+    assert_eq!(store.list_tenants().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_url_is_refused() {
+    let err = Store::open("mysql://root@localhost/x").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
+}
