@@ -125,7 +125,8 @@ pub struct Binding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindingChange {
     Upsert(AorKey, Binding),
-    Remove(AorKey, Box<str>),
+    /// The binding that went away (its key: instance + reg-id, else contact).
+    Remove(AorKey, Binding),
 }
 
 /// What the server extracted from an authenticated REGISTER.
@@ -260,7 +261,7 @@ impl Registrar {
             }
             if let Some(list) = self.aors.remove(&key) {
                 self.contacts -= list.len();
-                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b.contact)));
+                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
             }
             return Ok(RegisterOutput { contacts: Vec::new(), changes });
         }
@@ -296,7 +297,7 @@ impl Registrar {
                 if let Some(i) = pos {
                     let b = list.swap_remove(i);
                     self.contacts -= 1;
-                    changes.push(BindingChange::Remove(key.clone(), b.contact));
+                    changes.push(BindingChange::Remove(key.clone(), b));
                 }
                 continue;
             }
@@ -317,7 +318,7 @@ impl Registrar {
                 Some(i) => {
                     if list[i].contact != binding.contact {
                         // Same instance, new URI: the old row goes away.
-                        changes.push(BindingChange::Remove(key.clone(), list[i].contact.clone()));
+                        changes.push(BindingChange::Remove(key.clone(), list[i].clone()));
                     }
                     list[i] = binding.clone();
                 }
@@ -332,7 +333,7 @@ impl Registrar {
                             .expect("list is non-empty: its length reached the cap of at least 1");
                         let old = list.swap_remove(i);
                         self.contacts -= 1;
-                        changes.push(BindingChange::Remove(key.clone(), old.contact));
+                        changes.push(BindingChange::Remove(key.clone(), old));
                     }
                     list.push(binding.clone());
                     self.contacts += 1;
@@ -370,7 +371,7 @@ impl Registrar {
             list.retain(|b| {
                 let keep = b.expires_at_ms > now_ms;
                 if !keep {
-                    changes.push(BindingChange::Remove(key.clone(), b.contact.clone()));
+                    changes.push(BindingChange::Remove(key.clone(), b.clone()));
                 }
                 keep
             });
@@ -390,7 +391,7 @@ impl Registrar {
         for key in keys {
             if let Some(list) = self.aors.remove(&key) {
                 self.contacts -= list.len();
-                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b.contact)));
+                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
             }
         }
         changes

@@ -1,1 +1,199 @@
-//! pbx-server
+//! The vpbx runtime. Only I/O lives here: sockets, tasks, timers, the
+//! database and HTTP. Decisions are made by the pure crates (sip-msg,
+//! sip-auth, pbx-registrar, pbx-core).
+//!
+//! Task layout:
+//! * one receive loop per UDP socket and per TCP connection: gate (bans,
+//!   rate limit), parse, classify ([`dispatch`]) and hand over;
+//! * N shards ([`shard::Shard`]), each owning its registrations (by AOR)
+//!   and transactions (by Call-ID) behind a bounded inbox;
+//! * a config watcher that reloads tenants within a second of `tenant apply`;
+//! * the write-behind flusher for bindings, the ban persister, and HTTP
+//!   (`/metrics`, `/api/v1/trace/{call_id}`).
+
+pub mod auth;
+pub mod dispatch;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod security;
+pub mod shard;
+pub mod tenants;
+pub mod trace;
+pub mod transport;
+pub mod txn;
+
+mod run;
+
+pub use run::{ServeError, Settings, TenantBuilder, serve};
+
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use pbx_registrar::{BindingChange, RegistrarConfig};
+use sip_msg::{Limits, Message, Method, StatusCode};
+use tokio::sync::mpsc;
+
+use crate::metrics::{Drop, Metrics};
+use crate::security::Security;
+use crate::shard::ShardMsg;
+use crate::tenants::Directory;
+use crate::trace::{TraceEntry, TraceLog};
+use crate::transport::{Flow, Transports};
+
+/// State shared by every task. Read-mostly; what changes is behind atomics,
+/// short locks, or an `ArcSwap` (the tenant directory).
+#[derive(Debug)]
+pub struct Ctx {
+    pub limits: Limits,
+    pub transports: Transports,
+    pub security: Security,
+    pub metrics: Metrics,
+    pub trace: TraceLog,
+    pub shards: Vec<mpsc::Sender<ShardMsg>>,
+    directory: ArcSwap<Directory>,
+    pub registrar_cfg: RegistrarConfig,
+    pub t1: Duration,
+    pub nonce_key: [u8; 32],
+    pub nonce_ttl: u64,
+    pub replay_guard: Arc<sip_auth::SharedReplayGuard>,
+    own_ips: Vec<IpAddr>,
+    external_ip: Option<IpAddr>,
+    bindings: mpsc::Sender<Vec<BindingChange>>,
+    stopping: AtomicBool,
+    retry_after_s: u32,
+}
+
+impl Ctx {
+    pub fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Wall-clock ms since the Unix epoch (bindings, bans and CDRs outlive a restart).
+    pub fn wall_ms(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.load_full()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Relaxed)
+    }
+
+    pub fn is_own_ip(&self, ip: IpAddr) -> bool {
+        dispatch::own_ip(&self.own_ips, self.external_ip, ip)
+    }
+
+    /// The shard that owns `key`.
+    pub fn shard_for<K: Hash + ?Sized>(&self, key: &K) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() % self.shards.len() as u64) as usize
+    }
+
+    /// Hands a message to a shard. A full inbox answers a request with 503
+    /// and Retry-After (never an ACK), and drops anything else.
+    pub fn to_shard(&self, shard: usize, msg: ShardMsg, reply: Option<Flow>) {
+        match self.shards[shard].try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) | Err(mpsc::error::TrySendError::Closed(msg)) => {
+                self.metrics.drop(Drop::Overload);
+                if let (ShardMsg::Sip(inb), Some(flow)) = (msg, reply)
+                    && inb.req.method != Method::Ack
+                {
+                    let mut r = inb.req.make_response(StatusCode::SERVICE_UNAVAILABLE);
+                    shard::fix_top_via(&mut r, &flow);
+                    r.headers.push(sip_msg::HeaderName::RetryAfter, self.retry_after_s.to_string());
+                    self.metrics.response_out(503);
+                    self.transports.send(self, &flow, Bytes::from(r.to_bytes()));
+                }
+            }
+        }
+    }
+
+    /// Queues binding changes for the write-behind flusher. When its queue
+    /// is full the change is counted and dropped from persistence only: the
+    /// binding stays in memory and the phone's next refresh carries it.
+    pub fn persist_bindings(&self, changes: Vec<BindingChange>) {
+        if self.bindings.try_send(changes).is_err() {
+            self.metrics.store_backlog_drops.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn trace_in(&self, flow: &Flow, msg: &Message, raw: Option<Bytes>) {
+        if !self.trace.enabled() {
+            return;
+        }
+        let data = raw.unwrap_or_else(|| Bytes::from(msg.to_bytes()));
+        let call_id = msg.headers().call_id().unwrap_or_default().into();
+        self.trace.record(TraceEntry {
+            at_us: self.wall_us(),
+            direction: "in",
+            transport: flow.tp.as_str(),
+            local: flow.local,
+            remote: flow.remote,
+            call_id,
+            data,
+        });
+    }
+
+    pub(crate) fn trace_in_raw(&self, flow: &Flow, data: &[u8]) {
+        if !self.trace.enabled() {
+            return;
+        }
+        let call_id = raw_call_id(data).unwrap_or_default().into();
+        self.trace.record(TraceEntry {
+            at_us: self.wall_us(),
+            direction: "in",
+            transport: flow.tp.as_str(),
+            local: flow.local,
+            remote: flow.remote,
+            call_id,
+            data: Bytes::copy_from_slice(data),
+        });
+    }
+
+    pub(crate) fn trace_out(&self, flow: &Flow, data: &Bytes) {
+        if !self.trace.enabled() || data.len() < 8 {
+            return;
+        }
+        let call_id = raw_call_id(data).unwrap_or_default().into();
+        self.trace.record(TraceEntry {
+            at_us: self.wall_us(),
+            direction: "out",
+            transport: flow.tp.as_str(),
+            local: flow.local,
+            remote: flow.remote,
+            call_id,
+            data: data.clone(),
+        });
+    }
+
+    fn wall_us(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    }
+}
+
+/// The Call-ID of raw message bytes (for tracing what did not parse, and
+/// what we send), found by a line scan.
+fn raw_call_id(data: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(&data[..data.len().min(8192)]).ok()?;
+    for line in text.split("\r\n").skip(1) {
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("call-id") || name == "i" || name == "I" {
+            return Some(value.trim());
+        }
+    }
+    None
+}

@@ -1,1 +1,110 @@
-fn main() {}
+//! The `vpbx` command. Run with `cargo run --release -- demo`.
+//!
+//! Every command takes `--config FILE` before or after the subcommand
+//! (default `vpbx.toml`, else built-in defaults). Errors are one line on
+//! stderr and a non-zero exit.
+
+mod commands;
+mod settings;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vpbx", version, about = "Hosted multi-tenant IP-PBX")]
+struct Cli {
+    /// Server configuration (default: vpbx.toml if it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a demo: data in ./vpbx-demo, a demo tenant, SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080.
+    Demo,
+    /// Run all services.
+    Serve,
+    /// Create, delete, list, apply and export tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Who is registered to a tenant, from where, until when.
+    Registrations {
+        domain: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every SIP message of one call or registration (asks the running server).
+    Trace {
+        call_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or lift bans of source addresses.
+    #[command(subcommand)]
+    Ban(BanCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCmd {
+    /// Create a tenant for a SIP domain.
+    Create { domain: String },
+    /// Delete a tenant and all its data.
+    Delete {
+        domain: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List tenants.
+    List,
+    /// Validate a tenant file, show the diff, apply it live.
+    Apply {
+        file: PathBuf,
+        /// Validate and show the diff only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a tenant as YAML (round-trips with apply).
+    Export {
+        domain: String,
+        /// Include secrets.
+        #[arg(long)]
+        secrets: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BanCmd {
+    /// Active bans.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the ban of one address.
+    Remove { ip: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = std::env::var("VPBX_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vpbx: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(commands::run(cli.config, cli.command)) {
+        eprintln!("vpbx: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,111 @@
+//! Digest authentication of requests against a tenant (realm = domain),
+//! glue between the shard and `sip-auth`.
+//!
+//! An unknown user and a wrong password get exactly the same answer (a
+//! fresh challenge), and cost the same work: `sip-auth` verifies against a
+//! dummy HA1 when the user does not exist.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rand::Rng;
+use sip_auth::{
+    Algorithm, ChallengeParams, NonceKey, RequestContext, SharedReplayGuard, Verdict, Verifier, VerifierConfig,
+};
+use sip_msg::{HeaderName, Request};
+
+use crate::tenants::TenantSnap;
+
+/// What the shard does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// The digest username that authenticated.
+    Authenticated(Box<str>),
+    /// Answer 401/407 with a fresh challenge; `failed` counts toward a ban.
+    Challenge { stale: bool, failed: bool },
+    /// Authenticated, but not allowed (kept for future policies).
+    Forbidden,
+    /// Credentials present but malformed for our realm.
+    BadRequest,
+}
+
+/// One per shard. The nonce key and the nonce-count replay guard are shared
+/// by all shards: a captured Authorization replayed under another Call-ID
+/// lands on another shard and must still be refused.
+#[derive(Debug)]
+pub struct Authenticator {
+    verifier: Verifier,
+    rng: rand::rngs::StdRng,
+}
+
+impl Authenticator {
+    pub fn new(key: [u8; 32], nonce_ttl: u64, guard: Arc<SharedReplayGuard>) -> Authenticator {
+        let config = VerifierConfig { nonce_expiry_secs: nonce_ttl, ..VerifierConfig::default() };
+        Authenticator {
+            verifier: Verifier::with_shared_guard(NonceKey::from_bytes(key), config, guard),
+            rng: rand::SeedableRng::from_os_rng(),
+        }
+    }
+
+    /// Checks the request's credentials for the tenant's realm. `proxy`
+    /// selects Proxy-Authorization (INVITE and others) over Authorization
+    /// (REGISTER).
+    pub fn check(&mut self, req: &Request, tenant: &TenantSnap, proxy: bool, source: IpAddr, now_s: u64) -> AuthOutcome {
+        let name = if proxy { HeaderName::ProxyAuthorization } else { HeaderName::Authorization };
+        // Pick the credentials for our realm; other schemes and realms are
+        // ignored (RFC 4475 regaut01: answer with a challenge we understand).
+        let mut creds = None;
+        for v in req.headers.get_all(&name) {
+            match sip_auth::parse_credentials(v) {
+                Ok(c) if c.realm.eq_ignore_ascii_case(&tenant.domain) => {
+                    creds = Some(c);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_unsupported_scheme() => {}
+                Err(_) => return AuthOutcome::Challenge { stale: false, failed: false },
+            }
+        }
+        let Some(creds) = creds else { return AuthOutcome::Challenge { stale: false, failed: false } };
+        let user = tenant.users.get(&*creds.username);
+        let ha1 = user.and_then(|u| u.ha1_for(creds.algorithm));
+        let ctx = RequestContext { method: req.method.as_str(), realm: &tenant.domain, source, now: now_s };
+        match self.verifier.authenticate(&creds, &ctx, ha1) {
+            Verdict::Authenticated => match user {
+                Some(u) => AuthOutcome::Authenticated(u.auth_user.clone()),
+                None => AuthOutcome::Challenge { stale: false, failed: true },
+            },
+            Verdict::Stale => AuthOutcome::Challenge { stale: true, failed: false },
+            Verdict::Challenge => AuthOutcome::Challenge { stale: false, failed: false },
+            Verdict::Replayed | Verdict::Rejected => AuthOutcome::Challenge { stale: false, failed: true },
+        }
+    }
+
+    /// The challenge header values: one per algorithm the tenant offers,
+    /// strongest first (RFC 8760 §2.4), all with the same fresh nonce.
+    ///
+    /// `user_hint` is the user part of To (REGISTER) or From: a user with
+    /// its own `digest_algorithms` gets those. (That tells a prober the
+    /// user exists, so the tenant-wide setting is the one to prefer.)
+    pub fn challenge_values(
+        &mut self,
+        tenant: &TenantSnap,
+        user_hint: Option<&str>,
+        source: IpAddr,
+        now_s: u64,
+        stale: bool,
+    ) -> Vec<String> {
+        let salt: [u8; 8] = self.rng.random();
+        let nonce = self.verifier.issue_nonce(&tenant.domain, source, now_s, salt);
+        let params = ChallengeParams { realm: &tenant.domain, nonce: &nonce, opaque: None, stale };
+        let user_algs: Option<Vec<Algorithm>> = user_hint
+            .and_then(|u| tenant.by_ext.get(u).and_then(|a| tenant.users.get(a)).or_else(|| tenant.users.get(u)))
+            .map(|u| u.algorithms().collect());
+        let algs: &[Algorithm] = match &user_algs {
+            Some(a) if !a.is_empty() => a,
+            _ if tenant.algorithms.is_empty() => &[Algorithm::Md5],
+            _ => &tenant.algorithms,
+        };
+        params.header_values(algs)
+    }
+}

@@ -1,0 +1,189 @@
+//! Classification: which owner a message goes to. The order is fixed and
+//! documented in docs/architecture.md ("Classification"):
+//!
+//! 0. Gate: banned or over-rate sources are dropped before parsing; a
+//!    message that fails to parse is answered (400/505/413/513 built from
+//!    its raw lines) when it is a request we can answer, else dropped.
+//!    A known scanner User-Agent bans its source and is dropped.
+//! 1. A response → the shard named in its top Via branch (our branches
+//!    carry the shard); a response to a branch we did not make is dropped.
+//! 2. A request with a To tag → the shard named in the tag (our tags carry
+//!    the shard); its transaction or dialog is looked up there.
+//! 3. A request from a trunk → that trunk (trunks arrive with the routing
+//!    issue; [`trunk_of`] is the hook and finds none yet).
+//! 4. The Request-URI host (for REGISTER, the To host) → the tenant with
+//!    that domain.
+//! 5. A Request-URI naming one of our own addresses → the own-IP policy:
+//!    accepted when the user part (for REGISTER the To user) is an auth
+//!    user of exactly one tenant, else answered 404 and logged.
+//! 6. Anything else is dropped without an answer and counted
+//!    (`vpbx_sip_dropped_total{reason="unknown_domain"}`).
+//!
+//! Out-of-dialog requests are sharded by Call-ID, REGISTER by AOR
+//! (tenant + user), so each call and each registration has one owner.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sip_msg::{Host, HeaderName, Message, Method, Request, StatusCode};
+
+use crate::Ctx;
+use crate::metrics::Drop;
+use crate::shard::{Inbound, ShardMsg};
+use crate::tenants::TenantSnap;
+use crate::transport::Flow;
+
+/// A parsed message and where it came from.
+#[derive(Debug)]
+pub struct Arrival {
+    pub msg: Message,
+    pub flow: Flow,
+    /// The datagram, when the trace wants the exact bytes.
+    pub raw: Option<Bytes>,
+}
+
+/// Entry point for one UDP datagram.
+pub fn datagram(ctx: &Arc<Ctx>, data: &[u8], flow: Flow) {
+    let now = ctx.now();
+    match ctx.security.admit(flow.remote.ip(), now) {
+        Ok(()) => {}
+        Err(crate::security::Refusal::Banned) => return ctx.metrics.drop(Drop::Banned),
+        Err(crate::security::Refusal::RateLimited) => return ctx.metrics.drop(Drop::RateLimited),
+    }
+    if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b'\0' | b' ')) {
+        // CRLF (or NUL) keep-alives some phones send over UDP: nothing to answer.
+        return;
+    }
+    match sip_msg::parse_datagram(data, &ctx.limits) {
+        Ok(msg) => message(ctx, Arrival { msg, flow, raw: ctx.trace.enabled().then(|| Bytes::copy_from_slice(data)) }),
+        Err(e) => {
+            ctx.metrics.drop(Drop::Unparsable);
+            ctx.trace_in_raw(&flow, data);
+            if e.response_status().is_some()
+                && let Some(resp) = sip_msg::error_response(data, &e)
+            {
+                tracing::debug!(remote = %flow.remote, error = %e, "unparsable request answered");
+                if let Some(code) = e.response_status() {
+                    ctx.metrics.response_out(code.as_u16());
+                }
+                ctx.transports.send(ctx, &flow, Bytes::from(resp));
+            }
+        }
+    }
+}
+
+/// Entry point for a parsed message (UDP after parsing, TCP after framing).
+pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
+    let Arrival { msg, flow, raw } = arrival;
+    ctx.trace_in(&flow, &msg, raw);
+    let req = match msg {
+        Message::Response(resp) => {
+            ctx.metrics.response_in();
+            let shard = resp
+                .headers
+                .top_via()
+                .and_then(|v| v.branch)
+                .and_then(|b| crate::ids::shard_of_branch(&b));
+            match shard {
+                Some(s) if s < ctx.shards.len() => {
+                    ctx.to_shard(s, ShardMsg::Response(Box::new((resp, flow))), None);
+                }
+                _ => ctx.metrics.drop(Drop::StrayResponse),
+            }
+            return;
+        }
+        Message::Request(r) => r,
+    };
+    ctx.metrics.request_in(&req.method);
+
+    if let Some(ua) = req.headers.get(&HeaderName::UserAgent)
+        && ctx.security.is_scanner(ua)
+    {
+        ctx.metrics.drop(Drop::Scanner);
+        if ctx.security.ban(flow.remote.ip(), ctx.now(), ctx.wall_ms(), "scanner User-Agent") {
+            ctx.metrics.bans_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        return;
+    }
+
+    // 2. In-dialog (or a request answered with our tag, like the ACK of a
+    //    407): the shard that made the tag owns it.
+    if let Some(shard) = req.headers.to_tag().and_then(crate::ids::shard_of_tag)
+        && shard < ctx.shards.len()
+    {
+        let tenant = tenant_of(ctx, &req);
+        return ctx.to_shard(shard, ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })), Some(flow));
+    }
+
+    // 3. Trunks: none yet.
+    if trunk_of(ctx, &req, &flow).is_some() {
+        return;
+    }
+
+    // 4./5./6.
+    let Some(tenant) = tenant_of(ctx, &req) else {
+        if is_own_address(ctx, &req) {
+            tracing::info!(remote = %flow.remote, method = %req.method, "request to our own address matches no single tenant");
+            let resp = crate::shard::simple_response(&req, StatusCode::NOT_FOUND, &flow);
+            ctx.metrics.response_out(404);
+            ctx.transports.send(ctx, &flow, resp);
+            return;
+        }
+        ctx.metrics.drop(Drop::UnknownDomain);
+        return;
+    };
+    let shard = if req.method == Method::Register {
+        let user = req.headers.to().and_then(|t| t.uri.user).unwrap_or_default();
+        ctx.shard_for(&(tenant.id, user.as_str()))
+    } else {
+        ctx.shard_for(&req.headers.call_id().unwrap_or_default())
+    };
+    ctx.to_shard(shard, ShardMsg::Sip(Box::new(Inbound { req, flow, tenant: Some(tenant) })), Some(flow));
+}
+
+/// The trunk a request comes from (source address or trunk contact token).
+/// Trunks arrive with the routing issue; until then no request is a trunk's.
+fn trunk_of(_ctx: &Ctx, _req: &Request, _flow: &Flow) -> Option<u64> {
+    None
+}
+
+/// Steps 4 and 5: the tenant by domain, or by the own-IP policy.
+fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
+    let dir = ctx.directory();
+    let host = if req.method == Method::Register {
+        req.headers.to().and_then(|t| t.uri.host)
+    } else {
+        req.uri.host.clone()
+    };
+    match host {
+        Some(Host::Domain(d)) => {
+            if let Some(t) = dir.by_domain(&d) {
+                return Some(t);
+            }
+        }
+        Some(Host::Ip(ip)) if ctx.is_own_ip(ip) => {
+            // Own-IP policy: the user part must name an auth user of exactly one tenant.
+            let user = if req.method == Method::Register {
+                req.headers.to().and_then(|t| t.uri.user)
+            } else {
+                req.uri.user.clone()
+            };
+            if let Some(u) = user {
+                return dir.by_unique_user(&u);
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+fn is_own_address(ctx: &Ctx, req: &Request) -> bool {
+    let host = if req.method == Method::Register { req.headers.to().and_then(|t| t.uri.host) } else { req.uri.host.clone() };
+    matches!(host, Some(Host::Ip(ip)) if ctx.is_own_ip(ip))
+}
+
+/// True when `ip` is one of ours (a listen address, or external_ip).
+pub fn own_ip(listen: &[IpAddr], external: Option<IpAddr>, ip: IpAddr) -> bool {
+    external == Some(ip) || listen.iter().any(|l| *l == ip || (l.is_unspecified() && ip.is_loopback()))
+}

@@ -1,0 +1,386 @@
+//! Start-up, the background tasks, and a clean shutdown.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use pbx_registrar::{AorKey, Binding, BindingChange, RegistrarConfig, Source, SourceTransport};
+use pbx_store::{Store, TenantId};
+use sip_msg::Limits;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Ctx;
+use crate::metrics::Metrics;
+use crate::security::{BanRecord, Security, SecuritySettings};
+use crate::shard::{Shard, ShardMsg};
+use crate::tenants::{Directory, TenantSnap};
+use crate::trace::TraceLog;
+use crate::transport::{self, Tp};
+
+/// Everything `serve` needs, already validated (the CLI builds it from
+/// vpbx.toml).
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: Vec<(Tp, SocketAddr)>,
+    pub http_listen: Option<SocketAddr>,
+    pub external_ip: Option<IpAddr>,
+    /// Number of shards (0 = one per core).
+    pub shards: usize,
+    /// Inbox size of each shard.
+    pub queue_depth: usize,
+    pub limits: Limits,
+    pub registrar: RegistrarConfig,
+    pub security: SecuritySettings,
+    pub t1: Duration,
+    pub nonce_ttl_s: u64,
+    pub trace_max_messages: usize,
+    pub trace_max_bytes: usize,
+    pub flush_interval: Duration,
+    /// How often the database is polled for configuration and ban changes.
+    pub config_poll: Duration,
+    /// Builds a tenant snapshot from its stored configuration text.
+    pub build_tenant: TenantBuilder,
+}
+
+/// Builds a tenant snapshot from (id, version, domain, stored config text).
+pub type TenantBuilder = Arc<dyn Fn(i64, i64, &str, &str) -> Result<TenantSnap, String> + Send + Sync>;
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings").field("listen", &self.listen).field("shards", &self.shards).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] pbx_store::StoreError),
+}
+
+/// Runs the server until `shutdown` resolves, then drains: receive loops
+/// stop, shards finish their inboxes, pending bindings are flushed.
+pub async fn serve(
+    settings: Settings,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: Option<oneshot::Sender<Vec<(Tp, SocketAddr)>>>,
+) -> Result<(), ServeError> {
+    let (transports, udp, tcp) = transport::bind(&settings.listen).await.map_err(ServeError::Bind)?;
+    let http = match settings.http_listen {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(ServeError::Bind)?),
+        None => None,
+    };
+    let nshards = if settings.shards == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        settings.shards
+    }
+    .min(255);
+
+    let (ban_tx, ban_rx) = mpsc::channel::<BanRecord>(1024);
+    let (bind_tx, bind_rx) = mpsc::channel::<Vec<BindingChange>>(settings.queue_depth.max(1024));
+    let mut inboxes = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..nshards {
+        let (tx, rx) = mpsc::channel(settings.queue_depth.max(16));
+        senders.push(tx);
+        inboxes.push(rx);
+    }
+
+    let (directory, generation) = load_directory(&store, &settings, &Directory::default()).await?;
+    let mut own_ips: Vec<IpAddr> = settings.listen.iter().map(|(_, a)| a.ip()).collect();
+    own_ips.dedup();
+    let mut key = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    let ctx = Arc::new(Ctx {
+        limits: settings.limits,
+        transports,
+        security: Security::new(settings.security.clone(), ban_tx),
+        metrics: Metrics::default(),
+        trace: TraceLog::new(settings.trace_max_messages, settings.trace_max_bytes),
+        shards: senders,
+        directory: ArcSwap::from_pointee(directory),
+        registrar_cfg: settings.registrar,
+        t1: settings.t1,
+        nonce_key: key,
+        nonce_ttl: settings.nonce_ttl_s,
+        replay_guard: Arc::new(sip_auth::SharedReplayGuard::new(sip_auth::DEFAULT_REPLAY_CAPACITY * 2, 16)),
+        own_ips,
+        external_ip: settings.external_ip,
+        bindings: bind_tx,
+        stopping: AtomicBool::new(false),
+        retry_after_s: 5,
+    });
+
+    // Bans and bindings from the store, before the first packet.
+    let now_ms = ctx.wall_ms();
+    let bans = store.list_bans(now_ms as i64).await?;
+    ctx.security.load_bans(&bans.iter().filter_map(ban_record).collect::<Vec<_>>(), ctx.now(), now_ms);
+    let restored = store.load_bindings(now_ms as i64).await?;
+    let mut per_shard: Vec<Vec<(AorKey, Binding)>> = vec![Vec::new(); nshards];
+    let restored_n = restored.len();
+    for b in restored {
+        if let Some((k, b)) = binding_from_store(&b) {
+            per_shard[ctx.shard_for(&(k.tenant, &*k.user))].push((k, b));
+        }
+    }
+
+    let mut shard_tasks = Vec::new();
+    for (i, rx) in inboxes.into_iter().enumerate() {
+        let shard = Shard::new(i, ctx.clone(), rand::random());
+        let list = std::mem::take(&mut per_shard[i]);
+        if !list.is_empty() {
+            let _ = ctx.shards[i].try_send(ShardMsg::Restore(list));
+        }
+        shard_tasks.push(tokio::spawn(shard.run(rx)));
+    }
+    tracing::info!(shards = nshards, restored = restored_n, tenants = ctx.directory().len(), "starting");
+
+    let store = Arc::new(store);
+    let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, settings.flush_interval, ctx.clone()));
+    let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
+    let watcher = tokio::spawn(watch_config(store.clone(), ctx.clone(), settings.clone(), generation));
+
+    let mut loops = Vec::new();
+    let mut bound = Vec::new();
+    for (i, local) in udp {
+        bound.push((Tp::Udp, local));
+        loops.push(tokio::spawn(transport::udp_loop(ctx.clone(), i, local)));
+    }
+    for (l, local) in tcp {
+        bound.push((Tp::Tcp, local));
+        loops.push(tokio::spawn(transport::tcp_accept_loop(ctx.clone(), l, local)));
+    }
+    if let Some(l) = http {
+        let app = crate::http::router(ctx.clone());
+        loops.push(tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        }));
+    }
+    for (tp, a) in &bound {
+        tracing::info!("listening on {}:{a}", tp.as_str());
+    }
+    if let Some(r) = ready {
+        let _ = r.send(bound);
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    ctx.stopping.store(true, Relaxed);
+    for l in &loops {
+        l.abort();
+    }
+    watcher.abort();
+    for tx in &ctx.shards {
+        let (done, wait) = oneshot::channel();
+        if tx.send(ShardMsg::Shutdown(done)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+        }
+    }
+    for t in shard_tasks {
+        let _ = t.await;
+    }
+    // The shards are gone; dropping the context closes the flusher's channel.
+    let ctx_weak = Arc::downgrade(&ctx);
+    drop(ctx);
+    for l in loops {
+        let _ = l.await;
+    }
+    let _ = ctx_weak;
+    let _ = tokio::time::timeout(Duration::from_secs(10), flusher).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), ban_writer).await;
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn ban_record(b: &pbx_store::Ban) -> Option<BanRecord> {
+    Some(BanRecord { ip: b.ip.parse().ok()?, until_ms: u64::try_from(b.until_ms).ok()?, reason: b.reason.clone() })
+}
+
+/// Loads every tenant and builds the directory (reusing unchanged snapshots).
+async fn load_directory(
+    store: &Store,
+    settings: &Settings,
+    old: &Directory,
+) -> Result<(Directory, i64), ServeError> {
+    let generation = store.config_generation().await?;
+    let all = store.load_all_tenants().await?;
+    let mut snaps = Vec::with_capacity(all.len());
+    for t in all {
+        let id = t.row.id.0;
+        if let Some(s) = old.same_version(id, t.row.version) {
+            snaps.push(s);
+            continue;
+        }
+        let text = t.config.as_deref().unwrap_or("");
+        match (settings.build_tenant)(id, t.row.version, &t.row.domain, text) {
+            Ok(s) => snaps.push(Arc::new(s)),
+            Err(e) => {
+                // Keep serving the last good snapshot of this tenant.
+                tracing::error!(tenant = %t.row.domain, error = %e, "tenant config does not load");
+                if let Some(s) = old.by_id(id) {
+                    snaps.push(s.clone());
+                }
+            }
+        }
+    }
+    Ok((Directory::new(snaps), generation))
+}
+
+/// Picks up `tenant apply` / `ban remove` done by the CLI (or another node)
+/// by polling two generation counters in the database.
+async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut generation: i64) {
+    let mut ban_generation = store.bans_generation().await.unwrap_or(0);
+    let mut tick = tokio::time::interval(settings.config_poll);
+    loop {
+        tick.tick().await;
+        match store.config_generation().await {
+            Ok(g) if g != generation => match load_directory(&store, &settings, &ctx.directory()).await {
+                Ok((dir, g2)) => {
+                    let dir = Arc::new(dir);
+                    ctx.directory.store(dir.clone());
+                    for tx in &ctx.shards {
+                        let _ = tx.send(ShardMsg::Tenants(dir.clone())).await;
+                    }
+                    tracing::info!(generation = g2, tenants = dir.len(), "configuration reloaded");
+                    generation = g2;
+                }
+                Err(e) => tracing::error!(error = %e, "configuration reload failed"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "config poll failed"),
+        }
+        match store.bans_generation().await {
+            Ok(g) if g != ban_generation => {
+                let now_ms = ctx.wall_ms();
+                if let Ok(bans) = store.list_bans(now_ms as i64).await {
+                    let recs: Vec<BanRecord> = bans.iter().filter_map(ban_record).collect();
+                    ctx.security.load_bans(&recs, ctx.now(), now_ms);
+                    ban_generation = g;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn persist_bans(store: Arc<Store>, mut rx: mpsc::Receiver<BanRecord>) {
+    while let Some(b) = rx.recv().await {
+        if let Err(e) = store.put_ban(&b.ip.to_string(), b.until_ms as i64, &b.reason).await {
+            tracing::warn!(error = %e, "could not store a ban");
+        }
+    }
+}
+
+type StoreKey = pbx_store::BindingKey;
+
+/// The write-behind flusher: coalesces binding changes by key and writes
+/// them in one transaction at least once per `interval`; on shutdown
+/// (channel closed) writes what is left.
+async fn flush_bindings(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Vec<BindingChange>>,
+    interval: Duration,
+    ctx: Arc<Ctx>,
+) {
+    drop(ctx);
+    let mut pending: HashMap<StoreKey, Option<pbx_store::Binding>> = HashMap::new();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(changes) => {
+                    for c in changes {
+                        let (k, v) = match c {
+                            BindingChange::Upsert(aor, b) => {
+                                let sb = binding_to_store(&aor, &b);
+                                (sb.key(), Some(sb))
+                            }
+                            BindingChange::Remove(aor, b) => (binding_to_store(&aor, &b).key(), None),
+                        };
+                        pending.insert(k, v);
+                    }
+                    if pending.len() >= 20_000 {
+                        write(&store, &mut pending).await;
+                    }
+                }
+                None => {
+                    write(&store, &mut pending).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => write(&store, &mut pending).await,
+        }
+    }
+}
+
+async fn write(store: &Store, pending: &mut HashMap<StoreKey, Option<pbx_store::Binding>>) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut ups = Vec::new();
+    let mut dels = Vec::new();
+    for (k, v) in pending.drain() {
+        match v {
+            Some(b) => ups.push(b),
+            None => dels.push(k),
+        }
+    }
+    if let Err(e) = store.apply_binding_changes(&ups, &dels).await {
+        tracing::error!(error = %e, upserts = ups.len(), deletes = dels.len(), "binding flush failed");
+    }
+}
+
+fn binding_to_store(aor: &AorKey, b: &Binding) -> pbx_store::Binding {
+    pbx_store::Binding {
+        tenant_id: TenantId(aor.tenant),
+        aor: aor.user.to_string(),
+        contact_uri: b.contact.to_string(),
+        instance_id: b.instance.as_deref().map(str::to_owned),
+        reg_id: b.reg_id,
+        call_id: b.call_id.to_string(),
+        cseq: b.cseq,
+        expires_at_ms: b.expires_at_ms as i64,
+        received: b.source.to_string(),
+        path: b.source.flow.map(|f| format!("flow={f}")),
+        user_agent: b.user_agent.as_deref().map(str::to_owned),
+        qualify_status: None,
+        updated_at_ms: b.updated_at_ms as i64,
+    }
+}
+
+fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
+    let (tp, addr) = b.received.split_once(':')?;
+    let transport = match tp {
+        "udp" => SourceTransport::Udp,
+        "tcp" => SourceTransport::Tcp,
+        _ => return None,
+    };
+    let addr: SocketAddr = addr.parse().ok()?;
+    Some((
+        AorKey { tenant: b.tenant_id.0, user: b.aor.as_str().into() },
+        Binding {
+            contact: b.contact_uri.as_str().into(),
+            instance: b.instance_id.as_deref().map(Into::into),
+            reg_id: b.reg_id,
+            q: None,
+            expires_at_ms: u64::try_from(b.expires_at_ms).ok()?,
+            call_id: b.call_id.as_str().into(),
+            cseq: b.cseq,
+            // A TCP connection does not survive a restart: requests go to the
+            // address until the phone reconnects and re-registers.
+            source: Source { transport, addr, flow: None },
+            user_agent: b.user_agent.as_deref().map(Into::into),
+            updated_at_ms: u64::try_from(b.updated_at_ms).ok()?,
+        },
+    ))
+}

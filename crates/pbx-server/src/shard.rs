@@ -1,0 +1,446 @@
+//! A shard: one task that owns a slice of the registrations (by AOR) and of
+//! the transactions and calls (by Call-ID). Nothing it owns is shared; other
+//! tasks talk to it through its bounded inbox. A full inbox answers 503 with
+//! Retry-After instead of queueing without bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pbx_registrar::{AorKey, BindingChange, RegisterInput, Registrar, Source, SourceTransport};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sip_msg::{HeaderName, Method, Request, Response, Scheme, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Ctx;
+use crate::auth::{AuthOutcome, Authenticator};
+use crate::metrics::TenantStats;
+use crate::tenants::{Directory, TenantSnap};
+use crate::transport::{Flow, Tp};
+use crate::txn::{ServerTxns, TxnMatch};
+
+/// What a shard is asked to do.
+#[derive(Debug)]
+pub enum ShardMsg {
+    Sip(Box<Inbound>),
+    Response(Box<(Response, Flow)>),
+    /// A new tenant directory (config changed).
+    Tenants(Arc<Directory>),
+    /// Bindings loaded from the store at start-up.
+    Restore(Vec<(AorKey, pbx_registrar::Binding)>),
+    Stats(oneshot::Sender<ShardReport>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A request routed to this shard.
+#[derive(Debug)]
+pub struct Inbound {
+    pub req: Request,
+    pub flow: Flow,
+    pub tenant: Option<Arc<TenantSnap>>,
+}
+
+/// What a shard reports to `/metrics`.
+#[derive(Debug, Default)]
+pub struct ShardReport {
+    pub tenants: HashMap<i64, TenantStats>,
+    pub transactions: usize,
+}
+
+/// The methods we answer; `Allow` lists them.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+
+pub struct Shard {
+    id: usize,
+    ctx: Arc<Ctx>,
+    dir: Arc<Directory>,
+    registrar: Registrar,
+    txns: ServerTxns,
+    auth: Authenticator,
+    stats: HashMap<i64, TenantStats>,
+    rng: StdRng,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Shard {
+    pub fn new(id: usize, ctx: Arc<Ctx>, seed: u64) -> Shard {
+        let dir = ctx.directory();
+        let registrar = Registrar::new(ctx.registrar_cfg);
+        let auth = Authenticator::new(ctx.nonce_key, ctx.nonce_ttl, ctx.replay_guard.clone());
+        let t1 = ctx.t1;
+        Shard {
+            id,
+            ctx,
+            dir,
+            registrar,
+            txns: ServerTxns::new(t1),
+            auth,
+            stats: HashMap::new(),
+            rng: StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        }
+    }
+
+    /// The shard's task: its inbox and a one-second housekeeping tick.
+    pub async fn run(mut self, mut inbox: mpsc::Receiver<ShardMsg>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                m = inbox.recv() => match m {
+                    Some(ShardMsg::Shutdown(done)) => {
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(m) => self.handle(m),
+                    None => return,
+                },
+                _ = tick.tick() => self.housekeeping(),
+            }
+        }
+    }
+
+    fn handle(&mut self, m: ShardMsg) {
+        match m {
+            ShardMsg::Sip(inb) => self.on_request(*inb),
+            ShardMsg::Response(b) => {
+                // vpbx sends no requests yet (qualify and calls arrive with the
+                // calls issue), so no client transaction can match.
+                let _ = b;
+                self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
+            }
+            ShardMsg::Tenants(dir) => self.on_directory(dir),
+            ShardMsg::Restore(list) => {
+                let now = self.ctx.wall_ms();
+                for (k, b) in list {
+                    self.registrar.restore(now, k, b);
+                }
+            }
+            ShardMsg::Stats(tx) => {
+                let mut tenants = self.stats.clone();
+                for t in tenants.values_mut() {
+                    t.contacts = 0;
+                }
+                for (k, b) in self.registrar.iter() {
+                    tenants.entry(k.tenant).or_default().contacts += b.len() as u64;
+                }
+                let _ = tx.send(ShardReport { tenants, transactions: self.txns.len() });
+            }
+            ShardMsg::Shutdown(_) => {}
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        let now_ms = self.ctx.wall_ms();
+        let changes = self.registrar.sweep(now_ms);
+        self.persist(changes);
+        self.txns.expire(self.ctx.now());
+    }
+
+    /// A new tenant directory: bindings of deleted tenants and removed users go.
+    fn on_directory(&mut self, dir: Arc<Directory>) {
+        let changes = self.registrar.remove_where(|k| match dir.by_id(k.tenant) {
+            None => true,
+            Some(t) => !t.has_aor(&k.user),
+        });
+        self.stats.retain(|id, _| dir.by_id(*id).is_some());
+        self.dir = dir;
+        self.persist(changes);
+    }
+
+    fn persist(&mut self, changes: Vec<BindingChange>) {
+        if !changes.is_empty() {
+            self.ctx.persist_bindings(changes);
+        }
+    }
+
+    fn send_response(&mut self, flow: &Flow, resp: &Response, txn: Option<crate::txn::TxnKey>) {
+        let bytes = Bytes::from(resp.to_bytes());
+        self.ctx.metrics.response_out(resp.status.as_u16());
+        if let Some(key) = txn {
+            self.txns.complete(key, bytes.clone(), *flow, self.ctx.now());
+        }
+        self.ctx.transports.send(&self.ctx, flow, bytes);
+    }
+
+    /// Builds a response with our To tag, received/rport, and Server.
+    fn response(&mut self, req: &Request, status: StatusCode, flow: &Flow) -> Response {
+        let mut r = req.make_response(status);
+        if req.headers.to_tag().is_none() && status != StatusCode::TRYING {
+            r.set_to_tag(&crate::ids::new_tag(self.id, &mut self.rng));
+        }
+        fix_top_via(&mut r, flow);
+        r.headers.push(HeaderName::Server, "vpbx");
+        r
+    }
+
+    fn reply(&mut self, inb: &Inbound, status: StatusCode, txn: Option<crate::txn::TxnKey>) {
+        let r = self.response(&inb.req, status, &inb.flow);
+        self.send_response(&inb.flow, &r, txn);
+    }
+
+    fn on_request(&mut self, inb: Inbound) {
+        let now = self.ctx.now();
+        // Transaction layer first: retransmissions and ACKs of our non-2xx.
+        let key = match self.txns.lookup(&inb.req, now) {
+            TxnMatch::Retransmission(Some((bytes, flow))) => {
+                self.ctx.transports.send(&self.ctx, &flow, bytes);
+                return;
+            }
+            TxnMatch::Retransmission(None) | TxnMatch::AckAbsorbed => return,
+            TxnMatch::New(key) => key,
+        };
+        if let Some(t) = &inb.tenant {
+            self.stats.entry(t.id).or_default().requests += 1;
+        }
+
+        match inb.req.method {
+            Method::Ack => return, // An ACK that matches nothing: no dialogs yet, nothing to do.
+            Method::Cancel => return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key),
+            _ => {}
+        }
+        // In-dialog requests: vpbx holds no dialogs yet (calls arrive with
+        // the calls issue), so every one is for a dialog that does not exist.
+        if inb.req.headers.to_tag().is_some() {
+            return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
+        }
+        let Some(tenant) = inb.tenant.clone() else {
+            return self.reply(&inb, StatusCode::NOT_FOUND, key);
+        };
+        match inb.req.method {
+            Method::Options => self.on_options(&inb, key),
+            Method::Register => self.on_register(&inb, &tenant, key),
+            _ => self.on_other(&inb, &tenant, key),
+        }
+    }
+
+    fn on_options(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) {
+        let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
+        r.headers.push(HeaderName::Allow, ALLOW);
+        r.headers.push(HeaderName::Other("Accept".into()), "application/sdp");
+        r.headers.push(HeaderName::Supported, "path, outbound");
+        self.send_response(&inb.flow, &r, key);
+    }
+
+    /// Methods other than REGISTER and OPTIONS: authenticate first (RFC 3261
+    /// §8.2 puts authentication before method inspection), then answer what
+    /// we do not serve yet.
+    fn on_other(&mut self, inb: &Inbound, tenant: &Arc<TenantSnap>, key: Option<crate::txn::TxnKey>) {
+        let Some(user) = self.authenticate(inb, tenant, true, key.clone()) else { return };
+        let _ = user;
+        let status = match &inb.req.method {
+            // Calls arrive with the calls issue.
+            Method::Invite | Method::Bye => StatusCode::NOT_IMPLEMENTED,
+            Method::Other(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::METHOD_NOT_ALLOWED,
+        };
+        let mut r = self.response(&inb.req, status, &inb.flow);
+        r.headers.push(HeaderName::Allow, ALLOW);
+        self.send_response(&inb.flow, &r, key);
+    }
+
+    /// Digest authentication. On success returns the user's AOR name; else
+    /// has already answered (challenge or refusal) and returns `None`.
+    fn authenticate(
+        &mut self,
+        inb: &Inbound,
+        tenant: &Arc<TenantSnap>,
+        proxy: bool,
+        key: Option<crate::txn::TxnKey>,
+    ) -> Option<Box<str>> {
+        let now = self.ctx.now();
+        let now_s = self.ctx.wall_ms() / 1000;
+        let ip = inb.flow.remote.ip();
+        match self.auth.check(&inb.req, tenant, proxy, ip, now_s) {
+            AuthOutcome::Authenticated(user) => Some(user),
+            AuthOutcome::Challenge { stale, failed } => {
+                if failed {
+                    self.ctx.metrics.auth_failures_total.fetch_add(1, Relaxed);
+                    self.stats.entry(tenant.id).or_default().auth_failures += 1;
+                    tracing::info!(tenant = %tenant.domain, remote = %inb.flow.remote, "authentication failed");
+                    if self.ctx.security.record_failure(ip, now, self.ctx.wall_ms()) {
+                        self.ctx.metrics.bans_total.fetch_add(1, Relaxed);
+                    }
+                }
+                self.ctx.metrics.auth_challenges_total.fetch_add(1, Relaxed);
+                let status = if proxy { StatusCode::PROXY_AUTHENTICATION_REQUIRED } else { StatusCode::UNAUTHORIZED };
+                let mut r = self.response(&inb.req, status, &inb.flow);
+                let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
+                let hint = if proxy { inb.req.headers.from() } else { inb.req.headers.to() };
+                let hint = hint.and_then(|n| n.uri.user);
+                for v in self.auth.challenge_values(tenant, hint.as_deref(), ip, now_s, stale) {
+                    r.headers.push(name.clone(), v);
+                }
+                // A challenge carries no state: a retransmitted request is
+                // simply challenged again, so it is not kept as a transaction.
+                let _ = key;
+                self.send_response(&inb.flow, &r, None);
+                None
+            }
+            AuthOutcome::Forbidden => {
+                self.reply(inb, StatusCode::FORBIDDEN, key);
+                None
+            }
+            AuthOutcome::BadRequest => {
+                self.reply(inb, StatusCode::BAD_REQUEST, key);
+                None
+            }
+        }
+    }
+
+    fn on_register(&mut self, inb: &Inbound, tenant: &Arc<TenantSnap>, key: Option<crate::txn::TxnKey>) {
+        // Optional per-tenant list of networks allowed to register (seed 003 FAQ 4.2).
+        if !tenant.register_allowed(inb.flow.remote.ip()) {
+            tracing::info!(tenant = %tenant.domain, remote = %inb.flow.remote, "REGISTER from a network the tenant does not allow");
+            return self.reply(inb, StatusCode::FORBIDDEN, key);
+        }
+        // The AOR must be a sip/sips URI of the tenant (RFC 3261 §10.3 step 3; RFC 4475 unksm2).
+        let to = match inb.req.headers.to() {
+            Some(to) if matches!(to.uri.scheme, Scheme::Sip | Scheme::Sips) => to,
+            _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
+        };
+        let Some(user) = self.authenticate(inb, tenant, false, key.clone()) else { return };
+        let aor_user = to.uri.user.clone().unwrap_or_default();
+        if !tenant.may_register(&user, &aor_user) {
+            tracing::info!(tenant = %tenant.domain, %user, aor = %aor_user, "authenticated user may not register this AOR");
+            return self.reply(inb, StatusCode::FORBIDDEN, key);
+        }
+        let contacts = match inb.req.headers.contacts() {
+            Ok(c) => c,
+            Err(_) => return self.reply(inb, StatusCode::BAD_REQUEST, key),
+        };
+        let Some(cseq) = inb.req.headers.cseq() else { return self.reply(inb, StatusCode::BAD_REQUEST, key) };
+        let call_id = inb.req.headers.call_id().unwrap_or_default();
+        let input = RegisterInput {
+            contacts,
+            expires_header: inb.req.headers.expires(),
+            call_id,
+            cseq: cseq.seq,
+            source: Source {
+                transport: match inb.flow.tp {
+                    Tp::Udp => SourceTransport::Udp,
+                    Tp::Tcp => SourceTransport::Tcp,
+                },
+                addr: inb.flow.remote,
+                flow: (inb.flow.tp == Tp::Tcp).then_some(inb.flow.id),
+            },
+            user_agent: inb.req.headers.get(&HeaderName::UserAgent),
+        };
+        let mut cfg = self.ctx.registrar_cfg;
+        if let Some(max) = tenant.max_contacts {
+            cfg.max_contacts_per_aor = max;
+        }
+        self.registrar.set_config(cfg);
+        let aor = AorKey { tenant: tenant.id, user: tenant.canonical_aor(&aor_user).into() };
+        let now_ms = self.ctx.wall_ms();
+        match self.registrar.register(now_ms, aor, &input) {
+            Ok(out) => {
+                let is_refresh = out.changes.iter().any(|c| matches!(c, BindingChange::Upsert(..)));
+                self.ctx.metrics.registrations_total.fetch_add(1, Relaxed);
+                self.stats.entry(tenant.id).or_default().registrations += 1;
+                let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
+                for (contact, secs) in &out.contacts {
+                    r.headers.push(HeaderName::Contact, format!("<{contact}>;expires={secs}"));
+                }
+                r.headers.push(HeaderName::Other("Date".into()), httpdate(now_ms));
+                self.send_response(&inb.flow, &r, key);
+                if is_refresh || !out.changes.is_empty() {
+                    self.persist(out.changes);
+                }
+            }
+            Err(e) => {
+                let status = StatusCode::new(e.status()).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                let mut r = self.response(&inb.req, status, &inb.flow);
+                if let pbx_registrar::RegisterError::IntervalTooBrief { min, .. } = e {
+                    r.headers.push(HeaderName::MinExpires, min.to_string());
+                }
+                self.send_response(&inb.flow, &r, key);
+            }
+        }
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: note where the request really came from in
+/// the top Via of the response (`received`, and `rport` filled in when the
+/// client asked for it). Over UDP the response goes to the packet's source
+/// address and port in every case.
+pub fn fix_top_via(r: &mut Response, flow: &Flow) {
+    let Some(top) = r.headers.remove_first_value(&HeaderName::Via) else { return };
+    let mut out = String::with_capacity(top.len() + 40);
+    let ip = flow.remote.ip().to_string();
+    let mut has_received = false;
+    for (i, part) in top.split(';').enumerate() {
+        let p = part.trim();
+        if i > 0 {
+            out.push(';');
+        }
+        let lower = p.to_ascii_lowercase();
+        if i > 0 && (lower == "rport" || lower.starts_with("rport=")) {
+            out.push_str("rport=");
+            out.push_str(&flow.remote.port().to_string());
+        } else if i > 0 && lower.starts_with("received=") {
+            out.push_str("received=");
+            out.push_str(&ip);
+            has_received = true;
+        } else {
+            out.push_str(if i == 0 { part.trim_end() } else { p });
+        }
+    }
+    if !has_received {
+        out.push_str(";received=");
+        out.push_str(&ip);
+    }
+    r.headers.push_front(HeaderName::Via, out);
+}
+
+/// A response built outside any shard (own-IP policy 404).
+pub fn simple_response(req: &Request, status: StatusCode, flow: &Flow) -> Bytes {
+    let mut r = req.make_response(status);
+    if req.headers.to_tag().is_none() {
+        let mut rng = rand::rng();
+        r.set_to_tag(&crate::ids::new_tag(0xff, &mut rng));
+    }
+    fix_top_via(&mut r, flow);
+    r.headers.push(HeaderName::Server, "vpbx");
+    Bytes::from(r.to_bytes())
+}
+
+/// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn httpdate(now_ms: u64) -> String {
+    let secs = now_ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Civil-from-days (H. Hinnant).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(mo - 1) as usize];
+    format!("{weekday}, {d:02} {month} {y} {h:02}:{m:02}:{s:02} GMT")
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn httpdate_formats_the_rfc_7231_example() {
+        assert_eq!(httpdate(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+}

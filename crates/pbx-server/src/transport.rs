@@ -1,0 +1,223 @@
+//! SIP over UDP and TCP: receive loops and the send side.
+//!
+//! Receive loops parse and classify (see [`crate::dispatch`]) and hand each
+//! message to the shard that owns it. Shards send with [`Transports::send`]:
+//! UDP answers go from the socket the request came in on to the packet's
+//! source address and port (even without `rport`); TCP answers go over the
+//! connection the request came on, and requests to a TCP-registered phone
+//! reuse its connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip_msg::{Framed, StreamFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::Ctx;
+use crate::dispatch::{self, Arrival};
+use crate::metrics::Drop;
+
+/// Transport of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tp {
+    Udp,
+    Tcp,
+}
+
+impl Tp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tp::Udp => "udp",
+            Tp::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where a message came from and how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub tp: Tp,
+    /// For UDP: index of the local socket; for TCP: the connection id.
+    pub id: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Most bytes a TCP connection may have waiting to be written before it is
+/// considered stuck and closed.
+const TCP_OUT_QUEUE: usize = 256;
+/// A TCP connection that sends nothing for this long is closed (phones send
+/// CRLF keep-alives or re-REGISTER well within it).
+const TCP_IDLE: Duration = Duration::from_secs(300);
+
+/// The send side, shared by all shards.
+#[derive(Debug, Default)]
+pub struct Transports {
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: Mutex<HashMap<u64, mpsc::Sender<Bytes>>>,
+    next_conn: AtomicU64,
+}
+
+impl Transports {
+    /// Sends `data` on `flow`. Never blocks: a full socket buffer or a stuck
+    /// TCP connection drops the message and counts it (SIP retransmits).
+    pub fn send(&self, ctx: &Ctx, flow: &Flow, data: Bytes) {
+        let ok = match flow.tp {
+            Tp::Udp => match self.udp.get(flow.id as usize) {
+                Some(sock) => sock.try_send_to(&data, flow.remote).is_ok(),
+                None => false,
+            },
+            Tp::Tcp => {
+                let tx = self.tcp.lock().expect("tcp table lock is never poisoned").get(&flow.id).cloned();
+                tx.is_some_and(|tx| tx.try_send(data.clone()).is_ok())
+            }
+        };
+        if ok {
+            ctx.trace_out(flow, &data);
+        } else {
+            ctx.metrics.drop(Drop::SendFailed);
+        }
+    }
+
+    /// True when the TCP connection is still open.
+    pub fn tcp_alive(&self, id: u64) -> bool {
+        self.tcp.lock().expect("tcp table lock is never poisoned").contains_key(&id)
+    }
+}
+
+/// Binds every listen address. Done before the server reports ready so a
+/// port in use is a start-up error, not a log line.
+pub async fn bind(
+    listen: &[(Tp, SocketAddr)],
+) -> std::io::Result<(Transports, Vec<(usize, SocketAddr)>, Vec<(TcpListener, SocketAddr)>)> {
+    let mut t = Transports::default();
+    let mut udp_addrs = Vec::new();
+    let mut tcp = Vec::new();
+    for (tp, addr) in listen {
+        match tp {
+            Tp::Udp => {
+                let sock = bind_udp(*addr)?;
+                let local = sock.local_addr()?;
+                udp_addrs.push((t.udp.len(), local));
+                t.udp.push(Arc::new(sock));
+            }
+            Tp::Tcp => {
+                let l = TcpListener::bind(addr).await?;
+                let local = l.local_addr()?;
+                tcp.push((l, local));
+            }
+        }
+    }
+    Ok((t, udp_addrs, tcp))
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let std_sock = std::net::UdpSocket::bind(addr)?;
+    std_sock.set_nonblocking(true)?;
+    UdpSocket::from_std(std_sock)
+}
+
+/// The receive loop of one UDP socket.
+pub async fn udp_loop(ctx: Arc<Ctx>, index: usize, local: SocketAddr) {
+    let sock = ctx.transports.udp[index].clone();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, remote) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable from an earlier send shows up here on Linux.
+                tracing::debug!(error = %e, "udp recv");
+                continue;
+            }
+        };
+        let flow = Flow { tp: Tp::Udp, id: index as u64, local, remote };
+        dispatch::datagram(&ctx, &buf[..n], flow);
+        if ctx.is_stopping() {
+            break;
+        }
+    }
+}
+
+/// Accepts TCP connections on one listener.
+pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: SocketAddr) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "tcp accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let now = ctx.now();
+        if ctx.security.admit(remote.ip(), now).is_err() {
+            ctx.metrics.drop(Drop::Banned);
+            continue;
+        }
+        let id = ctx.transports.next_conn.fetch_add(1, Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
+        ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").insert(id, tx);
+        ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
+        ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
+        let flow = Flow { tp: Tp::Tcp, id, local, remote };
+        tokio::spawn(tcp_connection(ctx.clone(), stream, flow, rx));
+    }
+}
+
+async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mpsc::Receiver<Bytes>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut framer = StreamFramer::new(ctx.limits);
+    let mut buf = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let n = match tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+        };
+        if ctx.security.admit(flow.remote.ip(), ctx.now()).is_err() {
+            ctx.metrics.drop(Drop::Banned);
+            break;
+        }
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_item() {
+                Ok(None) => break,
+                Ok(Some(Framed::KeepAlivePing)) => {
+                    // RFC 5626 §4.4.1: answer a double CRLF with a single CRLF.
+                    ctx.transports.send(&ctx, &flow, Bytes::from_static(b"\r\n"));
+                }
+                Ok(Some(Framed::KeepAlivePong)) => {}
+                Ok(Some(Framed::Message(msg))) => {
+                    dispatch::message(&ctx, Arrival { msg, flow, raw: None });
+                }
+                Err(e) => {
+                    // A framing error on a stream cannot be recovered (RFC 3261 §18.3).
+                    tracing::debug!(remote = %flow.remote, error = %e, "tcp framing error, closing");
+                    ctx.metrics.drop(Drop::Unparsable);
+                    break 'conn;
+                }
+            }
+        }
+        if framer.buffered() > ctx.limits.max_message * 2 {
+            ctx.metrics.drop(Drop::TooLarge);
+            break;
+        }
+    }
+    ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").remove(&flow.id);
+    ctx.metrics.tcp_connections.fetch_sub(1, Relaxed);
+    writer.abort();
+}

@@ -1,0 +1,387 @@
+//! The subcommands. Each opens the store itself, so they work whether or not
+//! a server runs; a running server picks up changes within a second.
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use pbx_core::{ServerConfig, TenantConfig};
+use pbx_store::Store;
+
+use crate::settings::{load_config, parse_stored, server_settings, to_stored};
+use crate::{BanCmd, Command, TenantCmd};
+
+pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
+    if let Command::Demo = cmd {
+        return demo().await;
+    }
+    let cfg = load_config(config.as_deref())?;
+    match cmd {
+        Command::Demo => unreachable!("handled above"),
+        Command::Serve => serve(cfg).await,
+        Command::Tenant(t) => tenant(&cfg, t).await,
+        Command::Registrations { domain, json } => registrations(&cfg, &domain, json).await,
+        Command::Trace { call_id, json } => trace(&cfg, &call_id, json),
+        Command::Ban(b) => ban(&cfg, b).await,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+async fn open(cfg: &ServerConfig) -> Result<Store> {
+    Store::open(&cfg.database).await.with_context(|| format!("cannot open the database {}", redact(&cfg.database)))
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(cfg: ServerConfig) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", cfg.data_dir.display()))?;
+    let store = open(&cfg).await?;
+    let settings = server_settings(&cfg);
+    pbx_server::serve(settings, store, shutdown_signal(), None).await.map_err(|e| anyhow!("{e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn tenant(cfg: &ServerConfig, cmd: TenantCmd) -> Result<()> {
+    let key = cfg.store.secrets_key.as_ref();
+    match cmd {
+        TenantCmd::Create { domain } => {
+            let domain = domain.to_ascii_lowercase();
+            if !pbx_core::is_valid_domain(&domain) {
+                bail!("{domain:?} is not a valid SIP domain");
+            }
+            let store = open(cfg).await?;
+            let id = store.create_tenant(&domain).await.map_err(|e| anyhow!("{e}"))?;
+            let text = to_stored(&TenantConfig::new(&domain), key)?;
+            store.put_tenant_config(&domain, &text, None).await?;
+            store.append_audit(&domain, "cli", "tenant created").await?;
+            let dir = tenant_dir(cfg, &domain);
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            println!("created tenant {domain} (id {})", id.0);
+            println!("storage: {}", dir.display());
+            println!("next: vpbx tenant apply FILE.yaml (domain: {domain}) to add users");
+            store.close().await;
+            Ok(())
+        }
+        TenantCmd::Delete { domain, yes } => {
+            let domain = domain.to_ascii_lowercase();
+            let store = open(cfg).await?;
+            if store.get_tenant(&domain).await?.is_none() {
+                bail!("no tenant {domain}");
+            }
+            if !yes {
+                eprint!("delete tenant {domain} and all its data? [y/N] ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                if !matches!(line.trim(), "y" | "Y" | "yes") {
+                    bail!("not deleted");
+                }
+            }
+            store.delete_tenant(&domain).await.map_err(|e| anyhow!("{e}"))?;
+            let dir = tenant_dir(cfg, &domain);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+            println!("deleted tenant {domain}");
+            store.close().await;
+            Ok(())
+        }
+        TenantCmd::List => {
+            let store = open(cfg).await?;
+            let rows = store.list_tenants().await?;
+            for t in rows {
+                let users = match store.get_tenant(&t.domain).await? {
+                    Some(c) => parse_stored(&t.domain, c.config.as_deref().unwrap_or(""), key).map(|c| c.users.len()).unwrap_or(0),
+                    None => 0,
+                };
+                println!("{}\tid={}\tversion={}\tusers={users}", t.domain, t.id.0, t.version);
+            }
+            store.close().await;
+            Ok(())
+        }
+        TenantCmd::Apply { file, dry_run } => apply(cfg, &file, dry_run).await,
+        TenantCmd::Export { domain, secrets } => {
+            let store = open(cfg).await?;
+            let Some(t) = store.get_tenant(&domain.to_ascii_lowercase()).await? else { bail!("no tenant {domain}") };
+            let parsed = parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key).map_err(|e| anyhow!(e))?;
+            print!("{}", parsed.export_yaml(secrets));
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn tenant_dir(cfg: &ServerConfig, domain: &str) -> PathBuf {
+    cfg.data_dir.join("tenants").join(domain)
+}
+
+async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
+    let key = cfg.store.secrets_key.as_ref();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut new = TenantConfig::from_yaml_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let store = open(cfg).await?;
+    let existing = store.get_tenant(&new.domain).await?;
+    let (old, version) = match &existing {
+        Some(t) => {
+            let old =
+                parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key).map_err(|e| anyhow!("stored config: {e}"))?;
+            (Some(old), Some(t.row.version))
+        }
+        None => (None, None),
+    };
+    match &old {
+        Some(o) => new.fill_missing_secrets_from(o).map_err(|e| anyhow!("{}: {e}", file.display()))?,
+        None => new.check_secrets_present().map_err(|e| anyhow!("{}: {e}", file.display()))?,
+    }
+    let base = old.clone().unwrap_or_else(|| TenantConfig::new(&new.domain));
+    let diff = TenantConfig::diff(&base, &new);
+    if old.is_none() {
+        println!("+ tenant {}", new.domain);
+    }
+    if diff.is_empty() {
+        println!("no changes");
+    }
+    for d in &diff {
+        println!("{d}");
+    }
+    if dry_run {
+        println!("dry run: nothing applied");
+        return Ok(());
+    }
+    if existing.is_none() {
+        store.create_tenant(&new.domain).await.map_err(|e| anyhow!("{e}"))?;
+        std::fs::create_dir_all(tenant_dir(cfg, &new.domain))?;
+    }
+    if diff.is_empty() && existing.is_some() {
+        return Ok(());
+    }
+    let stored = to_stored(&new, key)?;
+    let v = store
+        .put_tenant_config(&new.domain, &stored, version.or(Some(0)).filter(|_| existing.is_some()))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    store.append_audit(&new.domain, "cli", &format!("tenant apply: {} change(s)", diff.len())).await?;
+    println!("applied {} (version {v})", new.domain);
+    store.close().await;
+    Ok(())
+}
+
+async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<()> {
+    let store = open(cfg).await?;
+    let domain = domain.to_ascii_lowercase();
+    let Some(t) = store.get_tenant(&domain).await? else { bail!("no tenant {domain}") };
+    let now = now_ms();
+    let mut list: Vec<_> = store.list_bindings(t.row.id).await?.into_iter().filter(|b| b.expires_at_ms > now).collect();
+    list.sort_by(|a, b| (&a.aor, &a.contact_uri).cmp(&(&b.aor, &b.contact_uri)));
+    if json {
+        let v: Vec<serde_json::Value> = list
+            .iter()
+            .map(|b| {
+                let transport = b.received.split(':').next().unwrap_or("");
+                serde_json::json!({
+                    "aor": format!("{}@{}", b.aor, domain),
+                    "contact": b.contact_uri,
+                    "source": b.received,
+                    "transport": transport,
+                    "expires_in": (b.expires_at_ms - now).max(0) / 1000,
+                    "user_agent": b.user_agent,
+                    "qualify": b.qualify_status,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<28} {:<44} {:<26} {:>7}  USER-AGENT", "AOR", "CONTACT", "SOURCE", "EXPIRES");
+        for b in &list {
+            println!(
+                "{:<28} {:<44} {:<26} {:>6}s  {}",
+                format!("{}@{}", b.aor, domain),
+                b.contact_uri,
+                b.received,
+                (b.expires_at_ms - now).max(0) / 1000,
+                b.user_agent.as_deref().unwrap_or("-")
+            );
+        }
+        println!("{} contact(s)", list.len());
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Asks the running server's HTTP endpoint for the trace (a minimal HTTP/1.1
+/// GET: the CLI needs no HTTP client library for one request on loopback).
+fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
+    let addr = cfg.http.listen;
+    let target = if addr.ip().is_unspecified() { std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port()) } else { addr };
+    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))
+        .with_context(|| format!("cannot reach the server at http://{target} (is `vpbx serve` running?)"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let path: String = call_id
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    write!(s, "GET /api/v1/trace/{path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n")?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("bad HTTP answer from the server"))?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    if head.starts_with("HTTP/1.1 404") {
+        bail!("no messages with Call-ID {call_id} in the trace");
+    }
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("server answered {}", head.lines().next().unwrap_or(""));
+    }
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    for e in entries {
+        let at = e["at_us"].as_u64().unwrap_or(0);
+        let arrow = if e["direction"] == "in" { "<-" } else { "->" };
+        println!(
+            "=== {}.{:06} {} {} {} {} ({})",
+            at / 1_000_000,
+            at % 1_000_000,
+            e["local"].as_str().unwrap_or(""),
+            arrow,
+            e["remote"].as_str().unwrap_or(""),
+            e["transport"].as_str().unwrap_or(""),
+            e["direction"].as_str().unwrap_or("")
+        );
+        println!("{}", e["data"].as_str().unwrap_or("").trim_end());
+    }
+    Ok(())
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((len, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn ban(cfg: &ServerConfig, cmd: BanCmd) -> Result<()> {
+    let store = open(cfg).await?;
+    match cmd {
+        BanCmd::List { json } => {
+            let now = now_ms();
+            let bans = store.list_bans(now).await?;
+            if json {
+                let v: Vec<serde_json::Value> = bans
+                    .iter()
+                    .map(|b| serde_json::json!({"ip": b.ip, "until": b.until_ms, "remaining_s": (b.until_ms - now) / 1000, "reason": b.reason}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for b in &bans {
+                    println!("{}\t{}s left\t{}", b.ip, (b.until_ms - now) / 1000, b.reason);
+                }
+                println!("{} ban(s)", bans.len());
+            }
+        }
+        BanCmd::Remove { ip } => {
+            let ip: std::net::IpAddr = ip.parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
+            if store.remove_ban(&ip.to_string()).await? {
+                println!("ban of {ip} lifted");
+            } else {
+                bail!("{ip} is not banned");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+const DEMO_USERS: [(&str, &str); 3] = [("1001", "Alice"), ("1002", "Bob"), ("1003", "Carol")];
+
+/// `vpbx demo`: a self-contained server in ./vpbx-demo with one tenant.
+async fn demo() -> Result<()> {
+    let dir = PathBuf::from("vpbx-demo");
+    std::fs::create_dir_all(&dir)?;
+    let cfg_path = dir.join("vpbx.toml");
+    if !cfg_path.exists() {
+        std::fs::write(
+            &cfg_path,
+            "data_dir = \"vpbx-demo/data\"\ndatabase = \"sqlite://vpbx-demo/data/vpbx.db\"\n[sip]\nlisten = [\"udp:127.0.0.1:5060\", \"tcp:127.0.0.1:5060\"]\n[http]\nlisten = \"127.0.0.1:8080\"\n[security]\ntrusted_networks = [\"127.0.0.0/8\"]\n",
+        )?;
+    }
+    let cfg = load_config(Some(&cfg_path))?;
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let domain = "demo.vpbx.test";
+    let store = open(&cfg).await?;
+    let existing = store.get_tenant(domain).await?;
+    let tenant = match existing {
+        Some(t) => parse_stored(domain, t.config.as_deref().unwrap_or(""), None).map_err(|e| anyhow!(e))?,
+        None => {
+            let mut yaml = format!("domain: {domain}\nlanguage: en\ncountry: IT\nusers:\n");
+            for (ext, name) in DEMO_USERS {
+                let secret: String = (0..12).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
+                yaml.push_str(&format!("  - {{ext: \"{ext}\", name: \"{name}\", secret: \"{secret}\"}}\n"));
+            }
+            let t = TenantConfig::from_yaml_str(&yaml).map_err(|e| anyhow!("demo tenant: {e}"))?;
+            store.create_tenant(domain).await.map_err(|e| anyhow!("{e}"))?;
+            store.put_tenant_config(domain, &to_stored(&t, None)?, None).await?;
+            t
+        }
+    };
+    store.close().await;
+    println!("vpbx demo: SIP on udp/tcp 127.0.0.1:5060, metrics on http://127.0.0.1:8080/metrics");
+    println!("tenant {domain}; register a phone with:");
+    println!("  registrar/proxy: 127.0.0.1:5060   domain (realm): {domain}");
+    for u in &tenant.users {
+        println!("  user {}  password {}", u.ext, u.secret.as_deref().unwrap_or("?"));
+    }
+    if let Some(u) = tenant.users.first() {
+        println!("for example with sipsak:");
+        println!(
+            "  sipsak -U -C sip:{}@127.0.0.1:5999 -s sip:{}@127.0.0.1:5060 -a {} --auth-username={} -H 127.0.0.1",
+            u.ext,
+            u.ext,
+            u.secret.as_deref().unwrap_or(""),
+            u.ext
+        );
+        println!("  (a phone that only knows the address 127.0.0.1 also works: the demo users are unique on this server)");
+    }
+    println!("then: cargo run --release -- --config {} registrations {domain}", cfg_path.display());
+    println!("stop with Ctrl-C");
+    serve(cfg).await
+}

@@ -1,0 +1,113 @@
+//! vpbx.toml → the server's settings, and tenant config text ↔ the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use pbx_core::{SecretsKey, ServerConfig, TenantConfig};
+use pbx_server::security::SecuritySettings;
+use pbx_server::transport::Tp;
+
+/// Loads vpbx.toml: the given file, else ./vpbx.toml if present, else defaults.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<ServerConfig> {
+    let path: Option<PathBuf> = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => Path::new("vpbx.toml").exists().then(|| PathBuf::from("vpbx.toml")),
+    };
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            ServerConfig::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+        None => Ok(ServerConfig::default()),
+    }
+}
+
+pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
+    let key = cfg.store.secrets_key.clone();
+    let build: pbx_server::TenantBuilder = Arc::new(move |id, version, domain, text| {
+        let cfg = parse_stored(domain, text, key.as_ref())?;
+        Ok(pbx_server::tenants::snapshot(id, version, &cfg))
+    });
+    let sec = &cfg.security;
+    pbx_server::Settings {
+        listen: cfg
+            .sip
+            .listen
+            .iter()
+            .filter_map(|l| {
+                // The config parser refuses transports the server does not run yet.
+                let tp = match l.transport {
+                    pbx_core::Transport::Udp => Tp::Udp,
+                    pbx_core::Transport::Tcp => Tp::Tcp,
+                    _ => return None,
+                };
+                Some((tp, l.addr))
+            })
+            .collect(),
+        http_listen: Some(cfg.http.listen),
+        external_ip: cfg.sip.external_ip,
+        shards: cfg.sip.shards,
+        queue_depth: cfg.sip.queue_depth,
+        limits: sip_msg::Limits {
+            max_message: cfg.sip.max_message_bytes,
+            max_body: cfg.sip.max_message_bytes.saturating_sub(1024).max(1024),
+            ..sip_msg::Limits::default()
+        },
+        registrar: pbx_registrar::RegistrarConfig {
+            min_expires: cfg.registrar.min_expires,
+            max_expires: cfg.registrar.max_expires,
+            default_expires: cfg.registrar.default_expires,
+            max_contacts_per_aor: cfg.registrar.max_contacts_per_aor as usize,
+        },
+        security: SecuritySettings {
+            trusted: sec.trusted_networks.networks().iter().map(|n| (n.network(), n.prefix_len())).collect(),
+            ban_threshold: sec.ban_threshold,
+            ban_window: Duration::from_secs(sec.ban_window_s),
+            ban_time: Duration::from_secs(sec.ban_time_s),
+            drop_scanner_user_agents: sec.drop_scanner_user_agents,
+            scanner_user_agents: sec.scanner_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            rate_limit_per_ip: sec.rate_limit_per_ip,
+            rate_burst: sec.rate_limit_burst,
+        },
+        t1: Duration::from_millis(cfg.sip.t1_ms),
+        nonce_ttl_s: cfg.registrar.nonce_ttl_s,
+        trace_max_messages: cfg.trace.max_messages,
+        trace_max_bytes: 64 << 20,
+        flush_interval: Duration::from_millis(cfg.store.flush_interval_ms.max(1)),
+        config_poll: Duration::from_millis(500),
+        build_tenant: build,
+    }
+}
+
+/// Parses a stored tenant document and opens its sealed secrets.
+pub(crate) fn parse_stored(domain: &str, text: &str, key: Option<&SecretsKey>) -> Result<TenantConfig, String> {
+    if text.trim().is_empty() {
+        return Ok(TenantConfig::new(domain));
+    }
+    let mut cfg = TenantConfig::from_yaml_str(text).map_err(|e| e.to_string())?;
+    for u in &mut cfg.users {
+        if let Some(s) = &u.secret {
+            u.secret = Some(pbx_core::unseal(s, key).map_err(|e| format!("users {}: secret: {e}", u.ext))?);
+        }
+    }
+    Ok(cfg)
+}
+
+/// The document stored for a tenant: the full YAML with SIP secrets sealed
+/// when a `secrets_key` is configured (PINs are not sealed yet: they must
+/// stay 4–12 digits to validate).
+pub(crate) fn to_stored(cfg: &TenantConfig, key: Option<&SecretsKey>) -> Result<String> {
+    let mut sealed = cfg.clone();
+    for u in &mut sealed.users {
+        if let Some(s) = &u.secret {
+            u.secret = Some(pbx_core::secret::seal_if_keyed(s, key, rand::random()));
+        }
+    }
+    let text = sealed.export_yaml(true);
+    if TenantConfig::from_yaml_str(&text).is_err() {
+        bail!("internal error: the tenant document does not parse back");
+    }
+    Ok(text)
+}
