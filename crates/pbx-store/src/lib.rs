@@ -31,8 +31,7 @@ pub use error::StoreError;
 pub use store::{Backend, Store};
 pub use tenants::{AuditEntry, TenantChanges, TenantConfig, TenantId, TenantRow};
 pub use write_behind::{
-    BindingChange, FlushReport, WriteBehind, WriteBehindConfig, WriteBehindError,
-    WriteBehindStats,
+    BindingChange, FlushReport, WriteBehind, WriteBehindConfig, WriteBehindError, WriteBehindStats,
 };
 
 /// Milliseconds since the Unix epoch, for `created_at`/`updated_at` stamps the store writes

@@ -243,9 +243,15 @@ mod tests {
 
     #[test]
     fn sqlite_urls_with_two_slashes_are_relative_and_with_three_absolute() {
-        assert!(matches!(classify("sqlite://vpbx-data/vpbx.db"), Ok(Target::SqliteFile(p)) if p == Path::new("vpbx-data/vpbx.db")));
-        assert!(matches!(classify("sqlite:///var/lib/vpbx.db"), Ok(Target::SqliteFile(p)) if p == Path::new("/var/lib/vpbx.db")));
-        assert!(matches!(classify("sqlite:x.db?mode=rwc"), Ok(Target::SqliteFile(p)) if p == Path::new("x.db")));
+        assert!(
+            matches!(classify("sqlite://vpbx-data/vpbx.db"), Ok(Target::SqliteFile(p)) if p == Path::new("vpbx-data/vpbx.db"))
+        );
+        assert!(
+            matches!(classify("sqlite:///var/lib/vpbx.db"), Ok(Target::SqliteFile(p)) if p == Path::new("/var/lib/vpbx.db"))
+        );
+        assert!(
+            matches!(classify("sqlite:x.db?mode=rwc"), Ok(Target::SqliteFile(p)) if p == Path::new("x.db"))
+        );
         assert!(matches!(
             classify("sqlite::memory:"),
             Ok(Target::SqliteMemory)

@@ -203,9 +203,9 @@ impl Store {
         let now = wall_clock_ms();
         let mut tx = self.begin_write().await?;
         let generation = bump_meta(&mut tx, CONFIG_GENERATION).await?;
-        let updated = match expected_version {
-            Some(expected) => {
-                sqlx::query(
+        let updated =
+            match expected_version {
+                Some(expected) => sqlx::query(
                     "UPDATE tenants SET config = $1, version = version + 1, updated_at_ms = $2, \
                      changed_gen = $3 WHERE domain = $4 AND version = $5 RETURNING version",
                 )
@@ -215,10 +215,8 @@ impl Store {
                 .bind(&domain)
                 .bind(expected)
                 .fetch_optional(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query(
+                .await?,
+                None => sqlx::query(
                     "UPDATE tenants SET config = $1, version = version + 1, updated_at_ms = $2, \
                      changed_gen = $3 WHERE domain = $4 RETURNING version",
                 )
@@ -227,9 +225,8 @@ impl Store {
                 .bind(generation)
                 .bind(&domain)
                 .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
+                .await?,
+            };
         if let Some(row) = updated {
             let version: i64 = row.try_get("version")?;
             tx.commit().await?;

@@ -107,6 +107,10 @@ pub enum WriteBehindError {
     },
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "changes are the common message; boxing would cost an allocation per REGISTER"
+)]
 enum Message {
     Change(BindingChange),
     Flush(oneshot::Sender<Result<FlushReport, WriteBehindError>>),
@@ -166,9 +170,9 @@ impl WriteBehind {
                 self.counters.rejected_full.fetch_add(1, Ordering::Relaxed);
                 Err(WriteBehindError::Full(Box::new(change_of(message)?)))
             }
-            Err(mpsc::error::TrySendError::Closed(message)) => {
-                Err(WriteBehindError::Closed(Some(Box::new(change_of(message)?))))
-            }
+            Err(mpsc::error::TrySendError::Closed(message)) => Err(WriteBehindError::Closed(Some(
+                Box::new(change_of(message)?),
+            ))),
         }
     }
 

@@ -160,7 +160,10 @@ macro_rules! on_both_backends {
 #[test]
 fn the_database_name_is_replaced_keeping_the_query() {
     assert_eq!(
-        with_database("postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable", "x"),
+        with_database(
+            "postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable",
+            "x"
+        ),
         "postgres://u:p@127.0.0.1:5432/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
