@@ -13,6 +13,23 @@
 //! `tests/` run every repository function on SQLite and, when `VPBX_TEST_PG_URL` is set, on
 //! PostgreSQL (see the crate README).
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), pbx_store::StoreError> {
+//! use pbx_store::{Store, WriteBehind, WriteBehindConfig};
+//! let store = Store::open("sqlite://vpbx-data/vpbx.db").await?;
+//! let id = store.create_tenant("example.com").await?;
+//! let v = store.put_tenant_config("example.com", "domain: example.com\n", Some(0)).await?;
+//! assert_eq!(v, 1);
+//! // The server polls this about every 500 ms and reloads only what changed:
+//! let changes = store.tenant_changes_since(0).await?;
+//! # let _ = (id, changes);
+//! let write_behind = WriteBehind::spawn(store.clone(), WriteBehindConfig::default());
+//! // registrar: write_behind.submit(BindingChange::Upsert(binding)) on every REGISTER
+//! write_behind.shutdown().await.ok(); // on a clean stop: nothing lost
+//! store.close().await;
+//! # Ok(()) }
+//! ```
+//!
 //! Writes that must be atomic (a tenant's configuration and the generation counter the server
 //! polls; a batch of bindings) run in one transaction. On SQLite write transactions start with
 //! `BEGIN IMMEDIATE` so that concurrent writers wait on `busy_timeout` instead of failing with
