@@ -21,11 +21,14 @@ use crate::tenants::TenantSnap;
 pub enum AuthOutcome {
     /// The digest username that authenticated.
     Authenticated(Box<str>),
-    /// Answer 401/407 with a fresh challenge; `failed` counts toward a ban.
-    Challenge { stale: bool, failed: bool },
-    /// Authenticated, but not allowed (kept for future policies).
-    Forbidden,
-    /// Credentials present but malformed for our realm.
+    /// Answer 401/407 with a challenge; `failed` counts toward a ban.
+    /// `nonce` is the (still valid) nonce the failed credentials used: it is
+    /// challenged again rather than a new one, so a phone with a wrong
+    /// password sees the same challenge and gives up instead of retrying in
+    /// a loop (libre, for one, only stops when the nonce repeats).
+    Challenge { stale: bool, failed: bool, nonce: Option<String> },
+    /// Credentials for our realm whose digest `uri` names another resource
+    /// than the Request-URI (RFC 2617 §3.2.2.5: 400).
     BadRequest,
 }
 
@@ -63,21 +66,33 @@ impl Authenticator {
                 }
                 Ok(_) => {}
                 Err(e) if e.is_unsupported_scheme() => {}
-                Err(_) => return AuthOutcome::Challenge { stale: false, failed: false },
+                Err(_) => return AuthOutcome::Challenge { stale: false, failed: false, nonce: None },
             }
         }
-        let Some(creds) = creds else { return AuthOutcome::Challenge { stale: false, failed: false } };
+        let Some(creds) = creds else { return AuthOutcome::Challenge { stale: false, failed: false, nonce: None } };
+        // The digest-uri must name the Request-URI (scheme, user, host, port),
+        // or a response computed for another request could be reused.
+        match sip_msg::Uri::parse(&creds.uri) {
+            Ok(u) if u.scheme == req.uri.scheme && u.user == req.uri.user && u.host == req.uri.host && u.port == req.uri.port => {}
+            _ => return AuthOutcome::BadRequest,
+        }
         let user = tenant.users.get(&*creds.username);
         let ha1 = user.and_then(|u| u.ha1_for(creds.algorithm));
         let ctx = RequestContext { method: req.method.as_str(), realm: &tenant.domain, source, now: now_s };
         match self.verifier.authenticate(&creds, &ctx, ha1) {
             Verdict::Authenticated => match user {
                 Some(u) => AuthOutcome::Authenticated(u.auth_user.clone()),
-                None => AuthOutcome::Challenge { stale: false, failed: true },
+                None => AuthOutcome::Challenge { stale: false, failed: true, nonce: Some(creds.nonce.to_string()) },
             },
-            Verdict::Stale => AuthOutcome::Challenge { stale: true, failed: false },
-            Verdict::Challenge => AuthOutcome::Challenge { stale: false, failed: false },
-            Verdict::Replayed | Verdict::Rejected => AuthOutcome::Challenge { stale: false, failed: true },
+            Verdict::Stale => AuthOutcome::Challenge { stale: true, failed: false, nonce: None },
+            Verdict::Challenge => AuthOutcome::Challenge { stale: false, failed: false, nonce: None },
+            // A nonce count seen before: a fresh nonce with stale=true lets a
+            // real phone go on; a replayer cannot use it without the password.
+            Verdict::Replayed => AuthOutcome::Challenge { stale: true, failed: false, nonce: None },
+            // Rejected comes only after the nonce checked out as ours and fresh.
+            Verdict::Rejected => {
+                AuthOutcome::Challenge { stale: false, failed: true, nonce: Some(creds.nonce.to_string()) }
+            }
         }
     }
 
@@ -94,9 +109,15 @@ impl Authenticator {
         source: IpAddr,
         now_s: u64,
         stale: bool,
+        reuse_nonce: Option<&str>,
     ) -> Vec<String> {
-        let salt: [u8; 8] = self.rng.random();
-        let nonce = self.verifier.issue_nonce(&tenant.domain, source, now_s, salt);
+        let nonce = match reuse_nonce {
+            Some(n) => n.to_owned(),
+            None => {
+                let salt: [u8; 8] = self.rng.random();
+                self.verifier.issue_nonce(&tenant.domain, source, now_s, salt)
+            }
+        };
         let params = ChallengeParams { realm: &tenant.domain, nonce: &nonce, opaque: None, stale };
         let user_algs: Option<Vec<Algorithm>> = user_hint
             .and_then(|u| tenant.by_ext.get(u).and_then(|a| tenant.users.get(a)).or_else(|| tenant.users.get(u)))

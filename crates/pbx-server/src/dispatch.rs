@@ -28,8 +28,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sip_msg::{Host, HeaderName, Message, Method, Request, StatusCode};
 
-use crate::Ctx;
 use crate::metrics::Drop;
+use crate::{Ctx, OwnIpPolicy};
 use crate::shard::{Inbound, ShardMsg};
 use crate::tenants::TenantSnap;
 use crate::transport::Flow;
@@ -60,7 +60,9 @@ pub fn datagram(ctx: &Arc<Ctx>, data: &[u8], flow: Flow) {
         Err(e) => {
             ctx.metrics.drop(Drop::Unparsable);
             ctx.trace_in_raw(&flow, data);
+            // Never answer an ACK (RFC 3261 §17.2.1), even a broken one.
             if e.response_status().is_some()
+                && !data.trim_ascii_start().starts_with(b"ACK ")
                 && let Some(resp) = sip_msg::error_response(data, &e)
             {
                 tracing::debug!(remote = %flow.remote, error = %e, "unparsable request answered");
@@ -116,6 +118,15 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         return ctx.to_shard(shard, ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })), Some(flow));
     }
 
+    // A Request-URI scheme we never serve: 416 (RFC 3261 §8.2.2.1; RFC 4475
+    // unkscm, novelsc). Not routed on To.
+    if matches!(req.uri.scheme, sip_msg::Scheme::Other(_)) {
+        let resp = crate::shard::simple_response(&req, StatusCode::UNSUPPORTED_URI_SCHEME, &flow);
+        ctx.metrics.response_out(416);
+        ctx.transports.send(ctx, &flow, resp);
+        return;
+    }
+
     // 3. Trunks: none yet.
     if trunk_of(ctx, &req, &flow).is_some() {
         return;
@@ -123,7 +134,7 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
 
     // 4./5./6.
     let Some(tenant) = tenant_of(ctx, &req) else {
-        if is_own_address(ctx, &req) {
+        if is_own_address(ctx, &req) && req.method != Method::Ack && ctx.own_ip_policy != OwnIpPolicy::Drop {
             tracing::info!(remote = %flow.remote, method = %req.method, "request to our own address matches no single tenant");
             let resp = crate::shard::simple_response(&req, StatusCode::NOT_FOUND, &flow);
             ctx.metrics.response_out(404);
@@ -135,7 +146,7 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
     };
     let shard = if req.method == Method::Register {
         let user = req.headers.to().and_then(|t| t.uri.user).unwrap_or_default();
-        ctx.shard_for(&(tenant.id, user.as_str()))
+        ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
     } else {
         ctx.shard_for(&req.headers.call_id().unwrap_or_default())
     };
@@ -151,18 +162,15 @@ fn trunk_of(_ctx: &Ctx, _req: &Request, _flow: &Flow) -> Option<u64> {
 /// Steps 4 and 5: the tenant by domain, or by the own-IP policy.
 fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
     let dir = ctx.directory();
-    let host = if req.method == Method::Register {
-        req.headers.to().and_then(|t| t.uri.host)
-    } else {
-        req.uri.host.clone()
-    };
+    let host = aor_host(req);
     match host {
         Some(Host::Domain(d)) => {
             if let Some(t) = dir.by_domain(&d) {
                 return Some(t);
             }
         }
-        Some(Host::Ip(ip)) if ctx.is_own_ip(ip) => {
+        Some(Host::Ip(ip)) if dir.by_domain(&ip.to_string()).is_some() => return dir.by_domain(&ip.to_string()),
+        Some(Host::Ip(ip)) if ctx.is_own_ip(ip) && ctx.own_ip_policy == OwnIpPolicy::UniqueAuthUser => {
             // Own-IP policy: the user part must name an auth user of exactly one tenant.
             let user = if req.method == Method::Register {
                 req.headers.to().and_then(|t| t.uri.user)
@@ -178,8 +186,21 @@ fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
     None
 }
 
+/// The host that names the tenant: the To host for REGISTER (the AOR's
+/// domain), else the Request-URI host. A REGISTER whose To is not a SIP URI
+/// falls back to the Request-URI, so the registrar can refuse it with 400.
+fn aor_host(req: &Request) -> Option<Host> {
+    if req.method == Method::Register
+        && let Some(to) = req.headers.to()
+        && matches!(to.uri.scheme, sip_msg::Scheme::Sip | sip_msg::Scheme::Sips)
+    {
+        return to.uri.host;
+    }
+    req.uri.host.clone()
+}
+
 fn is_own_address(ctx: &Ctx, req: &Request) -> bool {
-    let host = if req.method == Method::Register { req.headers.to().and_then(|t| t.uri.host) } else { req.uri.host.clone() };
+    let host = aor_host(req);
     matches!(host, Some(Host::Ip(ip)) if ctx.is_own_ip(ip))
 }
 

@@ -27,7 +27,10 @@ mod run;
 
 pub use run::{ServeError, Settings, TenantBuilder, serve};
 
-use std::hash::{Hash, Hasher};
+/// Most TCP connections one source IP may hold open (trusted networks excepted).
+pub const MAX_TCP_PER_IP: u32 = 64;
+
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -67,6 +70,27 @@ pub struct Ctx {
     bindings: mpsc::Sender<Vec<BindingChange>>,
     stopping: AtomicBool,
     retry_after_s: u32,
+    pub own_ip_policy: OwnIpPolicy,
+    /// Per-process random keys for shard hashing, so crafted Call-IDs cannot
+    /// aim at one shard.
+    hasher: std::hash::RandomState,
+    /// Flips to true at shutdown; TCP connections watch it.
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    /// Open TCP connections per source IP.
+    pub(crate) tcp_per_ip: std::sync::Mutex<std::collections::HashMap<IpAddr, u32>>,
+}
+
+/// What to do with a request addressed to one of our own IP addresses
+/// instead of a tenant domain (`[sip] own_ip_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnIpPolicy {
+    /// Serve it for the tenant whose user has that user part as digest
+    /// username, when exactly one tenant has it; else 404 and a log line.
+    UniqueAuthUser,
+    /// Always 404.
+    Reject,
+    /// Never answer, like an unknown domain.
+    Drop,
 }
 
 impl Ctx {
@@ -93,9 +117,8 @@ impl Ctx {
 
     /// The shard that owns `key`.
     pub fn shard_for<K: Hash + ?Sized>(&self, key: &K) -> usize {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        (h.finish() % self.shards.len() as u64) as usize
+        let h = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        (h % self.shards.len() as u64) as usize
     }
 
     /// Hands a message to a shard. A full inbox answers a request with 503

@@ -169,7 +169,7 @@ impl Metrics {
                 let _ = writeln!(o, "vpbx_sip_responses_sent_total{{status=\"{code}\"}} {v}");
             }
         }
-        let _ = writeln!(o, "# HELP vpbx_sip_dropped_total Messages dropped without an answer, by reason.");
+        let _ = writeln!(o, "# HELP vpbx_sip_dropped_total Messages not processed, by reason (unparsable requests and overload may still get a 400/503).");
         let _ = writeln!(o, "# TYPE vpbx_sip_dropped_total counter");
         for d in Drop::ALL {
             let _ = writeln!(o, "vpbx_sip_dropped_total{{reason=\"{}\"}} {}", d.label(), self.dropped(d));

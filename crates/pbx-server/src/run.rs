@@ -43,6 +43,7 @@ pub struct Settings {
     pub config_poll: Duration,
     /// Builds a tenant snapshot from its stored configuration text.
     pub build_tenant: TenantBuilder,
+    pub own_ip_policy: crate::OwnIpPolicy,
 }
 
 /// Builds a tenant snapshot from (id, version, domain, stored config text).
@@ -82,7 +83,7 @@ pub async fn serve(
     }
     .min(255);
 
-    let (ban_tx, ban_rx) = mpsc::channel::<BanRecord>(1024);
+    let (ban_tx, ban_rx) = mpsc::channel::<BanRecord>(16_384);
     let (bind_tx, bind_rx) = mpsc::channel::<Vec<BindingChange>>(settings.queue_depth.max(1024));
     let mut inboxes = Vec::new();
     let mut senders = Vec::new();
@@ -115,6 +116,10 @@ pub async fn serve(
         bindings: bind_tx,
         stopping: AtomicBool::new(false),
         retry_after_s: 5,
+        own_ip_policy: settings.own_ip_policy,
+        hasher: std::hash::RandomState::new(),
+        stop: tokio::sync::watch::channel(false).0,
+        tcp_per_ip: std::sync::Mutex::new(HashMap::new()),
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -172,6 +177,7 @@ pub async fn serve(
     shutdown.await;
     tracing::info!("shutting down");
     ctx.stopping.store(true, Relaxed);
+    ctx.stop.send_replace(true);
     for l in &loops {
         l.abort();
     }
@@ -185,13 +191,12 @@ pub async fn serve(
     for t in shard_tasks {
         let _ = t.await;
     }
-    // The shards are gone; dropping the context closes the flusher's channel.
-    let ctx_weak = Arc::downgrade(&ctx);
+    // The shards are gone; once every task let go of the context the
+    // flusher's channel closes and it writes what is left.
     drop(ctx);
     for l in loops {
         let _ = l.await;
     }
-    let _ = ctx_weak;
     let _ = tokio::time::timeout(Duration::from_secs(10), flusher).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), ban_writer).await;
     if let Ok(store) = Arc::try_unwrap(store) {
@@ -336,7 +341,15 @@ async fn write(store: &Store, pending: &mut HashMap<StoreKey, Option<pbx_store::
         }
     }
     if let Err(e) = store.apply_binding_changes(&ups, &dels).await {
-        tracing::error!(error = %e, upserts = ups.len(), deletes = dels.len(), "binding flush failed");
+        // Keep the batch for the next tick, unless a newer change for the same
+        // binding arrived meanwhile (there is none: we hold the only map).
+        tracing::error!(error = %e, upserts = ups.len(), deletes = dels.len(), "binding flush failed; retrying next tick");
+        for b in ups {
+            pending.entry(b.key()).or_insert(Some(b));
+        }
+        for k in dels {
+            pending.entry(k).or_insert(None);
+        }
     }
 }
 

@@ -153,7 +153,9 @@ impl Security {
         };
         if fresh {
             tracing::warn!(%ip, reason, ban_s = ban_time.as_secs(), "source banned");
-            let _ = self.persist.try_send(BanRecord { ip, until_ms, reason: reason.to_owned() });
+            if self.persist.try_send(BanRecord { ip, until_ms, reason: reason.to_owned() }).is_err() {
+                tracing::error!(%ip, "ban store queue full: this ban holds in memory but is not persisted");
+            }
         }
         fresh
     }

@@ -51,7 +51,11 @@ pub struct ShardReport {
 }
 
 /// The methods we answer; `Allow` lists them.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+/// (INVITE and BYE join with the calls issue.)
+pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+
+/// Option tags (RFC 3261 §19.2) we support; a Require naming another gets 420.
+pub const SUPPORTED: &[&str] = &[];
 
 pub struct Shard {
     id: usize,
@@ -214,18 +218,56 @@ impl Shard {
         let Some(tenant) = inb.tenant.clone() else {
             return self.reply(&inb, StatusCode::NOT_FOUND, key);
         };
+        // Methods we cannot serve are answered before authentication: there
+        // is nothing to protect, and challenging them would only invite a
+        // second request (501 for unknown methods, 405 for known ones we do
+        // not serve yet; both with Allow).
+        match &inb.req.method {
+            Method::Options | Method::Register | Method::Invite => {}
+            Method::Bye => return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key),
+            m => {
+                let status =
+                    if matches!(m, Method::Other(_)) { StatusCode::NOT_IMPLEMENTED } else { StatusCode::METHOD_NOT_ALLOWED };
+                let mut r = self.response(&inb.req, status, &inb.flow);
+                r.headers.push(HeaderName::Allow, ALLOW);
+                return self.send_response(&inb.flow, &r, key);
+            }
+        }
         match inb.req.method {
-            Method::Options => self.on_options(&inb, key),
+            Method::Options => {
+                if self.require_ok(&inb, key.clone()) {
+                    self.on_options(&inb, key);
+                }
+            }
             Method::Register => self.on_register(&inb, &tenant, key),
             _ => self.on_other(&inb, &tenant, key),
         }
+    }
+
+    /// RFC 3261 §8.2.2.3: a Require naming an extension we do not support is
+    /// answered 420 with Unsupported listing it. Returns true when all is well.
+    fn require_ok(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) -> bool {
+        let unsupported: Vec<&str> = inb
+            .req
+            .headers
+            .get_all(&HeaderName::Require)
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if unsupported.is_empty() {
+            return true;
+        }
+        let mut r = self.response(&inb.req, StatusCode::BAD_EXTENSION, &inb.flow);
+        r.headers.push(HeaderName::Unsupported, unsupported.join(", "));
+        self.send_response(&inb.flow, &r, key);
+        false
     }
 
     fn on_options(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) {
         let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Other("Accept".into()), "application/sdp");
-        r.headers.push(HeaderName::Supported, "path, outbound");
         self.send_response(&inb.flow, &r, key);
     }
 
@@ -233,14 +275,13 @@ impl Shard {
     /// §8.2 puts authentication before method inspection), then answer what
     /// we do not serve yet.
     fn on_other(&mut self, inb: &Inbound, tenant: &Arc<TenantSnap>, key: Option<crate::txn::TxnKey>) {
-        let Some(user) = self.authenticate(inb, tenant, true, key.clone()) else { return };
-        let _ = user;
-        let status = match &inb.req.method {
-            // Calls arrive with the calls issue.
-            Method::Invite | Method::Bye => StatusCode::NOT_IMPLEMENTED,
-            Method::Other(_) => StatusCode::NOT_IMPLEMENTED,
-            _ => StatusCode::METHOD_NOT_ALLOWED,
-        };
+        let Some(_user) = self.authenticate(inb, tenant, true, key.clone()) else { return };
+        if !self.require_ok(inb, key.clone()) {
+            return;
+        }
+        // Calls arrive with the calls issue: until then an authenticated
+        // INVITE is answered 501 (Not Implemented) with what we do serve.
+        let status = StatusCode::NOT_IMPLEMENTED;
         let mut r = self.response(&inb.req, status, &inb.flow);
         r.headers.push(HeaderName::Allow, ALLOW);
         self.send_response(&inb.flow, &r, key);
@@ -260,7 +301,7 @@ impl Shard {
         let ip = inb.flow.remote.ip();
         match self.auth.check(&inb.req, tenant, proxy, ip, now_s) {
             AuthOutcome::Authenticated(user) => Some(user),
-            AuthOutcome::Challenge { stale, failed } => {
+            AuthOutcome::Challenge { stale, failed, nonce } => {
                 if failed {
                     self.ctx.metrics.auth_failures_total.fetch_add(1, Relaxed);
                     self.stats.entry(tenant.id).or_default().auth_failures += 1;
@@ -275,17 +316,13 @@ impl Shard {
                 let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
                 let hint = if proxy { inb.req.headers.from() } else { inb.req.headers.to() };
                 let hint = hint.and_then(|n| n.uri.user);
-                for v in self.auth.challenge_values(tenant, hint.as_deref(), ip, now_s, stale) {
+                for v in self.auth.challenge_values(tenant, hint.as_deref(), ip, now_s, stale, nonce.as_deref()) {
                     r.headers.push(name.clone(), v);
                 }
                 // A challenge carries no state: a retransmitted request is
                 // simply challenged again, so it is not kept as a transaction.
                 let _ = key;
                 self.send_response(&inb.flow, &r, None);
-                None
-            }
-            AuthOutcome::Forbidden => {
-                self.reply(inb, StatusCode::FORBIDDEN, key);
                 None
             }
             AuthOutcome::BadRequest => {
@@ -307,6 +344,9 @@ impl Shard {
             _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
         };
         let Some(user) = self.authenticate(inb, tenant, false, key.clone()) else { return };
+        if !self.require_ok(inb, key.clone()) {
+            return;
+        }
         let aor_user = to.uri.user.clone().unwrap_or_default();
         if !tenant.may_register(&user, &aor_user) {
             tracing::info!(tenant = %tenant.domain, %user, aor = %aor_user, "authenticated user may not register this AOR");
@@ -338,11 +378,11 @@ impl Shard {
             cfg.max_contacts_per_aor = max;
         }
         self.registrar.set_config(cfg);
-        let aor = AorKey { tenant: tenant.id, user: tenant.canonical_aor(&aor_user).into() };
+        let ext = tenant.ext_of(&user).unwrap_or(&aor_user);
+        let aor = AorKey { tenant: tenant.id, user: ext.into() };
         let now_ms = self.ctx.wall_ms();
         match self.registrar.register(now_ms, aor, &input) {
             Ok(out) => {
-                let is_refresh = out.changes.iter().any(|c| matches!(c, BindingChange::Upsert(..)));
                 self.ctx.metrics.registrations_total.fetch_add(1, Relaxed);
                 self.stats.entry(tenant.id).or_default().registrations += 1;
                 let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
@@ -351,9 +391,7 @@ impl Shard {
                 }
                 r.headers.push(HeaderName::Other("Date".into()), httpdate(now_ms));
                 self.send_response(&inb.flow, &r, key);
-                if is_refresh || !out.changes.is_empty() {
-                    self.persist(out.changes);
-                }
+                self.persist(out.changes);
             }
             Err(e) => {
                 let status = StatusCode::new(e.status()).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);

@@ -54,15 +54,28 @@ impl TenantSnap {
         self.register_networks.is_empty() || self.register_networks.iter().any(|(n, l)| in_net(ip, *n, *l))
     }
 
-    /// An authenticated user may register its own extension (or its auth
-    /// username as the AOR user).
+    /// An authenticated user may register its own extension, or its auth
+    /// username as the AOR user when no extension has that name.
     pub fn may_register(&self, auth_user: &str, aor_user: &str) -> bool {
-        self.users.get(auth_user).is_some_and(|u| &*u.ext == aor_user || &*u.auth_user == aor_user)
+        self.users.get(auth_user).is_some_and(|u| {
+            &*u.ext == aor_user || (&*u.auth_user == aor_user && !self.by_ext.contains_key(aor_user))
+        })
     }
 
-    /// The AOR key of a user part: always the extension.
-    pub fn canonical_aor<'a>(&'a self, aor_user: &'a str) -> &'a str {
+    /// The extension an AOR user part names: an extension is itself; an
+    /// auth username that is no extension names its user's extension. The
+    /// dispatcher shards REGISTER by this, and the registrar keys bindings
+    /// by it, so one AOR always lives in one shard.
+    pub fn canonical_ext<'a>(&'a self, aor_user: &'a str) -> &'a str {
+        if self.by_ext.contains_key(aor_user) {
+            return aor_user;
+        }
         self.users.get(aor_user).map(|u| &*u.ext).unwrap_or(aor_user)
+    }
+
+    /// The extension of an authenticated digest username.
+    pub fn ext_of(&self, auth_user: &str) -> Option<&str> {
+        self.users.get(auth_user).map(|u| &*u.ext)
     }
 
     /// True while the AOR belongs to a user of this tenant.
@@ -96,7 +109,8 @@ impl Directory {
         d
     }
 
-    /// The tenant of a domain (case-insensitive).
+    /// The tenant of a domain (case-insensitive; an IP-literal domain is
+    /// looked up in its canonical text form).
     pub fn by_domain(&self, domain: &str) -> Option<Arc<TenantSnap>> {
         if let Some(t) = self.by_domain.get(domain) {
             return Some(t.clone());
@@ -144,7 +158,8 @@ pub fn snapshot(id: i64, version: i64, cfg: &pbx_core::TenantConfig) -> TenantSn
     let mut by_ext = HashMap::new();
     for u in &cfg.users {
         let auth_user = u.auth_user();
-        let secret = u.secret.as_deref().unwrap_or("");
+        // A user without a secret cannot authenticate (it never gets the HA1 of "").
+        let Some(secret) = u.secret.as_deref().filter(|s| !s.is_empty()) else { continue };
         let ha1 = u
             .digest_algorithms(&cfg.options)
             .iter()

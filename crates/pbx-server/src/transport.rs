@@ -49,8 +49,8 @@ pub struct Flow {
     pub remote: SocketAddr,
 }
 
-/// Most bytes a TCP connection may have waiting to be written before it is
-/// considered stuck and closed.
+/// Most messages a TCP connection may have waiting to be written; past it
+/// further messages are dropped (and counted) rather than queued.
 const TCP_OUT_QUEUE: usize = 256;
 /// A TCP connection that sends nothing for this long is closed (phones send
 /// CRLF keep-alives or re-REGISTER well within it).
@@ -160,6 +160,16 @@ pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: Socket
             ctx.metrics.drop(Drop::Banned);
             continue;
         }
+        let ip = remote.ip();
+        if !ctx.security.is_trusted(ip) {
+            let mut per_ip = ctx.tcp_per_ip.lock().expect("tcp per-ip lock is never poisoned");
+            let n = per_ip.entry(ip).or_insert(0);
+            if *n >= crate::MAX_TCP_PER_IP {
+                ctx.metrics.drop(Drop::RateLimited);
+                continue;
+            }
+            *n += 1;
+        }
         let id = ctx.transports.next_conn.fetch_add(1, Relaxed) + 1;
         let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
         ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").insert(id, tx);
@@ -183,10 +193,14 @@ async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mp
     });
     let mut framer = StreamFramer::new(ctx.limits);
     let mut buf = vec![0u8; 16 * 1024];
+    let mut stop = ctx.stop.subscribe();
     'conn: loop {
-        let n = match tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => n,
+        let n = tokio::select! {
+            r = tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)) => match r {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(n)) => n,
+            },
+            _ = stop.changed() => break,
         };
         if ctx.security.admit(flow.remote.ip(), ctx.now()).is_err() {
             ctx.metrics.drop(Drop::Banned);
@@ -218,6 +232,15 @@ async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mp
         }
     }
     ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").remove(&flow.id);
+    {
+        let mut per_ip = ctx.tcp_per_ip.lock().expect("tcp per-ip lock is never poisoned");
+        if let Some(n) = per_ip.get_mut(&flow.remote.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&flow.remote.ip());
+            }
+        }
+    }
     ctx.metrics.tcp_connections.fetch_sub(1, Relaxed);
     writer.abort();
 }

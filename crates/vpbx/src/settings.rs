@@ -78,6 +78,11 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         flush_interval: Duration::from_millis(cfg.store.flush_interval_ms.max(1)),
         config_poll: Duration::from_millis(500),
         build_tenant: build,
+        own_ip_policy: match cfg.sip.own_ip_policy {
+            pbx_core::server_config::OwnIpPolicy::Reject => pbx_server::OwnIpPolicy::Reject,
+            pbx_core::server_config::OwnIpPolicy::Drop => pbx_server::OwnIpPolicy::Drop,
+            _ => pbx_server::OwnIpPolicy::UniqueAuthUser,
+        },
     }
 }
 
