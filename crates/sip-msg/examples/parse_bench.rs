@@ -108,8 +108,10 @@ fn respond(req: &Request) -> Vec<u8> {
     let top = r.headers.remove_first_value(&HeaderName::Via).unwrap();
     r.headers
         .push_front(HeaderName::Via, top + ";received=192.0.2.10");
-    r.headers
-        .push(HeaderName::Contact, "<sip:1001@192.0.2.10:5060>;expires=3600");
+    r.headers.push(
+        HeaderName::Contact,
+        "<sip:1001@192.0.2.10:5060>;expires=3600",
+    );
     r.to_bytes()
 }
 
@@ -135,10 +137,7 @@ fn main() {
         }
         return;
     }
-    let n: u32 = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let n: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let limits = Limits::default();
     let clock = if cpu_ns().is_some() { "on-CPU" } else { "wall" };
     println!("sip-msg, {n} iterations, best of 5 ({clock} ns/op)");

@@ -59,19 +59,20 @@ pub fn parse_datagram(buf: &[u8], limits: &Limits) -> Result<Message, ParseError
 /// Content-Length header to the body length.
 fn build(head: Head, body: &[u8]) -> Message {
     let mut list = head.headers;
-    let len = body.len().to_string();
+    let len = crate::serialize::Decimal::new(body.len() as u64);
+    let len = len.as_str();
     match list
         .iter_mut()
         .find(|h| h.name == HeaderName::ContentLength)
     {
         Some(h) => {
             if h.value != len {
-                h.value = len;
+                h.value = len.to_owned();
             }
         }
         None => list.push(Header {
             name: HeaderName::ContentLength,
-            value: len,
+            value: len.to_owned(),
         }),
     }
     let headers = Headers::from_vec(list);
@@ -282,7 +283,7 @@ impl StreamFramer {
             let Some(rel) = self
                 .buf
                 .get(self.scan_from..)
-                .and_then(|b| b.windows(4).position(|w| w == b"\r\n\r\n"))
+                .and_then(|b| memchr::memmem::find(b, b"\r\n\r\n"))
             else {
                 if self.buf.len() > self.limits.max_message {
                     return Err(ParseError {

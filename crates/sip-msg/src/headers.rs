@@ -49,6 +49,30 @@ impl HeaderName {
     /// Case-insensitive lookup including compact forms. `None` if `name` is
     /// not a valid token.
     pub fn parse(name: &str) -> Option<HeaderName> {
+        // Fast path: the canonical spellings (what nearly every UA sends).
+        // They are tokens, so no further check is needed.
+        let canonical = match name {
+            "Via" => Some(HeaderName::Via),
+            "From" => Some(HeaderName::From),
+            "To" => Some(HeaderName::To),
+            "Call-ID" => Some(HeaderName::CallId),
+            "CSeq" => Some(HeaderName::CSeq),
+            "Contact" => Some(HeaderName::Contact),
+            "Max-Forwards" => Some(HeaderName::MaxForwards),
+            "Content-Length" => Some(HeaderName::ContentLength),
+            "Content-Type" => Some(HeaderName::ContentType),
+            "Expires" => Some(HeaderName::Expires),
+            "Authorization" => Some(HeaderName::Authorization),
+            "User-Agent" => Some(HeaderName::UserAgent),
+            "Allow" => Some(HeaderName::Allow),
+            "Supported" => Some(HeaderName::Supported),
+            "Route" => Some(HeaderName::Route),
+            "Record-Route" => Some(HeaderName::RecordRoute),
+            _ => None,
+        };
+        if canonical.is_some() {
+            return canonical;
+        }
         if !crate::parser::is_token(name) {
             return None;
         }
@@ -256,6 +280,19 @@ impl Headers {
     /// the first line holds several); used to pop the top Via.
     pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<String> {
         let i = self.list.iter().position(|h| &h.name == name)?;
+        let single = {
+            let mut pieces = crate::parser::split_commas(&self.list[i].value);
+            pieces.next();
+            pieces.next().is_none()
+        };
+        if single {
+            // The only value (the whole line, trimmed): hand over the
+            // line's own string.
+            let mut value = self.list.remove(i).value;
+            value.truncate(value.trim_end_matches([' ', '\t']).len());
+            value.drain(..value.len() - value.trim_start_matches([' ', '\t']).len());
+            return Some(value);
+        }
         let mut pieces = crate::parser::split_commas(&self.list[i].value);
         let first = pieces.next().unwrap_or("").to_owned();
         let rest: Vec<&str> = pieces.collect();

@@ -127,7 +127,7 @@ impl Message {
     }
     /// Serializes the message (Content-Length is written from the body).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::new();
         self.write_to(&mut out);
         out
     }
@@ -243,7 +243,7 @@ impl Request {
         crate::serialize::write_request(self, out);
     }
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::new();
         self.write_to(&mut out);
         out
     }
@@ -288,7 +288,7 @@ impl Response {
         crate::serialize::write_response(self, out);
     }
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::new();
         self.write_to(&mut out);
         out
     }

@@ -1,4 +1,9 @@
-use crate::parser::{is_token, parse_generic_params, parse_quoted, trim_ws};
+use memchr::memchr;
+
+use crate::parser::{
+    is_token_char, is_ws, parse_generic_params, quoted_check, scan_generic_params, trim_ws, unquote,
+};
+use crate::uri::{UriRef, parse_uri_ref};
 use crate::{ParseError, ParseErrorKind, Uri};
 
 /// A From/To/Contact/Route value: optional display name, URI, header params
@@ -21,7 +26,7 @@ impl NameAddr {
     /// (regbadct → error). No LWS is needed between a quoted display name
     /// and `<` (lwsdisp is accepted).
     pub fn parse(s: &str) -> Result<NameAddr, ParseError> {
-        parse_name_addr(s).map_err(|offset| {
+        parse_name_addr_ref(s).map(|n| n.build()).map_err(|offset| {
             crate::parser::err(ParseErrorKind::BadHeader { name: "name-addr" }, offset)
         })
     }
@@ -80,37 +85,68 @@ impl std::fmt::Display for ContactValue {
     }
 }
 
-fn parse_name_addr(s: &str) -> Result<NameAddr, usize> {
+/// The display name of a [`NameAddrRef`] as written.
+#[derive(Debug, Clone, Copy)]
+enum DisplayRef<'a> {
+    /// The text between the quotes, quoted-pairs still escaped.
+    Quoted(&'a str),
+    /// `*(token LWS)`, trimmed.
+    Tokens(&'a str),
+}
+
+/// A checked name-addr / addr-spec value as slices of its text: what
+/// [`NameAddr::parse`] accepts, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NameAddrRef<'a> {
+    display: Option<DisplayRef<'a>>,
+    uri: UriRef<'a>,
+    /// The checked `;name[=value]…` header-parameter text.
+    params: &'a str,
+}
+
+impl NameAddrRef<'_> {
+    pub(crate) fn build(&self) -> NameAddr {
+        NameAddr {
+            display: self.display.map(|d| match d {
+                DisplayRef::Quoted(inner) => unquote(inner),
+                DisplayRef::Tokens(t) => t.to_owned(),
+            }),
+            uri: self.uri.build(),
+            params: parse_generic_params(self.params).unwrap_or_default(),
+        }
+    }
+}
+
+/// Parses a name-addr / addr-spec value without allocating; the error is a
+/// byte offset in the trimmed value.
+pub(crate) fn parse_name_addr_ref(s: &str) -> Result<NameAddrRef<'_>, usize> {
     let s = trim_ws(s);
     let b = s.as_bytes();
     let (display, uri, params_text) = if b.first() == Some(&b'"') {
-        let (display, used) = parse_quoted(s).ok_or(0usize)?;
+        let used = quoted_check(s).ok_or(0usize)?;
+        let display = DisplayRef::Quoted(&s[1..used - 1]);
         let rest = s[used..].trim_start_matches([' ', '\t']);
         let off = s.len() - rest.len();
         let inner = rest.strip_prefix('<').ok_or(off)?;
-        let close = inner.find('>').ok_or(off)?;
+        let close = memchr(b'>', inner.as_bytes()).ok_or(off)?;
         (Some(display), &inner[..close], &inner[close + 1..])
-    } else if let Some(lt) = s.find('<') {
+    } else if let Some(lt) = memchr(b'<', b) {
         let dn = trim_ws(&s[..lt]);
         let display = if dn.is_empty() {
             None
         } else {
             // display-name = *(token LWS): tokens separated by whitespace.
-            if !dn
-                .split([' ', '\t'])
-                .filter(|w| !w.is_empty())
-                .all(is_token)
-            {
+            if !dn.bytes().all(|c| is_token_char(c) || is_ws(c)) {
                 return Err(0);
             }
-            Some(dn.to_owned())
+            Some(DisplayRef::Tokens(dn))
         };
-        let close = s[lt..].find('>').ok_or(lt)? + lt;
+        let close = memchr(b'>', &b[lt..]).ok_or(lt)? + lt;
         (display, &s[lt + 1..close], &s[close + 1..])
     } else {
         // addr-spec: the URI ends at the first ';' (what follows are
         // header parameters, RFC 3261 §20.10).
-        let end = s.find(';').unwrap_or(s.len());
+        let end = memchr(b';', b).unwrap_or(s.len());
         let uri = trim_ws(&s[..end]);
         if uri.bytes().any(|c| matches!(c, b',' | b'?')) {
             return Err(0);
@@ -120,12 +156,14 @@ fn parse_name_addr(s: &str) -> Result<NameAddr, usize> {
     if uri.is_empty() || uri.bytes().any(|c| c <= b' ') {
         return Err(0);
     }
-    let uri = Uri::parse(uri).map_err(|e| e.offset)?;
-    let params = parse_generic_params(params_text).ok_or(s.len() - params_text.len())?;
-    Ok(NameAddr {
+    let uri = parse_uri_ref(uri)?;
+    if !scan_generic_params(params_text, |_, _| true) {
+        return Err(s.len() - params_text.len());
+    }
+    Ok(NameAddrRef {
         display,
         uri,
-        params,
+        params: params_text,
     })
 }
 

@@ -3,30 +3,106 @@
 // Everything here works on byte slices with explicit bounds checks: no
 // indexing that can panic on wire input, no allocation larger than the input.
 
+use memchr::{memchr, memchr2};
+
+use crate::name_addr::parse_name_addr_ref;
+use crate::uri::parse_uri_ref;
+use crate::via::parse_via_ref;
 use crate::{
     CSeq, ContactValue, Header, HeaderName, Limits, Method, NameAddr, ParseError, ParseErrorKind,
-    StatusCode, Uri, Via,
+    StatusCode, Uri,
 };
 
+/// Character classes as bit flags in one table (RFC 3261 §25.1).
+pub(crate) const TOKEN: u8 = 1;
+/// `user` characters of a SIP URI (unreserved / user-unreserved), `%` apart.
+pub(crate) const URI_USER: u8 = 2;
+/// `password` characters of a SIP URI, `%` apart.
+pub(crate) const URI_PASSWORD: u8 = 4;
+/// `paramchar` of a URI parameter, `%` apart.
+pub(crate) const URI_PARAM: u8 = 8;
+/// `hname` / `hvalue` characters of a URI header, `%` apart.
+pub(crate) const URI_HEADER: u8 = 16;
+/// Characters a hostname or IPv4 address is made of.
+pub(crate) const HOST: u8 = 32;
+
+const fn char_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let unreserved = alnum
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        let mut c = 0;
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            c |= TOKEN;
+        }
+        if unreserved || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            c |= URI_USER;
+        }
+        if unreserved || matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
+            c |= URI_PASSWORD;
+        }
+        if unreserved || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            c |= URI_PARAM;
+        }
+        if unreserved || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            c |= URI_HEADER;
+        }
+        if alnum || matches!(b, b'-' | b'.' | b'_') {
+            c |= HOST;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+}
+
+static CHAR_CLASSES: [u8; 256] = char_classes();
+
+/// Whether `b` belongs to `class` (one of the flags above).
+#[inline]
+pub(crate) fn in_class(b: u8, class: u8) -> bool {
+    CHAR_CLASSES[usize::from(b)] & class != 0
+}
+
 /// RFC 3261 §25.1 `token` characters.
+#[inline]
 pub(crate) fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    in_class(b, TOKEN)
 }
 
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
+#[inline]
 pub(crate) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// Trims SP and HTAB at both ends.
 pub(crate) fn trim_ws(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && is_ws(b[start]) {
+        start += 1;
+    }
+    while end > start && is_ws(b[end - 1]) {
+        end -= 1;
+    }
+    // Both ends sit next to ASCII bytes, so they are char boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 pub(crate) fn err(kind: ParseErrorKind, offset: usize) -> ParseError {
@@ -78,40 +154,48 @@ pub(crate) fn split_commas(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Parses a quoted string starting at `s[0] == '"'`. Returns the unescaped
-/// content and the byte length consumed (including both quotes).
-pub(crate) fn parse_quoted(s: &str) -> Option<(String, usize)> {
+/// Checks a quoted string starting at `s[0] == '"'` (RFC 3261 `quoted-string`:
+/// qdtext or quoted-pair, no CR/LF). Returns the byte length consumed
+/// (including both quotes). [`unquote`] gives its content.
+pub(crate) fn quoted_check(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     if bytes.first() != Some(&b'"') {
         return None;
     }
-    let mut out = Vec::new();
     let mut i = 1;
     while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'"' => {
-                let text = String::from_utf8(out).ok()?;
-                return Some((text, i + 1));
-            }
+        match bytes[i] {
+            b'"' => return Some(i + 1),
             b'\\' => {
                 let next = *bytes.get(i + 1)?;
                 // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
                 if next == b'\r' || next == b'\n' || next > 0x7f {
                     return None;
                 }
-                out.push(next);
                 i += 2;
             }
             // qdtext: LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
-            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => {
-                out.push(b);
-                i += 1;
-            }
+            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => i += 1,
             _ => return None,
         }
     }
     None
+}
+
+/// The content of a quoted string that [`quoted_check`] accepted, given
+/// without its quotes: quoted-pairs unescaped.
+pub(crate) fn unquote(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(p) = memchr(b'\\', rest.as_bytes()) {
+        // The escaped octet is ASCII (checked by quoted_check), so these
+        // are char boundaries.
+        out.push_str(rest.get(..p).unwrap_or(""));
+        out.push_str(rest.get(p + 1..p + 2).unwrap_or(""));
+        rest = rest.get(p + 2..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Length of a quoted string starting at `s[0] == '"'` (including quotes),
@@ -131,11 +215,15 @@ pub(crate) fn quoted_len(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// Parses `;name[=value]` parameters (RFC 3261 `generic-param`, with SWS
+/// Scans `;name[=value]` parameters (RFC 3261 `generic-param`, with SWS
 /// around `;` and `=`). `s` starts at the first `;` (or is empty). Values
-/// are kept as written (quoted strings keep their quotes).
-pub(crate) fn parse_generic_params(s: &str) -> Option<Vec<(String, Option<String>)>> {
-    let mut params = Vec::new();
+/// are given as written (quoted strings keep their quotes). Calls `f` for
+/// each parameter in order; false if the text does not match or `f`
+/// returned false.
+pub(crate) fn scan_generic_params<'a>(
+    s: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>) -> bool,
+) -> bool {
     let bytes = s.as_bytes();
     let mut i = 0;
     loop {
@@ -143,10 +231,10 @@ pub(crate) fn parse_generic_params(s: &str) -> Option<Vec<(String, Option<String
             i += 1;
         }
         if i == bytes.len() {
-            return Some(params);
+            return true;
         }
         if bytes[i] != b';' {
-            return None;
+            return false;
         }
         i += 1;
         while i < bytes.len() && is_ws(bytes[i]) {
@@ -157,20 +245,25 @@ pub(crate) fn parse_generic_params(s: &str) -> Option<Vec<(String, Option<String
             i += 1;
         }
         if i == name_start {
-            return None;
+            return false;
         }
-        let name = &s[name_start..i];
+        let Some(name) = s.get(name_start..i) else {
+            return false;
+        };
         while i < bytes.len() && is_ws(bytes[i]) {
             i += 1;
         }
-        if i < bytes.len() && bytes[i] == b'=' {
+        let value = if i < bytes.len() && bytes[i] == b'=' {
             i += 1;
             while i < bytes.len() && is_ws(bytes[i]) {
                 i += 1;
             }
             let v_start = i;
             if bytes.get(i) == Some(&b'"') {
-                i += quoted_len(&bytes[i..])?;
+                let Some(n) = quoted_len(&bytes[i..]) else {
+                    return false;
+                };
+                i += n;
             } else {
                 // gen-value = token / host (host may be an IPv6 reference)
                 while i < bytes.len()
@@ -179,14 +272,31 @@ pub(crate) fn parse_generic_params(s: &str) -> Option<Vec<(String, Option<String
                     i += 1;
                 }
                 if i == v_start {
-                    return None;
+                    return false;
                 }
             }
-            params.push((name.to_owned(), Some(s[v_start..i].to_owned())));
+            let Some(v) = s.get(v_start..i) else {
+                return false;
+            };
+            Some(v)
         } else {
-            params.push((name.to_owned(), None));
+            None
+        };
+        if !f(name, value) {
+            return false;
         }
     }
+}
+
+/// Parses `;name[=value]` parameters into owned pairs (see
+/// [`scan_generic_params`]).
+pub(crate) fn parse_generic_params(s: &str) -> Option<Vec<(String, Option<String>)>> {
+    let mut params = Vec::new();
+    scan_generic_params(s, |name, value| {
+        params.push((name.to_owned(), value.map(str::to_owned)));
+        true
+    })
+    .then_some(params)
 }
 
 /// Where the header parameters of a name-addr / addr-spec value start:
@@ -271,7 +381,7 @@ pub(crate) fn parse_digits_saturating(s: &str) -> Option<u64> {
 /// Parses a CSeq value: `1*DIGIT LWS Method`, seq < 2**31.
 pub(crate) fn parse_cseq(v: &str) -> Option<CSeq> {
     let v = trim_ws(v);
-    let split = v.find([' ', '\t'])?;
+    let split = v.bytes().position(is_ws)?;
     let seq = parse_digits_saturating(&v[..split])?;
     if seq >= 1 << 31 {
         return None;
@@ -303,19 +413,17 @@ pub(crate) struct Head {
 /// Whether a first line looks like a request line (so that an error can be
 /// answered): not a status line, and it names a SIP version.
 pub(crate) fn looks_like_request(buf: &[u8]) -> bool {
-    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let end = memchr(b'\n', buf).unwrap_or(buf.len());
     let line = &buf[..end];
-    !line.starts_with(b"SIP/") && line.windows(5).any(|w| w == b" SIP/")
+    !line.starts_with(b"SIP/") && memchr::memmem::find(line, b" SIP/").is_some()
 }
 
-fn parse_start_line(line: &[u8], is_request: bool) -> Result<StartLine, ParseError> {
+fn parse_start_line(line: &str, is_request: bool) -> Result<StartLine, ParseError> {
     let bad = |kind, offset| ParseError {
         kind,
         offset,
         is_request,
     };
-    let line = std::str::from_utf8(line)
-        .map_err(|e| bad(ParseErrorKind::BadStartLine, e.valid_up_to()))?;
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -343,7 +451,8 @@ fn parse_start_line(line: &[u8], is_request: bool) -> Result<StartLine, ParseErr
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let (Some(first), Some(last)) = (line.find(' '), line.rfind(' ')) else {
+    let bytes = line.as_bytes();
+    let (Some(first), Some(last)) = (memchr(b' ', bytes), memchr::memrchr(b' ', bytes)) else {
         return Err(bad(ParseErrorKind::BadStartLine, 0));
     };
     if first == last {
@@ -365,20 +474,33 @@ fn parse_start_line(line: &[u8], is_request: bool) -> Result<StartLine, ParseErr
     if uri_text.is_empty() || uri_text.bytes().any(is_ws) {
         return Err(bad(ParseErrorKind::BadRequestUri, first + 1));
     }
-    let uri = Uri::parse(uri_text).map_err(|_| bad(ParseErrorKind::BadRequestUri, first + 1))?;
+    let uri = parse_uri_ref(uri_text).map_err(|_| bad(ParseErrorKind::BadRequestUri, first + 1))?;
     // RFC 3261 §19.1.1: headers are not allowed in a Request-URI (RFC 4475
     // escruri: we reject rather than strip).
-    if !uri.headers.is_empty() {
+    if uri.headers.is_some() {
         return Err(bad(ParseErrorKind::BadRequestUri, first + 1));
     }
-    Ok(StartLine::Request { method, uri })
+    Ok(StartLine::Request {
+        method,
+        uri: uri.build(),
+    })
 }
 
 /// Where a line ends: `(content_end, next_line_start)`. Accepts CRLF and
-/// bare LF; `None` if no LF is in `buf[from..]`.
+/// bare LF; `None` if no LF is in `buf[from..]`. A CR elsewhere than before
+/// the LF stays in the content (callers reject it).
+#[inline]
 fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
-    let rel = buf.get(from..)?.iter().position(|&b| b == b'\n')?;
-    let lf = from + rel;
+    let rest = buf.get(from..)?;
+    // Fast path: the first CR or LF ends the line (CRLF or bare LF).
+    match memchr2(b'\r', b'\n', rest) {
+        Some(p) if rest[p] == b'\n' => return Some((from + p, from + p + 1)),
+        Some(p) if rest.get(p + 1) == Some(&b'\n') => return Some((from + p, from + p + 2)),
+        None => return None,
+        Some(_) => {}
+    }
+    // A stray CR: the line still ends at the next LF.
+    let lf = from + memchr(b'\n', rest)?;
     let end = if lf > from && buf[lf - 1] == b'\r' {
         lf - 1
     } else {
@@ -402,13 +524,22 @@ pub(crate) fn parse_head(
         offset,
         is_request,
     };
+    // One UTF-8 check for the whole input: a line that ends within `text`
+    // is valid text, one that ends past it is not.
+    let text = match std::str::from_utf8(buf) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()])
+            .expect("the input is valid UTF-8 up to valid_up_to"),
+    };
     let Some((sl_end, mut pos)) = line_end(buf, 0) else {
         return Err(bad(ParseErrorKind::Incomplete, buf.len()));
     };
-    let start_line = &buf[..sl_end];
-    if start_line.contains(&b'\r') {
+    if memchr(b'\r', &buf[..sl_end]).is_some() {
         return Err(bad(ParseErrorKind::BadStartLine, 0));
     }
+    let Some(start_line) = text.get(..sl_end) else {
+        return Err(bad(ParseErrorKind::BadStartLine, text.len()));
+    };
     let start = parse_start_line(start_line, is_request)?;
 
     let mut headers: Vec<Header> = Vec::with_capacity(16);
@@ -425,7 +556,7 @@ pub(crate) fn parse_head(
             return Err(bad(ParseErrorKind::TooLarge { what: "message" }, pos));
         }
         let line = &buf[pos..end];
-        if line.contains(&b'\r') {
+        if memchr(b'\r', line).is_some() {
             return Err(bad(ParseErrorKind::BadHeaderLine, pos));
         }
         if line.is_empty() {
@@ -437,8 +568,9 @@ pub(crate) fn parse_head(
             let Some(last) = headers.last_mut() else {
                 return Err(bad(ParseErrorKind::BadHeaderLine, pos));
             };
-            let text =
-                std::str::from_utf8(line).map_err(|_| bad(ParseErrorKind::BadHeaderLine, pos))?;
+            let Some(text) = text.get(pos..end) else {
+                return Err(bad(ParseErrorKind::BadHeaderLine, pos));
+            };
             let text = trim_ws(text);
             if !text.is_empty() {
                 if last.value.len() + 1 + text.len() > limits.max_header_value {
@@ -458,20 +590,22 @@ pub(crate) fn parse_head(
             if headers.len() >= limits.max_headers {
                 return Err(bad(ParseErrorKind::TooLarge { what: "headers" }, pos));
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr(b':', line) else {
+                return Err(bad(ParseErrorKind::BadHeaderLine, pos));
+            };
+            // The whole line must be text (name and value).
+            let Some(line_text) = text.get(pos..end) else {
                 return Err(bad(ParseErrorKind::BadHeaderLine, pos));
             };
             let mut name_end = colon;
             while name_end > 0 && is_ws(line[name_end - 1]) {
                 name_end -= 1;
             }
-            let name = std::str::from_utf8(&line[..name_end])
-                .ok()
+            let name = line_text
+                .get(..name_end)
                 .and_then(HeaderName::parse)
                 .ok_or_else(|| bad(ParseErrorKind::BadHeaderLine, pos))?;
-            let value = std::str::from_utf8(&line[colon + 1..])
-                .map_err(|_| bad(ParseErrorKind::BadHeaderLine, pos))?;
-            let value = trim_ws(value);
+            let value = trim_ws(line_text.get(colon + 1..).unwrap_or(""));
             if value.len() > limits.max_header_value {
                 return Err(bad(
                     ParseErrorKind::TooLarge {
@@ -536,16 +670,16 @@ fn validate_headers(
             HeaderName::Via => {
                 seen_via = true;
                 for piece in split_commas(v) {
-                    Via::parse(piece).map_err(|_| bad_header("Via"))?;
+                    parse_via_ref(piece).map_err(|_| bad_header("Via"))?;
                 }
             }
             HeaderName::From => {
                 once(&mut from, "From", &bad)?;
-                NameAddr::parse(v).map_err(|_| bad_header("From"))?;
+                parse_name_addr_ref(v).map_err(|_| bad_header("From"))?;
             }
             HeaderName::To => {
                 once(&mut to, "To", &bad)?;
-                NameAddr::parse(v).map_err(|_| bad_header("To"))?;
+                parse_name_addr_ref(v).map_err(|_| bad_header("To"))?;
             }
             HeaderName::CallId => {
                 once(&mut call_id, "Call-ID", &bad)?;
@@ -579,13 +713,13 @@ fn validate_headers(
             }
             HeaderName::ContentType => {
                 once(&mut content_type, "Content-Type", &bad)?;
-                if !v.contains('/') {
+                if memchr(b'/', v.as_bytes()).is_none() {
                     return Err(bad_header("Content-Type"));
                 }
             }
             HeaderName::Contact if v != "*" => {
                 for piece in split_commas(v) {
-                    NameAddr::parse(piece).map_err(|_| bad_header("Contact"))?;
+                    parse_name_addr_ref(piece).map_err(|_| bad_header("Contact"))?;
                 }
             }
             _ => {}

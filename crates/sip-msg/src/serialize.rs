@@ -1,11 +1,46 @@
 // Serialization of messages, URIs and header values.
 
+use memchr::memchr2;
+
 use crate::{HeaderName, Headers, Request, Response};
+
+/// A number's decimal digits, formatted on the stack.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(mut n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("0")
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(Decimal::new(n).as_bytes());
+}
 
 /// Writes a header value, turning any CR or LF (only possible in values set
 /// by hand) into SP so a value can never end the header line early.
 fn write_value(out: &mut Vec<u8>, v: &str) {
-    if v.bytes().any(|b| b == b'\r' || b == b'\n') {
+    if memchr2(b'\r', b'\n', v.as_bytes()).is_some() {
         out.extend(
             v.bytes()
                 .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
@@ -13,6 +48,16 @@ fn write_value(out: &mut Vec<u8>, v: &str) {
     } else {
         out.extend_from_slice(v.as_bytes());
     }
+}
+
+/// Roughly how many octets the header section takes, to size the output
+/// once.
+fn headers_len(headers: &Headers) -> usize {
+    headers
+        .iter()
+        .map(|h| h.name.as_str().len() + h.value.len() + 4)
+        .sum::<usize>()
+        + 32
 }
 
 fn write_headers(headers: &Headers, body_len: usize, out: &mut Vec<u8>) {
@@ -38,22 +83,24 @@ fn write_headers(headers: &Headers, body_len: usize, out: &mut Vec<u8>) {
 
 fn write_content_length(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(n.to_string().as_bytes());
+    push_decimal(out, n as u64);
     out.extend_from_slice(b"\r\n");
 }
 
 pub(crate) fn write_request(r: &Request, out: &mut Vec<u8>) {
+    out.reserve(headers_len(&r.headers) + 128 + r.body.len());
     out.extend_from_slice(r.method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(r.uri.to_string().as_bytes());
+    r.uri.write_bytes(out);
     out.extend_from_slice(b" SIP/2.0\r\n");
     write_headers(&r.headers, r.body.len(), out);
     out.extend_from_slice(&r.body);
 }
 
 pub(crate) fn write_response(r: &Response, out: &mut Vec<u8>) {
+    out.reserve(headers_len(&r.headers) + 16 + r.reason.len() + r.body.len());
     out.extend_from_slice(b"SIP/2.0 ");
-    out.extend_from_slice(r.status.as_u16().to_string().as_bytes());
+    push_decimal(out, u64::from(r.status.as_u16()));
     out.push(b' ');
     write_value(out, &r.reason);
     out.extend_from_slice(b"\r\n");

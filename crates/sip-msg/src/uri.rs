@@ -1,5 +1,9 @@
 use std::net::IpAddr;
 
+use memchr::memchr;
+
+use crate::parser::{HOST, URI_HEADER, URI_PARAM, URI_PASSWORD, URI_USER, in_class};
+
 use crate::{ParseError, ParseErrorKind};
 
 /// URI scheme. `Other` keeps the scheme text (RFC 4475 unkscm/novelsc).
@@ -61,7 +65,9 @@ pub struct Uri {
 
 impl Uri {
     pub fn parse(s: &str) -> Result<Uri, ParseError> {
-        parse_uri(s).map_err(|offset| crate::parser::err(ParseErrorKind::BadRequestUri, offset))
+        parse_uri_ref(s)
+            .map(|u| u.build())
+            .map_err(|offset| crate::parser::err(ParseErrorKind::BadRequestUri, offset))
     }
     /// A plain `sip:` URI with just a host (and optional user and port).
     pub fn sip(user: Option<&str>, host: Host, port: Option<u16>) -> Uri {
@@ -152,29 +158,25 @@ pub(crate) fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
+fn is_hex(b: &u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
 fn hex(b: &u8) -> Option<u8> {
     (*b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
-}
-
-/// Checks that `s` is made of `allowed` characters and well-formed `%HH`.
-fn check_chars(s: &str, allowed: impl Fn(u8) -> bool) -> bool {
+/// Checks that `s` is made of `class` characters and well-formed `%HH`.
+fn check_chars(s: &str, class: u8) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if b.get(i + 1).and_then(hex).is_none() || b.get(i + 2).and_then(hex).is_none() {
+            if !b.get(i + 1).is_some_and(is_hex) || !b.get(i + 2).is_some_and(is_hex) {
                 return false;
             }
             i += 3;
-        } else if allowed(b[i]) {
+        } else if in_class(b[i], class) {
             i += 1;
         } else {
             return false;
@@ -183,38 +185,40 @@ fn check_chars(s: &str, allowed: impl Fn(u8) -> bool) -> bool {
     true
 }
 
-fn user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+/// A host as written: a domain not yet lower-cased, or an IP address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HostRef<'a> {
+    Domain(&'a str),
+    Ip(IpAddr),
 }
 
-fn password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
-}
-
-fn param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
-}
-
-fn header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+impl HostRef<'_> {
+    pub(crate) fn to_host(self) -> Host {
+        match self {
+            HostRef::Domain(d) if d.bytes().any(|c| c.is_ascii_uppercase()) => {
+                Host::Domain(d.to_ascii_lowercase().into())
+            }
+            HostRef::Domain(d) => Host::Domain(d.into()),
+            HostRef::Ip(a) => Host::Ip(a),
+        }
+    }
 }
 
 /// Parses `host [":" port]` at the start of `s`; returns the host, port and
 /// the number of bytes consumed. The host ends at `;`, `?`, `>` , whitespace
 /// or the end.
-pub(crate) fn parse_hostport(s: &str) -> Option<(Host, Option<u16>, usize)> {
+pub(crate) fn parse_hostport(s: &str) -> Option<(HostRef<'_>, Option<u16>, usize)> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
-        let close = b.iter().position(|&c| c == b']')?;
+        let close = memchr(b']', b)?;
         let addr: std::net::Ipv6Addr = s.get(1..close)?.parse().ok()?;
-        (Host::Ip(IpAddr::V6(addr)), close + 1)
+        (HostRef::Ip(IpAddr::V6(addr)), close + 1)
     } else {
         let end = b
             .iter()
-            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')))
+            .position(|&c| !in_class(c, HOST))
             .unwrap_or(b.len());
-        let text = &s[..end];
-        (parse_host_text(text)?, end)
+        (parse_host_text(s.get(..end)?)?, end)
     };
     let mut port = None;
     if b.get(i) == Some(&b':') {
@@ -226,36 +230,30 @@ pub(crate) fn parse_hostport(s: &str) -> Option<(Host, Option<u16>, usize)> {
         if end == start || end - start > 5 {
             return None;
         }
-        port = Some(s[start..end].parse::<u16>().ok()?);
+        port = Some(s.get(start..end)?.parse::<u16>().ok()?);
         i = end;
     }
     Some((host, port, i))
 }
 
 /// A hostname or IPv4 address (no brackets).
-pub(crate) fn parse_host_text(text: &str) -> Option<Host> {
+pub(crate) fn parse_host_text(text: &str) -> Option<HostRef<'_>> {
     let b = text.as_bytes();
-    if b.is_empty() || matches!(b[0], b'.' | b'-') || text.contains("..") {
+    if b.is_empty() || matches!(b[0], b'.' | b'-') || b.windows(2).any(|w| w == b"..") {
         return None;
     }
     if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
         // All digits and dots: must be an IPv4 address (a toplabel starts
         // with a letter, RFC 3261 §25.1).
         let addr: std::net::Ipv4Addr = text.parse().ok()?;
-        return Some(Host::Ip(IpAddr::V4(addr)));
+        return Some(HostRef::Ip(IpAddr::V4(addr)));
     }
-    if b.iter().any(|c| c.is_ascii_uppercase()) {
-        Some(Host::Domain(text.to_ascii_lowercase().into()))
-    } else {
-        Some(Host::Domain(text.into()))
-    }
+    Some(HostRef::Domain(text))
 }
 
-type Params = Vec<(String, Option<String>)>;
-
-/// `;name[=value]…` URI parameters up to `?` or the end.
-fn parse_uri_params(s: &str) -> Option<(Params, usize)> {
-    let mut params = Vec::new();
+/// Checks `;name[=value]…` URI parameters up to `?` or the end; returns
+/// the length they take.
+fn check_uri_params(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 0;
     while b.get(i) == Some(&b';') {
@@ -264,27 +262,87 @@ fn parse_uri_params(s: &str) -> Option<(Params, usize)> {
             .iter()
             .position(|&c| c == b';' || c == b'?')
             .map_or(b.len(), |p| start + p);
-        let item = &s[start..end];
+        let item = s.get(start..end)?;
         let (name, value) = match item.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (item, None),
         };
-        if name.is_empty() || !check_chars(name, param_char) {
+        if name.is_empty() || !check_chars(name, URI_PARAM) {
             return None;
         }
         if let Some(v) = value
-            && (v.is_empty() || !check_chars(v, param_char))
+            && (v.is_empty() || !check_chars(v, URI_PARAM))
         {
             return None;
         }
-        params.push((name.to_owned(), value.map(str::to_owned)));
         i = end;
     }
-    Some((params, i))
+    Some(i)
 }
 
-fn parse_uri(s: &str) -> Result<Uri, usize> {
-    let colon = s.find(':').ok_or(0usize)?;
+/// The scheme of a [`UriRef`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SchemeRef<'a> {
+    Sip,
+    Sips,
+    Tel,
+    Other(&'a str),
+}
+
+/// A checked URI as slices of its text: what [`Uri::parse`] accepts,
+/// without allocating. [`UriRef::build`] builds the [`Uri`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UriRef<'a> {
+    pub(crate) scheme: SchemeRef<'a>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) password: Option<&'a str>,
+    pub(crate) host: Option<HostRef<'a>>,
+    pub(crate) port: Option<u16>,
+    /// The checked `;name[=value]…` text (empty if none).
+    pub(crate) params: &'a str,
+    /// The checked text after `?`, if the URI has headers (never empty).
+    pub(crate) headers: Option<&'a str>,
+    pub(crate) opaque: Option<&'a str>,
+}
+
+impl UriRef<'_> {
+    pub(crate) fn build(&self) -> Uri {
+        Uri {
+            scheme: match self.scheme {
+                SchemeRef::Sip => Scheme::Sip,
+                SchemeRef::Sips => Scheme::Sips,
+                SchemeRef::Tel => Scheme::Tel,
+                SchemeRef::Other(s) => Scheme::Other(s.into()),
+            },
+            user: self.user.map(str::to_owned),
+            password: self.password.map(str::to_owned),
+            host: self.host.map(HostRef::to_host),
+            port: self.port,
+            params: self
+                .params
+                .split(';')
+                .skip(1)
+                .map(|item| match item.split_once('=') {
+                    Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                    None => (item.to_owned(), None),
+                })
+                .collect(),
+            headers: self.headers.map_or_else(Vec::new, |hs| {
+                hs.split('&')
+                    .map(|item| {
+                        let (n, v) = item.split_once('=').unwrap_or((item, ""));
+                        (n.to_owned(), v.to_owned())
+                    })
+                    .collect()
+            }),
+            opaque: self.opaque.map(str::to_owned),
+        }
+    }
+}
+
+/// Parses a URI without allocating; the error is a byte offset in `s`.
+pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
+    let colon = memchr(b':', s.as_bytes()).ok_or(0usize)?;
     let scheme_text = &s[..colon];
     let sb = scheme_text.as_bytes();
     if sb.is_empty()
@@ -297,33 +355,22 @@ fn parse_uri(s: &str) -> Result<Uri, usize> {
     }
     let rest = &s[colon + 1..];
     let base = colon + 1;
-    let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
-        Scheme::Sip
-    } else if scheme_text.eq_ignore_ascii_case("sips") {
-        Scheme::Sips
-    } else if scheme_text.eq_ignore_ascii_case("tel") {
-        Scheme::Tel
-    } else {
-        if rest.is_empty()
-            || rest
-                .bytes()
-                .any(|c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
-        {
-            return Err(base);
-        }
-        return Ok(Uri {
-            scheme: Scheme::Other(scheme_text.into()),
-            user: None,
-            password: None,
-            host: None,
-            port: None,
-            params: Vec::new(),
-            headers: Vec::new(),
-            opaque: Some(rest.to_owned()),
-        });
+    let mut uri = UriRef {
+        scheme: SchemeRef::Sip,
+        user: None,
+        password: None,
+        host: None,
+        port: None,
+        params: "",
+        headers: None,
+        opaque: None,
     };
-    if scheme == Scheme::Tel {
-        let end = rest.find(';').unwrap_or(rest.len());
+    if scheme_text.eq_ignore_ascii_case("sip") {
+        uri.scheme = SchemeRef::Sip;
+    } else if scheme_text.eq_ignore_ascii_case("sips") {
+        uri.scheme = SchemeRef::Sips;
+    } else if scheme_text.eq_ignore_ascii_case("tel") {
+        let end = memchr(b';', rest.as_bytes()).unwrap_or(rest.len());
         let number = &rest[..end];
         if number.is_empty()
             || !number.bytes().all(|c| {
@@ -333,70 +380,120 @@ fn parse_uri(s: &str) -> Result<Uri, usize> {
         {
             return Err(base);
         }
-        let (params, used) = parse_uri_params(&rest[end..]).ok_or(base + end)?;
+        let used = check_uri_params(&rest[end..]).ok_or(base + end)?;
         if end + used != rest.len() {
             return Err(base + end + used);
         }
-        return Ok(Uri {
-            scheme,
-            user: Some(number.to_owned()),
-            password: None,
-            host: None,
-            port: None,
-            params,
-            headers: Vec::new(),
-            opaque: None,
-        });
+        uri.scheme = SchemeRef::Tel;
+        uri.user = Some(number);
+        uri.params = &rest[end..];
+        return Ok(uri);
+    } else {
+        if rest.is_empty()
+            || rest
+                .bytes()
+                .any(|c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
+        {
+            return Err(base);
+        }
+        uri.scheme = SchemeRef::Other(scheme_text);
+        uri.opaque = Some(rest);
+        return Ok(uri);
     }
     // sip / sips: [userinfo "@"] hostport uri-parameters [headers]
-    let (user, password, host_part, host_off) = match rest.find('@') {
+    let (host_part, host_off) = match memchr(b'@', rest.as_bytes()) {
         Some(at) => {
             let userinfo = &rest[..at];
-            let (user, password) = match userinfo.find(':') {
+            let (user, password) = match memchr(b':', userinfo.as_bytes()) {
                 Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                 None => (userinfo, None),
             };
-            if user.is_empty() || !check_chars(user, user_char) {
+            if user.is_empty() || !check_chars(user, URI_USER) {
                 return Err(base);
             }
             if let Some(pw) = password
-                && !check_chars(pw, password_char)
+                && !check_chars(pw, URI_PASSWORD)
             {
                 return Err(base);
             }
-            (
-                Some(user.to_owned()),
-                password.map(str::to_owned),
-                &rest[at + 1..],
-                base + at + 1,
-            )
+            uri.user = Some(user);
+            uri.password = password;
+            (&rest[at + 1..], base + at + 1)
         }
-        None => (None, None, rest, base),
+        None => (rest, base),
     };
     let (host, port, used) = parse_hostport(host_part).ok_or(host_off)?;
+    uri.host = Some(host);
+    uri.port = port;
     let after = &host_part[used..];
-    let (params, p_used) = parse_uri_params(after).ok_or(host_off + used)?;
+    let p_used = check_uri_params(after).ok_or(host_off + used)?;
+    uri.params = &after[..p_used];
     let after = &after[p_used..];
-    let mut headers = Vec::new();
     if let Some(hs) = after.strip_prefix('?') {
         for item in hs.split('&') {
             let (n, v) = item.split_once('=').ok_or(host_off + used + p_used)?;
-            if n.is_empty() || !check_chars(n, header_char) || !check_chars(v, header_char) {
+            if n.is_empty() || !check_chars(n, URI_HEADER) || !check_chars(v, URI_HEADER) {
                 return Err(host_off + used + p_used);
             }
-            headers.push((n.to_owned(), v.to_owned()));
         }
+        uri.headers = Some(hs);
     } else if !after.is_empty() {
         return Err(host_off + used + p_used);
     }
-    Ok(Uri {
-        scheme,
-        user,
-        password,
-        host: Some(host),
-        port,
-        params,
-        headers,
-        opaque: None,
-    })
+    Ok(uri)
+}
+
+impl Uri {
+    /// Appends the URI as [`Display`](std::fmt::Display) writes it, without
+    /// going through the formatter.
+    pub(crate) fn write_bytes(&self, out: &mut Vec<u8>) {
+        match &self.scheme {
+            Scheme::Sip => out.extend_from_slice(b"sip:"),
+            Scheme::Sips => out.extend_from_slice(b"sips:"),
+            Scheme::Tel => out.extend_from_slice(b"tel:"),
+            Scheme::Other(s) => {
+                out.extend_from_slice(s.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(self.opaque.as_deref().unwrap_or("").as_bytes());
+                return;
+            }
+        }
+        if let Some(user) = &self.user {
+            out.extend_from_slice(user.as_bytes());
+            if let Some(pw) = &self.password {
+                out.push(b':');
+                out.extend_from_slice(pw.as_bytes());
+            }
+            if self.scheme != Scheme::Tel {
+                out.push(b'@');
+            }
+        }
+        match &self.host {
+            Some(Host::Domain(d)) => out.extend_from_slice(d.as_bytes()),
+            Some(host) => {
+                use std::io::Write;
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{host}");
+            }
+            None => {}
+        }
+        if let Some(port) = self.port {
+            out.push(b':');
+            crate::serialize::push_decimal(out, u64::from(port));
+        }
+        for (name, value) in &self.params {
+            out.push(b';');
+            out.extend_from_slice(name.as_bytes());
+            if let Some(v) = value {
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+        for (i, (name, value)) in self.headers.iter().enumerate() {
+            out.push(if i == 0 { b'?' } else { b'&' });
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+        }
+    }
 }

@@ -1,5 +1,9 @@
-use crate::parser::{is_token_char, is_ws, parse_generic_params, trim_ws};
-use crate::uri::parse_host_text;
+use memchr::memchr;
+
+use crate::parser::{
+    HOST, in_class, is_token_char, is_ws, parse_generic_params, scan_generic_params, trim_ws,
+};
+use crate::uri::{HostRef, parse_host_text};
 use crate::{Host, ParseError, ParseErrorKind};
 
 /// Via transport token (RFC 3261 §20.42). Unknown transports are kept.
@@ -36,7 +40,8 @@ impl Via {
     /// `SEMI`), any protocol name/version tokens, and unknown transports. A
     /// bare `rport` is `Some(None)`; `rport=` must carry a port number.
     pub fn parse(s: &str) -> Result<Via, ParseError> {
-        parse_via(s)
+        parse_via_ref(s)
+            .map(|v| v.build())
             .map_err(|offset| crate::parser::err(ParseErrorKind::BadHeader { name: "Via" }, offset))
     }
     /// A Via for an outgoing request: `SIP/2.0/<transport> host[:port];branch=…`.
@@ -163,7 +168,37 @@ fn token_at(b: &[u8], i: usize) -> usize {
     j
 }
 
-fn parse_via(s: &str) -> Result<Via, usize> {
+/// A checked Via value as slices of its text: what [`Via::parse`] accepts,
+/// without allocating. [`ViaRef::build`] builds the [`Via`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViaRef<'a> {
+    transport: &'a str,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    /// The checked `;name[=value]…` text.
+    params: &'a str,
+    branch: Option<&'a str>,
+    received: Option<&'a str>,
+    rport: Option<Option<u16>>,
+}
+
+impl ViaRef<'_> {
+    pub(crate) fn build(&self) -> Via {
+        Via {
+            transport: Transport::from_token(self.transport),
+            host: self.host.to_host(),
+            port: self.port,
+            branch: self.branch.map(str::to_owned),
+            received: self.received.map(str::to_owned),
+            rport: self.rport,
+            params: parse_generic_params(self.params).unwrap_or_default(),
+        }
+    }
+}
+
+/// Parses one Via value without allocating; the error is a byte offset in
+/// the trimmed value.
+pub(crate) fn parse_via_ref(s: &str) -> Result<ViaRef<'_>, usize> {
     let s = trim_ws(s);
     let b = s.as_bytes();
     // sent-protocol = protocol-name SLASH protocol-version SLASH transport
@@ -191,11 +226,11 @@ fn parse_via(s: &str) -> Result<Via, usize> {
     }
     // sent-by = host [ COLON port ]
     let host_end = if b.get(i) == Some(&b'[') {
-        b[i..].iter().position(|&c| c == b']').ok_or(i)? + i + 1
+        memchr(b']', &b[i..]).ok_or(i)? + i + 1
     } else {
         b[i..]
             .iter()
-            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_')))
+            .position(|&c| !in_class(c, HOST))
             .map_or(b.len(), |p| p + i)
     };
     let host_text = &s[i..host_end];
@@ -203,7 +238,7 @@ fn parse_via(s: &str) -> Result<Via, usize> {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
     {
-        Host::Ip(std::net::IpAddr::V6(v6.parse().map_err(|_| i)?))
+        HostRef::Ip(std::net::IpAddr::V6(v6.parse().map_err(|_| i)?))
     } else {
         parse_host_text(host_text).ok_or(i)?
     };
@@ -220,28 +255,40 @@ fn parse_via(s: &str) -> Result<Via, usize> {
         }
         port = Some(s[start..i].parse::<u16>().map_err(|_| start)?);
     }
-    let params = parse_generic_params(&s[i..]).ok_or(i)?;
-    let mut via = Via {
-        transport: Transport::from_token(transport),
+    let params = &s[i..];
+    let mut via = ViaRef {
+        transport,
         host,
         port,
+        params,
         branch: None,
         received: None,
         rport: None,
-        params: Vec::new(),
     };
-    for (name, value) in &params {
+    // branch and received need a value and rport's must be a port; only
+    // the first of each counts.
+    let ok = scan_generic_params(params, |name, value| {
         if name.eq_ignore_ascii_case("branch") && via.branch.is_none() {
-            via.branch = Some(value.clone().ok_or(i)?);
+            via.branch = value;
+            value.is_some()
         } else if name.eq_ignore_ascii_case("received") && via.received.is_none() {
-            via.received = Some(value.clone().ok_or(i)?);
+            via.received = value;
+            value.is_some()
         } else if name.eq_ignore_ascii_case("rport") && via.rport.is_none() {
-            via.rport = Some(match value {
-                None => None,
-                Some(v) => Some(v.parse::<u16>().map_err(|_| i)?),
-            });
+            match value {
+                None => via.rport = Some(None),
+                Some(v) => match v.parse::<u16>() {
+                    Ok(p) => via.rport = Some(Some(p)),
+                    Err(_) => return false,
+                },
+            }
+            true
+        } else {
+            true
         }
+    });
+    if !ok {
+        return Err(i);
     }
-    via.params = params;
     Ok(via)
 }
