@@ -60,6 +60,11 @@ struct Args {
     /// Local IPs to bind, comma-separated (sockets round-robin over them).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     bind: Vec<IpAddr>,
+    /// First local port (socket i binds PORT_BASE + i, so contacts stay the
+    /// same across runs and re-registrations refresh instead of adding);
+    /// 0 = ephemeral ports.
+    #[arg(long, default_value_t = 0)]
+    port_base: u16,
     /// Sockets, one thread each.
     #[arg(long, default_value_t = 2)]
     sockets: u64,
@@ -158,7 +163,8 @@ fn main() -> Result<()> {
     let mut socks = Vec::new();
     for i in 0..workers {
         let ip = a.bind[i as usize % a.bind.len()];
-        socks.push(worker::open_socket(SocketAddr::new(ip, 0))?);
+        let port = if a.port_base == 0 { 0 } else { a.port_base.saturating_add(i as u16) };
+        socks.push(worker::open_socket(SocketAddr::new(ip, port))?);
     }
     let start = Instant::now();
     let tallies: Vec<Result<Tally>> = std::thread::scope(|s| {
