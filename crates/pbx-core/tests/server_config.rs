@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pbx_core::server_config::{DEFAULT_SCANNER_USER_AGENTS, OwnIpPolicy, PortRange};
 use pbx_core::{ListenAddr, SecretsKey, ServerConfig, Transport};
 
-const EXAMPLE: &str = include_str!("data/vpbx.toml");
+const EXAMPLE: &str = include_str!("../../../docs/vpbx.toml");
 
 fn err(text: &str) -> String {
     ServerConfig::from_toml_str(text).unwrap_err().to_string()
