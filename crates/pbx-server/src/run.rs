@@ -38,6 +38,8 @@ pub struct Settings {
     pub nonce_ttl_s: u64,
     pub trace_max_messages: usize,
     pub trace_max_bytes: usize,
+    /// Also append traced messages to files here.
+    pub trace_dir: Option<std::path::PathBuf>,
     pub flush_interval: Duration,
     /// How often the database is polled for configuration and ban changes.
     pub config_poll: Duration,
@@ -94,6 +96,12 @@ pub async fn serve(
     }
 
     let (directory, generation) = load_directory(&store, &settings, &Directory::default()).await?;
+    let mut trace = TraceLog::new(settings.trace_max_messages, settings.trace_max_bytes);
+    if let Some(dir) = &settings.trace_dir
+        && settings.trace_max_messages > 0
+    {
+        trace = trace.with_dir(dir).map_err(ServeError::Bind)?;
+    }
     let mut own_ips: Vec<IpAddr> = settings.listen.iter().map(|(_, a)| a.ip()).collect();
     own_ips.dedup();
     let mut key = [0u8; 32];
@@ -103,7 +111,7 @@ pub async fn serve(
         transports,
         security: Security::new(settings.security.clone(), ban_tx),
         metrics: Metrics::default(),
-        trace: TraceLog::new(settings.trace_max_messages, settings.trace_max_bytes),
+        trace,
         shards: senders,
         directory: ArcSwap::from_pointee(directory),
         registrar_cfg: settings.registrar,

@@ -243,8 +243,20 @@ async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<(
 fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
     let addr = cfg.http.listen;
     let target = if addr.ip().is_unspecified() { std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port()) } else { addr };
-    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))
-        .with_context(|| format!("cannot reach the server at http://{target} (is `vpbx serve` running?)"))?;
+    let mut s = match TcpStream::connect_timeout(&target, Duration::from_secs(3)) {
+        Ok(s) => s,
+        Err(e) => {
+            // No server: the on-disk trace, if configured, still has the messages.
+            let Some(dir) = &cfg.trace.dir else {
+                bail!("cannot reach the server at http://{target} ({e}); is `vpbx serve` running?");
+            };
+            let entries = pbx_server::trace::read_dir(dir, call_id)?;
+            if entries.is_empty() {
+                bail!("no server at http://{target}, and no messages with Call-ID {call_id} in {}", dir.display());
+            }
+            return print_trace(entries, json);
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let path: String = call_id
         .bytes()
@@ -262,11 +274,15 @@ fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
     if !head.starts_with("HTTP/1.1 200") {
         bail!("server answered {}", head.lines().next().unwrap_or(""));
     }
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    print_trace(entries, json)
+}
+
+fn print_trace(entries: Vec<serde_json::Value>, json: bool) -> Result<()> {
     if json {
-        println!("{body}");
+        println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    let entries: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     for e in entries {
         let at = e["at_us"].as_u64().unwrap_or(0);
         let arrow = if e["direction"] == "in" { "<-" } else { "->" };

@@ -75,6 +75,7 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         nonce_ttl_s: cfg.registrar.nonce_ttl_s,
         trace_max_messages: cfg.trace.max_messages,
         trace_max_bytes: 64 << 20,
+        trace_dir: cfg.trace.dir.clone(),
         flush_interval: Duration::from_millis(cfg.store.flush_interval_ms.max(1)),
         config_poll: Duration::from_millis(500),
         build_tenant: build,
