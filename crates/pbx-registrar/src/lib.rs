@@ -179,13 +179,34 @@ impl RegisterError {
     }
 }
 
+/// The bindings of one AOR and the time of its entry in the expiry heap.
+#[derive(Debug, Default)]
+struct Aor {
+    list: Vec<Binding>,
+    /// `u64::MAX` when the AOR has no heap entry.
+    scheduled: u64,
+}
+
+/// Makes sure the AOR has a heap entry at or before `at`.
+fn schedule(expiries: &mut BinaryHeap<Reverse<(u64, AorKey)>>, aor: &mut Aor, key: &AorKey, at: u64) {
+    if at < aor.scheduled {
+        aor.scheduled = at;
+        expiries.push(Reverse((at, key.clone())));
+    }
+}
+
+fn new_aor() -> Aor {
+    Aor { list: Vec::new(), scheduled: u64::MAX }
+}
+
 /// The binding table of one shard.
 #[derive(Debug)]
 pub struct Registrar {
     cfg: RegistrarConfig,
-    aors: HashMap<AorKey, Vec<Binding>>,
-    /// Min-heap of (expiry, AOR) for the sweep; entries may be stale (the
-    /// binding was refreshed or removed) and are checked when popped.
+    aors: HashMap<AorKey, Aor>,
+    /// Min-heap of (expiry, AOR) for the sweep. An AOR has at most one live
+    /// entry (the one equal to its `scheduled`), so refreshes do not pile
+    /// entries up; others are stale and skipped when popped.
     expiries: BinaryHeap<Reverse<(u64, AorKey)>>,
     contacts: usize,
 }
@@ -217,12 +238,12 @@ impl Registrar {
     /// The live bindings of one AOR (possibly including ones past expiry
     /// that the next [`Registrar::sweep`] removes).
     pub fn bindings(&self, key: &AorKey) -> &[Binding] {
-        self.aors.get(key).map(Vec::as_slice).unwrap_or(&[])
+        self.aors.get(key).map(|a| a.list.as_slice()).unwrap_or(&[])
     }
 
     /// Iterates over every AOR and its bindings.
     pub fn iter(&self) -> impl Iterator<Item = (&AorKey, &[Binding])> {
-        self.aors.iter().map(|(k, v)| (k, v.as_slice()))
+        self.aors.iter().map(|(k, v)| (k, v.list.as_slice()))
     }
 
     /// Puts back a binding loaded from the store after a restart. Expired
@@ -231,12 +252,12 @@ impl Registrar {
         if binding.expires_at_ms <= now_ms {
             return;
         }
-        self.expiries.push(Reverse((binding.expires_at_ms, key.clone())));
-        let list = self.aors.entry(key).or_default();
-        if let Some(old) = list.iter_mut().find(|b| b.contact == binding.contact) {
+        let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
+        schedule(&mut self.expiries, aor, &key, binding.expires_at_ms);
+        if let Some(old) = aor.list.iter_mut().find(|b| b.contact == binding.contact) {
             *old = binding;
         } else {
-            list.push(binding);
+            aor.list.push(binding);
             self.contacts += 1;
         }
     }
@@ -255,13 +276,13 @@ impl Registrar {
             if input.contacts.len() != 1 || input.expires_header != Some(0) {
                 return Err(RegisterError::BadWildcard);
             }
-            let list = self.aors.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            let list = self.aors.get(&key).map(|a| a.list.as_slice()).unwrap_or(&[]);
             if let Some(b) = list.iter().find(|b| &*b.call_id == input.call_id && input.cseq <= b.cseq) {
                 return Err(RegisterError::OutOfOrder { got: input.cseq, stored: b.cseq });
             }
-            if let Some(list) = self.aors.remove(&key) {
-                self.contacts -= list.len();
-                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
+            if let Some(aor) = self.aors.remove(&key) {
+                self.contacts -= aor.list.len();
+                changes.extend(aor.list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
             }
             return Ok(RegisterOutput { contacts: Vec::new(), changes });
         }
@@ -279,7 +300,9 @@ impl Registrar {
             }
             wanted.push((na, expires.min(self.cfg.max_expires)));
         }
-        let list = self.aors.entry(key.clone()).or_default();
+        let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
+        let mut earliest = u64::MAX;
+        let list = &mut aor.list;
         for (na, _) in &wanted {
             let uri_text = na.uri.to_string();
             if let Some(b) = find_binding(list, na, &uri_text)
@@ -313,7 +336,7 @@ impl Registrar {
                 user_agent: input.user_agent.map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
                 updated_at_ms: now_ms,
             };
-            self.expiries.push(Reverse((binding.expires_at_ms, key.clone())));
+            earliest = earliest.min(binding.expires_at_ms);
             match pos {
                 Some(i) => {
                     if list[i].contact != binding.contact {
@@ -349,8 +372,15 @@ impl Registrar {
             .collect();
         if list.is_empty() {
             self.aors.remove(&key);
+        } else if earliest != u64::MAX {
+            schedule(&mut self.expiries, aor, &key, earliest);
         }
         Ok(RegisterOutput { contacts, changes })
+    }
+
+    /// Entries in the expiry heap (at most one live per AOR; for tests and metrics).
+    pub fn scheduled_len(&self) -> usize {
+        self.expiries.len()
     }
 
     /// The earliest time a binding may expire, for scheduling [`Registrar::sweep`].
@@ -365,8 +395,13 @@ impl Registrar {
             if *t > now_ms {
                 break;
             }
-            let Some(Reverse((_, key))) = self.expiries.pop() else { break };
-            let Some(list) = self.aors.get_mut(&key) else { continue };
+            let Some(Reverse((t, key))) = self.expiries.pop() else { break };
+            let Some(aor) = self.aors.get_mut(&key) else { continue };
+            if aor.scheduled != t {
+                continue; // a stale entry: the AOR was rescheduled earlier
+            }
+            aor.scheduled = u64::MAX;
+            let list = &mut aor.list;
             let before = list.len();
             list.retain(|b| {
                 let keep = b.expires_at_ms > now_ms;
@@ -378,6 +413,8 @@ impl Registrar {
             self.contacts -= before - list.len();
             if list.is_empty() {
                 self.aors.remove(&key);
+            } else if let Some(next) = list.iter().map(|b| b.expires_at_ms).min() {
+                schedule(&mut self.expiries, aor, &key, next);
             }
         }
         changes
@@ -389,9 +426,9 @@ impl Registrar {
         let keys: Vec<AorKey> = self.aors.keys().filter(|k| pred(k)).cloned().collect();
         let mut changes = Vec::new();
         for key in keys {
-            if let Some(list) = self.aors.remove(&key) {
-                self.contacts -= list.len();
-                changes.extend(list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
+            if let Some(aor) = self.aors.remove(&key) {
+                self.contacts -= aor.list.len();
+                changes.extend(aor.list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
             }
         }
         changes

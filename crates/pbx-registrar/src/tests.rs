@@ -167,3 +167,18 @@ fn remove_where_drops_a_whole_tenant() {
     assert_eq!(ch.len(), 1);
     assert_eq!(r.contact_count(), 1);
 }
+
+#[test]
+fn refreshing_a_binding_does_not_pile_up_expiry_entries() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    for i in 0..50u64 {
+        r.register(i * 1000, key(), &input(vec![contact("1001", 5070, &[])], Some(3600), "a", i as u32 + 1)).unwrap();
+    }
+    assert_eq!(r.contact_count(), 1);
+    assert_eq!(r.scheduled_len(), 1, "a later expiry keeps the earlier heap entry");
+    // The entry fires at the first expiry, finds the binding refreshed, and reschedules it.
+    assert!(r.sweep(3_600_000).is_empty());
+    assert_eq!(r.contact_count(), 1);
+    assert_eq!(r.sweep(49_000 + 3_600_000).len(), 1);
+    assert_eq!(r.contact_count(), 0);
+}
