@@ -49,82 +49,71 @@ impl HeaderName {
     /// Case-insensitive lookup including compact forms. `None` if `name` is
     /// not a valid token.
     pub fn parse(name: &str) -> Option<HeaderName> {
-        // Fast path: the canonical spellings (what nearly every UA sends).
-        // They are tokens, so no further check is needed.
-        let canonical = match name {
-            "Via" => Some(HeaderName::Via),
-            "From" => Some(HeaderName::From),
-            "To" => Some(HeaderName::To),
-            "Call-ID" => Some(HeaderName::CallId),
-            "CSeq" => Some(HeaderName::CSeq),
-            "Contact" => Some(HeaderName::Contact),
-            "Max-Forwards" => Some(HeaderName::MaxForwards),
-            "Content-Length" => Some(HeaderName::ContentLength),
-            "Content-Type" => Some(HeaderName::ContentType),
-            "Expires" => Some(HeaderName::Expires),
-            "Authorization" => Some(HeaderName::Authorization),
-            "User-Agent" => Some(HeaderName::UserAgent),
-            "Allow" => Some(HeaderName::Allow),
-            "Supported" => Some(HeaderName::Supported),
-            "Route" => Some(HeaderName::Route),
-            "Record-Route" => Some(HeaderName::RecordRoute),
-            _ => None,
-        };
-        if canonical.is_some() {
-            return canonical;
-        }
         if !crate::parser::is_token(name) {
             return None;
         }
-        let mut lower = [0u8; 24];
-        let Some(dst) = lower.get_mut(..name.len()) else {
-            return Some(HeaderName::Other(name.into()));
+        Some(HeaderName::from_token(name))
+    }
+
+    /// [`HeaderName::parse`] for a name already known to be a token.
+    pub(crate) fn from_token(name: &str) -> HeaderName {
+        let b = name.as_bytes();
+        let is = |canonical: &str| b.eq_ignore_ascii_case(canonical.as_bytes());
+        let other = |long: &str| HeaderName::Other(long.into());
+        let known = match b.len() {
+            1 => match b[0].to_ascii_lowercase() {
+                b'v' => Some(HeaderName::Via),
+                b'f' => Some(HeaderName::From),
+                b't' => Some(HeaderName::To),
+                b'i' => Some(HeaderName::CallId),
+                b'm' => Some(HeaderName::Contact),
+                b'l' => Some(HeaderName::ContentLength),
+                b'c' => Some(HeaderName::ContentType),
+                b'k' => Some(HeaderName::Supported),
+                b'o' => Some(HeaderName::Event),
+                b'e' => Some(other("Content-Encoding")),
+                b's' => Some(other("Subject")),
+                b'r' => Some(other("Refer-To")),
+                b'b' => Some(other("Referred-By")),
+                b'u' => Some(other("Allow-Events")),
+                b'x' => Some(other("Session-Expires")),
+                b'y' => Some(other("Identity")),
+                b'a' => Some(other("Accept-Contact")),
+                b'j' => Some(other("Reject-Contact")),
+                b'd' => Some(other("Request-Disposition")),
+                _ => None,
+            },
+            2 if is("to") => Some(HeaderName::To),
+            3 if is("via") => Some(HeaderName::Via),
+            4 if is("from") => Some(HeaderName::From),
+            4 if is("cseq") => Some(HeaderName::CSeq),
+            4 if is("rseq") => Some(HeaderName::RSeq),
+            4 if is("rack") => Some(HeaderName::RAck),
+            5 if is("route") => Some(HeaderName::Route),
+            5 if is("allow") => Some(HeaderName::Allow),
+            5 if is("event") => Some(HeaderName::Event),
+            6 if is("server") => Some(HeaderName::Server),
+            7 if is("call-id") => Some(HeaderName::CallId),
+            7 if is("contact") => Some(HeaderName::Contact),
+            7 if is("expires") => Some(HeaderName::Expires),
+            7 if is("require") => Some(HeaderName::Require),
+            9 if is("supported") => Some(HeaderName::Supported),
+            10 if is("user-agent") => Some(HeaderName::UserAgent),
+            11 if is("min-expires") => Some(HeaderName::MinExpires),
+            11 if is("unsupported") => Some(HeaderName::Unsupported),
+            11 if is("retry-after") => Some(HeaderName::RetryAfter),
+            12 if is("max-forwards") => Some(HeaderName::MaxForwards),
+            12 if is("content-type") => Some(HeaderName::ContentType),
+            12 if is("record-route") => Some(HeaderName::RecordRoute),
+            13 if is("authorization") => Some(HeaderName::Authorization),
+            13 if is("proxy-require") => Some(HeaderName::ProxyRequire),
+            14 if is("content-length") => Some(HeaderName::ContentLength),
+            16 if is("www-authenticate") => Some(HeaderName::WwwAuthenticate),
+            18 if is("proxy-authenticate") => Some(HeaderName::ProxyAuthenticate),
+            19 if is("proxy-authorization") => Some(HeaderName::ProxyAuthorization),
+            _ => None,
         };
-        for (d, s) in dst.iter_mut().zip(name.bytes()) {
-            *d = s.to_ascii_lowercase();
-        }
-        let other = |long: &str| Some(HeaderName::Other(long.into()));
-        match &*dst {
-            b"via" | b"v" => Some(HeaderName::Via),
-            b"from" | b"f" => Some(HeaderName::From),
-            b"to" | b"t" => Some(HeaderName::To),
-            b"call-id" | b"i" => Some(HeaderName::CallId),
-            b"cseq" => Some(HeaderName::CSeq),
-            b"contact" | b"m" => Some(HeaderName::Contact),
-            b"max-forwards" => Some(HeaderName::MaxForwards),
-            b"content-length" | b"l" => Some(HeaderName::ContentLength),
-            b"content-type" | b"c" => Some(HeaderName::ContentType),
-            b"expires" => Some(HeaderName::Expires),
-            b"min-expires" => Some(HeaderName::MinExpires),
-            b"route" => Some(HeaderName::Route),
-            b"record-route" => Some(HeaderName::RecordRoute),
-            b"authorization" => Some(HeaderName::Authorization),
-            b"proxy-authorization" => Some(HeaderName::ProxyAuthorization),
-            b"www-authenticate" => Some(HeaderName::WwwAuthenticate),
-            b"proxy-authenticate" => Some(HeaderName::ProxyAuthenticate),
-            b"user-agent" => Some(HeaderName::UserAgent),
-            b"server" => Some(HeaderName::Server),
-            b"allow" => Some(HeaderName::Allow),
-            b"supported" | b"k" => Some(HeaderName::Supported),
-            b"require" => Some(HeaderName::Require),
-            b"proxy-require" => Some(HeaderName::ProxyRequire),
-            b"unsupported" => Some(HeaderName::Unsupported),
-            b"retry-after" => Some(HeaderName::RetryAfter),
-            b"event" | b"o" => Some(HeaderName::Event),
-            b"rseq" => Some(HeaderName::RSeq),
-            b"rack" => Some(HeaderName::RAck),
-            b"e" => other("Content-Encoding"),
-            b"s" => other("Subject"),
-            b"r" => other("Refer-To"),
-            b"b" => other("Referred-By"),
-            b"u" => other("Allow-Events"),
-            b"x" => other("Session-Expires"),
-            b"y" => other("Identity"),
-            b"a" => other("Accept-Contact"),
-            b"j" => other("Reject-Contact"),
-            b"d" => other("Request-Disposition"),
-            _ => Some(HeaderName::Other(name.into())),
-        }
+        known.unwrap_or_else(|| HeaderName::Other(name.into()))
     }
     /// The canonical spelling used when serializing.
     pub fn as_str(&self) -> &str {
@@ -306,5 +295,93 @@ impl Headers {
     }
     pub(crate) fn from_vec(list: Vec<Header>) -> Headers {
         Headers { list }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_known_header_name_parses_in_any_case_to_its_own_variant() {
+        let known = [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::Contact,
+            HeaderName::MaxForwards,
+            HeaderName::ContentLength,
+            HeaderName::ContentType,
+            HeaderName::Expires,
+            HeaderName::MinExpires,
+            HeaderName::Route,
+            HeaderName::RecordRoute,
+            HeaderName::Authorization,
+            HeaderName::ProxyAuthorization,
+            HeaderName::WwwAuthenticate,
+            HeaderName::ProxyAuthenticate,
+            HeaderName::UserAgent,
+            HeaderName::Server,
+            HeaderName::Allow,
+            HeaderName::Supported,
+            HeaderName::Require,
+            HeaderName::ProxyRequire,
+            HeaderName::Unsupported,
+            HeaderName::RetryAfter,
+            HeaderName::Event,
+            HeaderName::RSeq,
+            HeaderName::RAck,
+        ];
+        for name in known {
+            let canonical = name.as_str().to_owned();
+            for spelling in [
+                canonical.clone(),
+                canonical.to_ascii_lowercase(),
+                canonical.to_ascii_uppercase(),
+            ] {
+                let parsed = HeaderName::parse(&spelling).unwrap();
+                assert!(!matches!(parsed, HeaderName::Other(_)), "{spelling}");
+                assert_eq!(parsed, name, "{spelling}");
+            }
+        }
+    }
+
+    #[test]
+    fn compact_forms_expand_and_unknown_names_keep_their_spelling() {
+        let expect = [
+            ("v", "Via"),
+            ("F", "From"),
+            ("t", "To"),
+            ("i", "Call-ID"),
+            ("m", "Contact"),
+            ("l", "Content-Length"),
+            ("c", "Content-Type"),
+            ("k", "Supported"),
+            ("o", "Event"),
+            ("e", "Content-Encoding"),
+            ("s", "Subject"),
+            ("r", "Refer-To"),
+            ("b", "Referred-By"),
+            ("u", "Allow-Events"),
+            ("x", "Session-Expires"),
+            ("y", "Identity"),
+            ("a", "Accept-Contact"),
+            ("j", "Reject-Contact"),
+            ("d", "Request-Disposition"),
+            ("q", "q"),
+            ("X-Foo", "X-Foo"),
+            ("Tos", "Tos"),
+            ("Vias", "Vias"),
+        ];
+        for (input, canonical) in expect {
+            assert_eq!(HeaderName::parse(input).unwrap().as_str(), canonical);
+        }
+        assert_eq!(HeaderName::parse("Bad Name"), None);
+        assert_eq!(HeaderName::parse(""), None);
+        assert_eq!(HeaderName::parse("Vía"), None);
     }
 }

@@ -119,7 +119,12 @@ pub(crate) fn err(kind: ParseErrorKind, offset: usize) -> ParseError {
 pub(crate) fn split_commas(s: &str) -> impl Iterator<Item = &str> {
     let bytes = s.as_bytes();
     let mut start = 0usize;
-    let mut pos = 0usize;
+    // Without a comma the whole value is the only piece.
+    let mut pos = if memchr(b',', bytes).is_none() {
+        bytes.len()
+    } else {
+        0
+    };
     let mut done = false;
     std::iter::from_fn(move || {
         if done {
@@ -486,16 +491,19 @@ fn parse_start_line(line: &str, is_request: bool) -> Result<StartLine, ParseErro
     })
 }
 
-/// Where a line ends: `(content_end, next_line_start)`. Accepts CRLF and
-/// bare LF; `None` if no LF is in `buf[from..]`. A CR elsewhere than before
-/// the LF stays in the content (callers reject it).
+/// Where a line ends: `(content_end, next_line_start, may_hold_cr)`.
+/// Accepts CRLF and bare LF; `None` if no LF is in `buf[from..]`. A CR
+/// elsewhere than before the LF stays in the content (callers reject it);
+/// `may_hold_cr` is false when the content surely has none.
 #[inline]
-fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize, bool)> {
     let rest = buf.get(from..)?;
     // Fast path: the first CR or LF ends the line (CRLF or bare LF).
     match memchr2(b'\r', b'\n', rest) {
-        Some(p) if rest[p] == b'\n' => return Some((from + p, from + p + 1)),
-        Some(p) if rest.get(p + 1) == Some(&b'\n') => return Some((from + p, from + p + 2)),
+        Some(p) if rest[p] == b'\n' => return Some((from + p, from + p + 1, false)),
+        Some(p) if rest.get(p + 1) == Some(&b'\n') => {
+            return Some((from + p, from + p + 2, false));
+        }
         None => return None,
         Some(_) => {}
     }
@@ -506,7 +514,7 @@ fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     } else {
         lf
     };
-    Some((end, lf + 1))
+    Some((end, lf + 1, true))
 }
 
 /// Parses the start line and header section of `buf` (which starts at the
@@ -531,10 +539,10 @@ pub(crate) fn parse_head(
         Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()])
             .expect("the input is valid UTF-8 up to valid_up_to"),
     };
-    let Some((sl_end, mut pos)) = line_end(buf, 0) else {
+    let Some((sl_end, mut pos, may_hold_cr)) = line_end(buf, 0) else {
         return Err(bad(ParseErrorKind::Incomplete, buf.len()));
     };
-    if memchr(b'\r', &buf[..sl_end]).is_some() {
+    if may_hold_cr && memchr(b'\r', &buf[..sl_end]).is_some() {
         return Err(bad(ParseErrorKind::BadStartLine, 0));
     }
     let Some(start_line) = text.get(..sl_end) else {
@@ -545,7 +553,7 @@ pub(crate) fn parse_head(
     let mut headers: Vec<Header> = Vec::with_capacity(16);
     let body_start;
     loop {
-        let Some((end, next)) = line_end(buf, pos) else {
+        let Some((end, next, may_hold_cr)) = line_end(buf, pos) else {
             if eof_ends_headers && pos == buf.len() {
                 body_start = pos;
                 break;
@@ -556,7 +564,7 @@ pub(crate) fn parse_head(
             return Err(bad(ParseErrorKind::TooLarge { what: "message" }, pos));
         }
         let line = &buf[pos..end];
-        if memchr(b'\r', line).is_some() {
+        if may_hold_cr && memchr(b'\r', line).is_some() {
             return Err(bad(ParseErrorKind::BadHeaderLine, pos));
         }
         if line.is_empty() {
@@ -590,21 +598,22 @@ pub(crate) fn parse_head(
             if headers.len() >= limits.max_headers {
                 return Err(bad(ParseErrorKind::TooLarge { what: "headers" }, pos));
             }
-            let Some(colon) = memchr(b':', line) else {
-                return Err(bad(ParseErrorKind::BadHeaderLine, pos));
-            };
-            // The whole line must be text (name and value).
-            let Some(line_text) = text.get(pos..end) else {
-                return Err(bad(ParseErrorKind::BadHeaderLine, pos));
-            };
-            let mut name_end = colon;
-            while name_end > 0 && is_ws(line[name_end - 1]) {
-                name_end -= 1;
+            // field-name HCOLON: a token, optional whitespace, a colon; and
+            // the whole line must be text.
+            let name_end = line
+                .iter()
+                .position(|&c| !is_token_char(c))
+                .unwrap_or(line.len());
+            let mut colon = name_end;
+            while colon < line.len() && is_ws(line[colon]) {
+                colon += 1;
             }
-            let name = line_text
-                .get(..name_end)
-                .and_then(HeaderName::parse)
-                .ok_or_else(|| bad(ParseErrorKind::BadHeaderLine, pos))?;
+            let (true, Some(b':'), Some(line_text)) =
+                (name_end > 0, line.get(colon), text.get(pos..end))
+            else {
+                return Err(bad(ParseErrorKind::BadHeaderLine, pos));
+            };
+            let name = HeaderName::from_token(&line_text[..name_end]);
             let value = trim_ws(line_text.get(colon + 1..).unwrap_or(""));
             if value.len() > limits.max_header_value {
                 return Err(bad(

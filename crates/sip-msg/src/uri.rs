@@ -1,7 +1,5 @@
 use std::net::IpAddr;
 
-use memchr::memchr;
-
 use crate::parser::{HOST, URI_HEADER, URI_PARAM, URI_PASSWORD, URI_USER, in_class};
 
 use crate::{ParseError, ParseErrorKind};
@@ -166,25 +164,6 @@ fn hex(b: &u8) -> Option<u8> {
     (*b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
-/// Checks that `s` is made of `class` characters and well-formed `%HH`.
-fn check_chars(s: &str, class: u8) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if !b.get(i + 1).is_some_and(is_hex) || !b.get(i + 2).is_some_and(is_hex) {
-                return false;
-            }
-            i += 3;
-        } else if in_class(b[i], class) {
-            i += 1;
-        } else {
-            return false;
-        }
-    }
-    true
-}
-
 /// A host as written: a domain not yet lower-cased, or an IP address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum HostRef<'a> {
@@ -210,74 +189,159 @@ impl HostRef<'_> {
 pub(crate) fn parse_hostport(s: &str) -> Option<(HostRef<'_>, Option<u16>, usize)> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
-        let close = memchr(b']', b)?;
+        let close = b.iter().position(|&c| c == b']')?;
         let addr: std::net::Ipv6Addr = s.get(1..close)?.parse().ok()?;
         (HostRef::Ip(IpAddr::V6(addr)), close + 1)
     } else {
-        let end = b
-            .iter()
-            .position(|&c| !in_class(c, HOST))
-            .unwrap_or(b.len());
+        let end = host_run(b);
         (parse_host_text(s.get(..end)?)?, end)
     };
     let mut port = None;
     if b.get(i) == Some(&b':') {
-        let start = i + 1;
-        let mut end = start;
-        while end < b.len() && b[end].is_ascii_digit() {
-            end += 1;
-        }
-        if end == start || end - start > 5 {
-            return None;
-        }
-        port = Some(s.get(start..end)?.parse::<u16>().ok()?);
-        i = end;
+        let (p, used) = parse_port(&b[i + 1..])?;
+        port = Some(p);
+        i += 1 + used;
     }
     Some((host, port, i))
+}
+
+/// Length of the run of hostname / IPv4 characters at the start of `b`.
+#[inline]
+pub(crate) fn host_run(b: &[u8]) -> usize {
+    b.iter()
+        .position(|&c| !in_class(c, HOST))
+        .unwrap_or(b.len())
+}
+
+/// `1*5DIGIT` at the start of `b` as a port (`u16::from_str` rules: at
+/// most 65535); returns it and the digits used.
+#[inline]
+pub(crate) fn parse_port(b: &[u8]) -> Option<(u16, usize)> {
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 5 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in &b[..digits] {
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some((u16::try_from(v).ok()?, digits))
 }
 
 /// A hostname or IPv4 address (no brackets).
 pub(crate) fn parse_host_text(text: &str) -> Option<HostRef<'_>> {
     let b = text.as_bytes();
-    if b.is_empty() || matches!(b[0], b'.' | b'-') || b.windows(2).any(|w| w == b"..") {
+    if b.is_empty() || matches!(b[0], b'.' | b'-') {
         return None;
     }
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    let mut digits_and_dots = true;
+    let mut prev = 0u8;
+    for &c in b {
+        if c == b'.' && prev == b'.' {
+            return None;
+        }
+        digits_and_dots &= c.is_ascii_digit() || c == b'.';
+        prev = c;
+    }
+    if digits_and_dots {
         // All digits and dots: must be an IPv4 address (a toplabel starts
         // with a letter, RFC 3261 §25.1).
-        let addr: std::net::Ipv4Addr = text.parse().ok()?;
-        return Some(HostRef::Ip(IpAddr::V4(addr)));
+        return parse_ipv4(b).map(|a| HostRef::Ip(IpAddr::V4(a)));
     }
     Some(HostRef::Domain(text))
 }
 
+/// Dotted-quad IPv4 with the rules of `Ipv4Addr::from_str`: four decimal
+/// octets of 1 to 3 digits, each at most 255, no leading zero, nothing else.
+pub(crate) fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 3 || (digits > 1 && b[i] == b'0') {
+            return None;
+        }
+        let mut v: u32 = 0;
+        for &c in &b[i..i + digits] {
+            v = v * 10 + u32::from(c - b'0');
+        }
+        *octet = u8::try_from(v).ok()?;
+        i += digits;
+    }
+    (i == b.len()).then(|| std::net::Ipv4Addr::from(octets))
+}
+
+/// Skips `class` characters and `%HH` escapes from `i`; returns where the
+/// run ends, or `None` at a malformed escape.
+#[inline]
+fn escaped_run(b: &[u8], mut i: usize, class: u8) -> Option<usize> {
+    while let Some(&c) = b.get(i) {
+        if in_class(c, class) {
+            i += 1;
+        } else if c == b'%' {
+            if !b.get(i + 1).is_some_and(is_hex) || !b.get(i + 2).is_some_and(is_hex) {
+                return None;
+            }
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    Some(i)
+}
+
 /// Checks `;name[=value]…` URI parameters up to `?` or the end; returns
-/// the length they take.
+/// the length they take. Each parameter runs to the next `;` or `?`; its
+/// name and value (if `=`) are non-empty `paramchar`s.
 fn check_uri_params(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 0;
     while b.get(i) == Some(&b';') {
-        let start = i + 1;
-        let end = b[start..]
-            .iter()
-            .position(|&c| c == b';' || c == b'?')
-            .map_or(b.len(), |p| start + p);
-        let item = s.get(start..end)?;
-        let (name, value) = match item.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (item, None),
-        };
-        if name.is_empty() || !check_chars(name, URI_PARAM) {
+        let name_end = escaped_run(b, i + 1, URI_PARAM)?;
+        if name_end == i + 1 {
             return None;
         }
-        if let Some(v) = value
-            && (v.is_empty() || !check_chars(v, URI_PARAM))
-        {
+        i = name_end;
+        if b.get(i) == Some(&b'=') {
+            let value_end = escaped_run(b, i + 1, URI_PARAM)?;
+            if value_end == i + 1 {
+                return None;
+            }
+            i = value_end;
+        }
+        if !matches!(b.get(i), None | Some(b';' | b'?')) {
             return None;
         }
-        i = end;
     }
     Some(i)
+}
+
+/// Checks URI headers (the text after `?`): `hname "=" hvalue` items
+/// separated by `&`, names non-empty.
+fn check_uri_headers(b: &[u8]) -> bool {
+    let mut i = 0;
+    loop {
+        let Some(name_end) = escaped_run(b, i, URI_HEADER) else {
+            return false;
+        };
+        if name_end == i || b.get(name_end) != Some(&b'=') {
+            return false;
+        }
+        let Some(value_end) = escaped_run(b, name_end + 1, URI_HEADER) else {
+            return false;
+        };
+        match b.get(value_end) {
+            None => return true,
+            Some(b'&') => i = value_end + 1,
+            Some(_) => return false,
+        }
+    }
 }
 
 /// The scheme of a [`UriRef`].
@@ -342,18 +406,18 @@ impl UriRef<'_> {
 
 /// Parses a URI without allocating; the error is a byte offset in `s`.
 pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
-    let colon = memchr(b':', s.as_bytes()).ok_or(0usize)?;
-    let scheme_text = &s[..colon];
-    let sb = scheme_text.as_bytes();
-    if sb.is_empty()
-        || !sb[0].is_ascii_alphabetic()
-        || !sb
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-    {
+    let b = s.as_bytes();
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":"
+    let colon = b
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))
+        .unwrap_or(b.len());
+    if colon == 0 || b.get(colon) != Some(&b':') || !b[0].is_ascii_alphabetic() {
         return Err(0);
     }
+    let scheme_text = &s[..colon];
     let rest = &s[colon + 1..];
+    let rb = rest.as_bytes();
     let base = colon + 1;
     let mut uri = UriRef {
         scheme: SchemeRef::Sip,
@@ -370,7 +434,7 @@ pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
     } else if scheme_text.eq_ignore_ascii_case("sips") {
         uri.scheme = SchemeRef::Sips;
     } else if scheme_text.eq_ignore_ascii_case("tel") {
-        let end = memchr(b';', rest.as_bytes()).unwrap_or(rest.len());
+        let end = rb.iter().position(|&c| c == b';').unwrap_or(rb.len());
         let number = &rest[..end];
         if number.is_empty()
             || !number.bytes().all(|c| {
@@ -390,9 +454,9 @@ pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
         return Ok(uri);
     } else {
         if rest.is_empty()
-            || rest
-                .bytes()
-                .any(|c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
+            || rb
+                .iter()
+                .any(|&c| c <= b' ' || c >= 0x7f || matches!(c, b'<' | b'>' | b'"'))
         {
             return Err(base);
         }
@@ -401,23 +465,25 @@ pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
         return Ok(uri);
     }
     // sip / sips: [userinfo "@"] hostport uri-parameters [headers]
-    let (host_part, host_off) = match memchr(b'@', rest.as_bytes()) {
+    let (host_part, host_off) = match rb.iter().position(|&c| c == b'@') {
         Some(at) => {
-            let userinfo = &rest[..at];
-            let (user, password) = match memchr(b':', userinfo.as_bytes()) {
-                Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
-                None => (userinfo, None),
-            };
-            if user.is_empty() || !check_chars(user, URI_USER) {
+            // user [ ":" password ]: the user ends at the first ':'.
+            let user_end = escaped_run(rb, 0, URI_USER).ok_or(base)?;
+            if user_end == 0 {
                 return Err(base);
             }
-            if let Some(pw) = password
-                && !check_chars(pw, URI_PASSWORD)
-            {
+            if user_end == at {
+                uri.user = Some(&rest[..at]);
+            } else if rb[user_end] == b':' {
+                let pw_end = escaped_run(rb, user_end + 1, URI_PASSWORD).ok_or(base)?;
+                if pw_end != at {
+                    return Err(base);
+                }
+                uri.user = Some(&rest[..user_end]);
+                uri.password = Some(&rest[user_end + 1..at]);
+            } else {
                 return Err(base);
             }
-            uri.user = Some(user);
-            uri.password = password;
             (&rest[at + 1..], base + at + 1)
         }
         None => (rest, base),
@@ -430,11 +496,8 @@ pub(crate) fn parse_uri_ref(s: &str) -> Result<UriRef<'_>, usize> {
     uri.params = &after[..p_used];
     let after = &after[p_used..];
     if let Some(hs) = after.strip_prefix('?') {
-        for item in hs.split('&') {
-            let (n, v) = item.split_once('=').ok_or(host_off + used + p_used)?;
-            if n.is_empty() || !check_chars(n, URI_HEADER) || !check_chars(v, URI_HEADER) {
-                return Err(host_off + used + p_used);
-            }
+        if !check_uri_headers(hs.as_bytes()) {
+            return Err(host_off + used + p_used);
         }
         uri.headers = Some(hs);
     } else if !after.is_empty() {
@@ -494,6 +557,80 @@ impl Uri {
             out.extend_from_slice(name.as_bytes());
             out.push(b'=');
             out.extend_from_slice(value.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn ipv4_parser_agrees_with_std_on_every_short_digit_and_dot_string() {
+        let alphabet = b"0125.";
+        let mut checked = 0;
+        for len in 1..=8u32 {
+            for mut code in 0..5usize.pow(len) {
+                let mut s = Vec::new();
+                for _ in 0..len {
+                    s.push(alphabet[code % 5]);
+                    code /= 5;
+                }
+                let text = std::str::from_utf8(&s).unwrap();
+                assert_eq!(
+                    parse_ipv4(&s),
+                    text.parse::<std::net::Ipv4Addr>().ok(),
+                    "{text}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 400_000);
+    }
+
+    #[test]
+    fn ipv4_parser_agrees_with_std_on_octet_edge_cases() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.1.1.256",
+            "01.1.1.1",
+            "1.1.1.01",
+            "1.1.1",
+            "1.1.1.1.",
+            "1.1.1.1.1",
+            "1000.1.1.1",
+            "999.9.9.9",
+            "192.0.2.10",
+            "",
+            ".",
+        ] {
+            assert_eq!(
+                parse_ipv4(text.as_bytes()),
+                text.parse::<std::net::Ipv4Addr>().ok(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn uri_bytes_are_what_display_writes() {
+        for text in [
+            "sip:alice@example.com",
+            "sips:Alice:pw@EXAMPLE.com:5061;transport=tls;lr?subject=x&h=",
+            "sip:[2001:db8::1]:5060;maddr=[::1]",
+            "sip:192.0.2.1",
+            "tel:+1-201-555-0123;phone-context=example.com",
+            "urn:service:sos",
+            "sip:%61lice@example.com;p=%41",
+        ] {
+            let uri = Uri::parse(text).unwrap();
+            let mut out = Vec::new();
+            uri.write_bytes(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), uri.to_string(), "{text}");
         }
     }
 }
