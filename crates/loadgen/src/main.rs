@@ -133,14 +133,20 @@ fn main() -> Result<()> {
         if a.tenants == 0 {
             bail!("--tenants must be non-zero");
         }
-        (0..a.tenants).map(|t| msg::expand(&a.domain_pattern, t, 0, "")).collect()
+        (0..a.tenants)
+            .map(|t| msg::expand(&a.domain_pattern, t, 0, ""))
+            .collect()
     } else {
         a.domains.clone()
     };
     let workers = a.sockets.min(a.count.max(1));
     let run_id = format!(
         "{:x}",
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) & 0xffff_ffff_ffff
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            & 0xffff_ffff_ffff
     );
     let plan = Plan {
         server: a.server,
@@ -163,7 +169,11 @@ fn main() -> Result<()> {
     let mut socks = Vec::new();
     for i in 0..workers {
         let ip = a.bind[i as usize % a.bind.len()];
-        let port = if a.port_base == 0 { 0 } else { a.port_base.saturating_add(i as u16) };
+        let port = if a.port_base == 0 {
+            0
+        } else {
+            a.port_base.saturating_add(i as u16)
+        };
         socks.push(worker::open_socket(SocketAddr::new(ip, port))?);
     }
     let start = Instant::now();
@@ -178,7 +188,10 @@ fn main() -> Result<()> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked")))
+            })
             .collect()
     });
     let elapsed = start.elapsed().as_secs_f64();
@@ -212,14 +225,22 @@ fn main() -> Result<()> {
         timeouts: total.timeouts,
         unfinished: total.unfinished,
         failed_by_status: total.failed_by_status,
-        failure_pct: if a.count == 0 { 0.0 } else { 100.0 * failed as f64 / a.count as f64 },
+        failure_pct: if a.count == 0 {
+            0.0
+        } else {
+            100.0 * failed as f64 / a.count as f64
+        },
         retransmissions: total.retransmissions,
         stale: total.stale,
         late_replies: total.late,
         packets_out: total.packets_out,
         packets_in: total.packets_in,
         elapsed_s: elapsed,
-        rate: if elapsed > 0.0 { total.ok as f64 / elapsed } else { 0.0 },
+        rate: if elapsed > 0.0 {
+            total.ok as f64 / elapsed
+        } else {
+            0.0
+        },
         p50_ms: percentile(lat, 0.50),
         p90_ms: percentile(lat, 0.90),
         p99_ms: percentile(lat, 0.99),

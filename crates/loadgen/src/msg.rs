@@ -105,18 +105,28 @@ pub(crate) fn parse_reply(buf: &[u8]) -> Option<Reply<'_>> {
     let mut cseq = None;
     let mut www_authenticate = Vec::new();
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let name = name.trim();
         let value = value.trim();
         if name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i") {
             call_id = Some(value);
         } else if name.eq_ignore_ascii_case("cseq") {
-            cseq = value.split_ascii_whitespace().next().and_then(|n| n.parse().ok());
+            cseq = value
+                .split_ascii_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok());
         } else if name.eq_ignore_ascii_case("www-authenticate") {
             www_authenticate.push(value);
         }
     }
-    Some(Reply { status, call_id: call_id?, cseq: cseq?, www_authenticate })
+    Some(Reply {
+        status,
+        call_id: call_id?,
+        cseq: cseq?,
+        www_authenticate,
+    })
 }
 
 #[cfg(test)]
@@ -127,7 +137,10 @@ mod tests {
     #[test]
     fn patterns_expand_tenant_extension_and_domain() {
         assert_eq!(expand("t{t}.bench.test", 7, 1001, ""), "t7.bench.test");
-        assert_eq!(expand("pw-{t}-{ext}@{domain}", 3, 1042, "t3.x"), "pw-3-1042@t3.x");
+        assert_eq!(
+            expand("pw-{t}-{ext}@{domain}", 3, 1042, "t3.x"),
+            "pw-3-1042@t3.x"
+        );
         assert_eq!(expand("plain{", 1, 2, "d"), "plain{");
         assert_eq!(expand("{unknown}", 1, 2, "d"), "{unknown}");
     }
@@ -171,7 +184,10 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn requests_and_truncated_replies_are_ignored() {
-        assert_eq!(parse_reply(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\n\r\n"), None);
+        assert_eq!(
+            parse_reply(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\n\r\n"),
+            None
+        );
         assert_eq!(parse_reply(b"SIP/2.0 200 OK\r\nCall-ID: a\r\n\r\n"), None);
         assert_eq!(parse_reply(b"SIP/2.0 2"), None);
         assert_eq!(parse_reply(&[0xff, 0xfe]), None);

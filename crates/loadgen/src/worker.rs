@@ -92,7 +92,8 @@ pub(crate) fn open_socket(bind: SocketAddr) -> Result<UdpSocket> {
     // Best effort: the kernel caps these at net.core.[rw]mem_max.
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
-    s.bind(&bind.into()).with_context(|| format!("cannot bind {bind}"))?;
+    s.bind(&bind.into())
+        .with_context(|| format!("cannot bind {bind}"))?;
     let sock: UdpSocket = s.into();
     sock.set_read_timeout(Some(Duration::from_millis(1)))?;
     Ok(sock)
@@ -118,7 +119,11 @@ impl Worker<'_> {
     fn run(&mut self) -> Result<()> {
         let plan = self.plan;
         // This worker's registrations: offset + index, + workers, …
-        let mine = if plan.count > self.index { (plan.count - self.index).div_ceil(plan.workers) } else { 0 };
+        let mine = if plan.count > self.index {
+            (plan.count - self.index).div_ceil(plan.workers)
+        } else {
+            0
+        };
         let start = Instant::now();
         let hard_stop = start + plan.time_limit;
         let mut next = 0u64;
@@ -164,7 +169,14 @@ impl Worker<'_> {
         match self.sock.send_to(bytes, self.plan.server) {
             Ok(_) => Ok(()),
             // A full socket buffer or an ICMP error: the retransmission timer covers it.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e).context("send"),
         }
     }
@@ -176,13 +188,22 @@ impl Worker<'_> {
     fn begin(&mut self, k: u64, now: Instant) -> Result<()> {
         let (tenant, ext) = self.plan.identity(k);
         let ext = ext.to_string();
-        let mut txn = Txn { tenant, ext, cseq: 1, started: now, attempts: 1, generation: 0, msg: Vec::new() };
+        let mut txn = Txn {
+            tenant,
+            ext,
+            cseq: 1,
+            started: now,
+            attempts: 1,
+            generation: 0,
+            msg: Vec::new(),
+        };
         self.write(k, &mut txn, None);
         self.tally.started += 1;
         let bytes = std::mem::take(&mut txn.msg);
         self.send(&bytes)?;
         txn.msg = bytes;
-        self.timers.push(Reverse((now + self.plan.t1, k, txn.generation)));
+        self.timers
+            .push(Reverse((now + self.plan.t1, k, txn.generation)));
         self.inflight.insert(k, txn);
         Ok(())
     }
@@ -211,7 +232,9 @@ impl Worker<'_> {
                 break;
             }
             self.timers.pop();
-            let Some(txn) = self.inflight.get_mut(&k) else { continue };
+            let Some(txn) = self.inflight.get_mut(&k) else {
+                continue;
+            };
             if txn.generation != generation {
                 continue;
             }
@@ -234,13 +257,19 @@ impl Worker<'_> {
     }
 
     fn key_of(&self, call_id: &str) -> Option<u64> {
-        let rest = call_id.strip_prefix(self.plan.run_id.as_str())?.strip_prefix('-')?;
+        let rest = call_id
+            .strip_prefix(self.plan.run_id.as_str())?
+            .strip_prefix('-')?;
         rest.strip_suffix("@lg")?.parse().ok()
     }
 
     fn on_datagram(&mut self, buf: &[u8]) -> Result<()> {
-        let Some(reply) = msg::parse_reply(buf) else { return Ok(()) };
-        let Some(k) = self.key_of(reply.call_id) else { return Ok(()) };
+        let Some(reply) = msg::parse_reply(buf) else {
+            return Ok(());
+        };
+        let Some(k) = self.key_of(reply.call_id) else {
+            return Ok(());
+        };
         let Some(txn) = self.inflight.get(&k) else {
             self.tally.late += 1;
             return Ok(());
@@ -268,9 +297,16 @@ impl Worker<'_> {
                     return self.fail(k, 401);
                 }
                 let plan = self.plan;
-                let Some(mut txn) = self.inflight.remove(&k) else { return Ok(()) };
+                let Some(mut txn) = self.inflight.remove(&k) else {
+                    return Ok(());
+                };
                 let domain = &plan.domains[txn.tenant as usize];
-                let password = msg::expand(&plan.password_pattern, txn.tenant, txn.ext.parse().unwrap_or(0), domain);
+                let password = msg::expand(
+                    &plan.password_pattern,
+                    txn.tenant,
+                    txn.ext.parse().unwrap_or(0),
+                    domain,
+                );
                 let uri = msg::request_uri(domain);
                 let cnonce = format!("{k:x}g{}", txn.generation);
                 let auth = authorization_value(
@@ -291,7 +327,8 @@ impl Worker<'_> {
                 let bytes = std::mem::take(&mut txn.msg);
                 self.send(&bytes)?;
                 txn.msg = bytes;
-                self.timers.push(Reverse((now + plan.t1, k, txn.generation)));
+                self.timers
+                    .push(Reverse((now + plan.t1, k, txn.generation)));
                 self.inflight.insert(k, txn);
                 Ok(())
             }
@@ -299,7 +336,9 @@ impl Worker<'_> {
                 if let Some(txn) = self.inflight.remove(&k) {
                     self.tally.ok += 1;
                     let us = now.duration_since(txn.started).as_micros();
-                    self.tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                    self.tally
+                        .latencies_us
+                        .push(u32::try_from(us).unwrap_or(u32::MAX));
                 }
                 Ok(())
             }
