@@ -391,6 +391,12 @@ for srv in "${SERVERS[@]}"; do
 done
 curl -s "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/vpbx-metrics.txt" 2>/dev/null || true
 stop_vpbx
+# Restart: the contacts come back from the store with no transaction held, so
+# RSS after the restore minus RSS before the fill is what the contacts cost.
+start_vpbx "$A"; wait_udp "$VPBX_PORT"; sleep 2
+RESTORED=$(grep -o 'restored[^ ]*=[^ ]*[0-9]*' "$A/serve.log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+RSS_RESTORED=$(mem_kb "$VPBX_PID")
+stop_vpbx
 [[ -n "${KAM_PID:-}" ]] && { kill "$KAM_PID" 2>/dev/null || true; wait "$KAM_PID" 2>/dev/null || true; }
 
 # Idle tenants: RSS with TENANTS tenants x IDLE_USERS registered users minus RSS with no tenant.
@@ -438,6 +444,8 @@ for srv in "${SERVERS[@]}"; do
     "-> $(((MEM2[$srv] - MEM0[$srv]) * 1024 / USERS_TOTAL)) bytes per contact (target for vpbx <= 1024)"
   echo "$srv top rate: ${TOP[$srv]}/s refreshing (max run), ${FILL[$srv]}/s for first registrations (fill run)"
 done
+echo "vpbx restart: restored ${RESTORED:-0} of the bindings from the store, RSS ${RSS_RESTORED} kB ->" \
+  "$(( RESTORED > 0 ? (RSS_RESTORED - MEM0[vpbx]) * 1024 / RESTORED : 0 )) bytes per restored contact"
 if [[ "${SKIP_MEMORY:-0}" != 1 ]]; then
   echo "vpbx idle tenants: RSS ${RSS_EMPTY} kB with 0 tenants, ${RSS_IDLE} kB with $TENANTS tenants x $IDLE_USERS" \
     "registered users -> $(((RSS_IDLE - RSS_EMPTY) / TENANTS)) kB per tenant (target <= 1024)"
