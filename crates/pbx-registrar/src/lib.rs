@@ -29,8 +29,8 @@
 //! assert_eq!(out.contacts[0].1, 600);
 //! ```
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 
 use sip_msg::{ContactValue, NameAddr, Scheme, Uri};
@@ -51,7 +51,12 @@ pub struct RegistrarConfig {
 
 impl Default for RegistrarConfig {
     fn default() -> Self {
-        RegistrarConfig { min_expires: 60, max_expires: 3600, default_expires: 3600, max_contacts_per_aor: 10 }
+        RegistrarConfig {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts_per_aor: 10,
+        }
     }
 }
 
@@ -65,7 +70,10 @@ pub struct AorKey {
 
 impl AorKey {
     pub fn new(tenant: i64, user: &str) -> AorKey {
-        AorKey { tenant, user: user.into() }
+        AorKey {
+            tenant,
+            user: user.into(),
+        }
     }
 }
 
@@ -119,6 +127,9 @@ pub struct Binding {
     pub user_agent: Option<Box<str>>,
     /// When the binding was last refreshed.
     pub updated_at_ms: u64,
+    /// The expiry of the copy last handed out for storage (see
+    /// [`Registrar::register`] on refreshes).
+    pub stored_expires_ms: u64,
 }
 
 /// A change the caller persists (write-behind) or logs.
@@ -188,7 +199,12 @@ struct Aor {
 }
 
 /// Makes sure the AOR has a heap entry at or before `at`.
-fn schedule(expiries: &mut BinaryHeap<Reverse<(u64, AorKey)>>, aor: &mut Aor, key: &AorKey, at: u64) {
+fn schedule(
+    expiries: &mut BinaryHeap<Reverse<(u64, AorKey)>>,
+    aor: &mut Aor,
+    key: &AorKey,
+    at: u64,
+) {
     if at < aor.scheduled {
         aor.scheduled = at;
         expiries.push(Reverse((at, key.clone())));
@@ -196,7 +212,10 @@ fn schedule(expiries: &mut BinaryHeap<Reverse<(u64, AorKey)>>, aor: &mut Aor, ke
 }
 
 fn new_aor() -> Aor {
-    Aor { list: Vec::new(), scheduled: u64::MAX }
+    Aor {
+        list: Vec::new(),
+        scheduled: u64::MAX,
+    }
 }
 
 /// The binding table of one shard.
@@ -213,7 +232,12 @@ pub struct Registrar {
 
 impl Registrar {
     pub fn new(cfg: RegistrarConfig) -> Registrar {
-        Registrar { cfg, aors: HashMap::new(), expiries: BinaryHeap::new(), contacts: 0 }
+        Registrar {
+            cfg,
+            aors: HashMap::new(),
+            expiries: BinaryHeap::new(),
+            contacts: 0,
+        }
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -257,6 +281,7 @@ impl Registrar {
         if let Some(old) = aor.list.iter_mut().find(|b| b.contact == binding.contact) {
             *old = binding;
         } else {
+            aor.list.reserve_exact(1);
             aor.list.push(binding);
             self.contacts += 1;
         }
@@ -271,20 +296,40 @@ impl Registrar {
         input: &RegisterInput<'_>,
     ) -> Result<RegisterOutput, RegisterError> {
         let mut changes = Vec::new();
-        let is_wildcard = input.contacts.iter().any(|c| matches!(c, ContactValue::Star));
+        let is_wildcard = input
+            .contacts
+            .iter()
+            .any(|c| matches!(c, ContactValue::Star));
         if is_wildcard {
             if input.contacts.len() != 1 || input.expires_header != Some(0) {
                 return Err(RegisterError::BadWildcard);
             }
-            let list = self.aors.get(&key).map(|a| a.list.as_slice()).unwrap_or(&[]);
-            if let Some(b) = list.iter().find(|b| &*b.call_id == input.call_id && input.cseq <= b.cseq) {
-                return Err(RegisterError::OutOfOrder { got: input.cseq, stored: b.cseq });
+            let list = self
+                .aors
+                .get(&key)
+                .map(|a| a.list.as_slice())
+                .unwrap_or(&[]);
+            if let Some(b) = list
+                .iter()
+                .find(|b| &*b.call_id == input.call_id && input.cseq <= b.cseq)
+            {
+                return Err(RegisterError::OutOfOrder {
+                    got: input.cseq,
+                    stored: b.cseq,
+                });
             }
             if let Some(aor) = self.aors.remove(&key) {
                 self.contacts -= aor.list.len();
-                changes.extend(aor.list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
+                changes.extend(
+                    aor.list
+                        .into_iter()
+                        .map(|b| BindingChange::Remove(key.clone(), b)),
+                );
             }
-            return Ok(RegisterOutput { contacts: Vec::new(), changes });
+            return Ok(RegisterOutput {
+                contacts: Vec::new(),
+                changes,
+            });
         }
 
         // Validate everything before changing anything: a REGISTER is applied whole or not at all.
@@ -294,9 +339,14 @@ impl Registrar {
             if !matches!(na.uri.scheme, Scheme::Sip | Scheme::Sips) {
                 return Err(RegisterError::BadContactScheme);
             }
-            let expires = contact_expires(na).or(input.expires_header).unwrap_or(self.cfg.default_expires);
+            let expires = contact_expires(na)
+                .or(input.expires_header)
+                .unwrap_or(self.cfg.default_expires);
             if expires != 0 && expires < self.cfg.min_expires {
-                return Err(RegisterError::IntervalTooBrief { requested: expires, min: self.cfg.min_expires });
+                return Err(RegisterError::IntervalTooBrief {
+                    requested: expires,
+                    min: self.cfg.min_expires,
+                });
             }
             wanted.push((na, expires.min(self.cfg.max_expires)));
         }
@@ -309,7 +359,10 @@ impl Registrar {
                 && &*b.call_id == input.call_id
                 && input.cseq <= b.cseq
             {
-                return Err(RegisterError::OutOfOrder { got: input.cseq, stored: b.cseq });
+                return Err(RegisterError::OutOfOrder {
+                    got: input.cseq,
+                    stored: b.cseq,
+                });
             }
         }
 
@@ -324,7 +377,7 @@ impl Registrar {
                 }
                 continue;
             }
-            let binding = Binding {
+            let mut binding = Binding {
                 contact: uri_text.into_boxed_str(),
                 instance: instance_of(na).map(Into::into),
                 reg_id: na.param("reg-id").flatten().and_then(|v| v.parse().ok()),
@@ -333,15 +386,31 @@ impl Registrar {
                 call_id: input.call_id.into(),
                 cseq: input.cseq,
                 source: input.source,
-                user_agent: input.user_agent.map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
+                user_agent: input
+                    .user_agent
+                    .map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
                 updated_at_ms: now_ms,
+                stored_expires_ms: 0,
             };
+            binding.stored_expires_ms = binding.expires_at_ms;
             earliest = earliest.min(binding.expires_at_ms);
             match pos {
                 Some(i) => {
                     if list[i].contact != binding.contact {
                         // Same instance, new URI: the old row goes away.
                         changes.push(BindingChange::Remove(key.clone(), list[i].clone()));
+                    } else if is_plain_refresh(&list[i], &binding)
+                        && list[i].stored_expires_ms >= now_ms + u64::from(expires) * 2000 / 3
+                    {
+                        // A refresh that changes only the expiry, while the stored
+                        // copy is still good for two thirds of the new lifetime, is
+                        // not written: after a crash the restored binding lives at
+                        // least until a phone refreshing at ≤ 2/3 of its interval
+                        // has refreshed again. This keeps the database off the
+                        // path of frequent re-registrations.
+                        binding.stored_expires_ms = list[i].stored_expires_ms;
+                        list[i] = binding;
+                        continue;
                     }
                     list[i] = binding.clone();
                 }
@@ -358,6 +427,7 @@ impl Registrar {
                         self.contacts -= 1;
                         changes.push(BindingChange::Remove(key.clone(), old));
                     }
+                    list.reserve_exact(1);
                     list.push(binding.clone());
                     self.contacts += 1;
                 }
@@ -395,8 +465,12 @@ impl Registrar {
             if *t > now_ms {
                 break;
             }
-            let Some(Reverse((t, key))) = self.expiries.pop() else { break };
-            let Some(aor) = self.aors.get_mut(&key) else { continue };
+            let Some(Reverse((t, key))) = self.expiries.pop() else {
+                break;
+            };
+            let Some(aor) = self.aors.get_mut(&key) else {
+                continue;
+            };
             if aor.scheduled != t {
                 continue; // a stale entry: the AOR was rescheduled earlier
             }
@@ -428,11 +502,27 @@ impl Registrar {
         for key in keys {
             if let Some(aor) = self.aors.remove(&key) {
                 self.contacts -= aor.list.len();
-                changes.extend(aor.list.into_iter().map(|b| BindingChange::Remove(key.clone(), b)));
+                changes.extend(
+                    aor.list
+                        .into_iter()
+                        .map(|b| BindingChange::Remove(key.clone(), b)),
+                );
             }
         }
         changes
     }
+}
+
+/// Same binding, same everything that matters to routing: only the expiry,
+/// CSeq and refresh time differ.
+fn is_plain_refresh(old: &Binding, new: &Binding) -> bool {
+    old.contact == new.contact
+        && old.source == new.source
+        && old.call_id == new.call_id
+        && old.user_agent == new.user_agent
+        && old.instance == new.instance
+        && old.reg_id == new.reg_id
+        && old.q == new.q
 }
 
 fn remaining_s(expires_at_ms: u64, now_ms: u64) -> u32 {
@@ -446,16 +536,23 @@ fn contact_expires(na: &NameAddr) -> Option<u32> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(v.parse::<u64>().map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    Some(
+        v.parse::<u64>()
+            .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+    )
 }
 
 fn parse_q(v: &str) -> Option<u16> {
     let f: f32 = v.parse().ok()?;
-    (0.0..=1.0).contains(&f).then(|| (f * 1000.0).round() as u16)
+    (0.0..=1.0)
+        .contains(&f)
+        .then(|| (f * 1000.0).round() as u16)
 }
 
 fn instance_of(na: &NameAddr) -> Option<&str> {
-    na.param("+sip.instance").flatten().map(|v| v.trim_matches('"'))
+    na.param("+sip.instance")
+        .flatten()
+        .map(|v| v.trim_matches('"'))
 }
 
 fn find_binding<'a>(list: &'a [Binding], na: &NameAddr, uri_text: &str) -> Option<&'a Binding> {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use rand::Rng;
 use sip_auth::{
-    Algorithm, ChallengeParams, NonceKey, RequestContext, SharedReplayGuard, Verdict, Verifier, VerifierConfig,
+    Algorithm, ChallengeParams, NonceKey, RequestContext, SharedReplayGuard, Verdict, Verifier,
+    VerifierConfig,
 };
 use sip_msg::{HeaderName, Request};
 
@@ -26,7 +27,11 @@ pub enum AuthOutcome {
     /// challenged again rather than a new one, so a phone with a wrong
     /// password sees the same challenge and gives up instead of retrying in
     /// a loop (libre, for one, only stops when the nonce repeats).
-    Challenge { stale: bool, failed: bool, nonce: Option<String> },
+    Challenge {
+        stale: bool,
+        failed: bool,
+        nonce: Option<String>,
+    },
     /// Credentials for our realm whose digest `uri` names another resource
     /// than the Request-URI (RFC 2617 §3.2.2.5: 400).
     BadRequest,
@@ -43,7 +48,10 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(key: [u8; 32], nonce_ttl: u64, guard: Arc<SharedReplayGuard>) -> Authenticator {
-        let config = VerifierConfig { nonce_expiry_secs: nonce_ttl, ..VerifierConfig::default() };
+        let config = VerifierConfig {
+            nonce_expiry_secs: nonce_ttl,
+            ..VerifierConfig::default()
+        };
         Authenticator {
             verifier: Verifier::with_shared_guard(NonceKey::from_bytes(key), config, guard),
             rng: rand::SeedableRng::from_os_rng(),
@@ -53,8 +61,19 @@ impl Authenticator {
     /// Checks the request's credentials for the tenant's realm. `proxy`
     /// selects Proxy-Authorization (INVITE and others) over Authorization
     /// (REGISTER).
-    pub fn check(&mut self, req: &Request, tenant: &TenantSnap, proxy: bool, source: IpAddr, now_s: u64) -> AuthOutcome {
-        let name = if proxy { HeaderName::ProxyAuthorization } else { HeaderName::Authorization };
+    pub fn check(
+        &mut self,
+        req: &Request,
+        tenant: &TenantSnap,
+        proxy: bool,
+        source: IpAddr,
+        now_s: u64,
+    ) -> AuthOutcome {
+        let name = if proxy {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
         // Pick the credentials for our realm; other schemes and realms are
         // ignored (RFC 4475 regaut01: answer with a challenge we understand).
         let mut creds = None;
@@ -66,33 +85,72 @@ impl Authenticator {
                 }
                 Ok(_) => {}
                 Err(e) if e.is_unsupported_scheme() => {}
-                Err(_) => return AuthOutcome::Challenge { stale: false, failed: false, nonce: None },
+                Err(_) => {
+                    return AuthOutcome::Challenge {
+                        stale: false,
+                        failed: false,
+                        nonce: None,
+                    };
+                }
             }
         }
-        let Some(creds) = creds else { return AuthOutcome::Challenge { stale: false, failed: false, nonce: None } };
+        let Some(creds) = creds else {
+            return AuthOutcome::Challenge {
+                stale: false,
+                failed: false,
+                nonce: None,
+            };
+        };
         // The digest-uri must name the Request-URI (scheme, user, host, port),
         // or a response computed for another request could be reused.
         match sip_msg::Uri::parse(&creds.uri) {
-            Ok(u) if u.scheme == req.uri.scheme && u.user == req.uri.user && u.host == req.uri.host && u.port == req.uri.port => {}
+            Ok(u)
+                if u.scheme == req.uri.scheme
+                    && u.user == req.uri.user
+                    && u.host == req.uri.host
+                    && u.port == req.uri.port => {}
             _ => return AuthOutcome::BadRequest,
         }
         let user = tenant.users.get(&*creds.username);
         let ha1 = user.and_then(|u| u.ha1_for(creds.algorithm));
-        let ctx = RequestContext { method: req.method.as_str(), realm: &tenant.domain, source, now: now_s };
+        let ctx = RequestContext {
+            method: req.method.as_str(),
+            realm: &tenant.domain,
+            source,
+            now: now_s,
+        };
         match self.verifier.authenticate(&creds, &ctx, ha1) {
             Verdict::Authenticated => match user {
                 Some(u) => AuthOutcome::Authenticated(u.auth_user.clone()),
-                None => AuthOutcome::Challenge { stale: false, failed: true, nonce: Some(creds.nonce.to_string()) },
+                None => AuthOutcome::Challenge {
+                    stale: false,
+                    failed: true,
+                    nonce: Some(creds.nonce.to_string()),
+                },
             },
-            Verdict::Stale => AuthOutcome::Challenge { stale: true, failed: false, nonce: None },
-            Verdict::Challenge => AuthOutcome::Challenge { stale: false, failed: false, nonce: None },
+            Verdict::Stale => AuthOutcome::Challenge {
+                stale: true,
+                failed: false,
+                nonce: None,
+            },
+            Verdict::Challenge => AuthOutcome::Challenge {
+                stale: false,
+                failed: false,
+                nonce: None,
+            },
             // A nonce count seen before: a fresh nonce with stale=true lets a
             // real phone go on; a replayer cannot use it without the password.
-            Verdict::Replayed => AuthOutcome::Challenge { stale: true, failed: false, nonce: None },
+            Verdict::Replayed => AuthOutcome::Challenge {
+                stale: true,
+                failed: false,
+                nonce: None,
+            },
             // Rejected comes only after the nonce checked out as ours and fresh.
-            Verdict::Rejected => {
-                AuthOutcome::Challenge { stale: false, failed: true, nonce: Some(creds.nonce.to_string()) }
-            }
+            Verdict::Rejected => AuthOutcome::Challenge {
+                stale: false,
+                failed: true,
+                nonce: Some(creds.nonce.to_string()),
+            },
         }
     }
 
@@ -115,12 +173,24 @@ impl Authenticator {
             Some(n) => n.to_owned(),
             None => {
                 let salt: [u8; 8] = self.rng.random();
-                self.verifier.issue_nonce(&tenant.domain, source, now_s, salt)
+                self.verifier
+                    .issue_nonce(&tenant.domain, source, now_s, salt)
             }
         };
-        let params = ChallengeParams { realm: &tenant.domain, nonce: &nonce, opaque: None, stale };
+        let params = ChallengeParams {
+            realm: &tenant.domain,
+            nonce: &nonce,
+            opaque: None,
+            stale,
+        };
         let user_algs: Option<Vec<Algorithm>> = user_hint
-            .and_then(|u| tenant.by_ext.get(u).and_then(|a| tenant.users.get(a)).or_else(|| tenant.users.get(u)))
+            .and_then(|u| {
+                tenant
+                    .by_ext
+                    .get(u)
+                    .and_then(|a| tenant.users.get(a))
+                    .or_else(|| tenant.users.get(u))
+            })
             .map(|u| u.algorithms().collect());
         let algs: &[Algorithm] = match &user_algs {
             Some(a) if !a.is_empty() => a,

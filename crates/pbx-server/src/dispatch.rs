@@ -26,13 +26,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sip_msg::{Host, HeaderName, Message, Method, Request, StatusCode};
+use sip_msg::{HeaderName, Host, Message, Method, Request, StatusCode};
 
 use crate::metrics::Drop;
-use crate::{Ctx, OwnIpPolicy};
 use crate::shard::{Inbound, ShardMsg};
 use crate::tenants::TenantSnap;
 use crate::transport::Flow;
+use crate::{Ctx, OwnIpPolicy};
 
 /// A parsed message and where it came from.
 #[derive(Debug)]
@@ -51,12 +51,22 @@ pub fn datagram(ctx: &Arc<Ctx>, data: &[u8], flow: Flow) {
         Err(crate::security::Refusal::Banned) => return ctx.metrics.drop(Drop::Banned),
         Err(crate::security::Refusal::RateLimited) => return ctx.metrics.drop(Drop::RateLimited),
     }
-    if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b'\0' | b' ')) {
+    if data
+        .iter()
+        .all(|b| matches!(b, b'\r' | b'\n' | b'\0' | b' '))
+    {
         // CRLF (or NUL) keep-alives some phones send over UDP: nothing to answer.
         return;
     }
     match sip_msg::parse_datagram(data, &ctx.limits) {
-        Ok(msg) => message(ctx, Arrival { msg, flow, raw: ctx.trace.enabled().then(|| Bytes::copy_from_slice(data)) }),
+        Ok(msg) => message(
+            ctx,
+            Arrival {
+                msg,
+                flow,
+                raw: ctx.trace.enabled().then(|| Bytes::copy_from_slice(data)),
+            },
+        ),
         Err(e) => {
             ctx.metrics.drop(Drop::Unparsable);
             ctx.trace_in_raw(&flow, data);
@@ -103,8 +113,15 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         && ctx.security.is_scanner(ua)
     {
         ctx.metrics.drop(Drop::Scanner);
-        if ctx.security.ban(flow.remote.ip(), ctx.now(), ctx.wall_ms(), "scanner User-Agent") {
-            ctx.metrics.bans_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if ctx.security.ban(
+            flow.remote.ip(),
+            ctx.now(),
+            ctx.wall_ms(),
+            "scanner User-Agent",
+        ) {
+            ctx.metrics
+                .bans_total
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         return;
     }
@@ -115,7 +132,11 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         && shard < ctx.shards.len()
     {
         let tenant = tenant_of(ctx, &req);
-        return ctx.to_shard(shard, ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })), Some(flow));
+        return ctx.to_shard(
+            shard,
+            ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })),
+            Some(flow),
+        );
     }
 
     // A Request-URI scheme we never serve: 416 (RFC 3261 §8.2.2.1; RFC 4475
@@ -134,7 +155,10 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
 
     // 4./5./6.
     let Some(tenant) = tenant_of(ctx, &req) else {
-        if is_own_address(ctx, &req) && req.method != Method::Ack && ctx.own_ip_policy != OwnIpPolicy::Drop {
+        if is_own_address(ctx, &req)
+            && req.method != Method::Ack
+            && ctx.own_ip_policy != OwnIpPolicy::Drop
+        {
             tracing::info!(remote = %flow.remote, method = %req.method, "request to our own address matches no single tenant");
             let resp = crate::shard::simple_response(&req, StatusCode::NOT_FOUND, &flow);
             ctx.metrics.response_out(404);
@@ -145,12 +169,24 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         return;
     };
     let shard = if req.method == Method::Register {
-        let user = req.headers.to().and_then(|t| t.uri.user).unwrap_or_default();
+        let user = req
+            .headers
+            .to()
+            .and_then(|t| t.uri.user)
+            .unwrap_or_default();
         ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
     } else {
         ctx.shard_for(&req.headers.call_id().unwrap_or_default())
     };
-    ctx.to_shard(shard, ShardMsg::Sip(Box::new(Inbound { req, flow, tenant: Some(tenant) })), Some(flow));
+    ctx.to_shard(
+        shard,
+        ShardMsg::Sip(Box::new(Inbound {
+            req,
+            flow,
+            tenant: Some(tenant),
+        })),
+        Some(flow),
+    );
 }
 
 /// The trunk a request comes from (source address or trunk contact token).
@@ -169,8 +205,12 @@ fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
                 return Some(t);
             }
         }
-        Some(Host::Ip(ip)) if dir.by_domain(&ip.to_string()).is_some() => return dir.by_domain(&ip.to_string()),
-        Some(Host::Ip(ip)) if ctx.is_own_ip(ip) && ctx.own_ip_policy == OwnIpPolicy::UniqueAuthUser => {
+        Some(Host::Ip(ip)) if dir.by_domain(&ip.to_string()).is_some() => {
+            return dir.by_domain(&ip.to_string());
+        }
+        Some(Host::Ip(ip))
+            if ctx.is_own_ip(ip) && ctx.own_ip_policy == OwnIpPolicy::UniqueAuthUser =>
+        {
             // Own-IP policy: the user part must name an auth user of exactly one tenant.
             let user = if req.method == Method::Register {
                 req.headers.to().and_then(|t| t.uri.user)
@@ -206,5 +246,8 @@ fn is_own_address(ctx: &Ctx, req: &Request) -> bool {
 
 /// True when `ip` is one of ours (a listen address, or external_ip).
 pub fn own_ip(listen: &[IpAddr], external: Option<IpAddr>, ip: IpAddr) -> bool {
-    external == Some(ip) || listen.iter().any(|l| *l == ip || (l.is_unspecified() && ip.is_loopback()))
+    external == Some(ip)
+        || listen
+            .iter()
+            .any(|l| *l == ip || (l.is_unspecified() && ip.is_loopback()))
 }

@@ -27,7 +27,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
 
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     let snap = snapshot(&ctx).await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.metrics.render(&snap))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.metrics.render(&snap),
+    )
 }
 
 /// Collects the per-tenant and per-shard figures from the shards.
@@ -46,7 +49,10 @@ pub async fn snapshot(ctx: &Ctx) -> Snapshot {
         let depth = tx.max_capacity() - tx.capacity();
         let (otx, orx) = oneshot::channel();
         let report = match tx.try_send(ShardMsg::Stats(otx)) {
-            Ok(()) => tokio::time::timeout(Duration::from_secs(2), orx).await.ok().and_then(Result::ok),
+            Ok(()) => tokio::time::timeout(Duration::from_secs(2), orx)
+                .await
+                .ok()
+                .and_then(Result::ok),
             Err(_) => None,
         };
         let txns = report.as_ref().map_or(0, |r| r.transactions);
@@ -69,7 +75,10 @@ pub async fn snapshot(ctx: &Ctx) -> Snapshot {
 async fn trace(State(ctx): State<Arc<Ctx>>, Path(call_id): Path<String>) -> impl IntoResponse {
     let entries = ctx.trace.find(&call_id);
     if entries.is_empty() {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no messages with this Call-ID in the trace"})))
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": "no messages with this Call-ID in the trace"})),
+        )
             .into_response();
     }
     Json(entries).into_response()

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use pbx_registrar::{BindingChange, RegistrarConfig};
+use pbx_registrar::RegistrarConfig;
 use sip_msg::{Limits, Message, Method, StatusCode};
 use tokio::sync::mpsc;
 
@@ -67,10 +67,13 @@ pub struct Ctx {
     pub replay_guard: Arc<sip_auth::SharedReplayGuard>,
     own_ips: Vec<IpAddr>,
     external_ip: Option<IpAddr>,
-    bindings: mpsc::Sender<Vec<BindingChange>>,
+    /// Batches of binding changes to the write-behind writer.
+    pub(crate) bindings: mpsc::Sender<run::BindingBatch>,
     stopping: AtomicBool,
     retry_after_s: u32,
     pub own_ip_policy: OwnIpPolicy,
+    pub flush_interval: Duration,
+    pub write_behind: bool,
     /// Per-process random keys for shard hashing, so crafted Call-IDs cannot
     /// aim at one shard.
     hasher: std::hash::RandomState,
@@ -100,7 +103,10 @@ impl Ctx {
 
     /// Wall-clock ms since the Unix epoch (bindings, bans and CDRs outlive a restart).
     pub fn wall_ms(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
 
     pub fn directory(&self) -> Arc<Directory> {
@@ -126,27 +132,22 @@ impl Ctx {
     pub fn to_shard(&self, shard: usize, msg: ShardMsg, reply: Option<Flow>) {
         match self.shards[shard].try_send(msg) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(msg)) | Err(mpsc::error::TrySendError::Closed(msg)) => {
+            Err(mpsc::error::TrySendError::Full(msg))
+            | Err(mpsc::error::TrySendError::Closed(msg)) => {
                 self.metrics.drop(Drop::Overload);
                 if let (ShardMsg::Sip(inb), Some(flow)) = (msg, reply)
                     && inb.req.method != Method::Ack
                 {
                     let mut r = inb.req.make_response(StatusCode::SERVICE_UNAVAILABLE);
                     shard::fix_top_via(&mut r, &flow);
-                    r.headers.push(sip_msg::HeaderName::RetryAfter, self.retry_after_s.to_string());
+                    r.headers.push(
+                        sip_msg::HeaderName::RetryAfter,
+                        self.retry_after_s.to_string(),
+                    );
                     self.metrics.response_out(503);
                     self.transports.send(self, &flow, Bytes::from(r.to_bytes()));
                 }
             }
-        }
-    }
-
-    /// Queues binding changes for the write-behind flusher. When its queue
-    /// is full the change is counted and dropped from persistence only: the
-    /// binding stays in memory and the phone's next refresh carries it.
-    pub fn persist_bindings(&self, changes: Vec<BindingChange>) {
-        if self.bindings.try_send(changes).is_err() {
-            self.metrics.store_backlog_drops.fetch_add(1, Relaxed);
         }
     }
 
@@ -200,7 +201,10 @@ impl Ctx {
     }
 
     fn wall_us(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
     }
 }
 
@@ -212,7 +216,9 @@ fn raw_call_id(data: &[u8]) -> Option<&str> {
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let name = name.trim();
         if name.eq_ignore_ascii_case("call-id") || name == "i" || name == "I" {
             return Some(value.trim());

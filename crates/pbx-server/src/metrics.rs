@@ -50,8 +50,21 @@ impl Drop {
 }
 
 const METHODS: [&str; 15] = [
-    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "UPDATE", "INFO", "REFER", "SUBSCRIBE",
-    "NOTIFY", "MESSAGE", "PUBLISH", "other",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "PRACK",
+    "UPDATE",
+    "INFO",
+    "REFER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "MESSAGE",
+    "PUBLISH",
+    "other",
 ];
 
 /// Index of a method in the counters.
@@ -153,15 +166,32 @@ impl Metrics {
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self, snap: &Snapshot) -> String {
         let mut o = String::with_capacity(4096);
-        let _ = writeln!(o, "# HELP vpbx_sip_requests_received_total SIP requests received, by method.");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_sip_requests_received_total SIP requests received, by method."
+        );
         let _ = writeln!(o, "# TYPE vpbx_sip_requests_received_total counter");
         for (i, m) in METHODS.iter().enumerate() {
-            let _ = writeln!(o, "vpbx_sip_requests_received_total{{method=\"{m}\"}} {}", self.requests_in[i].load(Relaxed));
+            let _ = writeln!(
+                o,
+                "vpbx_sip_requests_received_total{{method=\"{m}\"}} {}",
+                self.requests_in[i].load(Relaxed)
+            );
         }
-        let _ = writeln!(o, "# HELP vpbx_sip_responses_received_total SIP responses received.");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_sip_responses_received_total SIP responses received."
+        );
         let _ = writeln!(o, "# TYPE vpbx_sip_responses_received_total counter");
-        let _ = writeln!(o, "vpbx_sip_responses_received_total {}", self.responses_in.load(Relaxed));
-        let _ = writeln!(o, "# HELP vpbx_sip_responses_sent_total SIP responses sent, by status.");
+        let _ = writeln!(
+            o,
+            "vpbx_sip_responses_received_total {}",
+            self.responses_in.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_sip_responses_sent_total SIP responses sent, by status."
+        );
         let _ = writeln!(o, "# TYPE vpbx_sip_responses_sent_total counter");
         for (code, c) in self.responses_out.iter().enumerate() {
             let v = c.load(Relaxed);
@@ -169,51 +199,139 @@ impl Metrics {
                 let _ = writeln!(o, "vpbx_sip_responses_sent_total{{status=\"{code}\"}} {v}");
             }
         }
-        let _ = writeln!(o, "# HELP vpbx_sip_dropped_total Messages not processed, by reason (unparsable requests and overload may still get a 400/503).");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_sip_dropped_total Messages not processed, by reason (unparsable requests and overload may still get a 400/503)."
+        );
         let _ = writeln!(o, "# TYPE vpbx_sip_dropped_total counter");
         for d in Drop::ALL {
-            let _ = writeln!(o, "vpbx_sip_dropped_total{{reason=\"{}\"}} {}", d.label(), self.dropped(d));
+            let _ = writeln!(
+                o,
+                "vpbx_sip_dropped_total{{reason=\"{}\"}} {}",
+                d.label(),
+                self.dropped(d)
+            );
         }
         let counters = [
-            ("vpbx_bans_total", "Sources banned since start.", &self.bans_total),
-            ("vpbx_auth_failures_total", "Failed digest authentications.", &self.auth_failures_total),
-            ("vpbx_auth_challenges_total", "Digest challenges sent.", &self.auth_challenges_total),
-            ("vpbx_registrations_total", "Successful REGISTER requests.", &self.registrations_total),
-            ("vpbx_store_backlog_drops_total", "Binding changes the write-behind queue refused.", &self.store_backlog_drops),
-            ("vpbx_tcp_connections_accepted_total", "TCP connections accepted.", &self.tcp_connections_total),
+            (
+                "vpbx_bans_total",
+                "Sources banned since start.",
+                &self.bans_total,
+            ),
+            (
+                "vpbx_auth_failures_total",
+                "Failed digest authentications.",
+                &self.auth_failures_total,
+            ),
+            (
+                "vpbx_auth_challenges_total",
+                "Digest challenges sent.",
+                &self.auth_challenges_total,
+            ),
+            (
+                "vpbx_registrations_total",
+                "Successful REGISTER requests.",
+                &self.registrations_total,
+            ),
+            (
+                "vpbx_store_backlog_drops_total",
+                "Binding changes the write-behind queue refused.",
+                &self.store_backlog_drops,
+            ),
+            (
+                "vpbx_tcp_connections_accepted_total",
+                "TCP connections accepted.",
+                &self.tcp_connections_total,
+            ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.load(Relaxed)
+            );
         }
-        let _ = writeln!(o, "# HELP vpbx_tcp_connections Open TCP connections.\n# TYPE vpbx_tcp_connections gauge");
-        let _ = writeln!(o, "vpbx_tcp_connections {}", self.tcp_connections.load(Relaxed));
-        let _ = writeln!(o, "# HELP vpbx_bans_active Sources banned now.\n# TYPE vpbx_bans_active gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_tcp_connections Open TCP connections.\n# TYPE vpbx_tcp_connections gauge"
+        );
+        let _ = writeln!(
+            o,
+            "vpbx_tcp_connections {}",
+            self.tcp_connections.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_bans_active Sources banned now.\n# TYPE vpbx_bans_active gauge"
+        );
         let _ = writeln!(o, "vpbx_bans_active {}", snap.active_bans);
-        let _ = writeln!(o, "# HELP vpbx_tenants Tenants loaded.\n# TYPE vpbx_tenants gauge\nvpbx_tenants {}", snap.tenant_count);
-        let _ = writeln!(o, "# HELP vpbx_trace_messages Messages held in the trace log.\n# TYPE vpbx_trace_messages gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_tenants Tenants loaded.\n# TYPE vpbx_tenants gauge\nvpbx_tenants {}",
+            snap.tenant_count
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_trace_messages Messages held in the trace log.\n# TYPE vpbx_trace_messages gauge"
+        );
         let _ = writeln!(o, "vpbx_trace_messages {}", snap.trace_messages);
-        let _ = writeln!(o, "# HELP vpbx_shard_queue_depth Messages waiting in a shard's inbox.\n# TYPE vpbx_shard_queue_depth gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_shard_queue_depth Messages waiting in a shard's inbox.\n# TYPE vpbx_shard_queue_depth gauge"
+        );
         for (i, (depth, _, _)) in snap.shards.iter().enumerate() {
             let _ = writeln!(o, "vpbx_shard_queue_depth{{shard=\"{i}\"}} {depth}");
         }
-        let _ = writeln!(o, "# HELP vpbx_shard_queue_capacity Size of a shard's inbox.\n# TYPE vpbx_shard_queue_capacity gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_shard_queue_capacity Size of a shard's inbox.\n# TYPE vpbx_shard_queue_capacity gauge"
+        );
         for (i, (_, cap, _)) in snap.shards.iter().enumerate() {
             let _ = writeln!(o, "vpbx_shard_queue_capacity{{shard=\"{i}\"}} {cap}");
         }
-        let _ = writeln!(o, "# HELP vpbx_shard_transactions Server transactions held by a shard.\n# TYPE vpbx_shard_transactions gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_shard_transactions Server transactions held by a shard.\n# TYPE vpbx_shard_transactions gauge"
+        );
         for (i, (_, _, txns)) in snap.shards.iter().enumerate() {
             let _ = writeln!(o, "vpbx_shard_transactions{{shard=\"{i}\"}} {txns}");
         }
-        let per_tenant: [(&str, &str, &str, fn(&TenantStats) -> u64); 4] = [
-            ("vpbx_registered_contacts", "gauge", "Registered contacts.", |s| s.contacts),
-            ("vpbx_tenant_requests_total", "counter", "SIP requests routed to the tenant.", |s| s.requests),
-            ("vpbx_tenant_registrations_total", "counter", "Successful REGISTERs.", |s| s.registrations),
-            ("vpbx_tenant_auth_failures_total", "counter", "Failed digest authentications.", |s| s.auth_failures),
+        type Getter = fn(&TenantStats) -> u64;
+        let per_tenant: [(&str, &str, &str, Getter); 4] = [
+            (
+                "vpbx_registered_contacts",
+                "gauge",
+                "Registered contacts.",
+                |s| s.contacts,
+            ),
+            (
+                "vpbx_tenant_requests_total",
+                "counter",
+                "SIP requests routed to the tenant.",
+                |s| s.requests,
+            ),
+            (
+                "vpbx_tenant_registrations_total",
+                "counter",
+                "Successful REGISTERs.",
+                |s| s.registrations,
+            ),
+            (
+                "vpbx_tenant_auth_failures_total",
+                "counter",
+                "Failed digest authentications.",
+                |s| s.auth_failures,
+            ),
         ];
         for (name, kind, help, get) in per_tenant {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (domain, s) in &snap.tenants {
-                let _ = writeln!(o, "{name}{{tenant=\"{}\"}} {}", escape_label(domain), get(s));
+                let _ = writeln!(
+                    o,
+                    "{name}{{tenant=\"{}\"}} {}",
+                    escape_label(domain),
+                    get(s)
+                );
             }
         }
         o
@@ -221,5 +339,7 @@ impl Metrics {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -40,7 +40,10 @@ pub struct Settings {
     pub trace_max_bytes: usize,
     /// Also append traced messages to files here.
     pub trace_dir: Option<std::path::PathBuf>,
+    /// How often shards hand their binding changes to the writer (≤ 1 s).
     pub flush_interval: Duration,
+    /// `false`: hand every change over at once instead of once per interval.
+    pub write_behind: bool,
     /// How often the database is polled for configuration and ban changes.
     pub config_poll: Duration,
     /// Builds a tenant snapshot from its stored configuration text.
@@ -49,11 +52,15 @@ pub struct Settings {
 }
 
 /// Builds a tenant snapshot from (id, version, domain, stored config text).
-pub type TenantBuilder = Arc<dyn Fn(i64, i64, &str, &str) -> Result<TenantSnap, String> + Send + Sync>;
+pub type TenantBuilder =
+    Arc<dyn Fn(i64, i64, &str, &str) -> Result<TenantSnap, String> + Send + Sync>;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings").field("listen", &self.listen).field("shards", &self.shards).finish_non_exhaustive()
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,9 +80,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
     ready: Option<oneshot::Sender<Vec<(Tp, SocketAddr)>>>,
 ) -> Result<(), ServeError> {
-    let (transports, udp, tcp) = transport::bind(&settings.listen).await.map_err(ServeError::Bind)?;
+    let (transports, udp, tcp) = transport::bind(&settings.listen)
+        .await
+        .map_err(ServeError::Bind)?;
     let http = match settings.http_listen {
-        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(ServeError::Bind)?),
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(ServeError::Bind)?,
+        ),
         None => None,
     };
     let nshards = if settings.shards == 0 {
@@ -86,7 +99,7 @@ pub async fn serve(
     .min(255);
 
     let (ban_tx, ban_rx) = mpsc::channel::<BanRecord>(16_384);
-    let (bind_tx, bind_rx) = mpsc::channel::<Vec<BindingChange>>(settings.queue_depth.max(1024));
+    let (bind_tx, bind_rx) = mpsc::channel::<BindingBatch>(nshards * 2);
     let mut inboxes = Vec::new();
     let mut senders = Vec::new();
     for _ in 0..nshards {
@@ -118,13 +131,18 @@ pub async fn serve(
         t1: settings.t1,
         nonce_key: key,
         nonce_ttl: settings.nonce_ttl_s,
-        replay_guard: Arc::new(sip_auth::SharedReplayGuard::new(sip_auth::DEFAULT_REPLAY_CAPACITY * 2, 16)),
+        replay_guard: Arc::new(sip_auth::SharedReplayGuard::new(
+            sip_auth::DEFAULT_REPLAY_CAPACITY * 2,
+            16,
+        )),
         own_ips,
         external_ip: settings.external_ip,
         bindings: bind_tx,
         stopping: AtomicBool::new(false),
         retry_after_s: 5,
         own_ip_policy: settings.own_ip_policy,
+        flush_interval: settings.flush_interval.min(Duration::from_secs(1)),
+        write_behind: settings.write_behind,
         hasher: std::hash::RandomState::new(),
         stop: tokio::sync::watch::channel(false).0,
         tcp_per_ip: std::sync::Mutex::new(HashMap::new()),
@@ -133,7 +151,11 @@ pub async fn serve(
     // Bans and bindings from the store, before the first packet.
     let now_ms = ctx.wall_ms();
     let bans = store.list_bans(now_ms as i64).await?;
-    ctx.security.load_bans(&bans.iter().filter_map(ban_record).collect::<Vec<_>>(), ctx.now(), now_ms);
+    ctx.security.load_bans(
+        &bans.iter().filter_map(ban_record).collect::<Vec<_>>(),
+        ctx.now(),
+        now_ms,
+    );
     let restored = store.load_bindings(now_ms as i64).await?;
     let mut per_shard: Vec<Vec<(AorKey, Binding)>> = vec![Vec::new(); nshards];
     let restored_n = restored.len();
@@ -152,12 +174,22 @@ pub async fn serve(
         }
         shard_tasks.push(tokio::spawn(shard.run(rx)));
     }
-    tracing::info!(shards = nshards, restored = restored_n, tenants = ctx.directory().len(), "starting");
+    tracing::info!(
+        shards = nshards,
+        restored = restored_n,
+        tenants = ctx.directory().len(),
+        "starting"
+    );
 
     let store = Arc::new(store);
-    let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, settings.flush_interval, ctx.clone()));
+    let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
-    let watcher = tokio::spawn(watch_config(store.clone(), ctx.clone(), settings.clone(), generation));
+    let watcher = tokio::spawn(watch_config(
+        store.clone(),
+        ctx.clone(),
+        settings.clone(),
+        generation,
+    ));
 
     let mut loops = Vec::new();
     let mut bound = Vec::new();
@@ -167,7 +199,11 @@ pub async fn serve(
     }
     for (l, local) in tcp {
         bound.push((Tp::Tcp, local));
-        loops.push(tokio::spawn(transport::tcp_accept_loop(ctx.clone(), l, local)));
+        loops.push(tokio::spawn(transport::tcp_accept_loop(
+            ctx.clone(),
+            l,
+            local,
+        )));
     }
     if let Some(l) = http {
         let app = crate::http::router(ctx.clone());
@@ -215,7 +251,11 @@ pub async fn serve(
 }
 
 fn ban_record(b: &pbx_store::Ban) -> Option<BanRecord> {
-    Some(BanRecord { ip: b.ip.parse().ok()?, until_ms: u64::try_from(b.until_ms).ok()?, reason: b.reason.clone() })
+    Some(BanRecord {
+        ip: b.ip.parse().ok()?,
+        until_ms: u64::try_from(b.until_ms).ok()?,
+        reason: b.reason.clone(),
+    })
 }
 
 /// Loads every tenant and builds the directory (reusing unchanged snapshots).
@@ -256,18 +296,24 @@ async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut 
     loop {
         tick.tick().await;
         match store.config_generation().await {
-            Ok(g) if g != generation => match load_directory(&store, &settings, &ctx.directory()).await {
-                Ok((dir, g2)) => {
-                    let dir = Arc::new(dir);
-                    ctx.directory.store(dir.clone());
-                    for tx in &ctx.shards {
-                        let _ = tx.send(ShardMsg::Tenants(dir.clone())).await;
+            Ok(g) if g != generation => {
+                match load_directory(&store, &settings, &ctx.directory()).await {
+                    Ok((dir, g2)) => {
+                        let dir = Arc::new(dir);
+                        ctx.directory.store(dir.clone());
+                        for tx in &ctx.shards {
+                            let _ = tx.send(ShardMsg::Tenants(dir.clone())).await;
+                        }
+                        tracing::info!(
+                            generation = g2,
+                            tenants = dir.len(),
+                            "configuration reloaded"
+                        );
+                        generation = g2;
                     }
-                    tracing::info!(generation = g2, tenants = dir.len(), "configuration reloaded");
-                    generation = g2;
+                    Err(e) => tracing::error!(error = %e, "configuration reload failed"),
                 }
-                Err(e) => tracing::error!(error = %e, "configuration reload failed"),
-            },
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "config poll failed"),
         }
@@ -287,7 +333,10 @@ async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut 
 
 async fn persist_bans(store: Arc<Store>, mut rx: mpsc::Receiver<BanRecord>) {
     while let Some(b) = rx.recv().await {
-        if let Err(e) = store.put_ban(&b.ip.to_string(), b.until_ms as i64, &b.reason).await {
+        if let Err(e) = store
+            .put_ban(&b.ip.to_string(), b.until_ms as i64, &b.reason)
+            .await
+        {
             tracing::warn!(error = %e, "could not store a ban");
         }
     }
@@ -295,45 +344,40 @@ async fn persist_bans(store: Arc<Store>, mut rx: mpsc::Receiver<BanRecord>) {
 
 type StoreKey = pbx_store::BindingKey;
 
-/// The write-behind flusher: coalesces binding changes by key and writes
-/// them in one transaction at least once per `interval`; on shutdown
-/// (channel closed) writes what is left.
-async fn flush_bindings(
-    store: Arc<Store>,
-    mut rx: mpsc::Receiver<Vec<BindingChange>>,
-    interval: Duration,
-    ctx: Arc<Ctx>,
-) {
-    drop(ctx);
-    let mut pending: HashMap<StoreKey, Option<pbx_store::Binding>> = HashMap::new();
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            m = rx.recv() => match m {
-                Some(changes) => {
-                    for c in changes {
-                        let (k, v) = match c {
-                            BindingChange::Upsert(aor, b) => {
-                                let sb = binding_to_store(&aor, &b);
-                                (sb.key(), Some(sb))
-                            }
-                            BindingChange::Remove(aor, b) => (binding_to_store(&aor, &b).key(), None),
-                        };
-                        pending.insert(k, v);
-                    }
-                    if pending.len() >= 20_000 {
-                        write(&store, &mut pending).await;
-                    }
-                }
-                None => {
-                    write(&store, &mut pending).await;
-                    return;
-                }
-            },
-            _ = tick.tick() => write(&store, &mut pending).await,
-        }
+/// A batch of binding changes, coalesced by key (the last change wins).
+pub(crate) type BindingBatch = HashMap<StoreKey, Option<pbx_store::Binding>>;
+
+/// Folds registrar changes into a batch.
+pub(crate) fn coalesce(batch: &mut BindingBatch, changes: Vec<BindingChange>) {
+    for c in changes {
+        let (k, v) = match c {
+            BindingChange::Upsert(aor, b) => {
+                let sb = binding_to_store(&aor, &b);
+                (sb.key(), Some(sb))
+            }
+            BindingChange::Remove(aor, b) => (binding_to_store(&aor, &b).key(), None),
+        };
+        batch.insert(k, v);
     }
+}
+
+/// The write-behind writer. Shards coalesce their changes and hand over
+/// their batch once a second when this writer can take it; while it is
+/// busy (a slow disk) they keep coalescing, so nothing is lost and memory
+/// stays bounded by the number of bindings. Everything handed over is
+/// written in one transaction; when the channel closes (shutdown, after the
+/// shards handed over their last batch) the rest is written.
+async fn flush_bindings(store: Arc<Store>, mut rx: mpsc::Receiver<BindingBatch>, ctx: Arc<Ctx>) {
+    drop(ctx);
+    let mut pending = BindingBatch::new();
+    while let Some(batch) = rx.recv().await {
+        pending.extend(batch);
+        while let Ok(more) = rx.try_recv() {
+            pending.extend(more);
+        }
+        write(&store, &mut pending).await;
+    }
+    write(&store, &mut pending).await;
 }
 
 async fn write(store: &Store, pending: &mut HashMap<StoreKey, Option<pbx_store::Binding>>) {
@@ -388,7 +432,10 @@ fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
     };
     let addr: SocketAddr = addr.parse().ok()?;
     Some((
-        AorKey { tenant: b.tenant_id.0, user: b.aor.as_str().into() },
+        AorKey {
+            tenant: b.tenant_id.0,
+            user: b.aor.as_str().into(),
+        },
         Binding {
             contact: b.contact_uri.as_str().into(),
             instance: b.instance_id.as_deref().map(Into::into),
@@ -399,9 +446,14 @@ fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
             cseq: b.cseq,
             // A TCP connection does not survive a restart: requests go to the
             // address until the phone reconnects and re-registers.
-            source: Source { transport, addr, flow: None },
+            source: Source {
+                transport,
+                addr,
+                flow: None,
+            },
             user_agent: b.user_agent.as_deref().map(Into::into),
             updated_at_ms: u64::try_from(b.updated_at_ms).ok()?,
+            stored_expires_ms: u64::try_from(b.expires_at_ms).ok()?,
         },
     ))
 }

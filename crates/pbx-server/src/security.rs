@@ -73,21 +73,31 @@ impl Security {
             settings: RwLock::new(settings),
             bans: RwLock::new(HashMap::new()),
             fails: Mutex::new(HashMap::new()),
-            buckets: (0..RATE_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            buckets: (0..RATE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             persist,
         }
     }
 
     pub fn set_settings(&self, settings: SecuritySettings) {
-        *self.settings.write().expect("security settings lock is never poisoned: no panics while held") = settings;
+        *self
+            .settings
+            .write()
+            .expect("security settings lock is never poisoned: no panics while held") = settings;
     }
 
     fn settings(&self) -> std::sync::RwLockReadGuard<'_, SecuritySettings> {
-        self.settings.read().expect("security settings lock is never poisoned: no panics while held")
+        self.settings
+            .read()
+            .expect("security settings lock is never poisoned: no panics while held")
     }
 
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.settings().trusted.iter().any(|(net, len)| in_net(ip, *net, *len))
+        self.settings()
+            .trusted
+            .iter()
+            .any(|(net, len)| in_net(ip, *net, *len))
     }
 
     /// The per-packet gate: banned sources and sources over their rate are
@@ -114,9 +124,14 @@ impl Security {
         if map.len() >= MAX_TRACKED_IPS / RATE_SHARDS && !map.contains_key(&ip) {
             // Forget buckets that have refilled; they carry no state.
             let full = f64::from(burst);
-            map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * f64::from(rate) < full);
+            map.retain(|_, b| {
+                b.tokens + now.duration_since(b.last).as_secs_f64() * f64::from(rate) < full
+            });
         }
-        let b = map.entry(ip).or_insert(Bucket { tokens: f64::from(burst), last: now });
+        let b = map.entry(ip).or_insert(Bucket {
+            tokens: f64::from(burst),
+            last: now,
+        });
         let refill = now.saturating_duration_since(b.last).as_secs_f64() * f64::from(rate);
         b.tokens = (b.tokens + refill).min(f64::from(burst));
         b.last = now;
@@ -135,7 +150,9 @@ impl Security {
             return false;
         }
         let ua = user_agent.to_ascii_lowercase();
-        s.scanner_user_agents.iter().any(|p| ua.contains(p.as_str()))
+        s.scanner_user_agents
+            .iter()
+            .any(|p| ua.contains(p.as_str()))
     }
 
     /// Bans `ip` now (unless trusted). Returns true when a new ban started.
@@ -153,7 +170,15 @@ impl Security {
         };
         if fresh {
             tracing::warn!(%ip, reason, ban_s = ban_time.as_secs(), "source banned");
-            if self.persist.try_send(BanRecord { ip, until_ms, reason: reason.to_owned() }).is_err() {
+            if self
+                .persist
+                .try_send(BanRecord {
+                    ip,
+                    until_ms,
+                    reason: reason.to_owned(),
+                })
+                .is_err()
+            {
                 tracing::error!(%ip, "ban store queue full: this ban holds in memory but is not persisted");
             }
         }
@@ -174,7 +199,10 @@ impl Security {
             return false;
         }
         let count = {
-            let mut fails = self.fails.lock().expect("failure table lock is never poisoned");
+            let mut fails = self
+                .fails
+                .lock()
+                .expect("failure table lock is never poisoned");
             if fails.len() >= MAX_TRACKED_IPS && !fails.contains_key(&ip) {
                 fails.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
                 if fails.len() >= MAX_TRACKED_IPS {
@@ -195,7 +223,10 @@ impl Security {
             q.len()
         };
         if count >= threshold as usize {
-            self.fails.lock().expect("failure table lock is never poisoned").remove(&ip);
+            self.fails
+                .lock()
+                .expect("failure table lock is never poisoned")
+                .remove(&ip);
             return self.ban(ip, now, now_ms, "too many failed authentications");
         }
         false
@@ -208,14 +239,22 @@ impl Security {
         bans.clear();
         for r in records {
             if r.until_ms > now_ms {
-                bans.insert(r.ip, (now + Duration::from_millis(r.until_ms - now_ms), r.until_ms));
+                bans.insert(
+                    r.ip,
+                    (now + Duration::from_millis(r.until_ms - now_ms), r.until_ms),
+                );
             }
         }
     }
 
     /// Active bans (for metrics).
     pub fn ban_count(&self, now: Instant) -> usize {
-        self.bans.read().expect("ban table lock is never poisoned").values().filter(|(u, _)| *u > now).count()
+        self.bans
+            .read()
+            .expect("ban table lock is never poisoned")
+            .values()
+            .filter(|(u, _)| *u > now)
+            .count()
     }
 }
 
@@ -237,10 +276,16 @@ pub fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
             let len = u32::from(len.min(128));
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
-        (IpAddr::V6(a), IpAddr::V4(_)) => a.to_ipv4_mapped().is_some_and(|v4| in_net(IpAddr::V4(v4), net, len)),
+        (IpAddr::V6(a), IpAddr::V4(_)) => a
+            .to_ipv4_mapped()
+            .is_some_and(|v4| in_net(IpAddr::V4(v4), net, len)),
         _ => false,
     }
 }
@@ -325,9 +370,21 @@ mod tests {
 
     #[test]
     fn cidr_matching_covers_v4_and_v6() {
-        assert!(in_net("192.168.1.7".parse().unwrap(), "192.168.0.0".parse().unwrap(), 16));
-        assert!(!in_net("192.169.1.7".parse().unwrap(), "192.168.0.0".parse().unwrap(), 16));
+        assert!(in_net(
+            "192.168.1.7".parse().unwrap(),
+            "192.168.0.0".parse().unwrap(),
+            16
+        ));
+        assert!(!in_net(
+            "192.169.1.7".parse().unwrap(),
+            "192.168.0.0".parse().unwrap(),
+            16
+        ));
         assert!(in_net("::1".parse().unwrap(), "::1".parse().unwrap(), 128));
-        assert!(in_net("1.2.3.4".parse().unwrap(), "0.0.0.0".parse().unwrap(), 0));
+        assert!(in_net(
+            "1.2.3.4".parse().unwrap(),
+            "0.0.0.0".parse().unwrap(),
+            0
+        ));
     }
 }

@@ -66,11 +66,15 @@ pub struct Shard {
     auth: Authenticator,
     stats: HashMap<i64, TenantStats>,
     rng: StdRng,
+    /// Binding changes not yet handed to the write-behind writer.
+    dirty: crate::run::BindingBatch,
 }
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shard").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Shard")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,17 +93,25 @@ impl Shard {
             auth,
             stats: HashMap::new(),
             rng: StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            dirty: HashMap::new(),
         }
     }
 
-    /// The shard's task: its inbox and a one-second housekeeping tick.
+    /// The shard's task: its inbox and a housekeeping tick every
+    /// `[store] flush_interval_ms` (expiry sweep, binding hand-over).
     pub async fn run(mut self, mut inbox: mpsc::Receiver<ShardMsg>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick =
+            tokio::time::interval(self.ctx.flush_interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 m = inbox.recv() => match m {
                     Some(ShardMsg::Shutdown(done)) => {
+                        // Hand the last changes to the writer before saying done.
+                        let batch = std::mem::take(&mut self.dirty);
+                        if !batch.is_empty() {
+                            let _ = self.ctx.bindings.send(batch).await;
+                        }
                         let _ = done.send(());
                         return;
                     }
@@ -135,7 +147,10 @@ impl Shard {
                 for (k, b) in self.registrar.iter() {
                     tenants.entry(k.tenant).or_default().contacts += b.len() as u64;
                 }
-                let _ = tx.send(ShardReport { tenants, transactions: self.txns.len() });
+                let _ = tx.send(ShardReport {
+                    tenants,
+                    transactions: self.txns.len(),
+                });
             }
             ShardMsg::Shutdown(_) => {}
         }
@@ -145,6 +160,7 @@ impl Shard {
         let now_ms = self.ctx.wall_ms();
         let changes = self.registrar.sweep(now_ms);
         self.persist(changes);
+        self.hand_over_bindings();
         self.txns.expire(self.ctx.now());
     }
 
@@ -161,7 +177,26 @@ impl Shard {
 
     fn persist(&mut self, changes: Vec<BindingChange>) {
         if !changes.is_empty() {
-            self.ctx.persist_bindings(changes);
+            crate::run::coalesce(&mut self.dirty, changes);
+            if !self.ctx.write_behind {
+                self.hand_over_bindings();
+            }
+        }
+    }
+
+    /// Hands the coalesced changes to the writer if it can take them now;
+    /// otherwise they stay here (and keep coalescing) until the next tick.
+    fn hand_over_bindings(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.dirty);
+        if let Err(e) = self.ctx.bindings.try_send(batch) {
+            let batch = match e {
+                mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
+            };
+            self.ctx.metrics.store_backlog_drops.fetch_add(1, Relaxed);
+            self.dirty = batch;
         }
     }
 
@@ -169,7 +204,8 @@ impl Shard {
         let bytes = Bytes::from(resp.to_bytes());
         self.ctx.metrics.response_out(resp.status.as_u16());
         if let Some(key) = txn {
-            self.txns.complete(key, bytes.clone(), *flow, self.ctx.now());
+            self.txns
+                .complete(key, bytes.clone(), *flow, self.ctx.now());
         }
         self.ctx.transports.send(&self.ctx, flow, bytes);
     }
@@ -207,7 +243,9 @@ impl Shard {
 
         match inb.req.method {
             Method::Ack => return, // An ACK that matches nothing: no dialogs yet, nothing to do.
-            Method::Cancel => return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key),
+            Method::Cancel => {
+                return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
+            }
             _ => {}
         }
         // In-dialog requests: vpbx holds no dialogs yet (calls arrive with
@@ -224,10 +262,15 @@ impl Shard {
         // not serve yet; both with Allow).
         match &inb.req.method {
             Method::Options | Method::Register | Method::Invite => {}
-            Method::Bye => return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key),
+            Method::Bye => {
+                return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
+            }
             m => {
-                let status =
-                    if matches!(m, Method::Other(_)) { StatusCode::NOT_IMPLEMENTED } else { StatusCode::METHOD_NOT_ALLOWED };
+                let status = if matches!(m, Method::Other(_)) {
+                    StatusCode::NOT_IMPLEMENTED
+                } else {
+                    StatusCode::METHOD_NOT_ALLOWED
+                };
                 let mut r = self.response(&inb.req, status, &inb.flow);
                 r.headers.push(HeaderName::Allow, ALLOW);
                 return self.send_response(&inb.flow, &r, key);
@@ -259,7 +302,8 @@ impl Shard {
             return true;
         }
         let mut r = self.response(&inb.req, StatusCode::BAD_EXTENSION, &inb.flow);
-        r.headers.push(HeaderName::Unsupported, unsupported.join(", "));
+        r.headers
+            .push(HeaderName::Unsupported, unsupported.join(", "));
         self.send_response(&inb.flow, &r, key);
         false
     }
@@ -267,15 +311,23 @@ impl Shard {
     fn on_options(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) {
         let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
         r.headers.push(HeaderName::Allow, ALLOW);
-        r.headers.push(HeaderName::Other("Accept".into()), "application/sdp");
+        r.headers
+            .push(HeaderName::Other("Accept".into()), "application/sdp");
         self.send_response(&inb.flow, &r, key);
     }
 
     /// Methods other than REGISTER and OPTIONS: authenticate first (RFC 3261
     /// §8.2 puts authentication before method inspection), then answer what
     /// we do not serve yet.
-    fn on_other(&mut self, inb: &Inbound, tenant: &Arc<TenantSnap>, key: Option<crate::txn::TxnKey>) {
-        let Some(_user) = self.authenticate(inb, tenant, true, key.clone()) else { return };
+    fn on_other(
+        &mut self,
+        inb: &Inbound,
+        tenant: &Arc<TenantSnap>,
+        key: Option<crate::txn::TxnKey>,
+    ) {
+        let Some(_user) = self.authenticate(inb, tenant, true, key.clone()) else {
+            return;
+        };
         if !self.require_ok(inb, key.clone()) {
             return;
         }
@@ -301,22 +353,49 @@ impl Shard {
         let ip = inb.flow.remote.ip();
         match self.auth.check(&inb.req, tenant, proxy, ip, now_s) {
             AuthOutcome::Authenticated(user) => Some(user),
-            AuthOutcome::Challenge { stale, failed, nonce } => {
+            AuthOutcome::Challenge {
+                stale,
+                failed,
+                nonce,
+            } => {
                 if failed {
                     self.ctx.metrics.auth_failures_total.fetch_add(1, Relaxed);
                     self.stats.entry(tenant.id).or_default().auth_failures += 1;
                     tracing::info!(tenant = %tenant.domain, remote = %inb.flow.remote, "authentication failed");
-                    if self.ctx.security.record_failure(ip, now, self.ctx.wall_ms()) {
+                    if self
+                        .ctx
+                        .security
+                        .record_failure(ip, now, self.ctx.wall_ms())
+                    {
                         self.ctx.metrics.bans_total.fetch_add(1, Relaxed);
                     }
                 }
                 self.ctx.metrics.auth_challenges_total.fetch_add(1, Relaxed);
-                let status = if proxy { StatusCode::PROXY_AUTHENTICATION_REQUIRED } else { StatusCode::UNAUTHORIZED };
+                let status = if proxy {
+                    StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
                 let mut r = self.response(&inb.req, status, &inb.flow);
-                let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
-                let hint = if proxy { inb.req.headers.from() } else { inb.req.headers.to() };
+                let name = if proxy {
+                    HeaderName::ProxyAuthenticate
+                } else {
+                    HeaderName::WwwAuthenticate
+                };
+                let hint = if proxy {
+                    inb.req.headers.from()
+                } else {
+                    inb.req.headers.to()
+                };
                 let hint = hint.and_then(|n| n.uri.user);
-                for v in self.auth.challenge_values(tenant, hint.as_deref(), ip, now_s, stale, nonce.as_deref()) {
+                for v in self.auth.challenge_values(
+                    tenant,
+                    hint.as_deref(),
+                    ip,
+                    now_s,
+                    stale,
+                    nonce.as_deref(),
+                ) {
                     r.headers.push(name.clone(), v);
                 }
                 // A challenge carries no state: a retransmitted request is
@@ -332,7 +411,12 @@ impl Shard {
         }
     }
 
-    fn on_register(&mut self, inb: &Inbound, tenant: &Arc<TenantSnap>, key: Option<crate::txn::TxnKey>) {
+    fn on_register(
+        &mut self,
+        inb: &Inbound,
+        tenant: &Arc<TenantSnap>,
+        key: Option<crate::txn::TxnKey>,
+    ) {
         // Optional per-tenant list of networks allowed to register (seed 003 FAQ 4.2).
         if !tenant.register_allowed(inb.flow.remote.ip()) {
             tracing::info!(tenant = %tenant.domain, remote = %inb.flow.remote, "REGISTER from a network the tenant does not allow");
@@ -343,7 +427,9 @@ impl Shard {
             Some(to) if matches!(to.uri.scheme, Scheme::Sip | Scheme::Sips) => to,
             _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
         };
-        let Some(user) = self.authenticate(inb, tenant, false, key.clone()) else { return };
+        let Some(user) = self.authenticate(inb, tenant, false, key.clone()) else {
+            return;
+        };
         if !self.require_ok(inb, key.clone()) {
             return;
         }
@@ -352,11 +438,12 @@ impl Shard {
             tracing::info!(tenant = %tenant.domain, %user, aor = %aor_user, "authenticated user may not register this AOR");
             return self.reply(inb, StatusCode::FORBIDDEN, key);
         }
-        let contacts = match inb.req.headers.contacts() {
-            Ok(c) => c,
-            Err(_) => return self.reply(inb, StatusCode::BAD_REQUEST, key),
+        let Ok(contacts) = inb.req.headers.contacts() else {
+            return self.reply(inb, StatusCode::BAD_REQUEST, key);
         };
-        let Some(cseq) = inb.req.headers.cseq() else { return self.reply(inb, StatusCode::BAD_REQUEST, key) };
+        let Some(cseq) = inb.req.headers.cseq() else {
+            return self.reply(inb, StatusCode::BAD_REQUEST, key);
+        };
         let call_id = inb.req.headers.call_id().unwrap_or_default();
         let input = RegisterInput {
             contacts,
@@ -379,7 +466,10 @@ impl Shard {
         }
         self.registrar.set_config(cfg);
         let ext = tenant.ext_of(&user).unwrap_or(&aor_user);
-        let aor = AorKey { tenant: tenant.id, user: ext.into() };
+        let aor = AorKey {
+            tenant: tenant.id,
+            user: ext.into(),
+        };
         let now_ms = self.ctx.wall_ms();
         match self.registrar.register(now_ms, aor, &input) {
             Ok(out) => {
@@ -387,14 +477,17 @@ impl Shard {
                 self.stats.entry(tenant.id).or_default().registrations += 1;
                 let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
                 for (contact, secs) in &out.contacts {
-                    r.headers.push(HeaderName::Contact, format!("<{contact}>;expires={secs}"));
+                    r.headers
+                        .push(HeaderName::Contact, format!("<{contact}>;expires={secs}"));
                 }
-                r.headers.push(HeaderName::Other("Date".into()), httpdate(now_ms));
+                r.headers
+                    .push(HeaderName::Other("Date".into()), httpdate(now_ms));
                 self.send_response(&inb.flow, &r, key);
                 self.persist(out.changes);
             }
             Err(e) => {
-                let status = StatusCode::new(e.status()).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                let status =
+                    StatusCode::new(e.status()).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
                 let mut r = self.response(&inb.req, status, &inb.flow);
                 if let pbx_registrar::RegisterError::IntervalTooBrief { min, .. } = e {
                     r.headers.push(HeaderName::MinExpires, min.to_string());
@@ -410,7 +503,9 @@ impl Shard {
 /// client asked for it). Over UDP the response goes to the packet's source
 /// address and port in every case.
 pub fn fix_top_via(r: &mut Response, flow: &Flow) {
-    let Some(top) = r.headers.remove_first_value(&HeaderName::Via) else { return };
+    let Some(top) = r.headers.remove_first_value(&HeaderName::Via) else {
+        return;
+    };
     let mut out = String::with_capacity(top.len() + 40);
     let ip = flow.remote.ip().to_string();
     let mut has_received = false;
@@ -468,10 +563,11 @@ pub fn httpdate(now_ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if mo <= 2 { y + 1 } else { y };
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(mo - 1) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(mo - 1) as usize];
     format!("{weekday}, {d:02} {month} {y} {h:02}:{m:02}:{s:02} GMT")
 }
-
 
 #[cfg(test)]
 mod tests {

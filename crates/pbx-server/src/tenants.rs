@@ -51,14 +51,19 @@ pub struct TenantSnap {
 
 impl TenantSnap {
     pub fn register_allowed(&self, ip: IpAddr) -> bool {
-        self.register_networks.is_empty() || self.register_networks.iter().any(|(n, l)| in_net(ip, *n, *l))
+        self.register_networks.is_empty()
+            || self
+                .register_networks
+                .iter()
+                .any(|(n, l)| in_net(ip, *n, *l))
     }
 
     /// An authenticated user may register its own extension, or its auth
     /// username as the AOR user when no extension has that name.
     pub fn may_register(&self, auth_user: &str, aor_user: &str) -> bool {
         self.users.get(auth_user).is_some_and(|u| {
-            &*u.ext == aor_user || (&*u.auth_user == aor_user && !self.by_ext.contains_key(aor_user))
+            &*u.ext == aor_user
+                || (&*u.auth_user == aor_user && !self.by_ext.contains_key(aor_user))
         })
     }
 
@@ -70,7 +75,10 @@ impl TenantSnap {
         if self.by_ext.contains_key(aor_user) {
             return aor_user;
         }
-        self.users.get(aor_user).map(|u| &*u.ext).unwrap_or(aor_user)
+        self.users
+            .get(aor_user)
+            .map(|u| &*u.ext)
+            .unwrap_or(aor_user)
     }
 
     /// The extension of an authenticated digest username.
@@ -116,7 +124,10 @@ impl Directory {
             return Some(t.clone());
         }
         if domain.bytes().any(|b| b.is_ascii_uppercase()) {
-            return self.by_domain.get(domain.to_ascii_lowercase().as_str()).cloned();
+            return self
+                .by_domain
+                .get(domain.to_ascii_lowercase().as_str())
+                .cloned();
         }
         None
     }
@@ -144,7 +155,10 @@ impl Directory {
 
     /// The snapshot of a tenant with the same version, to reuse its HA1s.
     pub fn same_version(&self, id: i64, version: i64) -> Option<Arc<TenantSnap>> {
-        self.by_id.get(&id).filter(|t| t.version == version).cloned()
+        self.by_id
+            .get(&id)
+            .filter(|t| t.version == version)
+            .cloned()
     }
 }
 
@@ -159,20 +173,34 @@ pub fn snapshot(id: i64, version: i64, cfg: &pbx_core::TenantConfig) -> TenantSn
     for u in &cfg.users {
         let auth_user = u.auth_user();
         // A user without a secret cannot authenticate (it never gets the HA1 of "").
-        let Some(secret) = u.secret.as_deref().filter(|s| !s.is_empty()) else { continue };
+        let Some(secret) = u.secret.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
         let ha1 = u
             .digest_algorithms(&cfg.options)
             .iter()
             .map(|a| Ha1::from_password(to_alg(a), auth_user, &cfg.domain, secret))
             .collect();
-        users.insert(auth_user.into(), UserAuth { ext: u.ext.as_str().into(), auth_user: auth_user.into(), ha1 });
+        users.insert(
+            auth_user.into(),
+            UserAuth {
+                ext: u.ext.as_str().into(),
+                auth_user: auth_user.into(),
+                ha1,
+            },
+        );
         by_ext.insert(u.ext.as_str().into(), auth_user.into());
     }
     let register_networks = cfg
         .options
         .register_networks
         .as_ref()
-        .map(|n| n.networks().iter().map(|net| (net.network(), net.prefix_len())).collect())
+        .map(|n| {
+            n.networks()
+                .iter()
+                .map(|net| (net.network(), net.prefix_len()))
+                .collect()
+        })
         .unwrap_or_default();
     TenantSnap {
         id,

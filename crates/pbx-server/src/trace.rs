@@ -61,7 +61,13 @@ pub struct TraceLog {
 
 impl TraceLog {
     pub fn new(max_messages: usize, max_bytes: usize) -> TraceLog {
-        TraceLog { ring: Mutex::new(Ring::default()), max_messages, max_bytes, file: None, file_drops: AtomicU64::new(0) }
+        TraceLog {
+            ring: Mutex::new(Ring::default()),
+            max_messages,
+            max_bytes,
+            file: None,
+            file_drops: AtomicU64::new(0),
+        }
     }
 
     /// Also appends every entry to JSON-lines files in `dir`.
@@ -70,31 +76,35 @@ impl TraceLog {
         let (tx, rx) = sync_channel::<TraceEntry>(16_384);
         let dir = dir.to_path_buf();
         let mut out = open_append(&dir)?;
-        std::thread::Builder::new().name("vpbx-trace".into()).spawn(move || {
-            loop {
-                let e = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-                    Ok(e) => e,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        let _ = out.0.flush();
+        std::thread::Builder::new()
+            .name("vpbx-trace".into())
+            .spawn(move || {
+                loop {
+                    let e = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                        Ok(e) => e,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            let _ = out.0.flush();
+                            continue;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    let Ok(line) = serde_json::to_string(&e) else {
                         continue;
+                    };
+                    if out.1 + line.len() as u64 + 1 > FILE_MAX_BYTES {
+                        let _ = out.0.flush();
+                        let _ = std::fs::rename(dir.join("trace.jsonl"), dir.join("trace.1.jsonl"));
+                        match open_append(&dir) {
+                            Ok(o) => out = o,
+                            Err(_) => return,
+                        }
                     }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                let Ok(line) = serde_json::to_string(&e) else { continue };
-                if out.1 + line.len() as u64 + 1 > FILE_MAX_BYTES {
-                    let _ = out.0.flush();
-                    let _ = std::fs::rename(dir.join("trace.jsonl"), dir.join("trace.1.jsonl"));
-                    match open_append(&dir) {
-                        Ok(o) => out = o,
-                        Err(_) => return,
+                    if writeln!(out.0, "{line}").is_ok() {
+                        out.1 += line.len() as u64 + 1;
                     }
                 }
-                if writeln!(out.0, "{line}").is_ok() {
-                    out.1 += line.len() as u64 + 1;
-                }
-            }
-            let _ = out.0.flush();
-        })?;
+                let _ = out.0.flush();
+            })?;
         self.file = Some(tx);
         Ok(self)
     }
@@ -113,8 +123,13 @@ impl TraceLog {
             self.file_drops.fetch_add(1, Relaxed);
         }
         let size = entry.data.len() + entry.call_id.len() + 96;
-        let mut ring = self.ring.lock().expect("trace lock is never poisoned: no panics while held");
-        while !ring.entries.is_empty() && (ring.entries.len() >= self.max_messages || ring.bytes + size > self.max_bytes) {
+        let mut ring = self
+            .ring
+            .lock()
+            .expect("trace lock is never poisoned: no panics while held");
+        while !ring.entries.is_empty()
+            && (ring.entries.len() >= self.max_messages || ring.bytes + size > self.max_bytes)
+        {
             if let Some(old) = ring.entries.pop_front() {
                 ring.bytes -= old.data.len() + old.call_id.len() + 96;
             }
@@ -125,12 +140,23 @@ impl TraceLog {
 
     /// Every held message of one Call-ID, oldest first.
     pub fn find(&self, call_id: &str) -> Vec<TraceEntry> {
-        let ring = self.ring.lock().expect("trace lock is never poisoned: no panics while held");
-        ring.entries.iter().filter(|e| &*e.call_id == call_id).cloned().collect()
+        let ring = self
+            .ring
+            .lock()
+            .expect("trace lock is never poisoned: no panics while held");
+        ring.entries
+            .iter()
+            .filter(|e| &*e.call_id == call_id)
+            .cloned()
+            .collect()
     }
 
     pub fn len(&self) -> usize {
-        self.ring.lock().expect("trace lock is never poisoned: no panics while held").entries.len()
+        self.ring
+            .lock()
+            .expect("trace lock is never poisoned: no panics while held")
+            .entries
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,7 +166,10 @@ impl TraceLog {
 
 fn open_append(dir: &Path) -> std::io::Result<(std::io::BufWriter<std::fs::File>, u64)> {
     let path: PathBuf = dir.join("trace.jsonl");
-    let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
     let len = f.metadata()?.len();
     Ok((std::io::BufWriter::new(f), len))
 }
@@ -150,7 +179,9 @@ fn open_append(dir: &Path) -> std::io::Result<(std::io::BufWriter<std::fs::File>
 pub fn read_dir(dir: &Path, call_id: &str) -> std::io::Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
     for name in ["trace.1.jsonl", "trace.jsonl"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
+        let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+            continue;
+        };
         for line in text.lines() {
             if !line.contains(call_id) {
                 continue;

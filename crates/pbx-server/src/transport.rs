@@ -74,7 +74,12 @@ impl Transports {
                 None => false,
             },
             Tp::Tcp => {
-                let tx = self.tcp.lock().expect("tcp table lock is never poisoned").get(&flow.id).cloned();
+                let tx = self
+                    .tcp
+                    .lock()
+                    .expect("tcp table lock is never poisoned")
+                    .get(&flow.id)
+                    .cloned();
                 tx.is_some_and(|tx| tx.try_send(data.clone()).is_ok())
             }
         };
@@ -87,7 +92,10 @@ impl Transports {
 
     /// True when the TCP connection is still open.
     pub fn tcp_alive(&self, id: u64) -> bool {
-        self.tcp.lock().expect("tcp table lock is never poisoned").contains_key(&id)
+        self.tcp
+            .lock()
+            .expect("tcp table lock is never poisoned")
+            .contains_key(&id)
     }
 }
 
@@ -95,7 +103,11 @@ impl Transports {
 /// port in use is a start-up error, not a log line.
 pub async fn bind(
     listen: &[(Tp, SocketAddr)],
-) -> std::io::Result<(Transports, Vec<(usize, SocketAddr)>, Vec<(TcpListener, SocketAddr)>)> {
+) -> std::io::Result<(
+    Transports,
+    Vec<(usize, SocketAddr)>,
+    Vec<(TcpListener, SocketAddr)>,
+)> {
     let mut t = Transports::default();
     let mut udp_addrs = Vec::new();
     let mut tcp = Vec::new();
@@ -117,10 +129,24 @@ pub async fn bind(
     Ok((t, udp_addrs, tcp))
 }
 
+/// Receive buffer asked for on SIP UDP sockets: bursts of REGISTERs (a
+/// whole office re-registering after an outage) must not overflow it. The
+/// kernel caps it at `net.core.rmem_max` (Debian: 208 KiB); raise that
+/// sysctl on busy nodes.
+const UDP_RCVBUF: usize = 8 << 20;
+
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let std_sock = std::net::UdpSocket::bind(addr)?;
-    std_sock.set_nonblocking(true)?;
-    UdpSocket::from_std(std_sock)
+    let domain = if addr.is_ipv6() {
+        socket2::Domain::IPV6
+    } else {
+        socket2::Domain::IPV4
+    };
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = sock.set_recv_buffer_size(UDP_RCVBUF);
+    let _ = sock.set_send_buffer_size(UDP_RCVBUF / 2);
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock.into())
 }
 
 /// The receive loop of one UDP socket.
@@ -136,7 +162,12 @@ pub async fn udp_loop(ctx: Arc<Ctx>, index: usize, local: SocketAddr) {
                 continue;
             }
         };
-        let flow = Flow { tp: Tp::Udp, id: index as u64, local, remote };
+        let flow = Flow {
+            tp: Tp::Udp,
+            id: index as u64,
+            local,
+            remote,
+        };
         dispatch::datagram(&ctx, &buf[..n], flow);
         if ctx.is_stopping() {
             break;
@@ -162,7 +193,10 @@ pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: Socket
         }
         let ip = remote.ip();
         if !ctx.security.is_trusted(ip) {
-            let mut per_ip = ctx.tcp_per_ip.lock().expect("tcp per-ip lock is never poisoned");
+            let mut per_ip = ctx
+                .tcp_per_ip
+                .lock()
+                .expect("tcp per-ip lock is never poisoned");
             let n = per_ip.entry(ip).or_insert(0);
             if *n >= crate::MAX_TCP_PER_IP {
                 ctx.metrics.drop(Drop::RateLimited);
@@ -172,15 +206,29 @@ pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: Socket
         }
         let id = ctx.transports.next_conn.fetch_add(1, Relaxed) + 1;
         let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
-        ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").insert(id, tx);
+        ctx.transports
+            .tcp
+            .lock()
+            .expect("tcp table lock is never poisoned")
+            .insert(id, tx);
         ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
         ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
-        let flow = Flow { tp: Tp::Tcp, id, local, remote };
+        let flow = Flow {
+            tp: Tp::Tcp,
+            id,
+            local,
+            remote,
+        };
         tokio::spawn(tcp_connection(ctx.clone(), stream, flow, rx));
     }
 }
 
-async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mpsc::Receiver<Bytes>) {
+async fn tcp_connection(
+    ctx: Arc<Ctx>,
+    stream: TcpStream,
+    flow: Flow,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let writer = tokio::spawn(async move {
@@ -212,11 +260,19 @@ async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mp
                 Ok(None) => break,
                 Ok(Some(Framed::KeepAlivePing)) => {
                     // RFC 5626 §4.4.1: answer a double CRLF with a single CRLF.
-                    ctx.transports.send(&ctx, &flow, Bytes::from_static(b"\r\n"));
+                    ctx.transports
+                        .send(&ctx, &flow, Bytes::from_static(b"\r\n"));
                 }
                 Ok(Some(Framed::KeepAlivePong)) => {}
                 Ok(Some(Framed::Message(msg))) => {
-                    dispatch::message(&ctx, Arrival { msg, flow, raw: None });
+                    dispatch::message(
+                        &ctx,
+                        Arrival {
+                            msg,
+                            flow,
+                            raw: None,
+                        },
+                    );
                 }
                 Err(e) => {
                     // A framing error on a stream cannot be recovered (RFC 3261 §18.3).
@@ -231,9 +287,16 @@ async fn tcp_connection(ctx: Arc<Ctx>, stream: TcpStream, flow: Flow, mut rx: mp
             break;
         }
     }
-    ctx.transports.tcp.lock().expect("tcp table lock is never poisoned").remove(&flow.id);
+    ctx.transports
+        .tcp
+        .lock()
+        .expect("tcp table lock is never poisoned")
+        .remove(&flow.id);
     {
-        let mut per_ip = ctx.tcp_per_ip.lock().expect("tcp per-ip lock is never poisoned");
+        let mut per_ip = ctx
+            .tcp_per_ip
+            .lock()
+            .expect("tcp per-ip lock is never poisoned");
         if let Some(n) = per_ip.get_mut(&flow.remote.ip()) {
             *n -= 1;
             if *n == 0 {

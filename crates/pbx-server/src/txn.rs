@@ -21,9 +21,20 @@ use crate::transport::{Flow, Tp};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TxnKey {
     /// RFC 3261 §17.2.3: branch, sent-by, method (ACK and CANCEL have their own).
-    Rfc3261 { branch: Box<str>, sent_by: Box<str>, method: Box<str> },
+    Rfc3261 {
+        branch: Box<str>,
+        sent_by: Box<str>,
+        method: Box<str>,
+    },
     /// RFC 2543 fallback.
-    Rfc2543 { uri: Box<str>, from_tag: Box<str>, call_id: Box<str>, cseq: u32, method: Box<str>, via: Box<str> },
+    Rfc2543 {
+        uri: Box<str>,
+        from_tag: Box<str>,
+        call_id: Box<str>,
+        cseq: u32,
+        method: Box<str>,
+        via: Box<str>,
+    },
 }
 
 /// The result of matching a request.
@@ -55,7 +66,11 @@ pub struct ServerTxns {
 
 impl ServerTxns {
     pub fn new(t1: Duration) -> ServerTxns {
-        ServerTxns { t1, map: HashMap::new(), order: VecDeque::new() }
+        ServerTxns {
+            t1,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -68,14 +83,27 @@ impl ServerTxns {
 
     /// Matches a request against the table.
     pub fn lookup(&mut self, req: &Request, now: Instant) -> TxnMatch {
-        let Some(key) = key_of(req) else { return TxnMatch::New(None) };
+        let Some(key) = key_of(req) else {
+            return TxnMatch::New(None);
+        };
         if req.method == Method::Ack {
             // The ACK of a non-2xx final answer matches the INVITE's transaction.
             let invite_key = match &key {
-                TxnKey::Rfc3261 { branch, sent_by, .. } => {
-                    TxnKey::Rfc3261 { branch: branch.clone(), sent_by: sent_by.clone(), method: "INVITE".into() }
-                }
-                TxnKey::Rfc2543 { uri, from_tag, call_id, cseq, via, .. } => TxnKey::Rfc2543 {
+                TxnKey::Rfc3261 {
+                    branch, sent_by, ..
+                } => TxnKey::Rfc3261 {
+                    branch: branch.clone(),
+                    sent_by: sent_by.clone(),
+                    method: "INVITE".into(),
+                },
+                TxnKey::Rfc2543 {
+                    uri,
+                    from_tag,
+                    call_id,
+                    cseq,
+                    via,
+                    ..
+                } => TxnKey::Rfc2543 {
                     uri: uri.clone(),
                     from_tag: from_tag.clone(),
                     call_id: call_id.clone(),
@@ -84,7 +112,11 @@ impl ServerTxns {
                     via: via.clone(),
                 },
             };
-            return if self.map.contains_key(&invite_key) { TxnMatch::AckAbsorbed } else { TxnMatch::New(None) };
+            return if self.map.contains_key(&invite_key) {
+                TxnMatch::AckAbsorbed
+            } else {
+                TxnMatch::New(None)
+            };
         }
         match self.map.get(&key) {
             Some(e) if e.expires > now => TxnMatch::Retransmission(e.response.clone()),
@@ -99,7 +131,13 @@ impl ServerTxns {
             return;
         }
         let expires = now + self.t1 * 64;
-        self.map.insert(key.clone(), Entry { response: Some((response, flow)), expires });
+        self.map.insert(
+            key.clone(),
+            Entry {
+                response: Some((response, flow)),
+                expires,
+            },
+        );
         self.order.push_back((expires, key));
     }
 
@@ -109,7 +147,9 @@ impl ServerTxns {
             if *t > now {
                 break;
             }
-            let Some((_, key)) = self.order.pop_front() else { break };
+            let Some((_, key)) = self.order.pop_front() else {
+                break;
+            };
             if self.map.get(&key).is_some_and(|e| e.expires <= now) {
                 self.map.remove(&key);
             }
@@ -126,7 +166,11 @@ fn key_of(req: &Request) -> Option<TxnKey> {
             Some(p) => format!("{}:{p}", via.host),
             None => via.host.to_string(),
         };
-        return Some(TxnKey::Rfc3261 { branch: branch.into(), sent_by: sent_by.into(), method });
+        return Some(TxnKey::Rfc3261 {
+            branch: branch.into(),
+            sent_by: sent_by.into(),
+            method,
+        });
     }
     let cseq = req.headers.cseq()?;
     Some(TxnKey::Rfc2543 {

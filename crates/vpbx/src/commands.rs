@@ -29,11 +29,16 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 async fn open(cfg: &ServerConfig) -> Result<Store> {
-    Store::open(&cfg.database).await.with_context(|| format!("cannot open the database {}", redact(&cfg.database)))
+    Store::open(&cfg.database)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&cfg.database)))
 }
 
 fn redact(url: &str) -> String {
@@ -48,20 +53,23 @@ async fn serve(cfg: ServerConfig) -> Result<()> {
         .with_context(|| format!("cannot create the data dir {}", cfg.data_dir.display()))?;
     let store = open(&cfg).await?;
     let settings = server_settings(&cfg);
-    pbx_server::serve(settings, store, shutdown_signal(), None).await.map_err(|e| anyhow!("{e}"))
+    pbx_server::serve(settings, store, shutdown_signal(), None)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -80,12 +88,16 @@ async fn tenant(cfg: &ServerConfig, cmd: TenantCmd) -> Result<()> {
                 bail!("{domain:?} is not a valid SIP domain");
             }
             let store = open(cfg).await?;
-            let id = store.create_tenant(&domain).await.map_err(|e| anyhow!("{e}"))?;
+            let id = store
+                .create_tenant(&domain)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             let text = to_stored(&TenantConfig::new(&domain), key)?;
             store.put_tenant_config(&domain, &text, None).await?;
             store.append_audit(&domain, "cli", "tenant created").await?;
             let dir = tenant_dir(cfg, &domain);
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             println!("created tenant {domain} (id {})", id.0);
             println!("storage: {}", dir.display());
             println!("next: vpbx tenant apply FILE.yaml (domain: {domain}) to add users");
@@ -107,10 +119,14 @@ async fn tenant(cfg: &ServerConfig, cmd: TenantCmd) -> Result<()> {
                     bail!("not deleted");
                 }
             }
-            store.delete_tenant(&domain).await.map_err(|e| anyhow!("{e}"))?;
+            store
+                .delete_tenant(&domain)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             let dir = tenant_dir(cfg, &domain);
             if dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
             }
             println!("deleted tenant {domain}");
             store.close().await;
@@ -121,10 +137,15 @@ async fn tenant(cfg: &ServerConfig, cmd: TenantCmd) -> Result<()> {
             let rows = store.list_tenants().await?;
             for t in rows {
                 let users = match store.get_tenant(&t.domain).await? {
-                    Some(c) => parse_stored(&t.domain, c.config.as_deref().unwrap_or(""), key).map(|c| c.users.len()).unwrap_or(0),
+                    Some(c) => parse_stored(&t.domain, c.config.as_deref().unwrap_or(""), key)
+                        .map(|c| c.users.len())
+                        .unwrap_or(0),
                     None => 0,
                 };
-                println!("{}\tid={}\tversion={}\tusers={users}", t.domain, t.id.0, t.version);
+                println!(
+                    "{}\tid={}\tversion={}\tusers={users}",
+                    t.domain, t.id.0, t.version
+                );
             }
             store.close().await;
             Ok(())
@@ -132,8 +153,11 @@ async fn tenant(cfg: &ServerConfig, cmd: TenantCmd) -> Result<()> {
         TenantCmd::Apply { file, dry_run } => apply(cfg, &file, dry_run).await,
         TenantCmd::Export { domain, secrets } => {
             let store = open(cfg).await?;
-            let Some(t) = store.get_tenant(&domain.to_ascii_lowercase()).await? else { bail!("no tenant {domain}") };
-            let parsed = parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key).map_err(|e| anyhow!(e))?;
+            let Some(t) = store.get_tenant(&domain.to_ascii_lowercase()).await? else {
+                bail!("no tenant {domain}")
+            };
+            let parsed = parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key)
+                .map_err(|e| anyhow!(e))?;
             print!("{}", parsed.export_yaml(secrets));
             store.close().await;
             Ok(())
@@ -147,23 +171,31 @@ fn tenant_dir(cfg: &ServerConfig, domain: &str) -> PathBuf {
 
 async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
     let key = cfg.store.secrets_key.as_ref();
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut new = TenantConfig::from_yaml_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut new =
+        TenantConfig::from_yaml_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let store = open(cfg).await?;
     let existing = store.get_tenant(&new.domain).await?;
     let (old, version) = match &existing {
         Some(t) => {
-            let old =
-                parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key).map_err(|e| anyhow!("stored config: {e}"))?;
+            let old = parse_stored(&t.row.domain, t.config.as_deref().unwrap_or(""), key)
+                .map_err(|e| anyhow!("stored config: {e}"))?;
             (Some(old), Some(t.row.version))
         }
         None => (None, None),
     };
     match &old {
-        Some(o) => new.fill_missing_secrets_from(o).map_err(|e| anyhow!("{}: {e}", file.display()))?,
-        None => new.check_secrets_present().map_err(|e| anyhow!("{}: {e}", file.display()))?,
+        Some(o) => new
+            .fill_missing_secrets_from(o)
+            .map_err(|e| anyhow!("{}: {e}", file.display()))?,
+        None => new
+            .check_secrets_present()
+            .map_err(|e| anyhow!("{}: {e}", file.display()))?,
     }
-    let base = old.clone().unwrap_or_else(|| TenantConfig::new(&new.domain));
+    let base = old
+        .clone()
+        .unwrap_or_else(|| TenantConfig::new(&new.domain));
     let diff = TenantConfig::diff(&base, &new);
     if old.is_none() {
         println!("+ tenant {}", new.domain);
@@ -179,7 +211,10 @@ async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
         return Ok(());
     }
     if existing.is_none() {
-        store.create_tenant(&new.domain).await.map_err(|e| anyhow!("{e}"))?;
+        store
+            .create_tenant(&new.domain)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         std::fs::create_dir_all(tenant_dir(cfg, &new.domain))?;
     }
     if diff.is_empty() && existing.is_some() {
@@ -187,10 +222,20 @@ async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
     }
     let stored = to_stored(&new, key)?;
     let v = store
-        .put_tenant_config(&new.domain, &stored, version.or(Some(0)).filter(|_| existing.is_some()))
+        .put_tenant_config(
+            &new.domain,
+            &stored,
+            version.or(Some(0)).filter(|_| existing.is_some()),
+        )
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    store.append_audit(&new.domain, "cli", &format!("tenant apply: {} change(s)", diff.len())).await?;
+    store
+        .append_audit(
+            &new.domain,
+            "cli",
+            &format!("tenant apply: {} change(s)", diff.len()),
+        )
+        .await?;
     println!("applied {} (version {v})", new.domain);
     store.close().await;
     Ok(())
@@ -199,9 +244,16 @@ async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
 async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<()> {
     let store = open(cfg).await?;
     let domain = domain.to_ascii_lowercase();
-    let Some(t) = store.get_tenant(&domain).await? else { bail!("no tenant {domain}") };
+    let Some(t) = store.get_tenant(&domain).await? else {
+        bail!("no tenant {domain}")
+    };
     let now = now_ms();
-    let mut list: Vec<_> = store.list_bindings(t.row.id).await?.into_iter().filter(|b| b.expires_at_ms > now).collect();
+    let mut list: Vec<_> = store
+        .list_bindings(t.row.id)
+        .await?
+        .into_iter()
+        .filter(|b| b.expires_at_ms > now)
+        .collect();
     list.sort_by(|a, b| (&a.aor, &a.contact_uri).cmp(&(&b.aor, &b.contact_uri)));
     if json {
         let v: Vec<serde_json::Value> = list
@@ -221,7 +273,10 @@ async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<(
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<28} {:<44} {:<26} {:>7}  USER-AGENT", "AOR", "CONTACT", "SOURCE", "EXPIRES");
+        println!(
+            "{:<28} {:<44} {:<26} {:>7}  USER-AGENT",
+            "AOR", "CONTACT", "SOURCE", "EXPIRES"
+        );
         for b in &list {
             println!(
                 "{:<28} {:<44} {:<26} {:>6}s  {}",
@@ -242,7 +297,11 @@ async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<(
 /// GET: the CLI needs no HTTP client library for one request on loopback).
 fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
     let addr = cfg.http.listen;
-    let target = if addr.ip().is_unspecified() { std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port()) } else { addr };
+    let target = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port())
+    } else {
+        addr
+    };
     let mut s = match TcpStream::connect_timeout(&target, Duration::from_secs(3)) {
         Ok(s) => s,
         Err(e) => {
@@ -252,7 +311,10 @@ fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
             };
             let entries = pbx_server::trace::read_dir(dir, call_id)?;
             if entries.is_empty() {
-                bail!("no server at http://{target}, and no messages with Call-ID {call_id} in {}", dir.display());
+                bail!(
+                    "no server at http://{target}, and no messages with Call-ID {call_id} in {}",
+                    dir.display()
+                );
             }
             return print_trace(entries, json);
         }
@@ -260,14 +322,32 @@ fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let path: String = call_id
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect();
-    write!(s, "GET /api/v1/trace/{path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET /api/v1/trace/{path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;
     let text = String::from_utf8_lossy(&resp);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| anyhow!("bad HTTP answer from the server"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("bad HTTP answer from the server"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     if head.starts_with("HTTP/1.1 404") {
         bail!("no messages with Call-ID {call_id} in the trace");
     }
@@ -305,7 +385,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((len, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }
@@ -329,13 +411,20 @@ async fn ban(cfg: &ServerConfig, cmd: BanCmd) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for b in &bans {
-                    println!("{}\t{}s left\t{}", b.ip, (b.until_ms - now) / 1000, b.reason);
+                    println!(
+                        "{}\t{}s left\t{}",
+                        b.ip,
+                        (b.until_ms - now) / 1000,
+                        b.reason
+                    );
                 }
                 println!("{} ban(s)", bans.len());
             }
         }
         BanCmd::Remove { ip } => {
-            let ip: std::net::IpAddr = ip.parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
+            let ip: std::net::IpAddr = ip
+                .parse()
+                .map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
             if store.remove_ban(&ip.to_string()).await? {
                 println!("ban of {ip} lifted");
             } else {
@@ -366,16 +455,27 @@ async fn demo() -> Result<()> {
     let store = open(&cfg).await?;
     let existing = store.get_tenant(domain).await?;
     let tenant = match existing {
-        Some(t) => parse_stored(domain, t.config.as_deref().unwrap_or(""), None).map_err(|e| anyhow!(e))?,
+        Some(t) => {
+            parse_stored(domain, t.config.as_deref().unwrap_or(""), None).map_err(|e| anyhow!(e))?
+        }
         None => {
             let mut yaml = format!("domain: {domain}\nlanguage: en\ncountry: IT\nusers:\n");
             for (ext, name) in DEMO_USERS {
-                let secret: String = (0..12).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
-                yaml.push_str(&format!("  - {{ext: \"{ext}\", name: \"{name}\", secret: \"{secret}\"}}\n"));
+                let secret: String = (0..12)
+                    .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+                    .collect();
+                yaml.push_str(&format!(
+                    "  - {{ext: \"{ext}\", name: \"{name}\", secret: \"{secret}\"}}\n"
+                ));
             }
             let t = TenantConfig::from_yaml_str(&yaml).map_err(|e| anyhow!("demo tenant: {e}"))?;
-            store.create_tenant(domain).await.map_err(|e| anyhow!("{e}"))?;
-            store.put_tenant_config(domain, &to_stored(&t, None)?, None).await?;
+            store
+                .create_tenant(domain)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            store
+                .put_tenant_config(domain, &to_stored(&t, None)?, None)
+                .await?;
             t
         }
     };
@@ -384,7 +484,11 @@ async fn demo() -> Result<()> {
     println!("tenant {domain}; register a phone with:");
     println!("  registrar/proxy: 127.0.0.1:5060   domain (realm): {domain}");
     for u in &tenant.users {
-        println!("  user {}  password {}", u.ext, u.secret.as_deref().unwrap_or("?"));
+        println!(
+            "  user {}  password {}",
+            u.ext,
+            u.secret.as_deref().unwrap_or("?")
+        );
     }
     if let Some(u) = tenant.users.first() {
         println!("for example with sipsak:");
@@ -395,9 +499,14 @@ async fn demo() -> Result<()> {
             u.secret.as_deref().unwrap_or(""),
             u.ext
         );
-        println!("  (a phone that only knows the address 127.0.0.1 also works: the demo users are unique on this server)");
+        println!(
+            "  (a phone that only knows the address 127.0.0.1 also works: the demo users are unique on this server)"
+        );
     }
-    println!("then: cargo run --release -- --config {} registrations {domain}", cfg_path.display());
+    println!(
+        "then: cargo run --release -- --config {} registrations {domain}",
+        cfg_path.display()
+    );
     println!("stop with Ctrl-C");
     serve(cfg).await
 }

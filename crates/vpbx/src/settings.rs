@@ -13,11 +13,14 @@ use pbx_server::transport::Tp;
 pub(crate) fn load_config(path: Option<&Path>) -> Result<ServerConfig> {
     let path: Option<PathBuf> = match path {
         Some(p) => Some(p.to_path_buf()),
-        None => Path::new("vpbx.toml").exists().then(|| PathBuf::from("vpbx.toml")),
+        None => Path::new("vpbx.toml")
+            .exists()
+            .then(|| PathBuf::from("vpbx.toml")),
     };
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
             ServerConfig::from_toml_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
         }
         None => Ok(ServerConfig::default()),
@@ -62,12 +65,21 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
             max_contacts_per_aor: cfg.registrar.max_contacts_per_aor as usize,
         },
         security: SecuritySettings {
-            trusted: sec.trusted_networks.networks().iter().map(|n| (n.network(), n.prefix_len())).collect(),
+            trusted: sec
+                .trusted_networks
+                .networks()
+                .iter()
+                .map(|n| (n.network(), n.prefix_len()))
+                .collect(),
             ban_threshold: sec.ban_threshold,
             ban_window: Duration::from_secs(sec.ban_window_s),
             ban_time: Duration::from_secs(sec.ban_time_s),
             drop_scanner_user_agents: sec.drop_scanner_user_agents,
-            scanner_user_agents: sec.scanner_user_agents.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            scanner_user_agents: sec
+                .scanner_user_agents
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
             rate_limit_per_ip: sec.rate_limit_per_ip,
             rate_burst: sec.rate_limit_burst,
         },
@@ -77,6 +89,7 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         trace_max_bytes: 64 << 20,
         trace_dir: cfg.trace.dir.clone(),
         flush_interval: Duration::from_millis(cfg.store.flush_interval_ms.max(1)),
+        write_behind: cfg.store.write_behind,
         config_poll: Duration::from_millis(500),
         build_tenant: build,
         own_ip_policy: match cfg.sip.own_ip_policy {
@@ -88,14 +101,20 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
 }
 
 /// Parses a stored tenant document and opens its sealed secrets.
-pub(crate) fn parse_stored(domain: &str, text: &str, key: Option<&SecretsKey>) -> Result<TenantConfig, String> {
+pub(crate) fn parse_stored(
+    domain: &str,
+    text: &str,
+    key: Option<&SecretsKey>,
+) -> Result<TenantConfig, String> {
     if text.trim().is_empty() {
         return Ok(TenantConfig::new(domain));
     }
     let mut cfg = TenantConfig::from_yaml_str(text).map_err(|e| e.to_string())?;
     for u in &mut cfg.users {
         if let Some(s) = &u.secret {
-            u.secret = Some(pbx_core::unseal(s, key).map_err(|e| format!("users {}: secret: {e}", u.ext))?);
+            u.secret = Some(
+                pbx_core::unseal(s, key).map_err(|e| format!("users {}: secret: {e}", u.ext))?,
+            );
         }
     }
     Ok(cfg)
