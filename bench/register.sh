@@ -8,7 +8,7 @@
 #   QUICK=1 bash bench/register.sh    # CI-size run (about 1 min)
 #
 # Knobs (environment): TENANTS USERS IDLE_USERS RATES DURATION CONC FILL_CONC
-# SIPP_RATE SIPP_COUNT SIPP_INSTANCES SHARDS KAM_CHILDREN SKIP_KAMAILIO=1
+# SIPP_RATE SIPP_COUNT SIPP_INSTANCES SHARDS THREADS KAM_CHILDREN SKIP_KAMAILIO=1
 # SKIP_SIPP=1 SKIP_MEMORY=1 NO_BUILD=1 OUT=dir VPBX_PORT KAM_PORT.
 set -euo pipefail
 
@@ -32,6 +32,7 @@ SIPP_RATE="${SIPP_RATE:-1000}"    # SIPp calls (REGISTER+401+REGISTER+200) per s
 SIPP_COUNT="${SIPP_COUNT:-10000}"
 SIPP_INSTANCES="${SIPP_INSTANCES:-1}"
 SHARDS="${SHARDS:-0}"             # vpbx [sip] shards; 0 = one per core
+THREADS="${THREADS:-0}"           # vpbx [sip] threads (runtime workers); 0 = one per core
 KAM_CHILDREN="${KAM_CHILDREN:-2}" # Kamailio UDP worker processes
 VPBX_PORT="${VPBX_PORT:-5070}" KAM_PORT="${KAM_PORT:-5080}" HTTP_PORT="${HTTP_PORT:-18080}"
 OUT="${OUT:-$(mktemp -d /tmp/vpbx-bench.XXXXXX)}"
@@ -201,6 +202,7 @@ database = "sqlite://$1/data/vpbx.db"
 [sip]
 listen = ["udp:127.0.0.1:$2"]
 shards = $SHARDS
+threads = $THREADS
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
 [security]

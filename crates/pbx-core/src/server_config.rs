@@ -137,6 +137,8 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// Worker shards; 0 (default) = one per CPU core (see [`ServerConfig::effective_shards`]).
     pub shards: usize,
+    /// Runtime worker threads; 0 (default) = one per CPU core.
+    pub threads: usize,
     /// Bounded inbox per shard; when full, requests get 503 + Retry-After. Default 4096.
     pub queue_depth: usize,
     /// Default [`OwnIpPolicy::UniqueAuthUser`].
@@ -284,6 +286,7 @@ const SIP_KEYS: &[&str] = &[
     "t4_ms",
     "max_message_bytes",
     "shards",
+    "threads",
     "queue_depth",
     "own_ip_policy",
 ];
@@ -348,6 +351,7 @@ impl Default for ServerConfig {
                 t4_ms: 5000,
                 max_message_bytes: 65_535,
                 shards: 0,
+                threads: 0,
                 queue_depth: 4096,
                 own_ip_policy: OwnIpPolicy::UniqueAuthUser,
             },
@@ -486,6 +490,7 @@ impl ServerConfig {
             .uint("max_message_bytes", 1024, 1 << 20)?
             .map_or(s.max_message_bytes, to_usize);
         s.shards = sip.uint("shards", 0, 1024)?.map_or(s.shards, to_usize);
+        s.threads = sip.uint("threads", 0, 1024)?.map_or(s.threads, to_usize);
         s.queue_depth = sip
             .uint("queue_depth", 1, 10_000_000)?
             .map_or(s.queue_depth, to_usize);

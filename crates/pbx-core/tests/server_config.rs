@@ -187,7 +187,7 @@ fn unknown_keys_are_named_with_their_section() {
     );
     assert_eq!(
         err("[sip]\nlisten_on = []\n"),
-        "sip: unknown key \"listen_on\" (expected one of: listen, external_ip, t1_ms, t2_ms, t4_ms, max_message_bytes, shards, queue_depth, own_ip_policy)"
+        "sip: unknown key \"listen_on\" (expected one of: listen, external_ip, t1_ms, t2_ms, t4_ms, max_message_bytes, shards, threads, queue_depth, own_ip_policy)"
     );
     assert_eq!(
         err("[security]\nban_treshold = 5\n"),
