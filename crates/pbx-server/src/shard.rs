@@ -404,10 +404,6 @@ impl Shard {
                 self.send_response(&inb.flow, &r, None);
                 None
             }
-            AuthOutcome::BadRequest => {
-                self.reply(inb, StatusCode::BAD_REQUEST, key);
-                None
-            }
         }
     }
 
