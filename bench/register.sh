@@ -453,5 +453,5 @@ if [[ "${SKIP_MEMORY:-0}" != 1 ]]; then
     "registered users -> $(((RSS_IDLE - RSS_EMPTY) / TENANTS)) kB per tenant (target <= 1024)"
 fi
 echo "vpbx metrics at the end of the load runs:"
-grep -E '^vpbx_(store_backlog_drops_total|drops_total|sip_responses_sent_total|registrations_total)' "$OUT/vpbx-metrics.txt" | sed 's/^/  /' || true
+grep -E '^vpbx_(store_deferred_batches_total|sip_dropped_total|sip_responses_sent_total|registrations_total)' "$OUT/vpbx-metrics.txt" | sed 's/^/  /' || true
 echo "raw: $RESULTS, $OUT/loadgen.jsonl"
