@@ -513,13 +513,13 @@ impl Registrar {
     }
 }
 
-/// Same binding, same everything that matters to routing: only the expiry,
-/// CSeq and refresh time differ.
+/// Same binding, same everything that matters to reaching the phone: only
+/// the expiry, Call-ID/CSeq (which only order REGISTERs) and the
+/// User-Agent text may differ. A stored Call-ID that falls behind is
+/// harmless: a REGISTER with another Call-ID is always accepted.
 fn is_plain_refresh(old: &Binding, new: &Binding) -> bool {
     old.contact == new.contact
         && old.source == new.source
-        && old.call_id == new.call_id
-        && old.user_agent == new.user_agent
         && old.instance == new.instance
         && old.reg_id == new.reg_id
         && old.q == new.q

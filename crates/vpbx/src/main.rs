@@ -11,6 +11,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc returns freed memory to the system (glibc keeps the transient
+/// transaction and parse garbage of a registration storm as RSS) and is
+/// faster on the many small allocations of SIP messages.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "vpbx", version, about = "Hosted multi-tenant IP-PBX")]
 struct Cli {
