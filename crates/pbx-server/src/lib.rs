@@ -152,51 +152,44 @@ impl Ctx {
     }
 
     pub(crate) fn trace_in(&self, flow: &Flow, msg: &Message, raw: Option<Bytes>) {
-        if !self.trace.enabled() {
-            return;
+        if self.trace.enabled() {
+            let data = raw.unwrap_or_else(|| Bytes::from(msg.to_bytes()));
+            self.trace_record(
+                flow,
+                "in",
+                msg.headers().call_id().unwrap_or_default().into(),
+                data,
+            );
         }
-        let data = raw.unwrap_or_else(|| Bytes::from(msg.to_bytes()));
-        let call_id = msg.headers().call_id().unwrap_or_default().into();
+    }
+
+    pub(crate) fn trace_in_raw(&self, flow: &Flow, data: &[u8]) {
+        if self.trace.enabled() {
+            let call_id = raw_call_id(data).unwrap_or_default().into();
+            self.trace_record(flow, "in", call_id, Bytes::copy_from_slice(data));
+        }
+    }
+
+    pub(crate) fn trace_out(&self, flow: &Flow, data: &Bytes) {
+        if self.trace.enabled() && data.len() >= 8 {
+            self.trace_record(
+                flow,
+                "out",
+                raw_call_id(data).unwrap_or_default().into(),
+                data.clone(),
+            );
+        }
+    }
+
+    fn trace_record(&self, flow: &Flow, direction: &'static str, call_id: Box<str>, data: Bytes) {
         self.trace.record(TraceEntry {
             at_us: self.wall_us(),
-            direction: "in",
+            direction,
             transport: flow.tp.as_str(),
             local: flow.local,
             remote: flow.remote,
             call_id,
             data,
-        });
-    }
-
-    pub(crate) fn trace_in_raw(&self, flow: &Flow, data: &[u8]) {
-        if !self.trace.enabled() {
-            return;
-        }
-        let call_id = raw_call_id(data).unwrap_or_default().into();
-        self.trace.record(TraceEntry {
-            at_us: self.wall_us(),
-            direction: "in",
-            transport: flow.tp.as_str(),
-            local: flow.local,
-            remote: flow.remote,
-            call_id,
-            data: Bytes::copy_from_slice(data),
-        });
-    }
-
-    pub(crate) fn trace_out(&self, flow: &Flow, data: &Bytes) {
-        if !self.trace.enabled() || data.len() < 8 {
-            return;
-        }
-        let call_id = raw_call_id(data).unwrap_or_default().into();
-        self.trace.record(TraceEntry {
-            at_us: self.wall_us(),
-            direction: "out",
-            transport: flow.tp.as_str(),
-            local: flow.local,
-            remote: flow.remote,
-            call_id,
-            data: data.clone(),
         });
     }
 
