@@ -288,6 +288,35 @@ async fn load_directory(
     Ok((Directory::new(snaps), generation))
 }
 
+/// Applies the tenants changed or deleted since `since` to `old` (an apply
+/// of one tenant reads one row, not all of them).
+async fn reload_changes(
+    store: &Store,
+    settings: &Settings,
+    old: &Directory,
+    since: i64,
+) -> Result<(Directory, i64), ServeError> {
+    let ch = store.tenant_changes_since(since).await?;
+    let mut by_id: HashMap<i64, Arc<TenantSnap>> = old.iter().map(|t| (t.id, t.clone())).collect();
+    by_id.retain(|_, t| !ch.deleted.iter().any(|d| d.as_str() == &*t.domain));
+    for t in ch.changed {
+        let id = t.row.id.0;
+        let text = t.config.as_deref().unwrap_or("");
+        match (settings.build_tenant)(id, t.row.version, &t.row.domain, text) {
+            Ok(s) => {
+                // A domain deleted and created again has a new id.
+                by_id.retain(|other, o| *other == id || &*o.domain != t.row.domain.as_str());
+                by_id.insert(id, Arc::new(s));
+            }
+            // Keep serving the last good snapshot of this tenant.
+            Err(e) => {
+                tracing::error!(tenant = %t.row.domain, error = %e, "tenant config does not load")
+            }
+        }
+    }
+    Ok((Directory::new(by_id.into_values()), ch.generation))
+}
+
 /// Picks up `tenant apply` / `ban remove` done by the CLI (or another node)
 /// by polling two generation counters in the database.
 async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut generation: i64) {
@@ -297,7 +326,7 @@ async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut 
         tick.tick().await;
         match store.config_generation().await {
             Ok(g) if g != generation => {
-                match load_directory(&store, &settings, &ctx.directory()).await {
+                match reload_changes(&store, &settings, &ctx.directory(), generation).await {
                     Ok((dir, g2)) => {
                         let dir = Arc::new(dir);
                         ctx.directory.store(dir.clone());
