@@ -491,7 +491,7 @@ async fn demo() -> Result<()> {
     if let Some(u) = tenant.users.first() {
         println!("for example with sipsak:");
         println!(
-            "  sipsak -U -C sip:{}@127.0.0.1:5999 -s sip:{}@127.0.0.1:5060 -a {} --auth-username={} -H 127.0.0.1",
+            "  sipsak -U -x 600 -C sip:{}@127.0.0.1:5999 -s sip:{}@127.0.0.1:5060 -a {} --auth-username={} -H 127.0.0.1",
             u.ext,
             u.ext,
             u.secret.as_deref().unwrap_or(""),
