@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use crate::credentials::Qop;
 use crate::hash::Algorithm;
-use crate::parse::{ParseError, Scanner, bounded, push_quoted, set_once};
+use crate::parse::{ParseError, Scanner, bounded, parse_algorithm, push_quoted, set_once};
 
 /// What a server puts in a challenge. The same nonce may be used for the
 /// MD5 and the SHA-256 challenge of one response.
@@ -122,12 +122,7 @@ pub fn parse_challenge(value: &str) -> Result<Challenge<'_>, ParseError> {
         } else if n.eq_ignore_ascii_case("opaque") {
             set_once(&mut opaque, p.value, "opaque")?;
         } else if n.eq_ignore_ascii_case("algorithm") {
-            let a = Algorithm::from_token(&p.value).ok_or_else(|| {
-                ParseError::UnsupportedAlgorithm {
-                    algorithm: bounded(&p.value),
-                }
-            })?;
-            set_once(&mut algorithm, a, "algorithm")?;
+            set_once(&mut algorithm, parse_algorithm(&p.value)?, "algorithm")?;
         } else if n.eq_ignore_ascii_case("qop") {
             set_once(&mut qop_list, p.value, "qop")?;
         } else if n.eq_ignore_ascii_case("stale") {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::hash::{Algorithm, DigestBytes};
-use crate::parse::{ParseError, Scanner, bounded, set_once};
+use crate::parse::{ParseError, Scanner, bounded, parse_algorithm, set_once};
 
 /// The quality of protection. Only `auth` is supported: vpbx always offers
 /// `qop="auth"`, and `auth-int` (body integrity) is refused at parse time.
@@ -164,12 +164,7 @@ pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, ParseError> {
         } else if n.eq_ignore_ascii_case("response") {
             set_once(&mut response_text, p.value, "response")?;
         } else if n.eq_ignore_ascii_case("algorithm") {
-            let a = Algorithm::from_token(&p.value).ok_or_else(|| {
-                ParseError::UnsupportedAlgorithm {
-                    algorithm: bounded(&p.value),
-                }
-            })?;
-            set_once(&mut algorithm, a, "algorithm")?;
+            set_once(&mut algorithm, parse_algorithm(&p.value)?, "algorithm")?;
         } else if n.eq_ignore_ascii_case("cnonce") {
             set_once(&mut cnonce, p.value, "cnonce")?;
         } else if n.eq_ignore_ascii_case("opaque") {

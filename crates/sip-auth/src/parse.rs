@@ -354,6 +354,13 @@ pub(crate) fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// The `algorithm` parameter of a challenge or credentials (RFC 8760 §2).
+pub(crate) fn parse_algorithm(value: &str) -> Result<crate::Algorithm, ParseError> {
+    crate::Algorithm::from_token(value).ok_or_else(|| ParseError::UnsupportedAlgorithm {
+        algorithm: bounded(value),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
