@@ -15,6 +15,7 @@ the conference bridge runs at 8 kHz so the recorder writes 8 kHz WAVs.
 """
 import argparse
 import json
+import os
 import select
 import sys
 import time
@@ -112,6 +113,8 @@ class Call(pj.Call):
 
     def onCallTransferStatus(self, prm):
         emit("XFER", call=self.name, code=prm.statusCode, final=bool(prm.finalNotify))
+        if prm.finalNotify and 200 <= prm.statusCode < 300 and self.alive:
+            self.hangup(pj.CallOpParam())         # as a phone does once its transfer succeeded
 
     def onCallReplaced(self, prm):
         name = new_name("repl")
@@ -237,18 +240,24 @@ def handle(cmd):
 
 
 running = True
-buf = ""
+buf = b""
+fd = sys.stdin.fileno()
 while running:
     ep.libHandleEvents(10)
-    r, _, _ = select.select([sys.stdin], [], [], 0)
+    r, _, _ = select.select([fd], [], [], 0)
     if r:
-        line = sys.stdin.readline()
-        if not line:
+        chunk = os.read(fd, 65536)          # not sys.stdin: its buffer would hide lines from select
+        if not chunk:
             break
-        try:
-            running = handle(json.loads(line))
-        except Exception as e:  # report, keep the phone alive
-            emit("ERROR", cmd=line.strip(), error=repr(e))
+        buf += chunk
+        while running and b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                running = handle(json.loads(line))
+            except Exception as e:  # report, keep the phone alive
+                emit("ERROR", cmd=line.decode(errors="replace"), error=repr(e))
 
 try:
     ep.hangupAllCalls()

@@ -5,7 +5,11 @@ import time
 
 import pytest
 
-from calls import Phone, analyze, assert_tone, make_tone_wav, wait_recording_seconds
+from calls import PjPhone, Phone, analyze, assert_tone, make_tone_wav, wait_recording_seconds
+from peers import wait_until
+
+# pjmedia_dir values in pjsua2 MEDIA events
+PJ_DIR_ENCODING, PJ_DIR_DECODING, PJ_DIR_BOTH = 1, 2, 3
 
 # Two tones 6 dB apart in level so that a swapped recording cannot pass the level check either.
 A_HZ, A_PEAK = 440, -6.0
@@ -102,35 +106,100 @@ def test_direct_call_cancelled_before_answer_gives_the_caller_487_and_closes_the
     assert not b.recordings() or analyze(b.last_recording())[1] == -120.0
 
 
-def test_direct_call_hold_and_resume_stop_and_restart_the_audio(tmp_path, reaper, tones):
+def test_direct_call_hold_and_resume_with_baresip_keeps_the_call_and_the_rtp(tmp_path, reaper, tones):
+    """baresip 1.0.0 holds with a=sendonly and resumes with a=sendrecv. Its sndfile recorder
+    drops out of the receive pipeline at the first re-INVITE (a baresip bug), so audio content
+    across hold is checked with pjsua2 (next test); here RTP arrival is read from audio_debug."""
     a, b = pair(tmp_path, reaper, tones)
     a.dial(b.uri)
     a.wait_event("CALL_ESTABLISHED", 10)
-    wait_recording_seconds(b, 2)
+    wait_recording_seconds(b, 1)
     a.hold()
-    time.sleep(1.5)
-    offers = [s.direction for s in b.remote_sdps()]
-    assert offers[-1] == "sendonly", offers
-    held_len = analyze_len(b)
-    time.sleep(2)
-    grown_on_hold = analyze_len(b) - held_len
+    wait_until(lambda: len(b.remote_sdps()) >= 2, 5)
+    assert b.remote_sdps()[-1].direction == "sendonly"
+    assert a.remote_sdps()[-1].direction == "recvonly"
+    time.sleep(1)
     a.resume()
-    time.sleep(0.5)
-    assert [s.direction for s in b.remote_sdps()][-1] == "sendrecv"
-    resumed_at = analyze_len(b)
-    time.sleep(2.5)
+    wait_until(lambda: len(b.remote_sdps()) >= 3, 5)
+    assert b.remote_sdps()[-1].direction == "sendrecv"
+    s1 = b.rx_seq()
+    time.sleep(1.5)
+    s2 = b.rx_seq()
+    assert s1 is not None and s2 is not None and s2 - s1 >= 50, (s1, s2)   # 50 packets/s
     assert not a.has_event("CALL_CLOSED") and not b.has_event("CALL_CLOSED")
-    rec_b = b.last_recording()
-    assert grown_on_hold < 0.5, f"B kept receiving audio on hold ({grown_on_hold:.1f}s)"
-    assert analyze_len(b) - resumed_at > 1.5, "audio did not come back after resume"
-    assert_tone(rec_b, A_HZ, A_PEAK + RMS, start=-1.5)
     a.hangup()
     b.wait_closed(5)
 
 
-def analyze_len(phone) -> float:
-    from calls import wav_seconds
-    return wav_seconds(phone.last_recording())
+def test_direct_pjsua_hold_and_resume_keeps_the_call_and_the_audio(tmp_path, reaper, tones):
+    a = PjPhone(tmp_path, reaper, "a", ip=IP_A, wav=tones[0]).start()
+    b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True).start()
+    a.dial(b.uri)
+    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    b.wait_event("MEDIA", 5, lambda e: e["dir"] == PJ_DIR_BOTH)          # the call's own media
+    time.sleep(1.5)
+    a.hold()
+    b.wait_event("MEDIA", 5, lambda e: e["dir"] == PJ_DIR_DECODING)      # remote hold
+    assert b.remote_sdps()[-1].direction == "sendonly"
+    time.sleep(1)
+    a.resume()
+    b.wait_event("MEDIA", 5, lambda e: e["dir"] == PJ_DIR_BOTH)
+    assert b.remote_sdps()[-1].direction == "sendrecv"
+    time.sleep(2)
+    a.hangup()
+    a.wait_closed(timeout=5)
+    b.wait_closed(timeout=5)
+    a.stop()
+    b.stop()
+    assert_tone(b.recording("in1"), A_HZ, A_PEAK + RMS, start=-1.5)
+    assert_tone(a.recording("c1"), B_HZ, B_PEAK + RMS, start=-1.5)
+
+
+def test_direct_pjsua_prack_and_session_timer_are_negotiated(tmp_path, reaper, tones):
+    a = PjPhone(tmp_path, reaper, "a", ip=IP_A, wav=tones[0], prack="mandatory", timer="always",
+                session_expires=90).start()
+    b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True, prack="optional",
+                timer="optional").start()
+    a.dial(b.uri)
+    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    inv = b.received("INVITE")[0]
+    assert "100rel" in (inv.header("require") or ""), inv.headers
+    assert inv.header("session-expires").split(";")[0] == "90"
+    ringing = [m for m in a.received(status=180)]
+    assert ringing and ringing[0].header("rseq"), "the 180 is reliable (RSeq)"
+    assert a.sent("PRACK"), "A acknowledged it with PRACK"
+    ok = a.received(status=200, method="INVITE")[0]
+    assert ok.header("session-expires").startswith("90;refresher="), ok.headers
+    a.hangup()
+    b.wait_closed(timeout=5)
+
+
+def test_direct_pjsua_attended_transfer_replaces_the_consultation_call(tmp_path, reaper, tones):
+    """A talks to B; B consults C; B transfers A to C with REFER + Replaces; A and C end up
+    in a call and hear each other; B's calls end."""
+    c_wav = make_tone_wav(tmp_path / "c2k.wav", 2000, 40, -6)
+    a = PjPhone(tmp_path, reaper, "a", ip=IP_A, wav=tones[0]).start()
+    b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True).start()
+    c = PjPhone(tmp_path, reaper, "c", ip="127.0.0.6", wav=c_wav, auto_answer=True).start()
+    a.dial(b.uri)
+    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    b.hold("in1")
+    b.dial(c.uri, call="c1")
+    b.wait_event("STATE", 10, lambda e: e["call"] == "c1" and e["state"] == "CONFIRMED")
+    b.transfer_attended("in1", "c1")
+    refer = a.wait_event("REFER", 10)
+    assert "Replaces" in refer["to"] or "Replaces" in a.received("REFER")[0].header("refer-to")
+    c.wait_event("REPLACED", 10)
+    a.wait_event("STATE", 10, lambda e: e["call"] == refer["new"] and e["state"] == "CONFIRMED")
+    b.wait_closed("in1", 10)
+    b.wait_closed("c1", 10)
+    time.sleep(2)
+    a.hangup(refer["new"])
+    c.wait_closed("repl1", 5)
+    a.stop()
+    c.stop()
+    assert_tone(c.recording("repl1"), A_HZ, A_PEAK + RMS, start=0.3)
+    assert_tone(a.recording(refer["new"]), 2000, -6 + RMS, start=0.3)
 
 
 def test_direct_blind_transfer_connects_the_transferee_to_the_target(tmp_path, reaper, tones):
