@@ -1,9 +1,22 @@
-//! `loadgen`: a SIP REGISTER load generator with full digest authentication
-//! (REGISTER → 401 → REGISTER with Authorization → 200) over UDP, for the
-//! vpbx benchmarks (bench/register.sh). Plain threads, one UDP socket each;
-//! prints one JSON summary line.
+//! `loadgen`: SIP load for the vpbx benchmarks, over UDP on loopback.
+//!
+//! - default mode: REGISTER with full digest authentication (REGISTER → 401
+//!   → REGISTER with Authorization → 200), bench/register.sh. Plain threads,
+//!   one UDP socket each.
+//! - `loadgen calls`: registered callers call registered callees through a
+//!   server (or directly), with G.711 RTP both ways (bench/calls.sh).
+//! - `loadgen rtpengine`: the same RTP load through rtpengine, set up over
+//!   its ng protocol.
+//!
+//! Each prints one JSON summary line.
 
+mod callmsg;
+mod calls;
 mod msg;
+mod procstat;
+mod rtp;
+mod rtpengine;
+mod sdp;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -11,17 +24,35 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::worker::{Plan, Tally};
 
-/// Registers users with digest auth at a target rate and reports latency.
+/// SIP load generator: registrations (default), calls, rtpengine RTP load.
 ///
-/// Registration k goes to tenant `k % tenants` as extension
-/// `ext_base + (k / tenants) % users`.
+/// Without a subcommand: registers users with digest auth at a target rate
+/// and reports latency. Registration k goes to tenant `k % tenants` as
+/// extension `ext_base + (k / tenants) % users`.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version)]
+#[command(name = "loadgen", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    register: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Calls between registered users, with optional RTP both ways.
+    Calls(calls::CallsArgs),
+    /// RTP through rtpengine (calls set up over its ng protocol).
+    Rtpengine(rtpengine::RtpengineArgs),
+}
+
+/// REGISTER mode options.
+#[derive(Debug, clap::Args)]
 struct Args {
     /// The registrar, IP:PORT (UDP).
     #[arg(long, default_value = "127.0.0.1:5060")]
@@ -122,7 +153,15 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn main() -> Result<()> {
-    let a = Args::parse();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Some(Cmd::Calls(a)) => calls::run(&a),
+        Some(Cmd::Rtpengine(a)) => rtpengine::run(&a),
+        None => register(cli.register),
+    }
+}
+
+fn register(a: Args) -> Result<()> {
     if a.sockets == 0 || a.concurrency == 0 || a.users == 0 || a.bind.is_empty() {
         bail!("--sockets, --concurrency, --users and --bind must be non-zero");
     }
