@@ -825,6 +825,15 @@ class PjPhone:
     def remote_media(self) -> set[tuple[str, int]]:
         return {(s.conn_ip, s.audio_port) for s in self.remote_sdps() if s.audio_port}
 
+    def live_calls(self) -> list[str]:
+        """Names of the calls that reached CONFIRMED and have not closed, oldest first."""
+        closed = {e["call"] for e in self.events("CLOSED")}
+        out: list[str] = []
+        for e in self.events("STATE"):
+            if e["state"] == "CONFIRMED" and e["call"] not in closed and e["call"] not in out:
+                out.append(e["call"])
+        return out
+
     def wait_closed(self, call: str | None = None, timeout: float = 10.0) -> dict:
         return self.wait_event("CLOSED", timeout, (lambda e: e["call"] == call) if call else None)
 
@@ -835,3 +844,46 @@ class PjPhone:
                 self.proc.wait(5)
             except (OSError, subprocess.TimeoutExpired, BrokenPipeError):
                 Reaper.stop(self.proc, 15, 3)
+
+
+# --------------------------------------------------------------------------- vpbx call setup
+
+def add_media_config(vpbx, ports: str, ip: str = "127.0.0.1", **extra) -> None:
+    """Append a `[media]` section (ports, ip and any extra keys, e.g. rtp_timeout_s=3) to a
+    peers.Vpbx's config file. Call before `vpbx.start()`; the existing sections stay as written."""
+    lines = ["[media]", f"ip = {json.dumps(ip)}", f"ports = {json.dumps(ports)}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    text = vpbx.config.read_text()
+    assert "[media]" not in text, "media section already present"
+    vpbx.config.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+
+
+def call_tenant_yaml(domain: str, users: list[dict]) -> str:
+    """Tenant YAML like peers.tenant_yaml, but each user may carry the call keys too
+    (ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, nat)."""
+    out = [f"domain: {json.dumps(domain)}", 'language: "en"', 'country: "US"', "users:"]
+    for u in users:
+        out.append(f"  - ext: {json.dumps(u['ext'])}")
+        for k, v in u.items():
+            if k != "ext":
+                out.append(f"    {k}: {json.dumps(v)}")
+    return "\n".join(out) + "\n"
+
+
+def cdrs(vpbx, domain: str, limit: int = 50) -> list[dict]:
+    """`vpbx cdr DOMAIN --json`: the tenant's call records (newest first or oldest first, as
+    the CLI prints them; tests look records up by Call-ID or take the only one)."""
+    r = vpbx.cli("cdr", domain, "--limit", str(limit), "--json")
+    try:
+        data = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"`vpbx cdr --json` printed no JSON:\n{r.stdout}\n{r.stderr}", pytrace=False)
+    assert isinstance(data, list), data
+    return data
+
+
+def wait_cdr(vpbx, domain: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
+    """Wait until the tenant has at least `count` call records (written when a call ends)."""
+    got = wait_until(lambda: (c := cdrs(vpbx, domain)) if len(c) >= count else None, timeout, 0.3)
+    assert got, f"fewer than {count} CDRs after {timeout}s: {cdrs(vpbx, domain)}"
+    return got
