@@ -1,0 +1,453 @@
+//! The RTP relay engine that the B2BUA drives.
+//!
+//! Every leg owns a port pair (RTP on an even port, RTCP on port + 1) from the configured range.
+//! Worker threads (plain `std::thread`, one `mio` epoll loop each) own the legs' sockets;
+//! [`Relay::connect`] puts both legs of a pair on the same worker, so forwarding state is
+//! thread-local and the packet path takes no lock. Commands reach a worker through a channel and
+//! a [`mio::Waker`].
+//!
+//! Per packet the worker does `recv_from`, the latch check ([`pbx_media::Latch`]), payload-type
+//! mapping, A-law ↔ µ-law transcoding when the legs' codecs differ, re-stamping for the outgoing
+//! leg ([`pbx_media::Restamper`]) and `send_to` from the peer leg's socket: one reused buffer,
+//! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
+//! (the clock is read once per wake-up). No-RTP timeouts are checked on a 250 ms timer.
+//!
+//! Events ([`RelayEvent`]) are delivered by calling the closure given to [`Relay::start`] on a
+//! worker thread: it must not block, and must not call [`Relay::connect`] or [`Relay::stats`]
+//! (they wait for a worker's answer; at worst they give up after a timeout).
+
+mod pool;
+mod worker;
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pool::Pool;
+use worker::{Cmd, Leg, WorkerCounters};
+
+/// How the relay is set up.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Address the sockets bind to.
+    pub ip: IpAddr,
+    /// Address put in SDP (the caller may override per leg).
+    pub advertise: IpAddr,
+    /// First port of the range (rounded up to even).
+    pub first_port: u16,
+    /// Last port of the range (a pair needs both its ports in range).
+    pub last_port: u16,
+    /// Worker threads (at least one).
+    pub workers: usize,
+    /// Latch learning window after the first packet (see [`pbx_media::Latch`]); also how long a
+    /// released port pair rests before it is handed out again.
+    pub learn_window: Duration,
+}
+
+/// One leg's port pair in the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+/// What a leg's remote sends and expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+    /// Anything else: relayed untouched (no transcoding), clock assumed 8 kHz for re-stamping.
+    Other(u8),
+}
+
+/// A leg's negotiated media, from its SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegParams {
+    /// Signalled RTP address (None, or 0.0.0.0, when unknown or on hold).
+    pub remote: Option<SocketAddr>,
+    /// Signalled RTCP address (`a=rtcp`); None means RTP port + 1.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTCP multiplexed on the RTP port (RFC 5761).
+    pub rtcp_mux: bool,
+    /// The remote's codec.
+    pub codec: Codec,
+    /// The remote's payload type for `codec`.
+    pub pt: u8,
+    /// The remote's telephone-event payload type.
+    pub dtmf_pt: Option<u8>,
+    /// No RTP for this long → [`RelayEvent::Timeout`] (pass `rtp_hold_timeout` while on hold;
+    /// zero disables).
+    pub timeout: Duration,
+}
+
+/// What the relay tells its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// No RTP on `leg` for its configured timeout (once, until packets come again or the leg
+    /// is configured anew).
+    Timeout {
+        /// The silent leg.
+        leg: LegId,
+        /// The owner given to [`Relay::allocate`].
+        owner: u64,
+    },
+    /// An RFC 4733 digit arrived on a watched leg.
+    Digit {
+        /// Where it came from.
+        leg: LegId,
+        /// The owner given to [`Relay::allocate`].
+        owner: u64,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+    },
+}
+
+/// Why a relay request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// Every port pair is in use (or resting after release).
+    #[error("no free RTP port pair")]
+    Exhausted,
+    /// [`Relay::shutdown`] was called.
+    #[error("the relay is shut down")]
+    ShutDown,
+}
+
+/// A leg's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegStats {
+    /// Local RTP address (RTCP is port + 1).
+    pub local: SocketAddr,
+    /// Packets (RTP and RTCP) accepted from the remote.
+    pub rx_packets: u64,
+    /// Bytes accepted from the remote.
+    pub rx_bytes: u64,
+    /// Packets sent to the remote.
+    pub tx_packets: u64,
+    /// Bytes sent to the remote.
+    pub tx_bytes: u64,
+    /// Packets refused by the latch (RTP bleed, strays).
+    pub dropped: u64,
+    /// Accepted packets not forwarded: leg not connected, peer without address, unmapped RTCP,
+    /// malformed RTP, send errors.
+    pub unforwarded: u64,
+    /// The address media is latched to.
+    pub latched: Option<SocketAddr>,
+    /// Time since the last accepted packet.
+    pub last_rx_age: Option<Duration>,
+    /// The leg this one is connected to.
+    pub peer: Option<LegId>,
+}
+
+/// A copy of a received packet for a recorder.
+#[derive(Debug, Clone)]
+pub struct TapPacket {
+    /// The leg it was received on.
+    pub leg: LegId,
+    /// RTCP (muxed or on the RTCP port) rather than RTP.
+    pub rtcp: bool,
+    /// Where it came from.
+    pub from: SocketAddr,
+    /// When the worker woke up to read it.
+    pub received: Instant,
+    /// The packet as received (before any rewriting).
+    pub data: Vec<u8>,
+}
+
+/// Totals over all legs since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayTotals {
+    /// Packets accepted.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Packets refused by latches.
+    pub dropped: u64,
+}
+
+type EventFn = dyn Fn(RelayEvent) + Send + Sync;
+
+/// How long [`Relay::connect`] and [`Relay::stats`] wait for a worker's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+struct WorkerHandle {
+    tx: mpsc::Sender<Cmd>,
+    waker: Arc<mio::Waker>,
+    counters: Arc<WorkerCounters>,
+}
+
+#[derive(Debug, Default)]
+struct Routing {
+    /// Leg → worker index.
+    legs: HashMap<u64, usize>,
+    /// Legs per worker.
+    load: Vec<usize>,
+    next_id: u64,
+}
+
+struct Inner {
+    cfg: RelayConfig,
+    pool: Arc<Mutex<Pool>>,
+    routing: Mutex<Routing>,
+    workers: Vec<WorkerHandle>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    shut: AtomicBool,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("cfg", &self.cfg)
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            let _ = w.tx.send(Cmd::Shutdown);
+            let _ = w.waker.wake();
+        }
+    }
+}
+
+/// Handle to the relay: `Send + Sync`, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A worker that panicked mid-update leaves plain counters behind, nothing to repair.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Relay {
+    /// Starts `cfg.workers` worker threads. `events` is called on worker threads.
+    pub fn start(cfg: RelayConfig, events: Box<EventFn>) -> io::Result<Relay> {
+        let events: Arc<EventFn> = Arc::from(events);
+        let pool = Arc::new(Mutex::new(Pool::new(
+            cfg.first_port,
+            cfg.last_port,
+            cfg.learn_window,
+        )));
+        let n = cfg.workers.max(1);
+        let mut workers = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        let epoch = Instant::now();
+        for i in 0..n {
+            let (tx, handle) = worker::spawn(i, events.clone(), pool.clone(), epoch)?;
+            workers.push(tx);
+            threads.push(handle);
+        }
+        let routing = Routing {
+            load: vec![0; n],
+            next_id: 1,
+            ..Routing::default()
+        };
+        Ok(Relay {
+            inner: Arc::new(Inner {
+                cfg,
+                pool,
+                routing: Mutex::new(routing),
+                workers,
+                threads: Mutex::new(threads),
+                shut: AtomicBool::new(false),
+                hasher: std::collections::hash_map::RandomState::new(),
+            }),
+        })
+    }
+
+    /// The configuration the relay runs with.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.cfg
+    }
+
+    fn send(&self, worker: usize, cmd: Cmd) {
+        if let Some(w) = self.inner.workers.get(worker)
+            && w.tx.send(cmd).is_ok()
+        {
+            let _ = w.waker.wake();
+        }
+    }
+
+    fn worker_of(&self, leg: LegId) -> Option<usize> {
+        lock(&self.inner.routing).legs.get(&leg.0).copied()
+    }
+
+    /// Takes a free port pair for a new leg belonging to `owner` (returned in events). The
+    /// address is the local RTP address (bound to `cfg.ip`); RTCP is port + 1.
+    pub fn allocate(&self, owner: u64) -> Result<(LegId, SocketAddr), RelayError> {
+        if self.inner.shut.load(Ordering::Acquire) {
+            return Err(RelayError::ShutDown);
+        }
+        let now = Instant::now();
+        let (port, rtp, rtcp) = loop {
+            let port = lock(&self.inner.pool)
+                .take(now)
+                .ok_or(RelayError::Exhausted)?;
+            match worker::bind_pair(self.inner.cfg.ip, port) {
+                Ok((rtp, rtcp)) => break (port, rtp, rtcp),
+                // Someone else holds it: it rests at the back, so the loop ends.
+                Err(_) => lock(&self.inner.pool).release(port, now),
+            }
+        };
+        let local = SocketAddr::new(self.inner.cfg.ip, port);
+        let mut routing = lock(&self.inner.routing);
+        let id = LegId(routing.next_id);
+        routing.next_id += 1;
+        let w = (0..routing.load.len())
+            .min_by_key(|&i| routing.load[i])
+            .unwrap_or(0);
+        routing.load[w] += 1;
+        routing.legs.insert(id.0, w);
+        let seed = self.inner.hasher.hash_one(id.0);
+        let leg = Leg::new(
+            id,
+            owner,
+            local,
+            rtp,
+            rtcp,
+            seed,
+            self.inner.cfg.learn_window,
+        );
+        self.send(w, Cmd::Add(Box::new(leg)));
+        Ok((id, local))
+    }
+
+    /// New or changed SDP for `leg`; reopens its latch window.
+    pub fn configure(&self, leg: LegId, params: LegParams) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::Configure(leg, params));
+        }
+    }
+
+    /// Connects `a` and `b` both ways (each is first disconnected from any other peer). Moves
+    /// `b` to `a`'s worker when they differ, waiting for that worker to hand it over.
+    pub fn connect(&self, a: LegId, b: LegId) {
+        if a == b {
+            return;
+        }
+        let mut routing = lock(&self.inner.routing);
+        let (Some(&wa), Some(&wb)) = (routing.legs.get(&a.0), routing.legs.get(&b.0)) else {
+            return;
+        };
+        if wa != wb {
+            let (tx, rx) = mpsc::sync_channel(1);
+            self.send(wb, Cmd::Detach(b, tx));
+            match rx.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(Some(leg)) => {
+                    self.send(wa, Cmd::Add(leg));
+                    routing.legs.insert(b.0, wa);
+                    routing.load[wb] = routing.load[wb].saturating_sub(1);
+                    routing.load[wa] += 1;
+                }
+                _ => return,
+            }
+        }
+        drop(routing);
+        self.send(wa, Cmd::Connect(a, b));
+    }
+
+    /// Stops forwarding from and to `leg`; it stays allocated, its packets are counted and
+    /// dropped.
+    pub fn disconnect(&self, leg: LegId) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::Disconnect(leg));
+        }
+    }
+
+    /// Closes the leg's sockets; the port pair returns to the pool and rests there for
+    /// `learn_window` before it is handed out again.
+    pub fn release(&self, leg: LegId) {
+        let w = {
+            let mut routing = lock(&self.inner.routing);
+            let w = routing.legs.remove(&leg.0);
+            if let Some(w) = w {
+                routing.load[w] = routing.load[w].saturating_sub(1);
+            }
+            w
+        };
+        if let Some(w) = w {
+            self.send(w, Cmd::Release(leg));
+        }
+    }
+
+    /// Emit [`RelayEvent::Digit`] for RFC 4733 digits received on `leg` (they are still
+    /// forwarded).
+    pub fn watch_digits(&self, leg: LegId, on: bool) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::WatchDigits(leg, on));
+        }
+    }
+
+    /// The leg's counters (asks its worker and waits for the answer).
+    pub fn stats(&self, leg: LegId) -> Option<LegStats> {
+        let w = self.worker_of(leg)?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(w, Cmd::Stats(leg, tx));
+        rx.recv_timeout(ANSWER_TIMEOUT).ok().flatten()
+    }
+
+    /// Copies of the packets received on `leg` go to `tap` (`try_send`: a full tap loses
+    /// packets, the relay never waits). `None` removes the tap.
+    pub fn set_tap(&self, leg: LegId, tap: Option<SyncSender<TapPacket>>) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::SetTap(leg, tap));
+        }
+    }
+
+    /// Number of port pairs in the range.
+    pub fn capacity(&self) -> usize {
+        lock(&self.inner.pool).capacity()
+    }
+
+    /// Port pairs allocated and not yet returned.
+    pub fn in_use(&self) -> usize {
+        lock(&self.inner.pool).in_use()
+    }
+
+    /// Totals over all workers (updated once per worker wake-up).
+    pub fn totals(&self) -> RelayTotals {
+        let mut t = RelayTotals::default();
+        for w in &self.inner.workers {
+            t.rx_packets += w.counters.rx.load(Ordering::Relaxed);
+            t.tx_packets += w.counters.tx.load(Ordering::Relaxed);
+            t.dropped += w.counters.dropped.load(Ordering::Relaxed);
+        }
+        t
+    }
+
+    /// Names of the worker threads (`pbx-relay-N`), for CPU accounting.
+    pub fn thread_names(&self) -> Vec<String> {
+        (0..self.inner.workers.len())
+            .map(worker::thread_name)
+            .collect()
+    }
+
+    /// Stops the workers and closes every socket. Later calls do nothing; `allocate` fails.
+    pub fn shutdown(&self) {
+        if self.inner.shut.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for i in 0..self.inner.workers.len() {
+            self.send(i, Cmd::Shutdown);
+        }
+        let threads = std::mem::take(&mut *lock(&self.inner.threads));
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
+}

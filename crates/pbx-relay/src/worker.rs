@@ -1,0 +1,617 @@
+//! One worker thread: an epoll loop over the sockets of the legs it owns.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use pbx_media::dtmf::DigitDetector;
+use pbx_media::rtp::{self, RtcpMap};
+use pbx_media::{Latch, Restamper, g711};
+
+use crate::pool::Pool;
+use crate::{Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket, WorkerHandle};
+
+const WAKER: Token = Token(usize::MAX);
+/// Timeout checks run this often.
+const TICK: Duration = Duration::from_millis(250);
+/// Packets read from one socket per wake-up before the others get their turn.
+const BURST: usize = 64;
+/// Larger than any RTP packet on an Ethernet path; longer datagrams are cut and dropped.
+const BUF_LEN: usize = 2048;
+
+pub(crate) enum Cmd {
+    Add(Box<Leg>),
+    Configure(LegId, LegParams),
+    Connect(LegId, LegId),
+    Disconnect(LegId),
+    Release(LegId),
+    WatchDigits(LegId, bool),
+    Stats(LegId, SyncSender<Option<LegStats>>),
+    SetTap(LegId, Option<SyncSender<TapPacket>>),
+    Detach(LegId, SyncSender<Option<Box<Leg>>>),
+    Shutdown,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Cmd::Add(_) => "Add",
+            Cmd::Configure(..) => "Configure",
+            Cmd::Connect(..) => "Connect",
+            Cmd::Disconnect(_) => "Disconnect",
+            Cmd::Release(_) => "Release",
+            Cmd::WatchDigits(..) => "WatchDigits",
+            Cmd::Stats(..) => "Stats",
+            Cmd::SetTap(..) => "SetTap",
+            Cmd::Detach(..) => "Detach",
+            Cmd::Shutdown => "Shutdown",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Totals a worker publishes once per wake-up.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) rx: AtomicU64,
+    pub(crate) tx: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+/// A leg and everything the packet path needs about it. Moves between workers as a whole.
+#[derive(Debug)]
+pub(crate) struct Leg {
+    id: LegId,
+    owner: u64,
+    local: SocketAddr,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    params: Option<LegParams>,
+    latch: Latch,
+    rtcp_latch: Latch,
+    /// Re-stamps what is sent out of this leg.
+    out: Restamper,
+    /// Slot of the connected leg on this worker.
+    peer: Option<usize>,
+    detector: Option<DigitDetector>,
+    tap: Option<SyncSender<TapPacket>>,
+    rx_packets: u64,
+    rx_bytes: u64,
+    tx_packets: u64,
+    tx_bytes: u64,
+    unforwarded: u64,
+    last_rx_us: Option<u64>,
+    /// When the timeout clock started (configure or arrival on this worker).
+    armed_us: Option<u64>,
+    timed_out: bool,
+}
+
+impl Leg {
+    pub(crate) fn new(
+        id: LegId,
+        owner: u64,
+        local: SocketAddr,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        seed: u64,
+        window: Duration,
+    ) -> Leg {
+        let ssrc = seed as u32;
+        let seq = (seed >> 32) as u16;
+        let ts = ((seed >> 48) as u32) << 8;
+        Leg {
+            id,
+            owner,
+            local,
+            rtp,
+            rtcp,
+            params: None,
+            latch: Latch::new(None, window),
+            rtcp_latch: Latch::new(None, window),
+            out: Restamper::new(ssrc, 8000, seq, ts),
+            peer: None,
+            detector: None,
+            tap: None,
+            rx_packets: 0,
+            rx_bytes: 0,
+            tx_packets: 0,
+            tx_bytes: 0,
+            unforwarded: 0,
+            last_rx_us: None,
+            armed_us: None,
+            timed_out: false,
+        }
+    }
+}
+
+/// Binds the RTP and RTCP sockets of the pair at `port`, non-blocking.
+pub(crate) fn bind_pair(ip: IpAddr, port: u16) -> io::Result<(UdpSocket, UdpSocket)> {
+    let rtp = bind(SocketAddr::new(ip, port))?;
+    let rtcp = bind(SocketAddr::new(ip, port.wrapping_add(1)))?;
+    Ok((rtp, rtcp))
+}
+
+fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(s.into()))
+}
+
+pub(crate) fn thread_name(i: usize) -> String {
+    format!("pbx-relay-{i}")
+}
+
+pub(crate) fn spawn(
+    i: usize,
+    events: Arc<EventFn>,
+    pool: Arc<Mutex<Pool>>,
+    epoch: Instant,
+) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, rx) = mpsc::channel();
+    let counters = Arc::new(WorkerCounters::default());
+    let mut w = Worker {
+        poll,
+        rx,
+        legs: Vec::new(),
+        free_slots: Vec::new(),
+        index: HashMap::new(),
+        buf: vec![0; BUF_LEN].into_boxed_slice(),
+        events,
+        pool,
+        epoch,
+        counters: counters.clone(),
+        rx_total: 0,
+        tx_total: 0,
+        dropped_total: 0,
+        pending: Vec::new(),
+    };
+    let handle = std::thread::Builder::new()
+        .name(thread_name(i))
+        .spawn(move || w.run())?;
+    Ok((
+        WorkerHandle {
+            tx,
+            waker,
+            counters,
+        },
+        handle,
+    ))
+}
+
+struct Worker {
+    poll: Poll,
+    rx: Receiver<Cmd>,
+    legs: Vec<Option<Box<Leg>>>,
+    free_slots: Vec<usize>,
+    index: HashMap<LegId, usize>,
+    buf: Box<[u8]>,
+    events: Arc<EventFn>,
+    pool: Arc<Mutex<Pool>>,
+    /// Shared by all workers, so a leg's times stay valid when it moves.
+    epoch: Instant,
+    counters: Arc<WorkerCounters>,
+    rx_total: u64,
+    tx_total: u64,
+    dropped_total: u64,
+    /// Sockets left readable after a full burst.
+    pending: Vec<(usize, bool)>,
+}
+
+/// What the source leg contributes to forwarding one packet.
+#[derive(Clone, Copy)]
+struct Src {
+    codec: Option<Codec>,
+    pt: Option<u8>,
+    dtmf_pt: Option<u8>,
+    out_ssrc: u32,
+    out_source: Option<u32>,
+}
+
+fn token(slot: usize, rtcp: bool) -> Token {
+    Token(slot * 2 + usize::from(rtcp))
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut now = Instant::now();
+        let mut next_tick = now + TICK;
+        let mut pending = Vec::new();
+        loop {
+            let timeout = if self.pending.is_empty() {
+                next_tick.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return;
+            }
+            now = Instant::now();
+            let now_us = now.duration_since(self.epoch).as_micros() as u64;
+            std::mem::swap(&mut pending, &mut self.pending);
+            for (slot, rtcp) in pending.drain(..) {
+                self.readable(slot, rtcp, now, now_us);
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {
+                        if !self.commands(now_us) {
+                            return;
+                        }
+                    }
+                    Token(t) => self.readable(t / 2, t % 2 == 1, now, now_us),
+                }
+            }
+            if now >= next_tick {
+                self.tick(now_us);
+                next_tick = now + TICK;
+            }
+            self.counters.rx.store(self.rx_total, Ordering::Relaxed);
+            self.counters.tx.store(self.tx_total, Ordering::Relaxed);
+            self.counters
+                .dropped
+                .store(self.dropped_total, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads the socket until it would block (or a burst is done), forwarding each packet.
+    fn readable(&mut self, slot: usize, rtcp_sock: bool, now: Instant, now_us: u64) {
+        let Worker {
+            legs,
+            buf,
+            events,
+            rx_total,
+            tx_total,
+            dropped_total,
+            pending,
+            ..
+        } = self;
+        for _ in 0..BURST {
+            let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+                return;
+            };
+            let sock = if rtcp_sock { &leg.rtcp } else { &leg.rtp };
+            let (n, from) = match sock.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => continue,
+            };
+            let pkt = &mut buf[..n];
+            let is_rtcp = rtcp_sock || rtp::is_rtcp(pkt);
+            let latch = if rtcp_sock {
+                &mut leg.rtcp_latch
+            } else {
+                &mut leg.latch
+            };
+            if !latch.check(from, now_us) {
+                *dropped_total += 1;
+                continue;
+            }
+            *rx_total += 1;
+            leg.rx_packets += 1;
+            leg.rx_bytes += n as u64;
+            leg.last_rx_us = Some(now_us);
+            leg.timed_out = false;
+            if let Some(tap) = &leg.tap {
+                let _ = tap.try_send(TapPacket {
+                    leg: leg.id,
+                    rtcp: is_rtcp,
+                    from,
+                    received: now,
+                    data: pkt.to_vec(),
+                });
+            }
+            let hdr = if is_rtcp {
+                None
+            } else if let Some(h) = rtp::parse(pkt) {
+                Some(h)
+            } else {
+                leg.unforwarded += 1;
+                continue;
+            };
+            let params = leg.params.as_ref();
+            let src = Src {
+                codec: params.map(|p| p.codec),
+                pt: params.map(|p| p.pt),
+                dtmf_pt: params.and_then(|p| p.dtmf_pt),
+                out_ssrc: leg.out.out_ssrc(),
+                out_source: leg.out.source_ssrc(),
+            };
+            if let (Some(h), Some(det)) = (hdr, leg.detector.as_mut())
+                && src.dtmf_pt == Some(h.pt)
+                && let Some(digit) = det.handle_packet(h.ts, &pkt[h.payload_range()])
+            {
+                (events.as_ref())(RelayEvent::Digit {
+                    leg: leg.id,
+                    owner: leg.owner,
+                    digit,
+                });
+            }
+            let Some(peer) = leg.peer else {
+                leg.unforwarded += 1;
+                continue;
+            };
+            let sent = match legs.get_mut(peer).and_then(|l| l.as_deref_mut()) {
+                Some(dst) => match hdr {
+                    Some(h) => forward_rtp(pkt, &h, &src, dst, now_us),
+                    None => forward_rtcp(pkt, &src, dst),
+                },
+                None => false,
+            };
+            if sent {
+                *tx_total += 1;
+            } else if let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) {
+                leg.unforwarded += 1;
+            }
+        }
+        pending.push((slot, rtcp_sock));
+    }
+
+    /// Drains the command channel. `false` when the worker must stop.
+    fn commands(&mut self, now_us: u64) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Cmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Ok(cmd) => self.command(cmd, now_us),
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn slot(&self, id: LegId) -> Option<usize> {
+        self.index.get(&id).copied()
+    }
+
+    fn leg_mut(&mut self, id: LegId) -> Option<&mut Leg> {
+        let slot = self.slot(id)?;
+        self.legs.get_mut(slot).and_then(|l| l.as_deref_mut())
+    }
+
+    fn command(&mut self, cmd: Cmd, now_us: u64) {
+        match cmd {
+            Cmd::Add(mut leg) => {
+                let slot = self.free_slots.pop().unwrap_or(self.legs.len());
+                let reg = self.poll.registry();
+                let ok = reg
+                    .register(&mut leg.rtp, token(slot, false), Interest::READABLE)
+                    .and_then(|()| {
+                        reg.register(&mut leg.rtcp, token(slot, true), Interest::READABLE)
+                    });
+                if ok.is_err() {
+                    // The pair goes back; the owner sees a leg that never carries media.
+                    let port = leg.local.port();
+                    drop(leg);
+                    crate::lock(&self.pool).release(port, Instant::now());
+                    self.free_slots.push(slot);
+                    return;
+                }
+                leg.peer = None;
+                self.index.insert(leg.id, slot);
+                if slot == self.legs.len() {
+                    self.legs.push(Some(leg));
+                } else {
+                    self.legs[slot] = Some(leg);
+                }
+                // Packets that arrived while the leg moved would not raise a new edge.
+                self.pending.push((slot, false));
+                self.pending.push((slot, true));
+            }
+            Cmd::Configure(id, params) => {
+                if let Some(leg) = self.leg_mut(id) {
+                    let rtcp_remote = if params.rtcp_mux {
+                        None
+                    } else {
+                        params.remote_rtcp.or_else(|| {
+                            params
+                                .remote
+                                .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+                        })
+                    };
+                    leg.latch.reset(params.remote);
+                    leg.rtcp_latch.reset(rtcp_remote);
+                    leg.params = Some(params);
+                    leg.armed_us = Some(now_us);
+                    leg.timed_out = false;
+                }
+            }
+            Cmd::Connect(a, b) => {
+                if let (Some(sa), Some(sb)) = (self.slot(a), self.slot(b))
+                    && sa != sb
+                {
+                    self.unlink(sa);
+                    self.unlink(sb);
+                    if let Some(l) = self.legs[sa].as_deref_mut() {
+                        l.peer = Some(sb);
+                    }
+                    if let Some(l) = self.legs[sb].as_deref_mut() {
+                        l.peer = Some(sa);
+                    }
+                }
+            }
+            Cmd::Disconnect(id) => {
+                if let Some(s) = self.slot(id) {
+                    self.unlink(s);
+                }
+            }
+            Cmd::Release(id) => {
+                if let Some(leg) = self.remove(id) {
+                    let port = leg.local.port();
+                    drop(leg);
+                    crate::lock(&self.pool).release(port, Instant::now());
+                }
+            }
+            Cmd::Detach(id, reply) => {
+                let leg = self.remove(id);
+                let _ = reply.send(leg);
+            }
+            Cmd::WatchDigits(id, on) => {
+                if let Some(leg) = self.leg_mut(id) {
+                    leg.detector = on.then(DigitDetector::new);
+                }
+            }
+            Cmd::SetTap(id, tap) => {
+                if let Some(leg) = self.leg_mut(id) {
+                    leg.tap = tap;
+                }
+            }
+            Cmd::Stats(id, reply) => {
+                let stats = self.stats(id, now_us);
+                let _ = reply.send(stats);
+            }
+            Cmd::Shutdown => {}
+        }
+    }
+
+    fn stats(&self, id: LegId, now_us: u64) -> Option<LegStats> {
+        let slot = self.slot(id)?;
+        let leg = self.legs.get(slot)?.as_deref()?;
+        let peer = leg
+            .peer
+            .and_then(|p| self.legs.get(p)?.as_deref())
+            .map(|p| p.id);
+        // The clock at the last wake-up is older than now: the age is a lower bound.
+        let now_us = now_us.max(leg.last_rx_us.unwrap_or(0));
+        Some(LegStats {
+            local: leg.local,
+            rx_packets: leg.rx_packets,
+            rx_bytes: leg.rx_bytes,
+            tx_packets: leg.tx_packets,
+            tx_bytes: leg.tx_bytes,
+            dropped: leg.latch.dropped() + leg.rtcp_latch.dropped(),
+            unforwarded: leg.unforwarded,
+            latched: leg.latch.latched(),
+            last_rx_age: leg
+                .last_rx_us
+                .map(|t| Duration::from_micros(now_us.saturating_sub(t))),
+            peer,
+        })
+    }
+
+    /// Clears the link between the leg in `slot` and its peer.
+    fn unlink(&mut self, slot: usize) {
+        let peer = self
+            .legs
+            .get_mut(slot)
+            .and_then(|l| l.as_deref_mut())
+            .and_then(|l| l.peer.take());
+        if let Some(p) = peer
+            && let Some(pl) = self.legs.get_mut(p).and_then(|l| l.as_deref_mut())
+            && pl.peer == Some(slot)
+        {
+            pl.peer = None;
+        }
+    }
+
+    /// Takes the leg off this worker: unlinked, sockets deregistered.
+    fn remove(&mut self, id: LegId) -> Option<Box<Leg>> {
+        let slot = self.index.remove(&id)?;
+        self.unlink(slot);
+        let mut leg = self.legs.get_mut(slot)?.take()?;
+        let reg = self.poll.registry();
+        let _ = reg.deregister(&mut leg.rtp);
+        let _ = reg.deregister(&mut leg.rtcp);
+        self.free_slots.push(slot);
+        self.pending.retain(|&(s, _)| s != slot);
+        Some(leg)
+    }
+
+    fn tick(&mut self, now_us: u64) {
+        for leg in self.legs.iter_mut().filter_map(|l| l.as_deref_mut()) {
+            let Some(p) = &leg.params else { continue };
+            if p.timeout.is_zero() || leg.timed_out {
+                continue;
+            }
+            let since = leg.last_rx_us.max(leg.armed_us).unwrap_or(now_us);
+            let limit = u64::try_from(p.timeout.as_micros()).unwrap_or(u64::MAX);
+            if now_us.saturating_sub(since) >= limit {
+                leg.timed_out = true;
+                (self.events)(RelayEvent::Timeout {
+                    leg: leg.id,
+                    owner: leg.owner,
+                });
+            }
+        }
+    }
+}
+
+/// Maps the payload type, transcodes, re-stamps and sends an RTP packet out of `dst`.
+fn forward_rtp(pkt: &mut [u8], h: &rtp::RtpHeader, src: &Src, dst: &mut Leg, now_us: u64) -> bool {
+    let Some(dp) = dst.params.as_ref() else {
+        return false;
+    };
+    if src.dtmf_pt == Some(h.pt) {
+        match dp.dtmf_pt {
+            Some(pt) => rtp::set_pt(pkt, pt),
+            None => return false,
+        }
+    } else if src.pt == Some(h.pt) {
+        let payload = &mut pkt[h.payload_range()];
+        match (src.codec, dp.codec) {
+            (Some(Codec::Pcma), Codec::Pcmu) => g711::alaw_to_ulaw_in_place(payload),
+            (Some(Codec::Pcmu), Codec::Pcma) => g711::ulaw_to_alaw_in_place(payload),
+            _ => {}
+        }
+        rtp::set_pt(pkt, dp.pt);
+    }
+    if !dst.out.rewrite(pkt, now_us) {
+        return false;
+    }
+    let Some(to) = dst.latch.target() else {
+        return false;
+    };
+    send(&dst.rtp, pkt, to, &mut dst.tx_packets, &mut dst.tx_bytes)
+}
+
+/// Re-maps the SSRCs of an RTCP compound packet and sends it to `dst`'s RTCP address.
+fn forward_rtcp(pkt: &mut [u8], src: &Src, dst: &mut Leg) -> bool {
+    let Some(sender_from) = dst.out.source_ssrc() else {
+        return false;
+    };
+    let Some(ts_offset) = dst.out.ts_offset_for(sender_from) else {
+        return false;
+    };
+    let map = RtcpMap {
+        sender_from,
+        sender_to: dst.out.out_ssrc(),
+        ts_offset,
+        media_from: src.out_ssrc,
+        media_to: src.out_source,
+    };
+    if !rtp::rewrite_rtcp(pkt, &map) {
+        return false;
+    }
+    let mux = dst.params.as_ref().is_some_and(|p| p.rtcp_mux);
+    let (sock, to) = if mux {
+        (&dst.rtp, dst.latch.target())
+    } else {
+        (&dst.rtcp, dst.rtcp_latch.target())
+    };
+    match to {
+        Some(to) => send(sock, pkt, to, &mut dst.tx_packets, &mut dst.tx_bytes),
+        None => false,
+    }
+}
+
+fn send(sock: &UdpSocket, pkt: &[u8], to: SocketAddr, packets: &mut u64, bytes: &mut u64) -> bool {
+    match sock.send_to(pkt, to) {
+        Ok(n) => {
+            *packets += 1;
+            *bytes += n as u64;
+            true
+        }
+        Err(_) => false,
+    }
+}
