@@ -245,13 +245,13 @@ impl Worker {
             for (slot, rtcp) in pending.drain(..) {
                 self.readable(slot, rtcp, now, now_us);
             }
+            // Commands first: a connect or configure sent before a packet arrived applies to it.
+            if events.iter().any(|e| e.token() == WAKER) && !self.commands(now_us) {
+                return;
+            }
             for ev in events.iter() {
                 match ev.token() {
-                    WAKER => {
-                        if !self.commands(now_us) {
-                            return;
-                        }
-                    }
+                    WAKER => {}
                     Token(t) => self.readable(t / 2, t % 2 == 1, now, now_us),
                 }
             }

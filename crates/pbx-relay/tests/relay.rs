@@ -1,0 +1,479 @@
+//! The relay between plain UDP sockets playing phones, on loopback. Every wait is bounded.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use pbx_media::dtmf::TelephoneEvent;
+use pbx_media::rtp::{self, RtpHeader};
+use pbx_media::{g711, tone};
+use pbx_relay::{Codec, LegId, LegParams, Relay, RelayConfig, RelayError, RelayEvent};
+
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Each test gets its own port range so tests can run in parallel.
+fn start(first_port: u16, pairs: u16, window: Duration) -> (Relay, Receiver<RelayEvent>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let relay = Relay::start(
+        RelayConfig {
+            ip: LO,
+            advertise: LO,
+            first_port,
+            last_port: first_port + 2 * pairs - 1,
+            workers: 2,
+            learn_window: window,
+        },
+        Box::new(move |e| {
+            let _ = tx.lock().unwrap().send(e);
+        }),
+    )
+    .unwrap();
+    (relay, rx)
+}
+
+fn phone() -> UdpSocket {
+    let s = UdpSocket::bind((LO, 0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s
+}
+
+fn params(remote: &UdpSocket, codec: Codec, pt: u8, dtmf_pt: Option<u8>) -> LegParams {
+    LegParams {
+        remote: Some(remote.local_addr().unwrap()),
+        remote_rtcp: None,
+        rtcp_mux: true,
+        codec,
+        pt,
+        dtmf_pt,
+        timeout: Duration::from_secs(60),
+    }
+}
+
+fn packet(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0; 12];
+    rtp::write_header(&mut p, pt, false, seq, ts, ssrc);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 2048];
+    let (n, from) = s.recv_from(&mut buf).expect("a packet within 2 s");
+    (buf[..n].to_vec(), from)
+}
+
+fn recv_rtp(s: &UdpSocket) -> (RtpHeader, Vec<u8>) {
+    let (p, _) = recv(s);
+    let h = rtp::parse(&p).expect("RTP");
+    (h, p[h.payload_range()].to_vec())
+}
+
+fn nothing_within(s: &UdpSocket, ms: u64) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
+    let mut buf = [0u8; 2048];
+    let got = s.recv_from(&mut buf).is_err();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    got
+}
+
+/// Two phones A and B on legs a and b, connected.
+fn call(
+    relay: &Relay,
+    codec_a: (Codec, u8),
+    codec_b: (Codec, u8),
+) -> [(LegId, SocketAddr, UdpSocket); 2] {
+    let (pa, pb) = (phone(), phone());
+    let (a, la) = relay.allocate(1).unwrap();
+    let (b, lb) = relay.allocate(1).unwrap();
+    relay.configure(a, params(&pa, codec_a.0, codec_a.1, Some(101)));
+    relay.configure(b, params(&pb, codec_b.0, codec_b.1, Some(101)));
+    relay.connect(a, b);
+    [(a, la, pa), (b, lb, pb)]
+}
+
+#[test]
+fn packets_flow_both_ways_with_the_relay_s_own_ssrc_seq_and_ts() {
+    let (relay, _ev) = start(41000, 8, Duration::from_millis(500));
+    let [(a, la, pa), (b, lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    let mut first = None;
+    for i in 0..5u16 {
+        let payload = [i as u8; 160];
+        pa.send_to(
+            &packet(0, 1000 + i, 8000 + 160 * u32::from(i), 111, &payload),
+            la,
+        )
+        .unwrap();
+        let (p, from) = recv(&pb);
+        assert_eq!(
+            from, lb,
+            "B hears the relay from b's own port (symmetric RTP)"
+        );
+        let h = rtp::parse(&p).unwrap();
+        assert_ne!(h.ssrc, 111);
+        assert_eq!(&p[h.payload_range()], &payload);
+        let (s0, t0, ssrc0) = *first.get_or_insert((h.seq, h.ts, h.ssrc));
+        assert_eq!(h.seq, s0.wrapping_add(i));
+        assert_eq!(h.ts, t0.wrapping_add(160 * u32::from(i)));
+        assert_eq!(h.ssrc, ssrc0);
+    }
+    pb.send_to(&packet(0, 7, 70, 222, &[9; 160]), lb).unwrap();
+    let (h, payload) = recv_rtp(&pa);
+    assert_ne!(h.ssrc, 222);
+    assert_eq!(payload, [9; 160]);
+
+    let st = relay.stats(a).unwrap();
+    assert_eq!((st.rx_packets, st.tx_packets), (5, 1));
+    assert_eq!(st.latched, Some(pa.local_addr().unwrap()));
+    assert_eq!(st.peer, Some(b));
+
+    relay.disconnect(a);
+    pa.send_to(&packet(0, 1005, 8800, 111, &[0; 160]), la)
+        .unwrap();
+    assert!(
+        nothing_within(&pb, 300),
+        "a disconnected leg forwards nothing"
+    );
+    let st = relay.stats(a).unwrap();
+    assert_eq!((st.rx_packets, st.unforwarded, st.peer), (6, 1, None));
+    relay.shutdown();
+}
+
+#[test]
+fn a_transfer_to_another_leg_keeps_the_outgoing_sequence_continuous() {
+    let (relay, _ev) = start(41100, 8, Duration::from_millis(500));
+    let [(a, _la, pa), (_b, lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    let mut seqs = Vec::new();
+    let mut ssrcs = Vec::new();
+    for i in 0..5u16 {
+        pb.send_to(&packet(0, 100 + i, 160 * u32::from(i), 222, &[1; 160]), lb)
+            .unwrap();
+        let (h, _) = recv_rtp(&pa);
+        seqs.push(h.seq);
+        ssrcs.push(h.ssrc);
+        assert_eq!(h.marker, i == 0);
+    }
+    let pc = phone();
+    let (c, lc) = relay.allocate(2).unwrap();
+    relay.configure(c, params(&pc, Codec::Pcmu, 0, None));
+    relay.connect(a, c);
+    for i in 0..5u16 {
+        pc.send_to(
+            &packet(0, 60_000 + i, 999 + 160 * u32::from(i), 333, &[2; 160]),
+            lc,
+        )
+        .unwrap();
+        let (h, payload) = recv_rtp(&pa);
+        assert_eq!(payload, [2; 160]);
+        assert_eq!(
+            h.marker,
+            i == 0,
+            "marker on the first packet of the new source"
+        );
+        seqs.push(h.seq);
+        ssrcs.push(h.ssrc);
+    }
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "{seqs:?}");
+    }
+    assert!(ssrcs.iter().all(|&s| s == ssrcs[0]));
+    pb.send_to(&packet(0, 105, 800, 222, &[1; 160]), lb)
+        .unwrap();
+    assert!(
+        nothing_within(&pa, 300),
+        "the old leg is no longer connected"
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn pcma_is_transcoded_to_pcmu_and_the_tone_survives() {
+    let (relay, _ev) = start(41200, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (_b, _lb, pb)] = call(&relay, (Codec::Pcma, 8), (Codec::Pcmu, 0));
+    let mut t = tone::Tone::new(1000.0, -10.0, 8000);
+    let mut decoded = Vec::new();
+    for i in 0..25u16 {
+        let mut frame = [0u8; 160];
+        t.fill_alaw(&mut frame);
+        pa.send_to(&packet(8, i, 160 * u32::from(i), 5, &frame), la)
+            .unwrap();
+        let (h, payload) = recv_rtp(&pb);
+        assert_eq!(h.pt, 0, "B's payload type");
+        let mut lin = [0i16; 160];
+        g711::decode_ulaw(&payload, &mut lin);
+        decoded.extend_from_slice(&lin);
+    }
+    let at_1k = tone::goertzel(&decoded, 1000.0, 8000);
+    assert!(
+        (at_1k / t.amplitude() - 1.0).abs() < 0.1,
+        "{at_1k} vs {}",
+        t.amplitude()
+    );
+    assert!(tone::goertzel(&decoded, 440.0, 8000) < at_1k / 30.0);
+    // Untranscoded A-law bytes read as µ-law would not carry a clean 1 kHz.
+    relay.shutdown();
+}
+
+#[test]
+fn telephone_events_are_mapped_from_101_to_96_and_reported_once() {
+    let (relay, ev) = start(41300, 8, Duration::from_millis(500));
+    let (pa, pb) = (phone(), phone());
+    let (a, la) = relay.allocate(7).unwrap();
+    let (b, _lb) = relay.allocate(7).unwrap();
+    relay.configure(a, params(&pa, Codec::Pcmu, 0, Some(101)));
+    relay.configure(b, params(&pb, Codec::Pcmu, 0, Some(96)));
+    relay.connect(a, b);
+    relay.watch_digits(a, true);
+    let mut seq = 0;
+    for (dur, end) in [
+        (160, false),
+        (320, false),
+        (480, true),
+        (480, true),
+        (480, true),
+    ] {
+        let e = TelephoneEvent {
+            event: 5,
+            end,
+            volume: 10,
+            duration: dur,
+        }
+        .to_bytes();
+        pa.send_to(&packet(101, seq, 4000, 9, &e), la).unwrap();
+        seq += 1;
+        let (h, payload) = recv_rtp(&pb);
+        assert_eq!(h.pt, 96);
+        assert_eq!(TelephoneEvent::parse(&payload).unwrap().duration, dur);
+    }
+    let got = ev.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        got,
+        RelayEvent::Digit {
+            leg: a,
+            owner: 7,
+            digit: '5'
+        }
+    );
+    assert!(
+        ev.recv_timeout(Duration::from_millis(300)).is_err(),
+        "exactly once"
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn a_natted_phone_is_latched_and_a_third_address_bleeds_nothing() {
+    let window = Duration::from_millis(400);
+    let (relay, _ev) = start(41400, 8, window);
+    let private = phone(); // what A's SDP says; A's packets really come from `nat`
+    let nat = phone();
+    let pb = phone();
+    let attacker = phone();
+    let (a, la) = relay.allocate(1).unwrap();
+    let (b, lb) = relay.allocate(1).unwrap();
+    relay.configure(a, params(&private, Codec::Pcmu, 0, None));
+    relay.configure(b, params(&pb, Codec::Pcmu, 0, None));
+    relay.connect(a, b);
+
+    nat.send_to(&packet(0, 1, 0, 11, &[1; 160]), la).unwrap();
+    recv_rtp(&pb);
+    pb.send_to(&packet(0, 1, 0, 22, &[2; 160]), lb).unwrap();
+    let (_, payload) = recv_rtp(&nat);
+    assert_eq!(
+        payload, [2; 160],
+        "B's audio goes to the NAT address, not the SDP one"
+    );
+    assert!(nothing_within(&private, 100));
+
+    attacker
+        .send_to(&packet(0, 1, 0, 66, &[6; 160]), la)
+        .unwrap();
+    assert!(
+        nothing_within(&pb, 200),
+        "bleed within the window is refused"
+    );
+    std::thread::sleep(window);
+    attacker
+        .send_to(&packet(0, 2, 160, 66, &[6; 160]), la)
+        .unwrap();
+    nat.send_to(&packet(0, 2, 160, 11, &[1; 160]), la).unwrap();
+    let (_, payload) = recv_rtp(&pb);
+    assert_eq!(payload, [1; 160], "only the latched phone gets through");
+    let st = relay.stats(a).unwrap();
+    assert_eq!(st.dropped, 2);
+    assert_eq!(st.latched, Some(nat.local_addr().unwrap()));
+    assert_eq!(relay.totals().dropped, 2);
+    relay.shutdown();
+}
+
+#[test]
+fn a_leg_without_rtp_times_out_once() {
+    let (relay, ev) = start(41500, 8, Duration::from_millis(500));
+    let (pa, pb) = (phone(), phone());
+    let (a, _) = relay.allocate(42).unwrap();
+    let (b, lb) = relay.allocate(43).unwrap();
+    relay.configure(
+        a,
+        LegParams {
+            timeout: Duration::from_millis(300),
+            ..params(&pa, Codec::Pcmu, 0, None)
+        },
+    );
+    relay.configure(
+        b,
+        LegParams {
+            timeout: Duration::from_millis(700),
+            ..params(&pb, Codec::Pcmu, 0, None)
+        },
+    );
+    relay.connect(a, b);
+    let t0 = Instant::now();
+    // B keeps talking, so only a times out.
+    let mut got = Vec::new();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        pb.send_to(&packet(0, 1, 0, 5, &[0; 160]), lb).unwrap();
+        if let Ok(e) = ev.recv_timeout(Duration::from_millis(50)) {
+            got.push((e, t0.elapsed()));
+        }
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, RelayEvent::Timeout { leg: a, owner: 42 });
+    assert!(got[0].1 >= Duration::from_millis(300), "{:?}", got[0].1);
+    relay.shutdown();
+}
+
+#[test]
+fn rtcp_is_relayed_between_a_muxed_leg_and_a_leg_with_its_own_rtcp_port() {
+    let (relay, _ev) = start(41600, 8, Duration::from_millis(500));
+    let (pa, pb, pb_rtcp) = (phone(), phone(), phone());
+    let (a, la) = relay.allocate(1).unwrap();
+    let (b, lb) = relay.allocate(1).unwrap();
+    relay.configure(a, params(&pa, Codec::Pcmu, 0, None));
+    relay.configure(
+        b,
+        LegParams {
+            rtcp_mux: false,
+            remote_rtcp: Some(pb_rtcp.local_addr().unwrap()),
+            ..params(&pb, Codec::Pcmu, 0, None)
+        },
+    );
+    relay.connect(a, b);
+    // RTP both ways first, so both directions have a mapped source.
+    pa.send_to(&packet(0, 1, 0, 0xa, &[0; 160]), la).unwrap();
+    let (ha, _) = recv_rtp(&pb); // what B sees from A
+    pb.send_to(&packet(0, 1, 0, 0xb, &[0; 160]), lb).unwrap();
+    let (hb, _) = recv_rtp(&pa); // what A sees from B
+
+    // A's receiver report (muxed) about B's stream as A sees it.
+    let mut rr = vec![0x81, 201, 0, 7];
+    rr.extend_from_slice(&0xau32.to_be_bytes());
+    rr.extend_from_slice(&hb.ssrc.to_be_bytes());
+    rr.extend_from_slice(&[0; 20]);
+    pa.send_to(&rr, la).unwrap();
+    let (got, from) = recv(&pb_rtcp);
+    assert_eq!(from.port(), lb.port() + 1, "sent from b's RTCP port");
+    assert_eq!(
+        &got[4..8],
+        &ha.ssrc.to_be_bytes(),
+        "sender is A's stream as B sees it"
+    );
+    assert_eq!(
+        &got[8..12],
+        &0xbu32.to_be_bytes(),
+        "the block names B's real SSRC"
+    );
+
+    // B's sender report on its RTCP port reaches A on the muxed port.
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&0xbu32.to_be_bytes());
+    sr.extend_from_slice(&[0; 8]);
+    sr.extend_from_slice(&0u32.to_be_bytes());
+    sr.extend_from_slice(&[0; 8]);
+    pb_rtcp
+        .send_to(&sr, SocketAddr::new(LO, lb.port() + 1))
+        .unwrap();
+    let (got, from) = recv(&pa);
+    assert_eq!(from, la);
+    assert!(rtp::is_rtcp(&got));
+    assert_eq!(&got[4..8], &hb.ssrc.to_be_bytes());
+    assert_eq!(
+        &got[16..20],
+        &hb.ts.to_be_bytes(),
+        "SR timestamp on A's time line"
+    );
+
+    // RTCP from a sender that never sent RTP cannot be mapped: dropped.
+    let mut stray = rr.clone();
+    stray[4..8].copy_from_slice(&0xdeadu32.to_be_bytes());
+    pa.send_to(&stray, la).unwrap();
+    assert!(nothing_within(&pb_rtcp, 200));
+    relay.shutdown();
+}
+
+#[test]
+fn an_exhausted_pool_refuses_and_a_released_pair_comes_back_after_resting() {
+    let window = Duration::from_millis(200);
+    let (relay, _ev) = start(41700, 2, window);
+    assert_eq!(relay.capacity(), 2);
+    let (a, _) = relay.allocate(1).unwrap();
+    let (_b, _) = relay.allocate(1).unwrap();
+    assert!(matches!(relay.allocate(1), Err(RelayError::Exhausted)));
+    assert_eq!(relay.in_use(), 2);
+    relay.release(a);
+    let t0 = Instant::now();
+    let (c, lc) = loop {
+        match relay.allocate(3) {
+            Ok(x) => break x,
+            Err(RelayError::Exhausted) => {
+                assert!(t0.elapsed() < Duration::from_secs(2));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(t0.elapsed() >= window, "the pair rested first");
+    assert_ne!(c, a);
+    assert!(relay.stats(a).is_none());
+    // The new leg works on the reused pair.
+    let p = phone();
+    relay.configure(c, params(&p, Codec::Pcmu, 0, None));
+    p.send_to(&packet(0, 1, 0, 1, &[0; 160]), lc).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while relay.stats(c).unwrap().rx_packets == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    relay.shutdown();
+    assert!(matches!(relay.allocate(1), Err(RelayError::ShutDown)));
+}
+
+#[test]
+fn a_tap_gets_copies_of_received_packets() {
+    let (relay, _ev) = start(41800, 8, Duration::from_millis(500));
+    let [(a, la, pa), (_b, _lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    let (tx, rx) = mpsc::sync_channel(16);
+    relay.set_tap(a, Some(tx));
+    for i in 0..3u16 {
+        pa.send_to(&packet(0, i, 0, 0x77, &[i as u8; 160]), la)
+            .unwrap();
+        recv_rtp(&pb);
+    }
+    for i in 0..3u16 {
+        let t = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(t.leg, a);
+        assert!(!t.rtcp);
+        let h = rtp::parse(&t.data).unwrap();
+        assert_eq!(
+            (h.ssrc, h.seq),
+            (0x77, i),
+            "the copy is the packet as received"
+        );
+    }
+    relay.set_tap(a, None);
+    pa.send_to(&packet(0, 3, 0, 0x77, &[0; 160]), la).unwrap();
+    recv_rtp(&pb);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    relay.shutdown();
+}
