@@ -28,6 +28,21 @@
 //! Failures map to SIP statuses: [`SdpError::status`] is 400,
 //! [`NegotiationError::status`] is 488 (400 when malformed).
 //!
+//! Choices worth knowing:
+//!
+//! - An answer carries exactly one voice codec (the offerer's first one we
+//!   support) plus telephone-event, so the relay knows what will arrive;
+//!   every stream but the chosen RTP audio one is rejected with port 0.
+//! - telephone-event is paired with the codec by clock rate: a 48 kHz opus
+//!   call does not get `telephone-event/8000`.
+//! - Only `RTP/AVP` and `RTP/AVPF` audio is used. SRTP profiles, `a=crypto`,
+//!   ICE and `a=ssrc` are not echoed (vpbx anchors plain RTP); an offer with
+//!   nothing else is answered 488.
+//! - A peer's `o=` version is kept as text; [`Session::same_content`] tells a
+//!   session-refresh re-INVITE from a real change.
+//! - The parser refuses line types RFC 8866 does not define (the RFC allows
+//!   ignoring the whole description or refusing it).
+//!
 //! A phone calls in; vpbx answers on the inbound leg, offers on the outbound
 //! leg with its own payload-type numbers, and later passes a hold across:
 //!
