@@ -226,14 +226,16 @@ fn telephone_events_are_mapped_from_101_to_96_and_reported_once() {
     relay.configure(b, params(&pb, Codec::Pcmu, 0, Some(96)));
     relay.connect(a, b);
     relay.watch_digits(a, true);
-    let mut seq = 0;
-    for (dur, end) in [
+    for (seq, (dur, end)) in [
         (160, false),
         (320, false),
         (480, true),
         (480, true),
         (480, true),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let e = TelephoneEvent {
             event: 5,
             end,
@@ -241,8 +243,8 @@ fn telephone_events_are_mapped_from_101_to_96_and_reported_once() {
             duration: dur,
         }
         .to_bytes();
-        pa.send_to(&packet(101, seq, 4000, 9, &e), la).unwrap();
-        seq += 1;
+        pa.send_to(&packet(101, seq as u16, 4000, 9, &e), la)
+            .unwrap();
         let (h, payload) = recv_rtp(&pb);
         assert_eq!(h.pt, 96);
         assert_eq!(TelephoneEvent::parse(&payload).unwrap().duration, dur);
