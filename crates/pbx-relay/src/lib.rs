@@ -12,6 +12,10 @@
 //! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
 //! (the clock is read once per wake-up). No-RTP timeouts are checked on a 250 ms timer.
 //!
+//! Commands take effect at the worker's next wake-up: packets already being read when a
+//! command is sent may still be handled the old way. [`Relay::stats`] is a barrier (it waits for
+//! the worker to answer).
+//!
 //! Events ([`RelayEvent`]) are delivered by calling the closure given to [`Relay::start`] on a
 //! worker thread: it must not block, and must not call [`Relay::connect`] or [`Relay::stats`]
 //! (they wait for a worker's answer; at worst they give up after a timeout).

@@ -18,7 +18,7 @@ use pbx_media::{Latch, Restamper, g711};
 use crate::pool::Pool;
 use crate::{Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket, WorkerHandle};
 
-const WAKER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX >> 1);
 /// Timeout checks run this often.
 const TICK: Duration = Duration::from_millis(250);
 /// Packets read from one socket per wake-up before the others get their turn.

@@ -130,6 +130,7 @@ fn packets_flow_both_ways_with_the_relay_s_own_ssrc_seq_and_ts() {
     assert_eq!(st.peer, Some(b));
 
     relay.disconnect(a);
+    relay.stats(a).unwrap(); // barrier: the worker has applied the command
     pa.send_to(&packet(0, 1005, 8800, 111, &[0; 160]), la)
         .unwrap();
     assert!(
@@ -159,6 +160,7 @@ fn a_transfer_to_another_leg_keeps_the_outgoing_sequence_continuous() {
     let (c, lc) = relay.allocate(2).unwrap();
     relay.configure(c, params(&pc, Codec::Pcmu, 0, None));
     relay.connect(a, c);
+    relay.stats(a).unwrap(); // barrier
     for i in 0..5u16 {
         pc.send_to(
             &packet(0, 60_000 + i, 999 + 160 * u32::from(i), 333, &[2; 160]),
@@ -474,8 +476,13 @@ fn a_tap_gets_copies_of_received_packets() {
         );
     }
     relay.set_tap(a, None);
+    // A worker busy reading the socket applies commands at its next wake-up; the stats
+    // round trip makes sure it has.
+    relay.stats(a).unwrap();
     pa.send_to(&packet(0, 3, 0, 0x77, &[0; 160]), la).unwrap();
     recv_rtp(&pb);
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    if let Ok(t) = rx.recv_timeout(Duration::from_millis(200)) {
+        panic!("tap after removal: {:?}", rtp::parse(&t.data));
+    }
     relay.shutdown();
 }
