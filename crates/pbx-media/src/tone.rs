@@ -123,6 +123,18 @@ mod tests {
     }
 
     #[test]
+    fn a_law_bytes_read_as_mu_law_do_not_pass_for_the_tone() {
+        // Why the relay's transcoding test can fail: without transcoding the level is far off.
+        let mut t = Tone::new(1000.0, -10.0, 8000);
+        let mut a = vec![0u8; 1600];
+        t.fill_alaw(&mut a);
+        let mut lin = vec![0i16; 1600];
+        g711::decode_ulaw(&a, &mut lin);
+        let ratio = goertzel(&lin, 1000.0, 8000) / t.amplitude();
+        assert!((ratio - 1.0).abs() > 0.1, "ratio {ratio}");
+    }
+
+    #[test]
     fn empty_input_is_silence() {
         assert_eq!(goertzel(&[], 440.0, 8000), 0.0);
         assert_eq!(rms(&[]), 0.0);

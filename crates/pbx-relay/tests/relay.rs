@@ -486,3 +486,11 @@ fn a_tap_gets_copies_of_received_packets() {
     }
     relay.shutdown();
 }
+
+#[test]
+fn the_handle_is_send_sync_and_clone_and_ids_are_copy_hash() {
+    fn handle<T: Send + Sync + Clone + 'static>() {}
+    fn id<T: Copy + Eq + std::hash::Hash + std::fmt::Debug>() {}
+    handle::<Relay>();
+    id::<LegId>();
+}
