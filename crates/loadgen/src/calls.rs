@@ -221,6 +221,8 @@ pub(crate) struct Window {
     rtp_tx: u64,
     rtp_rx: u64,
     pub(crate) rx_per_s: f64,
+    /// 50 packets/s each way per call up at the start of the window.
+    rx_expected_per_s: f64,
     server_cpu_s: f64,
     pub(crate) server_cpu_us_per_packet: Option<f64>,
     server_rss_kb: u64,
@@ -372,6 +374,7 @@ pub(crate) fn window(w0: &Snap, w1: &Snap, rss_before: Option<u64>) -> Window {
         rtp_tx: tx,
         rtp_rx: rx,
         rx_per_s: if secs > 0.0 { rx as f64 / secs } else { 0.0 },
+        rx_expected_per_s: w0.calls_up as f64 * 100.0,
         server_cpu_s: server,
         server_cpu_us_per_packet: (rx > 0).then(|| server * 1e6 / rx as f64),
         server_rss_kb: w0.server_rss_kb,

@@ -253,6 +253,8 @@ pub(crate) fn run(a: &RtpengineArgs) -> Result<()> {
     };
     ng.call(&dict(&[("command", Value::str("ping"))]))
         .context("rtpengine ping")?;
+    let pid = a.measure_pid.map(|p| p.to_string());
+    let rss_before = pid.as_deref().and_then(crate::procstat::rss_kb);
     let mut engine = Engine::start(a.bind, a.rtp_sockets, a.rtp_threads)?;
     let t0 = Instant::now();
     let mut calls = Vec::new();
@@ -303,7 +305,6 @@ pub(crate) fn run(a: &RtpengineArgs) -> Result<()> {
         calls.push((call_id, ua, ub));
     }
     let setup_s = t0.elapsed().as_secs_f64();
-    let pid = a.measure_pid.map(|p| p.to_string());
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(a.settle_ms));
     let w0: Snap = snap(pid.as_deref(), &engine, start, calls.len() as u64);
@@ -330,7 +331,7 @@ pub(crate) fn run(a: &RtpengineArgs) -> Result<()> {
         calls: a.calls,
         set_up: calls.len() as u64,
         setup_s,
-        window: (a.measure_s > 0.0).then(|| window(&w0, &w1, None)),
+        window: (a.measure_s > 0.0).then(|| window(&w0, &w1, rss_before)),
         counts,
         lost_uac_to_uas: loss.lost_uac_to_uas,
         lost_uas_to_uac: loss.lost_uas_to_uac,
