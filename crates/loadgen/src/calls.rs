@@ -1317,7 +1317,7 @@ impl Gen<'_> {
             );
             self.send(true, src);
         }
-        let d = UasDialog {
+        let mut d = UasDialog {
             id,
             last: self.out.clone(),
             sdp: answer,
@@ -1333,6 +1333,20 @@ impl Gen<'_> {
             user,
             src,
         };
+        if self.a.rtp {
+            // Media may arrive as soon as the caller has the 200, before our
+            // ACK comes through the server: stream from the 200 on.
+            d.streaming = true;
+            self.engine.start_stream(Stream {
+                key: d.id * 2 + 1,
+                side: Side::Uas,
+                sock: d.rtp_sock,
+                remote: offer.addr,
+                ssrc: d.ssrc,
+                peer_ssrc: d.peer_ssrc,
+                payload_type: d.pt,
+            });
+        }
         self.timers
             .push(Reverse((now + self.t1, TimerKind::UasRetransmit, id, 0)));
         self.dialog_ids.insert(id, m.call_id.to_string());
@@ -1354,7 +1368,11 @@ impl Gen<'_> {
             // No ACK within 64*T1: the call is gone.
             self.tally.uas_no_ack += 1;
             let call_id = call_id.clone();
-            self.dialogs.remove(&call_id);
+            if let Some(d) = self.dialogs.remove(&call_id)
+                && d.streaming
+            {
+                self.engine.stop_stream(d.rtp_sock, d.id * 2 + 1);
+            }
             self.dialog_ids.remove(&id);
             return;
         }
