@@ -232,7 +232,7 @@ EOF
   kill "$KAM_PID" 2>/dev/null || true; wait "$KAM_PID" 2>/dev/null || true
 }
 
-log "output in $OUT; $TENANTS tenants x $USERS callees + $USERS callers"
+log "output in $OUT; $TENANTS tenants x $USERS callees + $USERS callers; $(uptime)"
 log "loadgen self-check: 100 direct calls with RTP (no server)"
 "$BIN/loadgen" calls --direct --count 100 --cps 100 --max-concurrent 100 --hold-ms 1000 --rtp \
   --label "direct/proof" --time-limit-s 20 2>>"$OUT/loadgen.err" >>"$RESULTS"
@@ -290,4 +290,5 @@ print()
 print("server us/pkt: the relay's utime+stime (/proc/PID/stat, all threads) over the window / packets the generator received.")
 print("loadgen us/pkt: the generator's own CPU over the window / packets it sent and received. RSS kB/call: (VmRSS with the calls up - before) / calls.")
 EOF
+echo "load at the end: $(uptime) (other processes on the 2 cores inflate every CPU figure)"
 echo "raw: $RESULTS, $OUT/loadgen.err"

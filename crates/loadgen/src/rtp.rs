@@ -30,6 +30,10 @@ use crate::sdp::PCMA;
 pub(crate) const PACKET_LEN: usize = 172;
 /// Slots per 20 ms packet interval (one per millisecond).
 const SLOTS: u64 = 20;
+/// A thread that was not scheduled for a while sends the packets it owes
+/// for up to this many 1 ms slots (10 packet intervals) in a burst; beyond
+/// that they are skipped and counted as late slots.
+const CATCH_UP_SLOTS: u64 = 200;
 /// Packets drained from one socket before giving other sockets a turn.
 const DRAIN_CAP: usize = 4096;
 /// How long a stopped stream still counts packets in flight to it.
@@ -101,7 +105,7 @@ pub(crate) struct Counts {
     pub(crate) unknown: u64,
     /// Sends that failed (full socket buffer, ICMP errors).
     pub(crate) send_errors: u64,
-    /// 1 ms slots skipped because a thread fell more than 20 ms behind.
+    /// 1 ms slots skipped because a thread fell more than 200 ms behind.
     pub(crate) late_slots: u64,
     /// Streams currently counted (sending or lingering).
     pub(crate) active_streams: u64,
@@ -340,8 +344,8 @@ impl Streamer {
             }
             let now = Instant::now();
             let el = u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
-            if el >= self.next_slot + SLOTS {
-                let skip = el + 1 - SLOTS - self.next_slot;
+            if el >= self.next_slot + CATCH_UP_SLOTS {
+                let skip = el + 1 - CATCH_UP_SLOTS - self.next_slot;
                 self.p.late_slots += skip;
                 self.next_slot += skip;
             }
