@@ -543,6 +543,25 @@ statmode_default\toff
                                      f"{tail(self.log, 60)}")
             time.sleep(0.05)
 
+    def wait_established(self, timeout: float = 10.0) -> dict:
+        """Wait for CALL_ESTABLISHED; fails at once (with the reason, e.g. '501 Not
+        Implemented') if a call closes first without having been established."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                for i, e in enumerate(self._events):
+                    if i in self._consumed:
+                        continue
+                    if e.get("type") == "CALL_ESTABLISHED":
+                        self._consumed.add(i)
+                        return e
+                    if e.get("type") == "CALL_CLOSED":
+                        raise AssertionError(f"{self.name}: call closed before it was established: "
+                                             f"{e.get('param')!r}; statuses {self.final_statuses()}")
+            if time.monotonic() >= end:
+                return self.wait_event("CALL_ESTABLISHED", 0)
+            time.sleep(0.05)
+
     def has_event(self, kind: str) -> bool:
         return bool(self.events(kind))
 
@@ -824,6 +843,25 @@ class PjPhone:
 
     def remote_media(self) -> set[tuple[str, int]]:
         return {(s.conn_ip, s.audio_port) for s in self.remote_sdps() if s.audio_port}
+
+    def wait_confirmed(self, call: str | None = None, timeout: float = 10.0) -> dict:
+        """Wait until `call` (any call if None) is CONFIRMED; fails at once with the status if
+        it closes first."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                for i, e in enumerate(self._events):
+                    if i in self._consumed or (call is not None and e.get("call") != call):
+                        continue
+                    if e["ev"] == "STATE" and e["state"] == "CONFIRMED":
+                        self._consumed.add(i)
+                        return e
+                    if e["ev"] == "CLOSED":
+                        raise AssertionError(f"{self.name}: call {e['call']} closed before it was "
+                                             f"confirmed: {e['code']} {e['reason']}")
+            if time.monotonic() >= end:
+                return self.wait_event("STATE", 0, lambda e: e["state"] == "CONFIRMED")
+            time.sleep(0.05)
 
     def live_calls(self) -> list[str]:
         """Names of the calls that reached CONFIRMED and have not closed, oldest first."""

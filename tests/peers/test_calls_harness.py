@@ -115,12 +115,12 @@ def test_direct_call_hold_and_resume_with_baresip_keeps_the_call_and_the_rtp(tmp
     a.wait_event("CALL_ESTABLISHED", 10)
     wait_recording_seconds(b, 1)
     a.hold()
-    wait_until(lambda: len(b.remote_sdps()) >= 2, 5)
+    wait_until(lambda: len(b.remote_sdps()) >= 2 and len(a.remote_sdps()) >= 2, 5)
     assert b.remote_sdps()[-1].direction == "sendonly"
     assert a.remote_sdps()[-1].direction == "recvonly"
     time.sleep(1)
     a.resume()
-    wait_until(lambda: len(b.remote_sdps()) >= 3, 5)
+    wait_until(lambda: len(b.remote_sdps()) >= 3 and len(a.remote_sdps()) >= 3, 5)
     assert b.remote_sdps()[-1].direction == "sendrecv"
     s1 = b.rx_seq()
     time.sleep(1.5)
@@ -135,7 +135,7 @@ def test_direct_pjsua_hold_and_resume_keeps_the_call_and_the_audio(tmp_path, rea
     a = PjPhone(tmp_path, reaper, "a", ip=IP_A, wav=tones[0]).start()
     b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True).start()
     a.dial(b.uri)
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     b.wait_event("MEDIA", 5, lambda e: e["dir"] == PJ_DIR_BOTH)          # the call's own media
     time.sleep(1.5)
     a.hold()
@@ -161,7 +161,7 @@ def test_direct_pjsua_prack_and_session_timer_are_negotiated(tmp_path, reaper, t
     b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True, prack="optional",
                 timer="optional").start()
     a.dial(b.uri)
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     inv = b.received("INVITE")[0]
     assert "100rel" in (inv.header("require") or ""), inv.headers
     assert inv.header("session-expires").split(";")[0] == "90"
@@ -182,10 +182,10 @@ def test_direct_pjsua_attended_transfer_replaces_the_consultation_call(tmp_path,
     b = PjPhone(tmp_path, reaper, "b", ip=IP_B, wav=tones[1], auto_answer=True).start()
     c = PjPhone(tmp_path, reaper, "c", ip="127.0.0.6", wav=c_wav, auto_answer=True).start()
     a.dial(b.uri)
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     b.hold("in1")
     b.dial(c.uri, call="c1")
-    b.wait_event("STATE", 10, lambda e: e["call"] == "c1" and e["state"] == "CONFIRMED")
+    b.wait_confirmed("c1", 10)
     b.transfer_attended("in1", "c1")
     refer = a.wait_event("REFER", 10)
     assert "Replaces" in refer["to"] or "Replaces" in a.received("REFER")[0].header("refer-to")

@@ -104,8 +104,8 @@ def test_two_phones_talk_both_ways_through_vpbx_media(vpbx, reaper, tmp_path):
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("CALL_ESTABLISHED", 10)
-    b.wait_event("CALL_ESTABLISHED", 10)
+    a.wait_established(10)
+    b.wait_established(10)
     assert "1002" in pbx.v.cli("calls", DOMAIN).stdout, "the call is listed while in progress"
     rec_a = wait_recording_seconds(a, 3)
     rec_b = wait_recording_seconds(b, 3)
@@ -132,7 +132,7 @@ def test_pcma_only_caller_and_pcmu_only_callee_still_hear_each_other(vpbx, reape
     a = pbx.phone("a", "1001", "127.0.0.3", "a", codecs="PCMA")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", codecs="PCMU", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("CALL_ESTABLISHED", 10)
+    a.wait_established(10)
     rec_a = wait_recording_seconds(a, 3)
     rec_b = wait_recording_seconds(b, 3)
     a.hangup()
@@ -225,7 +225,7 @@ def test_a_user_on_three_phones_rings_all_a_reject_keeps_ringing_first_answer_wi
     assert not a.has_event("CALL_CLOSED"), "... does not end the call"
     assert not [s for s in a.final_statuses() if s >= 300], a.final_statuses()
     b1.answer()
-    a.wait_event("CALL_ESTABLISHED", 10)
+    a.wait_established(10)
     b2.wait_closed(5)                                # the other ringing phone is cancelled
     assert b2.received("CANCEL")
     assert not b2.has_event("CALL_ESTABLISHED")
@@ -244,7 +244,7 @@ def test_hold_longer_than_rtp_timeout_survives_and_resume_brings_the_audio_back(
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a")
     b = pbx.pjphone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     b.wait_event("MEDIA", 5, lambda e: e["dir"] == 3)
     time.sleep(1)
     a.hold()
@@ -273,7 +273,7 @@ def test_a_leg_whose_rtp_stops_ends_the_call_after_rtp_timeout(vpbx, reaper, tmp
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("CALL_ESTABLISHED", 10)
+    a.wait_established(10)
     wait_recording_seconds(a, 1)
     t0 = time.monotonic()
     b.pause()                                        # SIGSTOP: B's RTP stops
@@ -297,12 +297,12 @@ def test_blind_transfer_connects_the_caller_to_the_target(vpbx, reaper, tmp_path
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     c = pbx.phone("c", "1003", "127.0.0.6", "c", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("CALL_ESTABLISHED", 10)
+    a.wait_established(10)
     time.sleep(1)
     b.transfer(uri("1003"))                          # REFER to vpbx
-    c.wait_event("CALL_ESTABLISHED", 10)
+    c.wait_established(10)
     b.wait_closed(10)
-    assert [m.status for m in b.received(method="REFER") if m.status] [-1] in (200, 202)
+    assert [m.status for m in b.received(method="REFER") if m.status][-1] in (200, 202)
     rec_c = wait_recording_seconds(c, 2.5)
     assert_tone(rec_c, A_HZ, A_PEAK + RMS, start=0.5)
     # A stays in its call (vpbx anchors the media; any re-INVITE to A is vpbx's choice, and
@@ -328,10 +328,10 @@ def test_attended_transfer_joins_the_caller_and_the_consulted_phone(vpbx, reaper
     b = pbx.pjphone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     c = pbx.pjphone("c", "1003", "127.0.0.6", "c", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     b.hold("in1")
     b.dial(uri("1003"), call="c1")
-    b.wait_event("STATE", 10, lambda e: e["call"] == "c1" and e["state"] == "CONFIRMED")
+    b.wait_confirmed("c1", 10)
     b.transfer_attended("in1", "c1")                 # REFER with Replaces, to vpbx
     b.wait_closed("in1", 10)
     b.wait_closed("c1", 10)
@@ -357,7 +357,7 @@ def test_prack_and_session_timers_are_honoured_for_a_phone_that_asks(vpbx, reape
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a", prack="mandatory", timer="always", session_expires=90)
     b = pbx.pjphone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     provisional = [m for m in a.received(method="INVITE") if m.status and 100 < m.status < 200]
     assert provisional and all(m.header("rseq") for m in provisional), \
         "a caller that requires 100rel gets reliable provisionals"
@@ -379,7 +379,7 @@ def test_dtmf_sent_as_rfc4733_and_as_sip_info_reaches_the_other_phone(vpbx, reap
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
-    a.wait_event("STATE", 10, lambda e: e["state"] == "CONFIRMED")
+    a.wait_confirmed(timeout=10)
     time.sleep(1)
     a.dtmf("12")                                     # RFC 4733
     time.sleep(1)
