@@ -19,8 +19,10 @@ from __future__ import annotations
 import cmath
 import json
 import math
+import os
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -124,8 +126,6 @@ def _fft(x: list[complex]) -> list[complex]:
     return a
 
 
-import os as _os
-PLAYER = _os.environ.get("PHONE_PLAYER")
 SILENCE_DBFS = -60.0
 
 
@@ -382,7 +382,7 @@ class Phone:
 sip_listen\t\t{ip}:{self.sip_port}
 call_local_timeout\t120
 call_max_calls\t\t4
-audio_player\t\t{PLAYER or f"aubridge,{name}"}
+audio_player\t\taubridge,{name}
 audio_alert\t\taubridge,{name}
 audio_source\t\t{source}
 audio_level\t\tno
@@ -401,7 +401,6 @@ module\t\t\tg711.so
 module\t\t\taufile.so
 module\t\t\tausine.so
 module\t\t\taubridge.so
-module\t\t\talsa.so
 module\t\t\tsndfile.so
 module_tmp\t\tuuid.so
 module_tmp\t\taccount.so
@@ -488,18 +487,14 @@ statmode_default\toff
                 pass
             self._sock = None
         if self.proc is not None:
-            Reaper.stop(self.proc, 15, 5)      # SIGTERM: baresip unregisters, then exits
+            Reaper.stop(self.proc, signal.SIGTERM, 5)      # SIGTERM: baresip unregisters, then exits
             self.proc = None
 
     def pause(self) -> None:
         """SIGSTOP the process: its RTP (and SIP) stop as if the phone froze."""
-        import os
-        import signal
         os.killpg(self.proc.pid, signal.SIGSTOP)
 
     def cont(self) -> None:
-        import os
-        import signal
         os.killpg(self.proc.pid, signal.SIGCONT)
 
     # control ------------------------------------------------------------------
@@ -881,7 +876,7 @@ class PjPhone:
                 self.send("quit")
                 self.proc.wait(5)
             except (OSError, subprocess.TimeoutExpired, BrokenPipeError):
-                Reaper.stop(self.proc, 15, 3)
+                Reaper.stop(self.proc, signal.SIGTERM, 3)
 
 
 # --------------------------------------------------------------------------- vpbx call setup

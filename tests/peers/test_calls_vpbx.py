@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from calls import (PjPhone, Phone, add_media_config, analyze, assert_tone, call_tenant_yaml,
+from calls import (PjPhone, Phone, add_media_config, assert_tone, call_tenant_yaml,
                    cdrs, make_tone_wav, wait_cdr, wait_recording_seconds)
 from peers import free_port, wait_until
 
