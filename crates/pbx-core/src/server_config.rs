@@ -2,7 +2,8 @@
 //!
 //! Every key has a default, so a missing file means [`ServerConfig::default()`]; unknown
 //! keys are rejected with a one-line message that names the key and its section. The
-//! annotated example with every key is `crates/pbx-core/tests/data/vpbx.toml`.
+//! annotated example with every key is `docs/vpbx.toml` (a test checks it states exactly
+//! the defaults).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,6 +37,8 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// `[trace]`.
     pub trace: TraceConfig,
+    /// `[features]`: in-call feature codes.
+    pub features: FeaturesConfig,
 }
 
 /// A SIP transport vpbx listens on. TLS and WebSocket are recognised in `listen` but
@@ -143,6 +146,17 @@ pub struct SipConfig {
     pub queue_depth: usize,
     /// Default [`OwnIpPolicy::UniqueAuthUser`].
     pub own_ip_policy: OwnIpPolicy,
+    /// Networks that reach vpbx without NAT: peers inside get the internal address in
+    /// Via/Contact/SDP, all others `external_ip` (see [`ServerConfig::sip_advertise_for`] and
+    /// [`ServerConfig::media_advertise_for`]). Default none.
+    pub local_networks: NetworkList,
+    /// RFC 4028 session interval vpbx asks for (Session-Expires), seconds. Default 1800.
+    pub session_expires_s: u32,
+    /// RFC 4028 Min-SE: shorter session intervals get 422. Default 90 (the RFC's floor).
+    pub min_se_s: u32,
+    /// Seconds between OPTIONS qualify requests to each registered contact; 0 disables
+    /// qualify. Default 60.
+    pub qualify_interval_s: u32,
 }
 
 /// An inclusive UDP port range for RTP.
@@ -154,13 +168,88 @@ pub struct PortRange {
     pub last: u16,
 }
 
-/// `[media]`.
+impl PortRange {
+    /// How many ports the range holds.
+    pub fn len(&self) -> u32 {
+        u32::from(self.last) - u32::from(self.first) + 1
+    }
+
+    /// Never true: a parsed range has `first < last`.
+    pub fn is_empty(&self) -> bool {
+        self.last < self.first
+    }
+}
+
+/// An audio codec vpbx negotiates on the relay (`[media] codecs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Codec {
+    /// G.711 A-law, static payload type 8.
+    Pcma,
+    /// G.711 µ-law, static payload type 0.
+    Pcmu,
+}
+
+impl Codec {
+    /// Every codec the relay supports, in the default preference order.
+    pub const ALL: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
+
+    /// The SDP encoding name (`a=rtpmap`), upper case as RFC 3551 writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcma => "PCMA",
+            Codec::Pcmu => "PCMU",
+        }
+    }
+
+    /// The static RTP payload type (RFC 3551).
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Codec::Pcma => 8,
+            Codec::Pcmu => 0,
+        }
+    }
+
+    /// Parses an encoding name, ASCII case-insensitively (SDP names are).
+    pub fn from_name(name: &str) -> Option<Codec> {
+        Codec::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[media]`: the RTP relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaConfig {
     /// RTP bind address. Default `0.0.0.0`.
     pub ip: IpAddr,
-    /// RTP ports, written `"10000-20000"` (default).
+    /// RTP ports, written `"10000-20000"` (default). Each call leg takes two ports (one
+    /// with rtcp-mux), so a call with two legs takes four.
     pub ports: PortRange,
+    /// Address written in SDP for peers outside `[sip] local_networks`. `None` (default):
+    /// `[sip] external_ip`, else the internal address (see
+    /// [`ServerConfig::media_advertise_for`]).
+    pub advertise_ip: Option<IpAddr>,
+    /// A leg with no RTP for this many seconds ends the call; 0 = never. Default 60.
+    pub rtp_timeout_s: u32,
+    /// The same for a call on hold; 0 = never. Default 300.
+    pub rtp_hold_timeout_s: u32,
+    /// Symmetric latching: how long after the first packet the relay accepts a new source
+    /// address before it locks (against RTP bleed, CVE-2017-14099). Default 2000.
+    pub learn_window_ms: u32,
+    /// Relay worker threads; 0 (default) = one per CPU core.
+    pub workers: usize,
+    /// Codecs offered and accepted, in order of preference. Default `["PCMA", "PCMU"]`.
+    pub codecs: Vec<Codec>,
+    /// Payload type vpbx uses for RFC 4733 telephone-event in its own offers, 96..=127.
+    /// Default 101.
+    pub telephone_event_pt: u8,
 }
 
 /// `[http]`.
@@ -257,6 +346,16 @@ pub struct StoreConfig {
     pub secrets_key: Option<SecretsKey>,
 }
 
+/// `[features]`: feature codes dialled during a call (RFC 4733 digits), seed 000's habit.
+/// Each is 1–8 characters of `0-9*#`; neither may be a prefix of the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeaturesConfig {
+    /// Attended transfer: consult the target, then hand the call over. Default `*2`.
+    pub attended_transfer: String,
+    /// Blind transfer: hand the call over at once. Default `##`.
+    pub blind_transfer: String,
+}
+
 /// `[trace]`: the SIP message log behind `vpbx trace CALL-ID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceConfig {
@@ -277,6 +376,7 @@ const TOP_KEYS: &[&str] = &[
     "registrar",
     "store",
     "trace",
+    "features",
 ];
 const SIP_KEYS: &[&str] = &[
     "listen",
@@ -289,8 +389,23 @@ const SIP_KEYS: &[&str] = &[
     "threads",
     "queue_depth",
     "own_ip_policy",
+    "local_networks",
+    "session_expires_s",
+    "min_se_s",
+    "qualify_interval_s",
 ];
-const MEDIA_KEYS: &[&str] = &["ip", "ports"];
+const MEDIA_KEYS: &[&str] = &[
+    "ip",
+    "ports",
+    "advertise_ip",
+    "rtp_timeout_s",
+    "rtp_hold_timeout_s",
+    "learn_window_ms",
+    "workers",
+    "codecs",
+    "telephone_event_pt",
+];
+const FEATURES_KEYS: &[&str] = &["attended_transfer", "blind_transfer"];
 const HTTP_KEYS: &[&str] = &["listen"];
 const SMTP_KEYS: &[&str] = &["url", "from"];
 const SECURITY_KEYS: &[&str] = &[
@@ -354,6 +469,10 @@ impl Default for ServerConfig {
                 threads: 0,
                 queue_depth: 4096,
                 own_ip_policy: OwnIpPolicy::UniqueAuthUser,
+                local_networks: NetworkList::new(),
+                session_expires_s: 1800,
+                min_se_s: 90,
+                qualify_interval_s: 60,
             },
             media: MediaConfig {
                 ip: Ipv4Addr::UNSPECIFIED.into(),
@@ -361,6 +480,13 @@ impl Default for ServerConfig {
                     first: 10_000,
                     last: 20_000,
                 },
+                advertise_ip: None,
+                rtp_timeout_s: 60,
+                rtp_hold_timeout_s: 300,
+                learn_window_ms: 2000,
+                workers: 0,
+                codecs: Codec::ALL.to_vec(),
+                telephone_event_pt: 101,
             },
             http: HttpConfig {
                 listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 8080),
@@ -397,6 +523,10 @@ impl Default for ServerConfig {
             trace: TraceConfig {
                 max_messages: 100_000,
                 dir: None,
+            },
+            features: FeaturesConfig {
+                attended_transfer: "*2".to_owned(),
+                blind_transfer: "##".to_owned(),
             },
         }
     }
@@ -507,6 +637,32 @@ impl ServerConfig {
                 }
             };
         }
+        if sip.get("local_networks").is_some() {
+            let path = sip.at("local_networks");
+            let nets = string_list(sip.list("local_networks")?, &path)?;
+            s.local_networks = NetworkList::parse(&nets).map_err(|i| {
+                ConfigError::invalid(
+                    index(&path, i),
+                    format!("\"{}\" is not a CIDR or IP address", nets[i]),
+                )
+            })?;
+        }
+        s.min_se_s = sip.uint("min_se_s", 90, 86_400)?.map_or(s.min_se_s, to_u32);
+        s.session_expires_s = sip
+            .uint("session_expires_s", 90, 86_400)?
+            .map_or(s.session_expires_s, to_u32);
+        if s.session_expires_s < s.min_se_s {
+            return Err(ConfigError::invalid(
+                "sip.session_expires_s",
+                format!(
+                    "{} is less than min_se_s ({}); RFC 4028 needs Session-Expires >= Min-SE",
+                    s.session_expires_s, s.min_se_s
+                ),
+            ));
+        }
+        s.qualify_interval_s = sip
+            .uint("qualify_interval_s", 0, 86_400)?
+            .map_or(s.qualify_interval_s, to_u32);
 
         let media = section("media", MEDIA_KEYS)?;
         if let Some(ip) = media.string("ip")? {
@@ -520,6 +676,73 @@ impl ServerConfig {
                 )
             })?;
         }
+        if let Some(ip) = optional_text(&media, "advertise_ip")? {
+            let at = media.at("advertise_ip");
+            let ip = parse_ip(ip, at.clone())?;
+            if ip.is_unspecified() {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("{ip} cannot be advertised (give the address peers send RTP to)"),
+                ));
+            }
+            cfg.media.advertise_ip = Some(ip);
+        }
+        let m = &mut cfg.media;
+        m.rtp_timeout_s = media
+            .uint("rtp_timeout_s", 0, 86_400)?
+            .map_or(m.rtp_timeout_s, to_u32);
+        m.rtp_hold_timeout_s = media
+            .uint("rtp_hold_timeout_s", 0, 86_400)?
+            .map_or(m.rtp_hold_timeout_s, to_u32);
+        if m.rtp_timeout_s != 0
+            && m.rtp_hold_timeout_s != 0
+            && m.rtp_hold_timeout_s < m.rtp_timeout_s
+        {
+            return Err(ConfigError::invalid(
+                "media.rtp_hold_timeout_s",
+                format!(
+                    "{} is less than rtp_timeout_s ({}); a held call sends less RTP, not more",
+                    m.rtp_hold_timeout_s, m.rtp_timeout_s
+                ),
+            ));
+        }
+        m.learn_window_ms = media
+            .uint("learn_window_ms", 0, 60_000)?
+            .map_or(m.learn_window_ms, to_u32);
+        m.workers = media.uint("workers", 0, 1024)?.map_or(m.workers, to_usize);
+        if media.get("codecs").is_some() {
+            let path = media.at("codecs");
+            let names = string_list(media.list("codecs")?, &path)?;
+            let mut codecs = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let at = index(&path, i);
+                let codec = Codec::from_name(name).ok_or_else(|| {
+                    ConfigError::invalid(
+                        &at,
+                        format!(
+                            "\"{name}\" is not a supported codec (supported: {})",
+                            Codec::ALL.map(Codec::name).join(", ")
+                        ),
+                    )
+                })?;
+                if codecs.contains(&codec) {
+                    return Err(ConfigError::invalid(
+                        at,
+                        format!("\"{name}\" is listed twice"),
+                    ));
+                }
+                codecs.push(codec);
+            }
+            if codecs.is_empty() {
+                return Err(ConfigError::invalid(path, "at least one codec is needed"));
+            }
+            m.codecs = codecs;
+        }
+        m.telephone_event_pt = media
+            .uint("telephone_event_pt", 96, 127)?
+            .map_or(m.telephone_event_pt, |v| {
+                u8::try_from(v).expect("range-checked to 96..=127")
+            });
 
         let http = section("http", HTTP_KEYS)?;
         if let Some(listen) = http.string("listen")? {
@@ -653,7 +876,68 @@ impl ServerConfig {
             .map_or(cfg.trace.max_messages, to_usize);
         cfg.trace.dir = optional_text(&trace, "dir")?.map(PathBuf::from);
 
+        let features = section("features", FEATURES_KEYS)?;
+        for key in ["attended_transfer", "blind_transfer"] {
+            if let Some(code) = features.string(key)? {
+                check_feature_code(code).map_err(|m| ConfigError::invalid(features.at(key), m))?;
+                let slot = match key {
+                    "attended_transfer" => &mut cfg.features.attended_transfer,
+                    _ => &mut cfg.features.blind_transfer,
+                };
+                code.clone_into(slot);
+            }
+        }
+        let (a, b) = (
+            &cfg.features.attended_transfer,
+            &cfg.features.blind_transfer,
+        );
+        if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+            return Err(ConfigError::invalid(
+                "features.blind_transfer",
+                format!(
+                    "\"{b}\" and attended_transfer \"{a}\": one is a prefix of the other, so the longer could never be dialled"
+                ),
+            ));
+        }
+
         Ok(cfg)
+    }
+
+    /// The address vpbx writes in Via and Contact for a SIP peer at `peer`:
+    /// `[sip] external_ip` for peers outside `local_networks`, `None` for local peers and
+    /// when no external address is set (use the local address of the socket).
+    pub fn sip_advertise_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        if self.sip.local_networks.contains(peer) {
+            return None;
+        }
+        self.sip.external_ip
+    }
+
+    /// The address vpbx writes in SDP (`c=`) for a peer at `peer`. Local peers (inside
+    /// `[sip] local_networks`) get the internal address; others `[media] advertise_ip`, else
+    /// `[sip] external_ip`, else the internal address. The internal address is `[media] ip`
+    /// when it is a specific address, else the first specific `[sip] listen` address, else
+    /// `None`: the server then uses the local address the peer's SIP arrived on.
+    pub fn media_advertise_for(&self, peer: IpAddr) -> Option<IpAddr> {
+        let internal = self.internal_ip();
+        if self.sip.local_networks.contains(peer) {
+            return internal;
+        }
+        self.media
+            .advertise_ip
+            .or(self.sip.external_ip)
+            .or(internal)
+    }
+
+    fn internal_ip(&self) -> Option<IpAddr> {
+        if !self.media.ip.is_unspecified() {
+            return Some(self.media.ip);
+        }
+        self.sip
+            .listen
+            .iter()
+            .map(|l| l.addr.ip())
+            .find(|ip| !ip.is_unspecified())
     }
 
     /// The number of shards to run on a machine with `cores` cores (`shards = 0` → `cores`).
@@ -672,6 +956,22 @@ fn to_usize(v: u64) -> usize {
 
 fn to_u32(v: u64) -> u32 {
     u32::try_from(v).expect("range-checked to at most 10_000_000")
+}
+
+/// A feature code: 1–8 characters of `0-9*#` (what a phone sends as RFC 4733 events).
+fn check_feature_code(code: &str) -> Result<(), String> {
+    if code.is_empty() || code.len() > 8 {
+        return Err(format!("\"{code}\" must be 1 to 8 characters long"));
+    }
+    if let Some(c) = code
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || *c == '*' || *c == '#'))
+    {
+        return Err(format!(
+            "\"{code}\": '{c}' is not a phone key (allowed: 0-9, * and #)"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_port_range(s: &str) -> Option<PortRange> {

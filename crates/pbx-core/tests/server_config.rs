@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use pbx_core::server_config::{DEFAULT_SCANNER_USER_AGENTS, OwnIpPolicy, PortRange};
+use pbx_core::server_config::{Codec, DEFAULT_SCANNER_USER_AGENTS, OwnIpPolicy, PortRange};
 use pbx_core::{ListenAddr, SecretsKey, ServerConfig, Transport};
 
 const EXAMPLE: &str = include_str!("../../../docs/vpbx.toml");
@@ -81,6 +81,36 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(
         (c.trace.max_messages, c.trace.dir.as_ref()),
         (100_000, None)
+    );
+    assert!(c.sip.local_networks.is_empty());
+    assert_eq!(
+        (
+            c.sip.session_expires_s,
+            c.sip.min_se_s,
+            c.sip.qualify_interval_s
+        ),
+        (1800, 90, 60)
+    );
+    let m = &c.media;
+    assert_eq!(m.advertise_ip, None);
+    assert_eq!(
+        (
+            m.rtp_timeout_s,
+            m.rtp_hold_timeout_s,
+            m.learn_window_ms,
+            m.workers
+        ),
+        (60, 300, 2000, 0)
+    );
+    assert_eq!(m.codecs, [Codec::Pcma, Codec::Pcmu]);
+    assert_eq!(m.telephone_event_pt, 101);
+    assert_eq!(m.ports.len(), 10_001);
+    assert_eq!(
+        (
+            c.features.attended_transfer.as_str(),
+            c.features.blind_transfer.as_str()
+        ),
+        ("*2", "##")
     );
 }
 
@@ -183,11 +213,11 @@ dir = "/tmp/trace"
 fn unknown_keys_are_named_with_their_section() {
     assert_eq!(
         err("data_dri = \"x\"\n"),
-        "top level: unknown key \"data_dri\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace)"
+        "top level: unknown key \"data_dri\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace, features)"
     );
     assert_eq!(
         err("[sip]\nlisten_on = []\n"),
-        "sip: unknown key \"listen_on\" (expected one of: listen, external_ip, t1_ms, t2_ms, t4_ms, max_message_bytes, shards, threads, queue_depth, own_ip_policy)"
+        "sip: unknown key \"listen_on\" (expected one of: listen, external_ip, t1_ms, t2_ms, t4_ms, max_message_bytes, shards, threads, queue_depth, own_ip_policy, local_networks, session_expires_s, min_se_s, qualify_interval_s)"
     );
     assert_eq!(
         err("[security]\nban_treshold = 5\n"),
@@ -195,7 +225,7 @@ fn unknown_keys_are_named_with_their_section() {
     );
     assert_eq!(
         err("[sipp]\n"),
-        "top level: unknown key \"sipp\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace)"
+        "top level: unknown key \"sipp\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace, features)"
     );
 }
 
@@ -328,4 +358,169 @@ fn a_bad_secrets_key_is_refused_without_repeating_it() {
 #[test]
 fn sections_must_be_tables() {
     assert_eq!(err("sip = 5\n"), "sip: expected a mapping, found a number");
+}
+
+#[test]
+fn call_and_media_keys_can_be_overridden() {
+    let c = ServerConfig::from_toml_str(
+        r##"
+[sip]
+local_networks = ["192.168.0.0/16", "10.1.2.3"]
+session_expires_s = 600
+min_se_s = 120
+qualify_interval_s = 0
+[media]
+advertise_ip = "198.51.100.9"
+rtp_timeout_s = 5
+rtp_hold_timeout_s = 0
+learn_window_ms = 0
+workers = 2
+codecs = ["pcmu"]
+telephone_event_pt = 96
+[features]
+attended_transfer = "*7"
+blind_transfer = "#1#"
+"##,
+    )
+    .unwrap();
+    assert!(
+        c.sip
+            .local_networks
+            .contains("192.168.7.7".parse().unwrap())
+    );
+    assert!(c.sip.local_networks.contains("10.1.2.3".parse().unwrap()));
+    assert_eq!(
+        (
+            c.sip.session_expires_s,
+            c.sip.min_se_s,
+            c.sip.qualify_interval_s
+        ),
+        (600, 120, 0)
+    );
+    assert_eq!(c.media.advertise_ip, Some("198.51.100.9".parse().unwrap()));
+    assert_eq!(
+        (
+            c.media.rtp_timeout_s,
+            c.media.rtp_hold_timeout_s,
+            c.media.learn_window_ms,
+            c.media.workers
+        ),
+        (5, 0, 0, 2)
+    );
+    assert_eq!(c.media.codecs, [Codec::Pcmu]);
+    assert_eq!(c.media.telephone_event_pt, 96);
+    assert_eq!(c.features.attended_transfer, "*7");
+    assert_eq!(c.features.blind_transfer, "#1#");
+}
+
+#[test]
+fn call_and_media_values_are_validated() {
+    assert_eq!(
+        err("[sip]\nlocal_networks = [\"10.0.0.0/8\", \"lan\"]\n"),
+        "sip.local_networks[1]: \"lan\" is not a CIDR or IP address"
+    );
+    assert_eq!(
+        err("[sip]\nmin_se_s = 30\n"),
+        "sip.min_se_s: 30 is out of range (allowed 90..=86400)"
+    );
+    assert_eq!(
+        err("[sip]\nmin_se_s = 900\nsession_expires_s = 600\n"),
+        "sip.session_expires_s: 600 is less than min_se_s (900); RFC 4028 needs Session-Expires >= Min-SE"
+    );
+    assert_eq!(
+        err("[media]\nadvertise_ip = \"0.0.0.0\"\n"),
+        "media.advertise_ip: 0.0.0.0 cannot be advertised (give the address peers send RTP to)"
+    );
+    assert_eq!(
+        err("[media]\nadvertise_ip = \"pbx.example\"\n"),
+        "media.advertise_ip: \"pbx.example\" is not an IP address"
+    );
+    assert_eq!(
+        err("[media]\nrtp_timeout_s = 120\nrtp_hold_timeout_s = 60\n"),
+        "media.rtp_hold_timeout_s: 60 is less than rtp_timeout_s (120); a held call sends less RTP, not more"
+    );
+    assert_eq!(
+        err("[media]\ncodecs = [\"PCMA\", \"G729\"]\n"),
+        "media.codecs[1]: \"G729\" is not a supported codec (supported: PCMA, PCMU)"
+    );
+    assert_eq!(
+        err("[media]\ncodecs = [\"PCMA\", \"pcma\"]\n"),
+        "media.codecs[1]: \"pcma\" is listed twice"
+    );
+    assert_eq!(
+        err("[media]\ncodecs = []\n"),
+        "media.codecs: at least one codec is needed"
+    );
+    assert_eq!(
+        err("[media]\ntelephone_event_pt = 8\n"),
+        "media.telephone_event_pt: 8 is out of range (allowed 96..=127)"
+    );
+    assert_eq!(
+        err("[media]\nlearn_window_ms = 90000\n"),
+        "media.learn_window_ms: 90000 is out of range (allowed 0..=60000)"
+    );
+    assert_eq!(
+        err("[features]\nblind_transfer = \"#A\"\n"),
+        "features.blind_transfer: \"#A\": 'A' is not a phone key (allowed: 0-9, * and #)"
+    );
+    assert_eq!(
+        err("[features]\nattended_transfer = \"\"\n"),
+        "features.attended_transfer: \"\" must be 1 to 8 characters long"
+    );
+    assert_eq!(
+        err("[features]\nattended_transfer = \"##1\"\n"),
+        "features.blind_transfer: \"##\" and attended_transfer \"##1\": one is a prefix of the other, so the longer could never be dialled"
+    );
+    assert_eq!(
+        err("[features]\ntransfer = \"*2\"\n"),
+        "features: unknown key \"transfer\" (expected one of: attended_transfer, blind_transfer)"
+    );
+}
+
+#[test]
+fn local_peers_get_the_internal_address_and_others_the_external_one() {
+    let c = ServerConfig::from_toml_str(
+        "[sip]\nlisten = [\"udp:10.0.0.5:5060\"]\nexternal_ip = \"203.0.113.5\"\nlocal_networks = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let lan = "10.9.8.7".parse().unwrap();
+    let wan = "198.51.100.20".parse().unwrap();
+    assert_eq!(c.sip_advertise_for(lan), None);
+    assert_eq!(
+        c.sip_advertise_for(wan),
+        Some("203.0.113.5".parse().unwrap())
+    );
+    assert_eq!(
+        c.media_advertise_for(lan),
+        Some("10.0.0.5".parse().unwrap())
+    );
+    assert_eq!(
+        c.media_advertise_for(wan),
+        Some("203.0.113.5".parse().unwrap())
+    );
+}
+
+#[test]
+fn media_advertise_ip_overrides_external_ip_for_rtp_only() {
+    let c = ServerConfig::from_toml_str(
+        "[sip]\nexternal_ip = \"203.0.113.5\"\n[media]\nip = \"10.0.0.6\"\nadvertise_ip = \"203.0.113.6\"\n",
+    )
+    .unwrap();
+    let wan = "198.51.100.20".parse().unwrap();
+    assert_eq!(
+        c.sip_advertise_for(wan),
+        Some("203.0.113.5".parse().unwrap())
+    );
+    assert_eq!(
+        c.media_advertise_for(wan),
+        Some("203.0.113.6".parse().unwrap())
+    );
+}
+
+#[test]
+fn without_external_ip_or_specific_addresses_the_server_picks_the_socket_address() {
+    let c = ServerConfig::default();
+    let peer = "198.51.100.20".parse().unwrap();
+    assert_eq!(c.sip_advertise_for(peer), None);
+    assert_eq!(c.media_advertise_for(peer), None);
 }
