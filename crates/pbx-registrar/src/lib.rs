@@ -28,7 +28,14 @@
 //! assert_eq!(out.contacts.len(), 1);
 //! assert_eq!(out.contacts[0].1, 600);
 //! ```
+//!
+//! Contacts are kept alive and watched with OPTIONS qualify: the server asks
+//! [`Registrar::due_qualify`] which contacts to send OPTIONS to, and reports
+//! each outcome with [`Registrar::set_qualify`]. Where requests to a contact
+//! go (its Contact address, the address it registered from, or its TCP
+//! connection) is decided by [`nat::reach`].
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -109,6 +116,68 @@ impl std::fmt::Display for Source {
     }
 }
 
+pub mod nat;
+
+/// What the last OPTIONS qualify of a contact showed. Any response, even an error
+/// status, means the phone is reachable (RFC 3261 §11: OPTIONS asks about capabilities);
+/// no response before the transaction times out (Timer F) means unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Qualify {
+    /// Not qualified yet (new binding, restored binding, or qualify disabled).
+    #[default]
+    Unknown,
+    /// The contact answered; `rtt_ms` from sending OPTIONS to its response.
+    Reachable { rtt_ms: u32 },
+    /// The contact did not answer.
+    Unreachable,
+}
+
+impl Qualify {
+    /// `unknown`, `reachable` or `unreachable`: what the store's `qualify_status` holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Qualify::Unknown => "unknown",
+            Qualify::Reachable { .. } => "reachable",
+            Qualify::Unreachable => "unreachable",
+        }
+    }
+
+    /// The round-trip time of a reachable contact.
+    pub fn rtt_ms(self) -> Option<u32> {
+        match self {
+            Qualify::Reachable { rtt_ms } => Some(rtt_ms),
+            _ => None,
+        }
+    }
+
+    /// The status read back from the store (`qualify_status`, `qualify_rtt_ms`); anything
+    /// unrecognised is [`Qualify::Unknown`].
+    pub fn from_stored(status: Option<&str>, rtt_ms: Option<u32>) -> Qualify {
+        match status {
+            Some("reachable") => Qualify::Reachable {
+                rtt_ms: rtt_ms.unwrap_or(0),
+            },
+            Some("unreachable") => Qualify::Unreachable,
+            _ => Qualify::Unknown,
+        }
+    }
+
+    /// Whether a change from `self` to `other` is worth a store write: the status changed.
+    /// A new round-trip time alone is not (it would rewrite every contact every interval).
+    fn differs_in_status(self, other: Qualify) -> bool {
+        std::mem::discriminant(&self) != std::mem::discriminant(&other)
+    }
+}
+
+impl std::fmt::Display for Qualify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Qualify::Reachable { rtt_ms } => write!(f, "reachable ({rtt_ms} ms)"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
 /// One registered contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
@@ -130,6 +199,20 @@ pub struct Binding {
     /// The expiry of the copy last handed out for storage (see
     /// [`Registrar::register`] on refreshes).
     pub stored_expires_ms: u64,
+    /// The last OPTIONS qualify result (see [`Registrar::set_qualify`]).
+    pub qualify: Qualify,
+}
+
+impl Binding {
+    /// The key that identifies the binding within its AOR, the same text as the store's
+    /// `binding_key`: `<instance>;reg-id=<n>` under RFC 5626 outbound (instance and reg-id
+    /// both present), else the Contact URI.
+    pub fn key(&self) -> Cow<'_, str> {
+        match (&self.instance, self.reg_id) {
+            (Some(instance), Some(reg_id)) => Cow::Owned(format!("{instance};reg-id={reg_id}")),
+            _ => Cow::Borrowed(&self.contact),
+        }
+    }
 }
 
 /// A change the caller persists (write-behind) or logs.
@@ -190,12 +273,38 @@ impl RegisterError {
     }
 }
 
-/// The bindings of one AOR and the time of its entry in the expiry heap.
+/// The bindings of one AOR and the times of its entries in the expiry and qualify heaps.
 #[derive(Debug, Default)]
 struct Aor {
     list: Vec<Binding>,
-    /// `u64::MAX` when the AOR has no heap entry.
+    /// `u64::MAX` when the AOR has no expiry heap entry.
     scheduled: u64,
+    /// When its contacts are next qualified; `u64::MAX` when not scheduled.
+    qualify_at: u64,
+}
+
+/// Makes sure the AOR has a qualify heap entry at or before `at`.
+fn schedule_qualify(
+    heap: &mut BinaryHeap<Reverse<(u64, AorKey)>>,
+    aor: &mut Aor,
+    key: &AorKey,
+    at: u64,
+) {
+    if at < aor.qualify_at {
+        aor.qualify_at = at;
+        heap.push(Reverse((at, key.clone())));
+    }
+}
+
+/// A fixed offset in `0..interval_ms` per AOR (FNV-1a of the key), so that contacts
+/// restored together after a restart are qualified spread over one interval, not at once.
+fn spread(key: &AorKey, interval_ms: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.tenant.to_le_bytes().iter().chain(key.user.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h % interval_ms.max(1)
 }
 
 /// Makes sure the AOR has a heap entry at or before `at`.
@@ -215,6 +324,7 @@ fn new_aor() -> Aor {
     Aor {
         list: Vec::new(),
         scheduled: u64::MAX,
+        qualify_at: u64::MAX,
     }
 }
 
@@ -228,6 +338,10 @@ pub struct Registrar {
     /// entries up; others are stale and skipped when popped.
     expiries: BinaryHeap<Reverse<(u64, AorKey)>>,
     contacts: usize,
+    /// OPTIONS qualify interval; 0 = off (nothing is scheduled).
+    qualify_interval_ms: u64,
+    /// Min-heap of (qualify time, AOR), one live entry per AOR like `expiries`.
+    qualifies: BinaryHeap<Reverse<(u64, AorKey)>>,
 }
 
 impl Registrar {
@@ -237,6 +351,8 @@ impl Registrar {
             aors: HashMap::new(),
             expiries: BinaryHeap::new(),
             contacts: 0,
+            qualify_interval_ms: 0,
+            qualifies: BinaryHeap::new(),
         }
     }
 
@@ -278,6 +394,10 @@ impl Registrar {
         }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         schedule(&mut self.expiries, aor, &key, binding.expires_at_ms);
+        if self.qualify_interval_ms > 0 {
+            let at = now_ms + spread(&key, self.qualify_interval_ms);
+            schedule_qualify(&mut self.qualifies, aor, &key, at);
+        }
         if let Some(old) = aor.list.iter_mut().find(|b| b.contact == binding.contact) {
             *old = binding;
         } else {
@@ -352,6 +472,7 @@ impl Registrar {
         }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         let mut earliest = u64::MAX;
+        let mut qualify_now = false;
         let list = &mut aor.list;
         for (na, _) in &wanted {
             let uri_text = na.uri.to_string();
@@ -391,15 +512,23 @@ impl Registrar {
                     .map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
                 updated_at_ms: now_ms,
                 stored_expires_ms: 0,
+                qualify: Qualify::Unknown,
             };
             binding.stored_expires_ms = binding.expires_at_ms;
             earliest = earliest.min(binding.expires_at_ms);
             match pos {
                 Some(i) => {
+                    let plain = is_plain_refresh(&list[i], &binding);
+                    if plain {
+                        // Reached the same way: what qualify learned still holds.
+                        binding.qualify = list[i].qualify;
+                    } else {
+                        qualify_now = true;
+                    }
                     if list[i].contact != binding.contact {
                         // Same instance, new URI: the old row goes away.
                         changes.push(BindingChange::Remove(key.clone(), list[i].clone()));
-                    } else if is_plain_refresh(&list[i], &binding)
+                    } else if plain
                         && list[i].stored_expires_ms >= now_ms + u64::from(expires) * 2000 / 3
                     {
                         // A refresh that changes only the expiry, while the stored
@@ -430,6 +559,7 @@ impl Registrar {
                     list.reserve_exact(1);
                     list.push(binding.clone());
                     self.contacts += 1;
+                    qualify_now = true;
                 }
             }
             changes.push(BindingChange::Upsert(key.clone(), binding));
@@ -442,8 +572,14 @@ impl Registrar {
             .collect();
         if list.is_empty() {
             self.aors.remove(&key);
-        } else if earliest != u64::MAX {
-            schedule(&mut self.expiries, aor, &key, earliest);
+        } else {
+            if earliest != u64::MAX {
+                schedule(&mut self.expiries, aor, &key, earliest);
+            }
+            if qualify_now && self.qualify_interval_ms > 0 {
+                // A new or moved contact is qualified at once, so its status shows soon.
+                schedule_qualify(&mut self.qualifies, aor, &key, now_ms);
+            }
         }
         Ok(RegisterOutput { contacts, changes })
     }
@@ -492,6 +628,103 @@ impl Registrar {
             }
         }
         changes
+    }
+
+    /// Sets the OPTIONS qualify interval (`[sip] qualify_interval_s` × 1000); 0 turns
+    /// qualify off. Every AOR is rescheduled at `now_ms` plus a fixed per-AOR offset within
+    /// the interval, so a large table is qualified evenly, not in one burst. O(AORs): call
+    /// it at start-up and on a config change, not per request.
+    pub fn set_qualify_interval(&mut self, now_ms: u64, interval_ms: u64) {
+        if interval_ms == self.qualify_interval_ms {
+            return;
+        }
+        self.qualify_interval_ms = interval_ms;
+        self.qualifies.clear();
+        for (key, aor) in &mut self.aors {
+            aor.qualify_at = u64::MAX;
+            if interval_ms > 0 {
+                let at = now_ms + spread(key, interval_ms);
+                schedule_qualify(&mut self.qualifies, aor, key, at);
+            }
+        }
+    }
+
+    /// The qualify interval in force (0 = off).
+    pub fn qualify_interval_ms(&self) -> u64 {
+        self.qualify_interval_ms
+    }
+
+    /// The earliest time [`Registrar::due_qualify`] may return something, for the
+    /// shard's timer. May be early (a stale entry), never late.
+    pub fn next_qualify(&self) -> Option<u64> {
+        self.qualifies.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// The contacts to send OPTIONS to now: every unexpired binding of each AOR whose
+    /// qualify time has come. Each AOR is rescheduled one interval later. A new or moved
+    /// contact is due at once (its AOR is moved forward by [`Registrar::register`]);
+    /// restored ones spread over the first interval. Cost is proportional to what is due
+    /// (a heap pop per AOR), nothing when qualify is off.
+    pub fn due_qualify(&mut self, now_ms: u64) -> Vec<(AorKey, Binding)> {
+        let mut due = Vec::new();
+        let interval = self.qualify_interval_ms;
+        if interval == 0 {
+            return due;
+        }
+        while let Some(Reverse((t, _))) = self.qualifies.peek() {
+            if *t > now_ms {
+                break;
+            }
+            let Some(Reverse((t, key))) = self.qualifies.pop() else {
+                break;
+            };
+            let Some(aor) = self.aors.get_mut(&key) else {
+                continue; // the AOR went away
+            };
+            if aor.qualify_at != t {
+                continue; // stale: the AOR was rescheduled
+            }
+            aor.qualify_at = u64::MAX;
+            due.extend(
+                aor.list
+                    .iter()
+                    .filter(|b| b.expires_at_ms > now_ms)
+                    .map(|b| (key.clone(), b.clone())),
+            );
+            schedule_qualify(&mut self.qualifies, aor, &key, now_ms + interval);
+        }
+        due
+    }
+
+    /// Records the outcome of a qualify for the binding `binding_key` (see
+    /// [`Binding::key`]) of `aor`. Returns the change to persist when the status changed
+    /// (unknown → reachable, reachable → unreachable, …); a new round-trip time with the
+    /// same status updates memory only. `None` too when the binding is gone or expired
+    /// (the OPTIONS raced with an unregister or the sweep).
+    pub fn set_qualify(
+        &mut self,
+        aor: &AorKey,
+        binding_key: &str,
+        qualify: Qualify,
+        now_ms: u64,
+    ) -> Option<BindingChange> {
+        let b = self
+            .aors
+            .get_mut(aor)?
+            .list
+            .iter_mut()
+            .find(|b| b.key() == binding_key)?;
+        if b.expires_at_ms <= now_ms {
+            return None;
+        }
+        let changed = b.qualify.differs_in_status(qualify);
+        b.qualify = qualify;
+        if !changed {
+            return None;
+        }
+        // The whole binding is written, so the stored copy now has the current expiry.
+        b.stored_expires_ms = b.expires_at_ms;
+        Some(BindingChange::Upsert(aor.clone(), b.clone()))
     }
 
     /// Drops the bindings of a tenant (tenant deleted) or of one user

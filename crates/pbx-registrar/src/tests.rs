@@ -295,6 +295,7 @@ fn restore_skips_expired_bindings() {
         user_agent: None,
         updated_at_ms: 0,
         stored_expires_ms: 5_000,
+        qualify: Qualify::Unknown,
     };
     r.restore(6_000, key(), b.clone());
     assert_eq!(r.contact_count(), 0);
@@ -400,4 +401,229 @@ fn a_quick_plain_refresh_is_not_written_but_a_late_one_is() {
     inp.source = src(5071);
     let out = r.register(301_000, key(), &inp).unwrap();
     assert_eq!(out.changes.len(), 1);
+}
+
+fn reg(r: &mut Registrar, now: u64, aor: &AorKey, port: u16, cseq: u32) -> RegisterOutput {
+    r.register(
+        now,
+        aor.clone(),
+        &input(vec![contact(&aor.user, port, &[])], Some(600), "q", cseq),
+    )
+    .unwrap()
+}
+
+#[test]
+fn nothing_is_due_for_qualify_while_it_is_off() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    reg(&mut r, 0, &key(), 5070, 1);
+    assert!(r.due_qualify(1_000_000).is_empty());
+    assert_eq!(r.next_qualify(), None);
+}
+
+#[test]
+fn a_new_contact_is_qualified_at_once_then_every_interval() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_qualify_interval(0, 60_000);
+    reg(&mut r, 1_000, &key(), 5070, 1);
+    assert_eq!(r.next_qualify(), Some(1_000));
+    let due = r.due_qualify(1_000);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].0, key());
+    assert_eq!(&*due[0].1.contact, "sip:1001@192.0.2.10:5070");
+    assert!(
+        r.due_qualify(60_999).is_empty(),
+        "not again before the interval"
+    );
+    assert_eq!(r.due_qualify(61_000).len(), 1);
+    assert_eq!(r.next_qualify(), Some(121_000));
+}
+
+#[test]
+fn a_refresh_does_not_make_a_contact_due_early_but_a_new_contact_does() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_qualify_interval(0, 60_000);
+    reg(&mut r, 0, &key(), 5070, 1);
+    assert_eq!(r.due_qualify(0).len(), 1);
+    reg(&mut r, 10_000, &key(), 5070, 2);
+    assert!(r.due_qualify(10_000).is_empty());
+    reg(&mut r, 20_000, &key(), 5071, 3);
+    let due = r.due_qualify(20_000);
+    assert_eq!(due.len(), 2, "the whole AOR is qualified together: {due:?}");
+    assert_eq!(r.scheduled_len(), 1);
+}
+
+#[test]
+fn expired_and_removed_contacts_are_not_qualified() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_qualify_interval(0, 60_000);
+    reg(&mut r, 0, &key(), 5070, 1);
+    assert!(
+        r.due_qualify(600_000).is_empty(),
+        "expired at 600 s, not swept yet"
+    );
+    r.sweep(600_000);
+    reg(&mut r, 700_000, &AorKey::new(7, "1002"), 5070, 1);
+    r.remove_where(|_| true);
+    assert!(r.due_qualify(800_000).is_empty());
+}
+
+#[test]
+fn restored_contacts_are_spread_over_the_first_interval() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_qualify_interval(0, 60_000);
+    let now = 1_000_000;
+    for i in 0..200u32 {
+        let b = Binding {
+            contact: format!("sip:{i}@192.0.2.10:5070").into(),
+            instance: None,
+            reg_id: None,
+            q: None,
+            expires_at_ms: now + 600_000,
+            call_id: "a".into(),
+            cseq: 1,
+            source: src(5070),
+            user_agent: None,
+            updated_at_ms: 0,
+            stored_expires_ms: now + 600_000,
+            qualify: Qualify::Reachable { rtt_ms: 3 },
+        };
+        r.restore(now, AorKey::new(1, &i.to_string()), b);
+    }
+    let first_half = r.due_qualify(now + 30_000).len();
+    assert!(
+        (60..140).contains(&first_half),
+        "about half in the first half interval, got {first_half}"
+    );
+    assert_eq!(first_half + r.due_qualify(now + 60_000).len(), 200);
+    assert!(r.due_qualify(now + 60_000).is_empty());
+}
+
+#[test]
+fn turning_qualify_off_empties_the_schedule() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_qualify_interval(0, 60_000);
+    reg(&mut r, 0, &key(), 5070, 1);
+    r.set_qualify_interval(0, 0);
+    assert_eq!(r.next_qualify(), None);
+    assert!(r.due_qualify(1_000_000).is_empty());
+    r.set_qualify_interval(0, 30_000);
+    assert_eq!(r.due_qualify(30_000).len(), 1);
+}
+
+#[test]
+fn a_qualify_status_change_is_written_but_the_same_status_is_not() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    reg(&mut r, 0, &key(), 5070, 1);
+    let k = "sip:1001@192.0.2.10:5070";
+    let ch = r
+        .set_qualify(&key(), k, Qualify::Reachable { rtt_ms: 12 }, 1_000)
+        .expect("unknown -> reachable is written");
+    let BindingChange::Upsert(aor, b) = ch else {
+        panic!("an upsert")
+    };
+    assert_eq!(aor, key());
+    assert_eq!(b.qualify, Qualify::Reachable { rtt_ms: 12 });
+    assert_eq!(
+        r.set_qualify(&key(), k, Qualify::Reachable { rtt_ms: 30 }, 2_000),
+        None,
+        "a new round-trip time alone is not a write"
+    );
+    assert_eq!(
+        r.bindings(&key())[0].qualify,
+        Qualify::Reachable { rtt_ms: 30 }
+    );
+    assert!(
+        r.set_qualify(&key(), k, Qualify::Unreachable, 3_000)
+            .is_some()
+    );
+    assert_eq!(
+        r.set_qualify(&key(), "sip:other@x", Qualify::Unreachable, 3_000),
+        None
+    );
+    assert_eq!(
+        r.set_qualify(&key(), k, Qualify::Unknown, 600_000),
+        None,
+        "expired"
+    );
+}
+
+#[test]
+fn a_qualify_write_refreshes_the_stored_expiry_so_refresh_suppression_stays_correct() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    reg(&mut r, 0, &key(), 5070, 1);
+    // Refresh at 100 s: not written (stored copy expires at 600 s).
+    assert!(reg(&mut r, 100_000, &key(), 5070, 2).changes.is_empty());
+    assert_eq!(r.bindings(&key())[0].stored_expires_ms, 600_000);
+    let ch = r
+        .set_qualify(
+            &key(),
+            "sip:1001@192.0.2.10:5070",
+            Qualify::Unreachable,
+            101_000,
+        )
+        .unwrap();
+    let BindingChange::Upsert(_, b) = ch else {
+        panic!("an upsert")
+    };
+    assert_eq!(
+        b.expires_at_ms, 700_000,
+        "the write carries the current expiry"
+    );
+    assert_eq!(r.bindings(&key())[0].stored_expires_ms, 700_000);
+    // The status survives a plain refresh and the refresh is still not written.
+    assert!(reg(&mut r, 110_000, &key(), 5070, 3).changes.is_empty());
+    assert_eq!(r.bindings(&key())[0].qualify, Qualify::Unreachable);
+    // A move to a new source forgets it: the contact must be qualified again.
+    let mut inp = input(vec![contact("1001", 5070, &[])], Some(600), "q", 4);
+    inp.source = src(6000);
+    let out = r.register(120_000, key(), &inp).unwrap();
+    let BindingChange::Upsert(_, b) = &out.changes[0] else {
+        panic!("an upsert")
+    };
+    assert_eq!(b.qualify, Qualify::Unknown);
+}
+
+#[test]
+fn the_binding_key_matches_the_stores() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.register(
+        0,
+        key(),
+        &input(
+            vec![contact(
+                "1001",
+                5070,
+                &[
+                    ("+sip.instance", Some("\"<urn:uuid:1>\"")),
+                    ("reg-id", Some("2")),
+                ],
+            )],
+            Some(600),
+            "a",
+            1,
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.bindings(&key())[0].key(), "<urn:uuid:1>;reg-id=2");
+    reg(&mut r, 0, &AorKey::new(7, "1002"), 5070, 1);
+    assert_eq!(
+        r.bindings(&AorKey::new(7, "1002"))[0].key(),
+        "sip:1002@192.0.2.10:5070"
+    );
+}
+
+#[test]
+fn qualify_round_trips_through_its_stored_form() {
+    for q in [
+        Qualify::Unknown,
+        Qualify::Reachable { rtt_ms: 17 },
+        Qualify::Unreachable,
+    ] {
+        assert_eq!(Qualify::from_stored(Some(q.as_str()), q.rtt_ms()), q);
+    }
+    assert_eq!(Qualify::from_stored(None, None), Qualify::Unknown);
+    assert_eq!(
+        Qualify::from_stored(Some("weird"), Some(3)),
+        Qualify::Unknown
+    );
 }
