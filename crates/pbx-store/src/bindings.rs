@@ -31,8 +31,11 @@ pub struct Binding {
     pub path: Option<String>,
     /// The User-Agent header, if any.
     pub user_agent: Option<String>,
-    /// Result of the last OPTIONS qualify (`reachable`, `unreachable`, …), if any.
+    /// Result of the last OPTIONS qualify: `unknown`, `reachable` or `unreachable`
+    /// (pbx-registrar's `Qualify::as_str`); `None` when never written.
     pub qualify_status: Option<String>,
+    /// The round-trip time of the qualify answer, when `reachable`.
+    pub qualify_rtt_ms: Option<u32>,
     /// When the server last changed this binding, epoch ms. An upsert never replaces a row
     /// with a newer `updated_at_ms` (a late write cannot undo a later one).
     pub updated_at_ms: i64,
@@ -67,11 +70,12 @@ impl Binding {
 }
 
 const BINDING_COLUMNS: &str = "tenant_id, aor, binding_key, contact_uri, instance_id, reg_id, \
-     call_id, cseq, expires_at_ms, received, path, user_agent, qualify_status, updated_at_ms";
-const BINDING_COLUMN_COUNT: usize = 14;
+     call_id, cseq, expires_at_ms, received, path, user_agent, qualify_status, updated_at_ms, \
+     qualify_rtt_ms";
+const BINDING_COLUMN_COUNT: usize = 15;
 
 /// Rows per multi-row statement, by backend. PostgreSQL gains from large statements (fewer
-/// round trips; 400 × 14 = 5,600 parameters, under its 65,535). SQLite does not: sqlx binds
+/// round trips; 400 × 15 = 6,000 parameters, under its 65,535). SQLite does not: sqlx binds
 /// each `$N` by name and SQLite's name lookup is a linear scan, so the cost per statement grows
 /// with the square of its parameters. Measured through sqlx on SQLite: 25 rows × 14 columns
 /// ≈ 57k rows/s, 200 rows ≈ 14k rows/s.
@@ -117,7 +121,8 @@ fn upsert_sql(rows: usize) -> String {
          reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq, \
          expires_at_ms = excluded.expires_at_ms, received = excluded.received, \
          path = excluded.path, user_agent = excluded.user_agent, \
-         qualify_status = excluded.qualify_status, updated_at_ms = excluded.updated_at_ms \
+         qualify_status = excluded.qualify_status, updated_at_ms = excluded.updated_at_ms, \
+         qualify_rtt_ms = excluded.qualify_rtt_ms \
          WHERE bindings.updated_at_ms <= excluded.updated_at_ms",
     );
     sql
@@ -204,6 +209,15 @@ fn binding_from_row(row: &AnyRow) -> Result<Binding, StoreError> {
         path: row.try_get("path")?,
         user_agent: row.try_get("user_agent")?,
         qualify_status: row.try_get("qualify_status")?,
+        qualify_rtt_ms: row
+            .try_get::<Option<i64>, _>("qualify_rtt_ms")?
+            .map(|v| {
+                u32::try_from(v).map_err(|_| StoreError::Corrupt {
+                    table: "bindings",
+                    detail: format!("qualify_rtt_ms = {v} is not a 32-bit unsigned number"),
+                })
+            })
+            .transpose()?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
 }
@@ -255,7 +269,8 @@ async fn upsert_in(
                 .bind(b.path.clone())
                 .bind(b.user_agent.clone())
                 .bind(b.qualify_status.clone())
-                .bind(b.updated_at_ms);
+                .bind(b.updated_at_ms)
+                .bind(b.qualify_rtt_ms.map(i64::from));
         }
         written += query.execute(&mut **tx).await?.rows_affected();
     }
@@ -384,6 +399,7 @@ mod tests {
             path: None,
             user_agent: None,
             qualify_status: None,
+            qualify_rtt_ms: None,
             updated_at_ms: 1,
         }
     }
@@ -402,7 +418,7 @@ mod tests {
             delete_sql(2),
             "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ($1, $2, $3), ($4, $5, $6))"
         );
-        assert!(upsert_sql(2).contains("($15, $16,"));
+        assert!(upsert_sql(2).contains("$15), ($16, $17,"));
         assert!(upsert_sql(2).ends_with("WHERE bindings.updated_at_ms <= excluded.updated_at_ms"));
     }
 

@@ -37,6 +37,7 @@
 
 mod bans;
 mod bindings;
+mod cdr;
 mod error;
 mod store;
 mod tenants;
@@ -44,6 +45,7 @@ mod write_behind;
 
 pub use bans::Ban;
 pub use bindings::{Binding, BindingKey};
+pub use cdr::{Cdr, CdrTransfer, Disposition, HangupBy, TransferKind};
 pub use error::StoreError;
 pub use store::{Backend, Store};
 pub use tenants::{AuditEntry, TenantChanges, TenantConfig, TenantId, TenantRow};

@@ -6,7 +6,10 @@ use crate::{Store, StoreError, wall_clock_ms};
 
 /// The database id of a tenant. Ids are never reused after a tenant is deleted, so a stale id
 /// (for example in a write-behind queue) can never reach a newer tenant's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct TenantId(pub i64);
 
 impl std::fmt::Display for TenantId {
@@ -120,9 +123,10 @@ impl Store {
         Ok(id)
     }
 
-    /// Deletes the tenant and everything that belongs to it (configuration, bindings), leaves
-    /// a tombstone for [`Store::tenant_changes_since`] and bumps the config generation. The
-    /// audit log keeps its lines (append one for the deletion). Bans are global and stay.
+    /// Deletes the tenant and everything that belongs to it (configuration, bindings, call
+    /// records), leaves a tombstone for [`Store::tenant_changes_since`] and bumps the config
+    /// generation. The audit log keeps its lines (append one for the deletion). Bans are
+    /// global and stay.
     pub async fn delete_tenant(&self, domain: &str) -> Result<(), StoreError> {
         let domain = normalize(domain);
         let mut tx = self.begin_write().await?;
@@ -139,6 +143,10 @@ impl Store {
         // The foreign key cascades too; deleting explicitly keeps this correct even on a
         // connection where SQLite's foreign_keys pragma is off.
         sqlx::query("DELETE FROM bindings WHERE tenant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM cdr WHERE tenant_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;

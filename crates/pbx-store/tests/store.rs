@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use pbx_store::{
-    Binding, BindingChange, BindingKey, Store, StoreError, TenantId, WriteBehind,
-    WriteBehindConfig, WriteBehindError,
+    Binding, BindingChange, BindingKey, Cdr, CdrTransfer, Disposition, HangupBy, Store, StoreError,
+    TenantId, TransferKind, WriteBehind, WriteBehindConfig, WriteBehindError,
 };
 
 const NOW: i64 = 1_800_000_000_000;
@@ -26,7 +26,33 @@ fn binding(tenant: TenantId, aor: &str, contact: &str, expires_at_ms: i64) -> Bi
         path: None,
         user_agent: Some("baresip".to_owned()),
         qualify_status: None,
+        qualify_rtt_ms: None,
         updated_at_ms: NOW,
+    }
+}
+
+fn cdr(tenant: TenantId, call_id: &str, start_ms: i64) -> Cdr {
+    let (duration_s, billsec_s) = Cdr::seconds(start_ms, Some(start_ms + 2_000), start_ms + 12_500);
+    Cdr {
+        id: 0,
+        tenant_id: tenant,
+        call_id: call_id.to_owned(),
+        leg_call_ids: vec![format!("{call_id}-leg1"), format!("{call_id}-leg2")],
+        caller: "1001".to_owned(),
+        caller_name: Some("Sales 1".to_owned()),
+        dialed: "1002".to_owned(),
+        destination: Some("user:1002".to_owned()),
+        start_ms,
+        answer_ms: Some(start_ms + 2_000),
+        end_ms: start_ms + 12_500,
+        duration_s,
+        billsec_s,
+        disposition: Disposition::Answered,
+        hangup_by: HangupBy::Caller,
+        sip_cause: None,
+        hangup_reason: "normal".to_owned(),
+        transfers: Vec::new(),
+        node: "node-a".to_owned(),
     }
 }
 
@@ -156,9 +182,13 @@ async fn deleting_a_tenant_removes_its_rows_and_nothing_else(store: Store) {
         .put_ban("198.51.100.9", NOW + 1_000, "test")
         .await
         .unwrap();
+    store.insert_cdr(&cdr(a, "ca", NOW)).await.unwrap();
+    store.insert_cdr(&cdr(b, "cb", NOW)).await.unwrap();
     let generation = store.config_generation().await.unwrap();
 
     store.delete_tenant("A.example").await.unwrap();
+    assert!(store.list_cdr(a, 10, None).await.unwrap().is_empty());
+    assert_eq!(store.list_cdr(b, 10, None).await.unwrap().len(), 1);
 
     assert!(store.config_generation().await.unwrap() > generation);
     assert_eq!(store.get_tenant("a.example").await.unwrap(), None);
@@ -286,6 +316,7 @@ async fn every_field_round_trips(store: Store) {
         path: Some("<sip:edge.example;lr>".into()),
         user_agent: Some("Ünïcode UA".into()),
         qualify_status: Some("reachable".into()),
+        qualify_rtt_ms: Some(u32::MAX),
         updated_at_ms: NOW,
     };
     store
@@ -681,7 +712,127 @@ async fn a_failed_flush_is_reported_and_keeps_the_changes(store: Store) {
     );
 }
 
+// ---------------------------------------------------------------- call records
+
+async fn a_call_record_round_trips_with_every_field(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let mut full = cdr(t, "full@host", NOW);
+    full.caller = "+390612345678".into();
+    full.caller_name = Some("Ünïcode \"quoted\" name".into());
+    full.transfers = vec![
+        CdrTransfer {
+            kind: TransferKind::Blind,
+            by: "1002".into(),
+            to: "user:1003".into(),
+            at_ms: NOW + 5_000,
+        },
+        CdrTransfer {
+            kind: TransferKind::Attended,
+            by: "1003".into(),
+            to: "user:1004".into(),
+            at_ms: NOW + 9_000,
+        },
+    ];
+    full.sip_cause = Some(u16::MAX);
+    let id = store.insert_cdr(&full).await.unwrap();
+    assert!(id > 0);
+    full.id = id;
+    let mut bare = cdr(t, "bare@host", NOW + 1);
+    bare.leg_call_ids.clear();
+    bare.caller_name = None;
+    bare.destination = None;
+    bare.answer_ms = None;
+    (bare.duration_s, bare.billsec_s) = Cdr::seconds(bare.start_ms, None, bare.end_ms);
+    bare.disposition = Disposition::NoAnswer;
+    bare.hangup_by = HangupBy::System;
+    bare.sip_cause = Some(480);
+    bare.hangup_reason = "ring_timeout".into();
+    bare.id = store.insert_cdr(&bare).await.unwrap();
+    assert!(bare.id > id);
+    assert_eq!(store.list_cdr(t, 10, None).await.unwrap(), [bare, full]);
+}
+
+async fn every_disposition_and_hangup_side_is_stored_as_its_text(store: Store) {
+    let t = store.create_tenant("a.example").await.unwrap();
+    let sides = [HangupBy::Caller, HangupBy::Callee, HangupBy::System];
+    let mut want = Vec::new();
+    for (i, d) in Disposition::ALL.into_iter().enumerate() {
+        let mut c = cdr(t, &format!("c{i}"), NOW + i as i64);
+        c.disposition = d;
+        c.hangup_by = sides[i % 3];
+        want.push(c);
+    }
+    let ids = store.insert_cdrs(&want).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    for (c, id) in want.iter_mut().zip(&ids) {
+        c.id = *id;
+    }
+    want.reverse();
+    assert_eq!(store.list_cdr(t, 10, None).await.unwrap(), want);
+}
+
+async fn call_records_are_listed_newest_first_in_pages_per_tenant(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    let b = store.create_tenant("b.example").await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..25 {
+        batch.push(cdr(a, &format!("a{i}"), NOW + i));
+        if i % 5 == 0 {
+            batch.push(cdr(b, &format!("b{i}"), NOW + i));
+        }
+    }
+    let ids = store.insert_cdrs(&batch).await.unwrap();
+    assert_eq!(ids.len(), 30);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids grow in input order"
+    );
+
+    let page1 = store.list_cdr(a, 10, None).await.unwrap();
+    let calls: Vec<_> = page1.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(
+        calls,
+        [
+            "a24", "a23", "a22", "a21", "a20", "a19", "a18", "a17", "a16", "a15"
+        ]
+    );
+    let page2 = store
+        .list_cdr(a, 10, Some(page1.last().unwrap().id))
+        .await
+        .unwrap();
+    assert_eq!(page2.first().unwrap().call_id, "a14");
+    let page3 = store
+        .list_cdr(a, 10, Some(page2.last().unwrap().id))
+        .await
+        .unwrap();
+    assert_eq!(page3.len(), 5);
+    assert_eq!(page3.last().unwrap().call_id, "a0");
+    let only_b = store.list_cdr(b, 100, None).await.unwrap();
+    assert_eq!(only_b.len(), 5);
+    assert!(only_b.iter().all(|c| c.tenant_id == b));
+    assert!(store.list_cdr(a, 0, None).await.unwrap().is_empty());
+}
+
+async fn a_call_record_of_a_deleted_tenant_is_refused_alone_and_skipped_in_a_batch(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    let gone = store.create_tenant("gone.example").await.unwrap();
+    store.delete_tenant("gone.example").await.unwrap();
+    let err = store.insert_cdr(&cdr(gone, "x", NOW)).await.unwrap_err();
+    assert!(matches!(err, StoreError::TenantNotFound(_)), "{err}");
+    let ids = store
+        .insert_cdrs(&[cdr(a, "a1", NOW), cdr(gone, "x", NOW), cdr(a, "a2", NOW)])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(store.list_cdr(a, 10, None).await.unwrap().len(), 2);
+    assert!(store.insert_cdrs(&[]).await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    a_call_record_round_trips_with_every_field,
+    every_disposition_and_hangup_side_is_stored_as_its_text,
+    call_records_are_listed_newest_first_in_pages_per_tenant,
+    a_call_record_of_a_deleted_tenant_is_refused_alone_and_skipped_in_a_batch,
     creating_a_tenant_twice_fails_with_tenant_exists,
     a_new_tenant_has_no_config_and_an_unknown_one_is_none,
     putting_a_config_bumps_the_version_and_the_generation,
