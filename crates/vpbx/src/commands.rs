@@ -1,10 +1,9 @@
 //! The subcommands. Each opens the store itself, so they work whether or not
 //! a server runs; a running server picks up changes within a second.
 
-use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use pbx_core::{ServerConfig, TenantConfig};
@@ -12,6 +11,7 @@ use pbx_store::Store;
 
 use crate::settings::{load_config, parse_stored, server_settings, to_stored};
 use crate::{BanCmd, Command, TenantCmd};
+use crate::{http, records};
 
 pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
     if let Command::Demo = cmd {
@@ -23,19 +23,26 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
         Command::Serve => serve(cfg).await,
         Command::Tenant(t) => tenant(&cfg, t).await,
         Command::Registrations { domain, json } => registrations(&cfg, &domain, json).await,
+        Command::Cdr {
+            domain,
+            limit,
+            before,
+            json,
+        } => records::cdr(&cfg, &domain, limit, before, json).await,
+        Command::Calls { domain, json } => records::calls(&cfg, &domain, json),
         Command::Trace { call_id, json } => trace(&cfg, &call_id, json),
         Command::Ban(b) => ban(&cfg, b).await,
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-async fn open(cfg: &ServerConfig) -> Result<Store> {
+pub(crate) async fn open(cfg: &ServerConfig) -> Result<Store> {
     Store::open(&cfg.database)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&cfg.database)))
@@ -265,23 +272,25 @@ async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<(
                     "transport": transport,
                     "expires_in": (b.expires_at_ms - now).max(0) / 1000,
                     "user_agent": b.user_agent,
-                    "qualify": b.qualify_status,
+                    "qualify": b.qualify_status.as_deref().unwrap_or("unknown"),
+                    "qualify_rtt_ms": b.qualify_rtt_ms,
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "{:<28} {:<44} {:<26} {:>7}  USER-AGENT",
-            "AOR", "CONTACT", "SOURCE", "EXPIRES"
+            "{:<28} {:<44} {:<26} {:>7}  {:<18} USER-AGENT",
+            "AOR", "CONTACT", "SOURCE", "EXPIRES", "QUALIFY"
         );
         for b in &list {
             println!(
-                "{:<28} {:<44} {:<26} {:>6}s  {}",
+                "{:<28} {:<44} {:<26} {:>6}s  {:<18} {}",
                 format!("{}@{}", b.aor, domain),
                 b.contact_uri,
                 b.received,
                 (b.expires_at_ms - now).max(0) / 1000,
+                qualify_text(b.qualify_status.as_deref(), b.qualify_rtt_ms),
                 b.user_agent.as_deref().unwrap_or("-")
             );
         }
@@ -291,21 +300,24 @@ async fn registrations(cfg: &ServerConfig, domain: &str, json: bool) -> Result<(
     Ok(())
 }
 
-/// Asks the running server's HTTP endpoint for the trace (a minimal HTTP/1.1
-/// GET: the CLI needs no HTTP client library for one request on loopback).
+/// `reachable 12ms`, `unreachable`, `unknown`.
+fn qualify_text(status: Option<&str>, rtt_ms: Option<u32>) -> String {
+    match (status.unwrap_or("unknown"), rtt_ms) {
+        ("reachable", Some(ms)) => format!("reachable {ms}ms"),
+        (s, _) => s.to_owned(),
+    }
+}
+
+/// Asks the running server's HTTP endpoint for the trace; without a server, reads the
+/// on-disk trace files when `[trace] dir` is set.
 fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
-    let addr = cfg.http.listen;
-    let target = if addr.ip().is_unspecified() {
-        std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port())
-    } else {
-        addr
-    };
-    let mut s = match TcpStream::connect_timeout(&target, Duration::from_secs(3)) {
+    let target = http::server_target(cfg);
+    let stream = match http::connect(target) {
         Ok(s) => s,
         Err(e) => {
             // No server: the on-disk trace, if configured, still has the messages.
             let Some(dir) = &cfg.trace.dir else {
-                bail!("cannot reach the server at http://{target} ({e}); is `vpbx serve` running?");
+                return Err(http::unreachable(target, &e));
             };
             let entries = pbx_server::trace::read_dir(dir, call_id)?;
             if entries.is_empty() {
@@ -317,40 +329,12 @@ fn trace(cfg: &ServerConfig, call_id: &str, json: bool) -> Result<()> {
             return print_trace(entries, json);
         }
     };
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let path: String = call_id
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    write!(
-        s,
-        "GET /api/v1/trace/{path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let text = String::from_utf8_lossy(&resp);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("bad HTTP answer from the server"))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    if head.starts_with("HTTP/1.1 404") {
-        bail!("no messages with Call-ID {call_id} in the trace");
-    }
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("server answered {}", head.lines().next().unwrap_or(""));
+    let path = format!("/api/v1/trace/{}", http::path_segment(call_id));
+    let (status, body) = http::get(stream, target, &path)?;
+    match status {
+        200 => {}
+        404 => bail!("no messages with Call-ID {call_id} in the trace"),
+        other => bail!("server answered HTTP {other}"),
     }
     let entries: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     print_trace(entries, json)
@@ -377,22 +361,6 @@ fn print_trace(entries: Vec<serde_json::Value>, json: bool) -> Result<()> {
         println!("{}", e["data"].as_str().unwrap_or("").trim_end());
     }
     Ok(())
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((len, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(len.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 async fn ban(cfg: &ServerConfig, cmd: BanCmd) -> Result<()> {

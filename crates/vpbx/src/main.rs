@@ -5,6 +5,8 @@
 //! stderr and a non-zero exit.
 
 mod commands;
+mod http;
+mod records;
 mod settings;
 
 use std::path::PathBuf;
@@ -40,6 +42,26 @@ enum Command {
     Registrations {
         domain: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call records of a tenant, newest first.
+    Cdr {
+        domain: String,
+        /// How many records (newest first).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only records older than this id (the next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<i64>,
+        /// Print one JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls in progress on a tenant (asks the running server).
+    Calls {
+        domain: String,
+        /// Print the server's JSON array.
         #[arg(long)]
         json: bool,
     },
