@@ -86,7 +86,7 @@ fn cdr_json(c: &Cdr, domain: &str) -> Result<serde_json::Value> {
 }
 
 /// A call in progress as `GET /api/v1/calls/{domain}` returns it.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, serde::Deserialize)]
 struct CallInfo {
     call_id: String,
     caller: String,
@@ -102,7 +102,7 @@ struct CallInfo {
 }
 
 /// One outbound leg of a call in progress.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, serde::Deserialize)]
 struct LegInfo {
     call_id: String,
     #[serde(default)]
@@ -122,10 +122,14 @@ pub(crate) fn calls(cfg: &ServerConfig, domain: &str, json: bool) -> Result<()> 
         404 => bail!("no tenant {domain}"),
         other => bail!("server answered HTTP {other} for {path}"),
     }
-    let calls: Vec<CallInfo> = serde_json::from_str(&body)
-        .map_err(|e| anyhow!("the server's answer for {path} is not a list of calls: {e}"))?;
+    let not_calls = |e: serde_json::Error| {
+        anyhow!("the server's answer for {path} is not a list of calls: {e}")
+    };
+    let raw: serde_json::Value = serde_json::from_str(&body).map_err(not_calls)?;
+    let calls: Vec<CallInfo> = serde_json::from_value(raw.clone()).map_err(not_calls)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&calls)?);
+        // The server's array as it came (fields this CLI does not know pass through).
+        println!("{}", serde_json::to_string_pretty(&raw)?);
         return Ok(());
     }
     print!("{}", calls_table(&calls, now_ms()));

@@ -288,7 +288,7 @@ fn serve_once(
     })
 }
 
-const CALLS: &str = r#"[{"call_id":"in-1@phone","caller":"1001","dialed":"1002","destination":"user:1002","state":"answered","start_ms":1764107103000,"answer_ms":1764107105000,"legs":[{"call_id":"out-1@vpbx","contact":"sip:1002@192.0.2.7:5060","state":"answered"}]},{"call_id":"in-2@phone","caller":"1003","dialed":"1100","destination":null,"state":"ringing","start_ms":1764107110000,"answer_ms":null,"legs":[]}]"#;
+const CALLS: &str = r#"[{"call_id":"in-1@phone","media_ports":[10000,10002],"caller":"1001","dialed":"1002","destination":"user:1002","state":"answered","start_ms":1764107103000,"answer_ms":1764107105000,"legs":[{"call_id":"out-1@vpbx","contact":"sip:1002@192.0.2.7:5060","state":"answered"}]},{"call_id":"in-2@phone","caller":"1003","dialed":"1100","destination":null,"state":"ringing","start_ms":1764107110000,"answer_ms":null,"legs":[]}]"#;
 
 #[test]
 fn calls_asks_the_running_server_and_prints_each_call_with_its_legs() {
@@ -320,6 +320,11 @@ fn calls_asks_the_running_server_and_prints_each_call_with_its_legs() {
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert_eq!(json[0]["legs"][0]["call_id"], "out-1@vpbx");
     assert_eq!(json[1]["answer_ms"], serde_json::Value::Null);
+    assert_eq!(
+        json[0]["media_ports"],
+        serde_json::json!([10000, 10002]),
+        "fields the CLI does not know pass through"
+    );
 }
 
 #[test]
