@@ -917,6 +917,10 @@ def cdrs(vpbx, domain: str, limit: int = 50) -> list[dict]:
 
 def wait_cdr(vpbx, domain: str, count: int = 1, timeout: float = 5.0) -> list[dict]:
     """Wait until the tenant has at least `count` call records (written when a call ends)."""
-    got = wait_until(lambda: (c := cdrs(vpbx, domain)) if len(c) >= count else None, timeout, 0.3)
+    def ready():
+        c = cdrs(vpbx, domain)
+        return c if len(c) >= count else None
+
+    got = wait_until(ready, timeout, 0.3)
     assert got, f"fewer than {count} CDRs after {timeout}s: {cdrs(vpbx, domain)}"
     return got

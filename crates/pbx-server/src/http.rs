@@ -22,6 +22,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/health", get(|| async { "ok\n" }))
         .route("/api/v1/trace/{call_id}", get(trace))
+        .route("/api/v1/calls/{domain}", get(calls))
         .with_state(ctx)
 }
 
@@ -40,6 +41,10 @@ pub async fn snapshot(ctx: &Ctx) -> Snapshot {
         active_bans: ctx.security.ban_count(ctx.now()),
         tenant_count: dir.len(),
         trace_messages: ctx.trace.len(),
+        media_legs: ctx
+            .relay
+            .as_ref()
+            .map_or((0, 0), |r| (r.in_use(), r.capacity())),
         ..Snapshot::default()
     };
     for t in dir.iter() {
@@ -56,6 +61,7 @@ pub async fn snapshot(ctx: &Ctx) -> Snapshot {
             Err(_) => None,
         };
         let txns = report.as_ref().map_or(0, |r| r.transactions);
+        snap.calls += report.as_ref().map_or(0, |r| r.calls);
         snap.shards.push((depth, tx.max_capacity(), txns));
         if let Some(r) = report {
             for (id, s) in r.tenants {
@@ -82,4 +88,26 @@ async fn trace(State(ctx): State<Arc<Ctx>>, Path(call_id): Path<String>) -> impl
             .into_response();
     }
     Json(entries).into_response()
+}
+
+/// Calls in progress of one tenant, gathered from every shard.
+async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl IntoResponse {
+    let Some(tenant) = ctx.directory().by_domain(&domain) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": format!("no tenant {domain}")})),
+        )
+            .into_response();
+    };
+    let mut all = Vec::new();
+    for tx in &ctx.shards {
+        let (otx, orx) = oneshot::channel();
+        if tx.try_send(ShardMsg::ListCalls(tenant.id, otx)).is_ok()
+            && let Ok(Ok(list)) = tokio::time::timeout(Duration::from_secs(2), orx).await
+        {
+            all.extend(list);
+        }
+    }
+    all.sort_by_key(|c| c.start_ms);
+    Json(all).into_response()
 }

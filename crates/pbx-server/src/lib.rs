@@ -12,6 +12,7 @@
 //!   (`/metrics`, `/api/v1/trace/{call_id}`).
 
 pub mod auth;
+pub mod calls;
 pub mod dispatch;
 pub mod http;
 pub mod ids;
@@ -81,6 +82,14 @@ pub struct Ctx {
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
     /// Open TCP connections per source IP.
     pub(crate) tcp_per_ip: std::sync::Mutex<std::collections::HashMap<IpAddr, u32>>,
+    /// The RTP relay (`None` only when no `[media]` ports could be used).
+    pub relay: Option<pbx_relay::Relay>,
+    pub call_settings: calls::CallSettings,
+    pub presence: calls::Presence,
+    /// Ended calls' records to the durable writer.
+    pub(crate) cdr: mpsc::Sender<pbx_call::CallRecord>,
+    /// `[sip] local_networks`: peers inside get our own address, others `external_ip`.
+    local_networks: Vec<(IpAddr, u8)>,
 }
 
 /// What to do with a request addressed to one of our own IP addresses
@@ -115,6 +124,35 @@ impl Ctx {
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Relaxed)
+    }
+
+    /// Whether `peer` is inside our own networks (loopback or `[sip]
+    /// local_networks`): it gets internal addresses, never `external_ip`.
+    pub fn is_local_peer(&self, peer: IpAddr) -> bool {
+        peer.is_loopback()
+            || self
+                .local_networks
+                .iter()
+                .any(|(n, l)| security::in_net(peer, *n, *l))
+    }
+
+    /// The address to advertise (Via, Contact) to `peer` on a socket bound
+    /// to `local`: `external_ip` for peers outside `local_networks` when it
+    /// is set; a wildcard bind advertises the first concrete own address.
+    pub fn advertised_ip(&self, local: IpAddr, peer: IpAddr) -> IpAddr {
+        if let Some(ext) = self.external_ip
+            && !self.is_local_peer(peer)
+        {
+            return ext;
+        }
+        if !local.is_unspecified() {
+            return local;
+        }
+        self.own_ips
+            .iter()
+            .copied()
+            .find(|ip| !ip.is_unspecified() && ip.is_ipv4() == peer.is_ipv4())
+            .unwrap_or(if peer.is_loopback() { peer } else { local })
     }
 
     pub fn is_own_ip(&self, ip: IpAddr) -> bool {

@@ -103,6 +103,9 @@ pub struct Metrics {
     pub store_backlog_drops: AtomicU64,
     pub tcp_connections: AtomicU64,
     pub tcp_connections_total: AtomicU64,
+    pub calls_total: AtomicU64,
+    pub calls_ended_total: AtomicU64,
+    pub cdr_drops_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -119,6 +122,9 @@ impl Default for Metrics {
             store_backlog_drops: AtomicU64::new(0),
             tcp_connections: AtomicU64::new(0),
             tcp_connections_total: AtomicU64::new(0),
+            calls_total: AtomicU64::new(0),
+            calls_ended_total: AtomicU64::new(0),
+            cdr_drops_total: AtomicU64::new(0),
         }
     }
 }
@@ -142,6 +148,10 @@ pub struct Snapshot {
     pub active_bans: usize,
     pub tenant_count: usize,
     pub trace_messages: usize,
+    /// Calls held by the shards (including ended ones lingering for stray responses).
+    pub calls: usize,
+    /// Relay legs allocated / capacity.
+    pub media_legs: (usize, usize),
 }
 
 impl Metrics {
@@ -243,6 +253,21 @@ impl Metrics {
                 "TCP connections accepted.",
                 &self.tcp_connections_total,
             ),
+            (
+                "vpbx_calls_total",
+                "Calls started (authenticated INVITEs routed to a user).",
+                &self.calls_total,
+            ),
+            (
+                "vpbx_calls_ended_total",
+                "Calls ended (one call record each).",
+                &self.calls_ended_total,
+            ),
+            (
+                "vpbx_cdr_drops_total",
+                "Call records the writer could not take (should stay 0).",
+                &self.cdr_drops_total,
+            ),
         ];
         for (name, help, c) in counters {
             let _ = writeln!(
@@ -275,6 +300,21 @@ impl Metrics {
             "# HELP vpbx_trace_messages Messages held in the trace log.\n# TYPE vpbx_trace_messages gauge"
         );
         let _ = writeln!(o, "vpbx_trace_messages {}", snap.trace_messages);
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_calls_active Calls held by the shards.\n# TYPE vpbx_calls_active gauge\nvpbx_calls_active {}",
+            snap.calls
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_media_legs RTP port pairs in use.\n# TYPE vpbx_media_legs gauge\nvpbx_media_legs {}",
+            snap.media_legs.0
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_media_legs_capacity RTP port pairs available in [media] ports.\n# TYPE vpbx_media_legs_capacity gauge\nvpbx_media_legs_capacity {}",
+            snap.media_legs.1
+        );
         let _ = writeln!(
             o,
             "# HELP vpbx_shard_queue_depth Messages waiting in a shard's inbox.\n# TYPE vpbx_shard_queue_depth gauge"

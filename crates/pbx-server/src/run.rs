@@ -49,6 +49,11 @@ pub struct Settings {
     /// Builds a tenant snapshot from its stored configuration text.
     pub build_tenant: TenantBuilder,
     pub own_ip_policy: crate::OwnIpPolicy,
+    /// The RTP relay (`[media]`); `None` runs without media (calls get 503).
+    pub relay: Option<pbx_relay::RelayConfig>,
+    pub calls: crate::calls::CallSettings,
+    /// `[sip] local_networks` as (network, prefix length).
+    pub local_networks: Vec<(IpAddr, u8)>,
 }
 
 /// Builds a tenant snapshot from (id, version, domain, stored config text).
@@ -70,6 +75,8 @@ pub enum ServeError {
     Bind(std::io::Error),
     #[error("store: {0}")]
     Store(#[from] pbx_store::StoreError),
+    #[error("cannot start the RTP relay: {0}")]
+    Relay(std::io::Error),
 }
 
 /// Runs the server until `shutdown` resolves, then drains: receive loops
@@ -119,6 +126,24 @@ pub async fn serve(
     own_ips.dedup();
     let mut key = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+    // The relay reports timeouts and digits to the shard owning the call.
+    let relay = match &settings.relay {
+        Some(cfg) => {
+            let shards = senders.clone();
+            let on_event = Box::new(move |ev: pbx_relay::RelayEvent| {
+                let owner = match &ev {
+                    pbx_relay::RelayEvent::Timeout { owner, .. }
+                    | pbx_relay::RelayEvent::Digit { owner, .. } => *owner,
+                };
+                if let Some(tx) = shards.get(crate::calls::shard_of_owner(owner)) {
+                    let _ = tx.try_send(ShardMsg::Media(ev));
+                }
+            });
+            Some(pbx_relay::Relay::start(cfg.clone(), on_event).map_err(ServeError::Relay)?)
+        }
+        None => None,
+    };
+    let (cdr_tx, cdr_rx) = mpsc::channel::<pbx_call::CallRecord>(65_536);
     let ctx = Arc::new(Ctx {
         limits: settings.limits,
         transports,
@@ -146,6 +171,11 @@ pub async fn serve(
         hasher: std::hash::RandomState::new(),
         stop: tokio::sync::watch::channel(false).0,
         tcp_per_ip: std::sync::Mutex::new(HashMap::new()),
+        relay,
+        call_settings: settings.calls.clone(),
+        presence: crate::calls::Presence::default(),
+        cdr: cdr_tx,
+        local_networks: settings.local_networks.clone(),
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -184,6 +214,7 @@ pub async fn serve(
     let store = Arc::new(store);
     let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
+    let cdr_writer = tokio::spawn(write_cdrs(store.clone(), cdr_rx, ctx.directory()));
     let watcher = tokio::spawn(watch_config(
         store.clone(),
         ctx.clone(),
@@ -237,17 +268,95 @@ pub async fn serve(
     }
     // The shards are gone; once every task let go of the context the
     // flusher's channel closes and it writes what is left.
+    if let Some(r) = &ctx.relay {
+        r.shutdown();
+    }
     drop(ctx);
     for l in loops {
         let _ = l.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), flusher).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), ban_writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), cdr_writer).await;
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close().await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes call records as calls end: each is committed before the next is
+/// taken (a record is durable within milliseconds of the call's end), and
+/// a failed write is retried rather than lost.
+async fn write_cdrs(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<pbx_call::CallRecord>,
+    _dir: Arc<Directory>,
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let rows: Vec<pbx_store::Cdr> = batch.drain(..).map(|r| cdr_row(&r)).collect();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.insert_cdrs(&rows).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, records = rows.len(), "writing call records failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+fn cdr_row(r: &pbx_call::CallRecord) -> pbx_store::Cdr {
+    let to_i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let to_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    pbx_store::Cdr {
+        id: 0,
+        tenant_id: TenantId(r.tenant_id),
+        call_id: r.call_id.clone(),
+        leg_call_ids: r.leg_call_ids.clone(),
+        caller: r.caller.clone(),
+        caller_name: (!r.caller_name.is_empty()).then(|| r.caller_name.clone()),
+        dialed: r.dialed.clone(),
+        destination: (!r.destination.is_empty()).then(|| r.destination.clone()),
+        start_ms: to_i(r.start_ms),
+        answer_ms: r.answer_ms.map(to_i),
+        end_ms: to_i(r.end_ms),
+        duration_s: to_u32(r.duration_s()),
+        billsec_s: to_u32(r.billsec_s()),
+        disposition: match r.disposition {
+            pbx_call::Disposition::Answered => pbx_store::Disposition::Answered,
+            pbx_call::Disposition::NoAnswer => pbx_store::Disposition::NoAnswer,
+            pbx_call::Disposition::Busy => pbx_store::Disposition::Busy,
+            pbx_call::Disposition::Failed => pbx_store::Disposition::Failed,
+            pbx_call::Disposition::Cancelled => pbx_store::Disposition::Cancelled,
+        },
+        hangup_by: match r.hangup_by {
+            pbx_call::HangupBy::Caller => pbx_store::HangupBy::Caller,
+            pbx_call::HangupBy::Callee => pbx_store::HangupBy::Callee,
+            pbx_call::HangupBy::System => pbx_store::HangupBy::System,
+        },
+        sip_cause: r.sip_cause,
+        hangup_reason: r.hangup_reason.clone(),
+        transfers: r
+            .transfers
+            .iter()
+            .map(|t| pbx_store::CdrTransfer {
+                kind: if t.attended {
+                    pbx_store::TransferKind::Attended
+                } else {
+                    pbx_store::TransferKind::Blind
+                },
+                by: t.by.clone(),
+                to: t.to.clone(),
+                at_ms: to_i(t.at_ms),
+            })
+            .collect(),
+        node: String::new(),
+    }
 }
 
 fn ban_record(b: &pbx_store::Ban) -> Option<BanRecord> {
@@ -447,7 +556,8 @@ fn binding_to_store(aor: &AorKey, b: &Binding) -> pbx_store::Binding {
         received: b.source.to_string(),
         path: b.source.flow.map(|f| format!("flow={f}")),
         user_agent: b.user_agent.as_deref().map(str::to_owned),
-        qualify_status: None,
+        qualify_status: Some(b.qualify.as_str().to_owned()),
+        qualify_rtt_ms: b.qualify.rtt_ms(),
         updated_at_ms: b.updated_at_ms as i64,
     }
 }
@@ -483,6 +593,10 @@ fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
             user_agent: b.user_agent.as_deref().map(Into::into),
             updated_at_ms: u64::try_from(b.updated_at_ms).ok()?,
             stored_expires_ms: u64::try_from(b.expires_at_ms).ok()?,
+            qualify: pbx_registrar::Qualify::from_stored(
+                b.qualify_status.as_deref(),
+                b.qualify_rtt_ms,
+            ),
         },
     ))
 }

@@ -33,6 +33,24 @@ pub enum ShardMsg {
     Restore(Vec<(AorKey, pbx_registrar::Binding)>),
     Stats(oneshot::Sender<ShardReport>),
     Shutdown(oneshot::Sender<()>),
+    /// (To the AOR's shard.) A call in `reply_shard` wants the AOR's contacts.
+    Lookup {
+        aor: AorKey,
+        reply_shard: usize,
+        call: u64,
+        hop: u32,
+    },
+    /// (Back to the call's shard.) The contacts asked for.
+    Contacts {
+        call: u64,
+        ext: String,
+        hop: u32,
+        bindings: Vec<pbx_registrar::Binding>,
+    },
+    /// The relay reports on a leg of one of this shard's calls.
+    Media(pbx_relay::RelayEvent),
+    /// Calls in progress of one tenant (`vpbx calls`).
+    ListCalls(i64, oneshot::Sender<Vec<crate::calls::CallInfo>>),
 }
 
 /// A request routed to this shard.
@@ -48,23 +66,24 @@ pub struct Inbound {
 pub struct ShardReport {
     pub tenants: HashMap<i64, TenantStats>,
     pub transactions: usize,
+    pub calls: usize,
 }
 
 /// The methods we answer; `Allow` lists them.
-/// (INVITE and BYE join with the calls issue.)
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
 
 /// Option tags (RFC 3261 §19.2) we support; a Require naming another gets 420.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 pub struct Shard {
-    id: usize,
-    ctx: Arc<Ctx>,
+    pub(crate) id: usize,
+    pub(crate) ctx: Arc<Ctx>,
     dir: Arc<Directory>,
-    registrar: Registrar,
+    pub(crate) registrar: Registrar,
     txns: ServerTxns,
     auth: Authenticator,
-    stats: HashMap<i64, TenantStats>,
+    pub(crate) stats: HashMap<i64, TenantStats>,
+    pub(crate) calls: crate::calls::Calls,
     rng: StdRng,
     /// Binding changes not yet handed to the write-behind writer.
     dirty: crate::run::BindingBatch,
@@ -90,6 +109,7 @@ impl Shard {
             dir,
             registrar,
             txns: ServerTxns::new(t1),
+            calls: crate::calls::Calls::new(id, t1, seed ^ 0xca11),
             auth,
             stats: HashMap::new(),
             rng: StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -104,9 +124,17 @@ impl Shard {
             tokio::time::interval(self.ctx.flush_interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = self.next_call_deadline();
+            let wake = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 m = inbox.recv() => match m {
                     Some(ShardMsg::Shutdown(done)) => {
+                        self.hang_up_all();
                         // Hand the last changes to the writer before saying done.
                         let batch = std::mem::take(&mut self.dirty);
                         if !batch.is_empty() {
@@ -119,6 +147,7 @@ impl Shard {
                     None => return,
                 },
                 _ = tick.tick() => self.housekeeping(),
+                () = wake => self.on_call_timers(),
             }
         }
     }
@@ -127,10 +156,24 @@ impl Shard {
         match m {
             ShardMsg::Sip(inb) => self.on_request(*inb),
             ShardMsg::Response(b) => {
-                // vpbx sends no requests yet (qualify and calls arrive with the
-                // calls issue), so no client transaction can match.
-                let _ = b;
-                self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
+                let (resp, flow) = *b;
+                self.on_call_response(resp, flow);
+            }
+            ShardMsg::Lookup {
+                aor,
+                reply_shard,
+                call,
+                hop,
+            } => self.on_lookup(aor, reply_shard, call, hop),
+            ShardMsg::Contacts {
+                call,
+                ext,
+                hop,
+                bindings,
+            } => self.on_contacts(call, ext, hop, bindings),
+            ShardMsg::Media(ev) => self.on_media_event(ev),
+            ShardMsg::ListCalls(tenant, tx) => {
+                let _ = tx.send(self.list_calls(tenant));
             }
             ShardMsg::Tenants(dir) => self.on_directory(dir),
             ShardMsg::Restore(list) => {
@@ -149,7 +192,8 @@ impl Shard {
                 }
                 let _ = tx.send(ShardReport {
                     tenants,
-                    transactions: self.txns.len(),
+                    transactions: self.txns.len() + self.calls.ep.len(),
+                    calls: self.calls.len(),
                 });
             }
             ShardMsg::Shutdown(_) => {}
@@ -211,7 +255,7 @@ impl Shard {
     }
 
     /// Builds a response with our To tag, received/rport, and Server.
-    fn response(&mut self, req: &Request, status: StatusCode, flow: &Flow) -> Response {
+    pub(crate) fn response(&mut self, req: &Request, status: StatusCode, flow: &Flow) -> Response {
         let mut r = req.make_response(status);
         if req.headers.to_tag().is_none() && status != StatusCode::TRYING {
             r.set_to_tag(&crate::ids::new_tag(self.id, &mut self.rng));
@@ -227,6 +271,9 @@ impl Shard {
     }
 
     fn on_request(&mut self, inb: Inbound) {
+        if crate::calls::is_call_request(&inb.req) {
+            return self.on_call_request(inb);
+        }
         let now = self.ctx.now();
         // Transaction layer first: retransmissions and ACKs of our non-2xx.
         let key = match self.txns.lookup(&inb.req, now) {
@@ -241,30 +288,22 @@ impl Shard {
             self.stats.entry(t.id).or_default().requests += 1;
         }
 
-        match inb.req.method {
-            Method::Ack => return, // An ACK that matches nothing: no dialogs yet, nothing to do.
-            Method::Cancel => {
-                return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
-            }
-            _ => {}
-        }
-        // In-dialog requests: vpbx holds no dialogs yet (calls arrive with
-        // the calls issue), so every one is for a dialog that does not exist.
-        if inb.req.headers.to_tag().is_some() {
-            return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
-        }
+        // Calls (INVITE, in-dialog requests, CANCEL, ACK) went to the
+        // endpoint above; what is left is REGISTER, OPTIONS and the rest.
         let Some(tenant) = inb.tenant.clone() else {
             return self.reply(&inb, StatusCode::NOT_FOUND, key);
         };
-        // Methods we cannot serve are answered before authentication: there
-        // is nothing to protect, and challenging them would only invite a
-        // second request (501 for unknown methods, 405 for known ones we do
-        // not serve yet; both with Allow).
         match &inb.req.method {
-            Method::Options | Method::Register | Method::Invite => {}
-            Method::Bye => {
-                return self.reply(&inb, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, key);
+            Method::Options => {
+                if self.require_ok(&inb, key.clone()) {
+                    self.on_options(&inb, key);
+                }
             }
+            Method::Register => self.on_register(&inb, &tenant, key),
+            // Methods we cannot serve are answered before authentication:
+            // there is nothing to protect, and challenging them would only
+            // invite a second request (501 for unknown methods, 405 for
+            // known ones we do not serve; both with Allow).
             m => {
                 let status = if matches!(m, Method::Other(_)) {
                     StatusCode::NOT_IMPLEMENTED
@@ -273,25 +312,26 @@ impl Shard {
                 };
                 let mut r = self.response(&inb.req, status, &inb.flow);
                 r.headers.push(HeaderName::Allow, ALLOW);
-                return self.send_response(&inb.flow, &r, key);
+                self.send_response(&inb.flow, &r, key);
             }
-        }
-        match inb.req.method {
-            Method::Options => {
-                if self.require_ok(&inb, key.clone()) {
-                    self.on_options(&inb, key);
-                }
-            }
-            Method::Register => self.on_register(&inb, &tenant, key),
-            _ => self.on_other(&inb, &tenant, key),
         }
     }
 
     /// RFC 3261 §8.2.2.3: a Require naming an extension we do not support is
     /// answered 420 with Unsupported listing it. Returns true when all is well.
     fn require_ok(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) -> bool {
-        let unsupported: Vec<&str> = inb
-            .req
+        match self.unsupported(&inb.req, &inb.flow) {
+            None => true,
+            Some(r) => {
+                self.send_response(&inb.flow, &r, key);
+                false
+            }
+        }
+    }
+
+    /// The 420 for a Require naming an extension we lack, if it does.
+    pub(crate) fn unsupported(&mut self, req: &Request, flow: &Flow) -> Option<Response> {
+        let unsupported: Vec<&str> = req
             .headers
             .get_all(&HeaderName::Require)
             .flat_map(|v| v.split(','))
@@ -299,13 +339,12 @@ impl Shard {
             .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
             .collect();
         if unsupported.is_empty() {
-            return true;
+            return None;
         }
-        let mut r = self.response(&inb.req, StatusCode::BAD_EXTENSION, &inb.flow);
+        let mut r = self.response(req, StatusCode::BAD_EXTENSION, flow);
         r.headers
             .push(HeaderName::Unsupported, unsupported.join(", "));
-        self.send_response(&inb.flow, &r, key);
-        false
+        Some(r)
     }
 
     fn on_options(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) {
@@ -313,29 +352,6 @@ impl Shard {
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers
             .push(HeaderName::Other("Accept".into()), "application/sdp");
-        self.send_response(&inb.flow, &r, key);
-    }
-
-    /// Methods other than REGISTER and OPTIONS: authenticate first (RFC 3261
-    /// §8.2 puts authentication before method inspection), then answer what
-    /// we do not serve yet.
-    fn on_other(
-        &mut self,
-        inb: &Inbound,
-        tenant: &Arc<TenantSnap>,
-        key: Option<crate::txn::TxnKey>,
-    ) {
-        let Some(_user) = self.authenticate(inb, tenant, true, key.clone()) else {
-            return;
-        };
-        if !self.require_ok(inb, key.clone()) {
-            return;
-        }
-        // Calls arrive with the calls issue: until then an authenticated
-        // INVITE is answered 501 (Not Implemented) with what we do serve.
-        let status = StatusCode::NOT_IMPLEMENTED;
-        let mut r = self.response(&inb.req, status, &inb.flow);
-        r.headers.push(HeaderName::Allow, ALLOW);
         self.send_response(&inb.flow, &r, key);
     }
 
@@ -348,11 +364,32 @@ impl Shard {
         proxy: bool,
         key: Option<crate::txn::TxnKey>,
     ) -> Option<Box<str>> {
+        match self.check_auth(&inb.req, &inb.flow, tenant, proxy) {
+            Ok(user) => Some(user),
+            Err(r) => {
+                // A challenge carries no state: a retransmitted request is
+                // simply challenged again, so it is not kept as a transaction.
+                let _ = key;
+                self.send_response(&inb.flow, &r, None);
+                None
+            }
+        }
+    }
+
+    /// Checks the request's digest credentials: the user, or the challenge
+    /// to send (401 or, with `proxy`, 407).
+    pub(crate) fn check_auth(
+        &mut self,
+        req: &Request,
+        flow: &Flow,
+        tenant: &Arc<TenantSnap>,
+        proxy: bool,
+    ) -> Result<Box<str>, Box<Response>> {
         let now = self.ctx.now();
         let now_s = self.ctx.wall_ms() / 1000;
-        let ip = inb.flow.remote.ip();
-        match self.auth.check(&inb.req, tenant, proxy, ip, now_s) {
-            AuthOutcome::Authenticated(user) => Some(user),
+        let ip = flow.remote.ip();
+        match self.auth.check(req, tenant, proxy, ip, now_s) {
+            AuthOutcome::Authenticated(user) => Ok(user),
             AuthOutcome::Challenge {
                 stale,
                 failed,
@@ -361,7 +398,7 @@ impl Shard {
                 if failed {
                     self.ctx.metrics.auth_failures_total.fetch_add(1, Relaxed);
                     self.stats.entry(tenant.id).or_default().auth_failures += 1;
-                    tracing::info!(tenant = %tenant.domain, remote = %inb.flow.remote, "authentication failed");
+                    tracing::info!(tenant = %tenant.domain, remote = %flow.remote, "authentication failed");
                     if self
                         .ctx
                         .security
@@ -376,16 +413,16 @@ impl Shard {
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                let mut r = self.response(&inb.req, status, &inb.flow);
+                let mut r = self.response(req, status, flow);
                 let name = if proxy {
                     HeaderName::ProxyAuthenticate
                 } else {
                     HeaderName::WwwAuthenticate
                 };
                 let hint = if proxy {
-                    inb.req.headers.from()
+                    req.headers.from()
                 } else {
-                    inb.req.headers.to()
+                    req.headers.to()
                 };
                 let hint = hint.and_then(|n| n.uri.user);
                 for v in self.auth.challenge_values(
@@ -398,11 +435,7 @@ impl Shard {
                 ) {
                     r.headers.push(name.clone(), v);
                 }
-                // A challenge carries no state: a retransmitted request is
-                // simply challenged again, so it is not kept as a transaction.
-                let _ = key;
-                self.send_response(&inb.flow, &r, None);
-                None
+                Err(Box::new(r))
             }
         }
     }

@@ -31,6 +31,20 @@ impl UserAuth {
     }
 }
 
+/// What a call needs of one user (every user, registered or not).
+#[derive(Debug, Clone)]
+pub struct UserCall {
+    pub ext: Box<str>,
+    pub name: Box<str>,
+    pub nat: pbx_core::tenant::NatMode,
+    pub ring_timeout_s: u32,
+    pub busy_level: u32,
+    pub call_limit: u32,
+    pub on_busy: Option<pbx_core::Destination>,
+    pub on_no_answer: Option<pbx_core::Destination>,
+    pub on_unavailable: Option<pbx_core::Destination>,
+}
+
 /// One tenant as the SIP side sees it.
 #[derive(Debug)]
 pub struct TenantSnap {
@@ -47,6 +61,10 @@ pub struct TenantSnap {
     /// Networks allowed to register; empty = any.
     pub register_networks: Vec<(IpAddr, u8)>,
     pub max_contacts: Option<usize>,
+    /// Every user by extension, for calls.
+    pub calls: HashMap<Box<str>, UserCall>,
+    /// `limits.max_calls`: calls in progress at once in this tenant.
+    pub max_calls: Option<u32>,
 }
 
 impl TenantSnap {
@@ -170,7 +188,22 @@ pub fn snapshot(id: i64, version: i64, cfg: &pbx_core::TenantConfig) -> TenantSn
     };
     let mut users = HashMap::new();
     let mut by_ext = HashMap::new();
+    let mut calls = HashMap::new();
     for u in &cfg.users {
+        calls.insert(
+            u.ext.as_str().into(),
+            UserCall {
+                ext: u.ext.as_str().into(),
+                name: u.name.as_str().into(),
+                nat: u.nat,
+                ring_timeout_s: u.ring_timeout,
+                busy_level: u.busy_level,
+                call_limit: u.call_limit,
+                on_busy: u.on_busy.clone(),
+                on_no_answer: u.on_no_answer.clone(),
+                on_unavailable: u.on_unavailable.clone(),
+            },
+        );
         let auth_user = u.auth_user();
         // A user without a secret cannot authenticate (it never gets the HA1 of "").
         let Some(secret) = u.secret.as_deref().filter(|s| !s.is_empty()) else {
@@ -211,5 +244,7 @@ pub fn snapshot(id: i64, version: i64, cfg: &pbx_core::TenantConfig) -> TenantSn
         algorithms: cfg.options.digest_algorithms.iter().map(to_alg).collect(),
         register_networks,
         max_contacts: cfg.limits.max_contacts_per_aor.map(|n| n as usize),
+        calls,
+        max_calls: cfg.limits.max_calls,
     }
 }

@@ -60,6 +60,8 @@ const TCP_IDLE: Duration = Duration::from_secs(300);
 #[derive(Debug, Default)]
 pub struct Transports {
     udp: Vec<Arc<UdpSocket>>,
+    udp_local: Vec<SocketAddr>,
+    tcp_local: Vec<SocketAddr>,
     tcp: Mutex<HashMap<u64, mpsc::Sender<Bytes>>>,
     next_conn: AtomicU64,
 }
@@ -90,6 +92,31 @@ impl Transports {
         }
     }
 
+    /// The local address of UDP socket `id`.
+    pub fn udp_local(&self, id: usize) -> Option<SocketAddr> {
+        self.udp_local.get(id).copied()
+    }
+
+    /// Our TCP listen address (for Via/Contact on TCP flows).
+    pub fn tcp_local(&self) -> Option<SocketAddr> {
+        self.tcp_local.first().copied()
+    }
+
+    /// The UDP socket to send to `peer` from: same address family, loopback
+    /// for loopback peers when we have one.
+    pub fn udp_for(&self, peer: SocketAddr) -> Option<usize> {
+        let same = |a: &SocketAddr| a.is_ipv4() == peer.is_ipv4();
+        self.udp_local
+            .iter()
+            .position(|a| same(a) && a.ip().is_loopback() == peer.ip().is_loopback())
+            .or_else(|| {
+                self.udp_local
+                    .iter()
+                    .position(|a| same(a) && a.ip().is_unspecified())
+            })
+            .or_else(|| self.udp_local.iter().position(same))
+    }
+
     /// True when the TCP connection is still open.
     pub fn tcp_alive(&self, id: u64) -> bool {
         self.tcp
@@ -118,10 +145,12 @@ pub async fn bind(
                 let local = sock.local_addr()?;
                 udp_addrs.push((t.udp.len(), local));
                 t.udp.push(Arc::new(sock));
+                t.udp_local.push(local);
             }
             Tp::Tcp => {
                 let l = TcpListener::bind(addr).await?;
                 let local = l.local_addr()?;
+                t.tcp_local.push(local);
                 tcp.push((l, local));
             }
         }

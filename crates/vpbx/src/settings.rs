@@ -97,6 +97,59 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
             pbx_core::server_config::OwnIpPolicy::Drop => pbx_server::OwnIpPolicy::Drop,
             _ => pbx_server::OwnIpPolicy::UniqueAuthUser,
         },
+        relay: Some(relay_config(cfg)),
+        calls: call_settings(cfg),
+        local_networks: cfg
+            .sip
+            .local_networks
+            .networks()
+            .iter()
+            .map(|n| (n.network(), n.prefix_len()))
+            .collect(),
+    }
+}
+
+/// `[media]` as the relay takes it.
+fn relay_config(cfg: &ServerConfig) -> pbx_relay::RelayConfig {
+    let m = &cfg.media;
+    pbx_relay::RelayConfig {
+        ip: m.ip,
+        advertise: cfg.media_advertise_for(m.ip).unwrap_or(m.ip),
+        first_port: m.ports.first,
+        last_port: m.ports.last,
+        workers: if m.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            m.workers
+        },
+        learn_window: Duration::from_millis(u64::from(m.learn_window_ms)),
+    }
+}
+
+/// What calls need from `[media]` and `[sip]`.
+fn call_settings(cfg: &ServerConfig) -> pbx_server::calls::CallSettings {
+    let m = &cfg.media;
+    let internal = (!m.ip.is_unspecified()).then_some(m.ip).or_else(|| {
+        cfg.sip
+            .listen
+            .iter()
+            .map(|l| l.addr.ip())
+            .find(|ip| !ip.is_unspecified())
+    });
+    pbx_server::calls::CallSettings {
+        codecs: m
+            .codecs
+            .iter()
+            .map(|c| pbx_sdp::Codec::new(c.payload_type(), c.name(), 8000))
+            .collect(),
+        telephone_event_pt: m.telephone_event_pt,
+        rtp_timeout: Duration::from_secs(u64::from(m.rtp_timeout_s)),
+        rtp_hold_timeout: Duration::from_secs(u64::from(m.rtp_hold_timeout_s)),
+        media_internal: internal,
+        media_external: m.advertise_ip.or(cfg.sip.external_ip),
+        max_hops: 8,
+        session_expires: Duration::from_secs(u64::from(cfg.sip.session_expires_s)),
+        min_se: Duration::from_secs(u64::from(cfg.sip.min_se_s)),
     }
 }
 

@@ -1,0 +1,1547 @@
+//! One call: the inbound leg, the forks, and after the answer two legs
+//! bridged through the relay.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pbx_core::Destination;
+use pbx_sdp::{Codec, Direction, LegSdp, LocalMedia, Negotiated, Origin, Session};
+use sip_msg::{HeaderName, Message, Method, Request, Response, StatusCode, Uri};
+use sip_txn::{Dialog, Target, TxnKey};
+
+use crate::env::{CallTimer, Effect, Env, LocalSip, MediaLeg, MediaSetup};
+use crate::outcome::{CallRecord, HangupBy, Outcome};
+
+/// Methods a leg may send us in a dialog.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+/// How long an ended call waits for its cancelled forks' final responses
+/// (Timer B's 64*T1 at the default T1).
+const LINGER: Duration = Duration::from_secs(32);
+
+/// What the shard knows about a new call.
+#[derive(Debug, Clone)]
+pub struct CallParams {
+    /// Unique within the shard; handed to the relay as the legs' owner.
+    pub id: u64,
+    pub tenant_id: i64,
+    pub domain: String,
+    /// The caller's extension (or number) and display name.
+    pub caller: String,
+    pub caller_name: String,
+    /// What the caller dialed (Request-URI user part).
+    pub dialed: String,
+    /// Codecs we accept and offer, in preference order (static types:
+    /// PCMA 8, PCMU 0).
+    pub codecs: Vec<Codec>,
+    /// Our telephone-event payload type in offers.
+    pub telephone_event_pt: u8,
+    /// Most `user:` failover hops before the caller gets the status.
+    pub max_hops: u32,
+    pub user_agent: String,
+    /// RFC 4028 session interval we ask for (zero: no session timers).
+    pub session_expires: Duration,
+    /// RFC 4028 Min-SE: shorter intervals are refused with 422.
+    pub min_se: Duration,
+}
+
+/// The caller's INVITE, as the endpoint handed it up.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// Its INVITE server transaction.
+    pub key: TxnKey,
+    pub invite: Request,
+    pub source: Target,
+    /// Our address on the flow it came in on.
+    pub local: LocalSip,
+}
+
+/// One registered contact to ring.
+#[derive(Debug, Clone)]
+pub struct ForkTarget {
+    /// The Request-URI: the Contact URI as registered.
+    pub uri: Uri,
+    /// Where the INVITE goes (the contact address, or the NAT'ed source / TCP flow).
+    pub target: Target,
+    pub local: LocalSip,
+}
+
+/// A user to ring.
+#[derive(Debug, Clone)]
+pub struct RingTarget {
+    pub ext: String,
+    pub name: String,
+    pub ring_timeout: Duration,
+    pub contacts: Vec<ForkTarget>,
+    pub on_busy: Option<Destination>,
+    pub on_no_answer: Option<Destination>,
+    pub on_unavailable: Option<Destination>,
+}
+
+/// Where the call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// Looking up the destination.
+    Routing,
+    /// Forks are out.
+    Ringing,
+    Answered,
+    /// The record is written; waiting for stray final responses.
+    Ended,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Routing => "routing",
+            CallState::Ringing => "ringing",
+            CallState::Answered => "answered",
+            CallState::Ended => "ended",
+        }
+    }
+}
+
+/// One side of the call as a dialog with its own SDP.
+#[derive(Debug)]
+struct Leg {
+    call_id: String,
+    /// Our tag in this dialog (To for the inbound leg, From for a fork).
+    tag: String,
+    dialog: Option<Dialog>,
+    target: Target,
+    local: LocalSip,
+    sdp: LegSdp,
+    media: Option<MediaLeg>,
+    media_addr: Option<SocketAddr>,
+    neg: Option<Negotiated>,
+    /// The offer we sent on this leg and await an answer to (in a 2xx,
+    /// or in the ACK for a delayed offer).
+    our_offer: Option<Session>,
+    /// The peer put this leg on hold.
+    remote_hold: bool,
+    /// We hold the peer (the other leg is on hold).
+    local_hold: bool,
+    /// Our re-INVITE in flight on this leg.
+    reinvite: Option<TxnKey>,
+    /// Hold state changed while a re-INVITE was in flight: offer again.
+    reoffer: bool,
+    /// The ACK for the last 2xx we got on this leg (resent for retransmissions).
+    last_ack: Option<Request>,
+    /// RFC 4028 on this leg.
+    timer: Option<SessionTimer>,
+    /// Whether the peer said `Supported: timer`.
+    peer_timer: bool,
+}
+
+/// An RFC 4028 session timer on one leg.
+#[derive(Debug, Clone, Copy)]
+struct SessionTimer {
+    interval: Duration,
+    /// We send the refreshes (else we watch for the peer's).
+    we_refresh: bool,
+    epoch: u32,
+}
+
+impl Leg {
+    fn new(call_id: String, tag: String, target: Target, local: LocalSip, origin: Origin) -> Leg {
+        Leg {
+            call_id,
+            tag,
+            dialog: None,
+            target,
+            local,
+            sdp: LegSdp::new(origin),
+            media: None,
+            media_addr: None,
+            neg: None,
+            our_offer: None,
+            remote_hold: false,
+            local_hold: false,
+            reinvite: None,
+            reoffer: false,
+            last_ack: None,
+            timer: None,
+            peer_timer: false,
+        }
+    }
+
+    fn local_media(&self, codecs: &[Codec], te: u8) -> Option<LocalMedia> {
+        let addr = self.media_addr?;
+        Some(LocalMedia {
+            addr: addr.ip(),
+            port: addr.port(),
+            rtcp_mux: true,
+            codecs: codecs.to_vec(),
+            telephone_event_pt: Some(te),
+            direction: if self.local_hold {
+                Direction::SendOnly
+            } else {
+                Direction::SendRecv
+            },
+            ptime: None,
+        })
+    }
+
+    fn configure(&self, env: &mut Env<'_>) {
+        if let (Some(m), Some(neg)) = (self.media, &self.neg) {
+            env.media.configure(
+                m,
+                &MediaSetup {
+                    negotiated: neg.clone(),
+                    on_hold: self.remote_hold || self.local_hold,
+                },
+            );
+        }
+    }
+
+    fn release(&mut self, env: &mut Env<'_>) {
+        if let Some(m) = self.media.take() {
+            env.media.release(m);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ForkState {
+    Trying,
+    Ringing,
+    Answered,
+    /// Final non-2xx (`None`: timed out or unreachable).
+    Done(Option<StatusCode>),
+}
+
+/// One outbound INVITE to one contact.
+#[derive(Debug)]
+pub struct Fork {
+    /// The ring attempt (user) it belongs to.
+    generation: u32,
+    uri: Uri,
+    key: TxnKey,
+    invite: Request,
+    state: ForkState,
+    leg: Leg,
+}
+
+/// What a client transaction of the call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    ForkInvite(usize),
+    ReInvite(Side),
+    Bye,
+}
+
+/// The two sides after routing: the caller (inbound) and the fork that
+/// answered (or is being set up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    In,
+    Fork(usize),
+}
+
+/// A leg as `vpbx calls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegSummary {
+    pub call_id: String,
+    pub contact: String,
+    pub state: String,
+}
+
+/// A call in progress: one inbound leg and its forks.
+#[derive(Debug)]
+pub struct Call {
+    p: CallParams,
+    state: CallState,
+    inbound: Inbound,
+    a: Leg,
+    /// The caller's offer, kept to answer it in the 200 (and identical
+    /// in every 1xx/2xx, RFC 3264 §4).
+    a_answer: Option<Session>,
+    forks: Vec<Fork>,
+    /// Contacts that could not be rung at all (no media port, send failed).
+    dead: Vec<Option<StatusCode>>,
+    winner: Option<usize>,
+    /// The fork whose early media the caller hears.
+    early: Option<usize>,
+    ringing_sent: bool,
+    target: Option<RingTarget>,
+    generation: u32,
+    hops: u32,
+    txns: Vec<(TxnKey, Role)>,
+    start_ms: u64,
+    answer_ms: Option<u64>,
+    destination: String,
+    record_written: bool,
+    /// The caller sent `Require: 100rel`: provisionals go reliably.
+    a_100rel: bool,
+    /// The caller's Session-Expires (seconds, refresher).
+    a_se: Option<(u32, Option<String>)>,
+}
+
+impl Call {
+    /// Takes the caller's INVITE: checks Max-Forwards, allocates the
+    /// inbound media leg and answers the SDP offer (if any) in advance. On
+    /// failure the caller already got the status and the call is ended.
+    pub fn new(p: CallParams, inbound: Inbound, env: &mut Env<'_>) -> Call {
+        let tag = env.ep.new_tag();
+        env.effect(Effect::OwnTag(tag.clone()));
+        env.effect(Effect::OwnTxn(inbound.key));
+        let call_id = inbound
+            .invite
+            .headers
+            .call_id()
+            .unwrap_or_default()
+            .to_owned();
+        let origin = Origin::new(p.id, inbound.source.addr.ip());
+        let a = Leg::new(call_id, tag, inbound.source, inbound.local.clone(), origin);
+        let mut call = Call {
+            start_ms: env.wall_ms,
+            destination: String::new(),
+            p,
+            state: CallState::Routing,
+            inbound,
+            a,
+            a_answer: None,
+            forks: Vec::new(),
+            dead: Vec::new(),
+            winner: None,
+            early: None,
+            ringing_sent: false,
+            target: None,
+            generation: 0,
+            hops: 0,
+            txns: Vec::new(),
+            answer_ms: None,
+            record_written: false,
+            a_100rel: false,
+            a_se: None,
+        };
+        let h = &call.inbound.invite.headers;
+        call.a_100rel = has_option(h, &HeaderName::Require, "100rel");
+        call.a.peer_timer = has_option(h, &HeaderName::Supported, "timer")
+            || has_option(h, &HeaderName::Require, "timer");
+        call.a_se = session_expires(h);
+        if let Some((se, _)) = &call.a_se
+            && !call.p.session_expires.is_zero()
+            && u64::from(*se) < call.p.min_se.as_secs()
+        {
+            // RFC 4028 §8.1: too short an interval is refused with our Min-SE.
+            let mut r = call
+                .inbound
+                .invite
+                .make_response(StatusCode::new(422).unwrap_or(StatusCode::BAD_REQUEST));
+            r.reason = "Session Interval Too Small".into();
+            r.set_to_tag(&call.a.tag);
+            r.headers
+                .push(min_se_header(), call.p.min_se.as_secs().to_string());
+            let _ = env.ep.send_response(env.now, call.inbound.key, r);
+            call.end(
+                Outcome::Failed(StatusCode::BAD_REQUEST),
+                HangupBy::System,
+                Some(422),
+                "session_interval_too_small",
+                env,
+            );
+            return call;
+        }
+        if call.inbound.invite.headers.max_forwards() == Some(0) {
+            call.finish_unanswered(Outcome::Failed(StatusCode::TOO_MANY_HOPS), env);
+            return call;
+        }
+        let Some((leg, addr)) = env.media.allocate(call.p.id, call.inbound.source.addr.ip()) else {
+            call.finish_unanswered(Outcome::Congestion, env);
+            return call;
+        };
+        call.a.media = Some(leg);
+        call.a.media_addr = Some(addr);
+        call.a.sdp = LegSdp::new(Origin::new(call.p.id, addr.ip()));
+        if !call.inbound.invite.body.is_empty() {
+            let Ok(offer) = pbx_sdp::parse(&call.inbound.invite.body) else {
+                call.finish_unanswered(Outcome::Failed(StatusCode::BAD_REQUEST), env);
+                return call;
+            };
+            let local = call.local(Side::In);
+            match local.map(|l| call.a.sdp.answer(&offer, &l)) {
+                Some(Ok((answer, neg))) => {
+                    call.a.remote_hold = is_hold(neg.direction);
+                    call.a.neg = Some(neg);
+                    call.a_answer = Some(answer);
+                    call.a.configure(env);
+                }
+                _ => {
+                    call.finish_unanswered(Outcome::Failed(StatusCode::NOT_ACCEPTABLE_HERE), env);
+                    return call;
+                }
+            }
+        }
+        call
+    }
+
+    pub fn state(&self) -> CallState {
+        self.state
+    }
+
+    pub fn id(&self) -> u64 {
+        self.p.id
+    }
+
+    pub fn tenant_id(&self) -> i64 {
+        self.p.tenant_id
+    }
+
+    pub fn caller(&self) -> &str {
+        &self.p.caller
+    }
+
+    pub fn dialed(&self) -> &str {
+        &self.p.dialed
+    }
+
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.a.call_id
+    }
+
+    pub fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+
+    pub fn answer_ms(&self) -> Option<u64> {
+        self.answer_ms
+    }
+
+    /// Whether the answered call is on hold on either side.
+    pub fn on_hold(&self) -> bool {
+        self.a.remote_hold || self.winner.is_some_and(|w| self.forks[w].leg.remote_hold)
+    }
+
+    /// The forks, for `vpbx calls`.
+    pub fn legs(&self) -> Vec<LegSummary> {
+        self.forks
+            .iter()
+            .map(|f| LegSummary {
+                call_id: f.leg.call_id.clone(),
+                contact: f.uri.to_string(),
+                state: match f.state {
+                    ForkState::Trying => "trying".to_owned(),
+                    ForkState::Ringing => "ringing".to_owned(),
+                    ForkState::Answered => "answered".to_owned(),
+                    ForkState::Done(Some(s)) => s.as_u16().to_string(),
+                    ForkState::Done(None) => "unreachable".to_owned(),
+                },
+            })
+            .collect()
+    }
+
+    fn local(&self, side: Side) -> Option<LocalMedia> {
+        let codecs = self.offer_codecs();
+        self.leg(side)
+            .local_media(&codecs, self.p.telephone_event_pt)
+    }
+
+    /// Our codec list: the caller's negotiated codec first, so the callee
+    /// can avoid transcoding, then the rest of the preferences.
+    fn offer_codecs(&self) -> Vec<Codec> {
+        let mut out: Vec<Codec> = Vec::with_capacity(self.p.codecs.len());
+        if let Some(n) = &self.a.neg
+            && let Some(c) = self
+                .p
+                .codecs
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&n.codec.name))
+        {
+            out.push(c.clone());
+        }
+        for c in &self.p.codecs {
+            if !out.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+
+    fn leg(&self, side: Side) -> &Leg {
+        match side {
+            Side::In => &self.a,
+            Side::Fork(i) => &self.forks[i].leg,
+        }
+    }
+
+    fn leg_mut(&mut self, side: Side) -> &mut Leg {
+        match side {
+            Side::In => &mut self.a,
+            Side::Fork(i) => &mut self.forks[i].leg,
+        }
+    }
+
+    fn other(&self, side: Side) -> Option<Side> {
+        match side {
+            Side::In => self.winner.map(Side::Fork),
+            Side::Fork(_) => Some(Side::In),
+        }
+    }
+
+    fn role_of(&self, key: TxnKey) -> Option<Role> {
+        self.txns.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
+    }
+
+    fn own(&mut self, key: TxnKey, role: Role) {
+        self.txns.push((key, role));
+    }
+
+    // ----- ringing -----
+
+    /// Rings `target`: one INVITE per contact, and the ring timer. No
+    /// contacts: the user is unavailable.
+    pub fn ring(&mut self, target: RingTarget, env: &mut Env<'_>) {
+        if self.state != CallState::Routing {
+            return;
+        }
+        self.generation += 1;
+        self.destination = format!("user:{}", target.ext);
+        let contacts = target.contacts.clone();
+        let timeout = target.ring_timeout;
+        self.target = Some(target);
+        for c in contacts {
+            self.fork(c, env);
+        }
+        if !self.forks.iter().any(|f| f.generation == self.generation) {
+            let dead = std::mem::take(&mut self.dead);
+            return self.unanswered(Outcome::of_forks(&dead), env);
+        }
+        self.state = CallState::Ringing;
+        env.timer(timeout, CallTimer::Ring(self.generation));
+    }
+
+    /// The user cannot be rung (`outcome`: busy at `busy_level`, not
+    /// registered, over a limit, unknown). `target` carries their failover
+    /// destinations when the user exists.
+    pub fn unreachable(
+        &mut self,
+        ext: &str,
+        target: Option<RingTarget>,
+        outcome: Outcome,
+        env: &mut Env<'_>,
+    ) {
+        if self.state != CallState::Routing {
+            return;
+        }
+        self.destination = format!("user:{ext}");
+        self.target = target;
+        self.unanswered(outcome, env);
+    }
+
+    fn fork(&mut self, c: ForkTarget, env: &mut Env<'_>) {
+        let idx = self.forks.len();
+        let call_id = format!("{}@vpbx", env.ep.new_tag());
+        let tag = env.ep.new_tag();
+        let mut leg = Leg::new(
+            call_id.clone(),
+            tag.clone(),
+            c.target,
+            c.local.clone(),
+            Origin::new(self.p.id.wrapping_add(idx as u64 + 1), c.target.addr.ip()),
+        );
+        let Some((m, addr)) = env.media.allocate(self.p.id, c.target.addr.ip()) else {
+            // No media ports: this contact cannot be rung.
+            self.dead.push(Some(StatusCode::SERVICE_UNAVAILABLE));
+            return;
+        };
+        leg.media = Some(m);
+        leg.media_addr = Some(addr);
+        leg.sdp = LegSdp::new(Origin::new(
+            self.p.id.wrapping_add(idx as u64 + 1),
+            addr.ip(),
+        ));
+        let codecs = self.offer_codecs();
+        let local = leg
+            .local_media(&codecs, self.p.telephone_event_pt)
+            .expect("media address set just above");
+        let offer = leg.sdp.offer(&local);
+        leg.our_offer = Some(offer.clone());
+        let target_user = self.target.as_ref().map_or("", |t| t.ext.as_str());
+        let mf = self
+            .inbound
+            .invite
+            .headers
+            .max_forwards()
+            .unwrap_or(70)
+            .saturating_sub(1)
+            .min(70);
+        let mut req = Request {
+            method: Method::Invite,
+            uri: c.uri.clone(),
+            headers: Default::default(),
+            body: Bytes::new(),
+        };
+        let h = &mut req.headers;
+        h.push(HeaderName::Via, c.local.via(&env.ep.new_branch()));
+        h.push(HeaderName::MaxForwards, mf.to_string());
+        h.push(
+            HeaderName::From,
+            format!(
+                "{}<sip:{}@{}>;tag={tag}",
+                display(&self.p.caller_name),
+                self.p.caller,
+                self.p.domain
+            ),
+        );
+        h.push(
+            HeaderName::To,
+            format!("<sip:{target_user}@{}>", self.p.domain),
+        );
+        h.push(HeaderName::CallId, call_id);
+        h.push(HeaderName::CSeq, "1 INVITE");
+        h.push(HeaderName::Contact, c.local.contact("vpbx"));
+        h.push(HeaderName::Allow, ALLOW);
+        if self.p.session_expires.is_zero() {
+            h.push(HeaderName::Supported, "100rel");
+        } else {
+            h.push(HeaderName::Supported, "100rel, timer");
+            h.push(
+                session_expires_header(),
+                self.p.session_expires.as_secs().to_string(),
+            );
+            h.push(min_se_header(), self.p.min_se.as_secs().to_string());
+        }
+        h.push(HeaderName::UserAgent, self.p.user_agent.clone());
+        h.push(HeaderName::ContentType, "application/sdp");
+        req.body = Bytes::from(offer.to_bytes());
+        let Some(key) = env.send_request(c.target, req.clone()) else {
+            leg.release(env);
+            self.dead.push(None);
+            return;
+        };
+        env.effect(Effect::OwnTag(tag));
+        self.own(key, Role::ForkInvite(idx));
+        self.forks.push(Fork {
+            generation: self.generation,
+            uri: c.uri,
+            key,
+            invite: req,
+            state: ForkState::Trying,
+            leg,
+        });
+    }
+
+    /// Cancels every fork still ringing (except `keep`) and frees its media.
+    fn cancel_forks(&mut self, keep: Option<usize>, env: &mut Env<'_>) {
+        for i in 0..self.forks.len() {
+            if Some(i) == keep {
+                continue;
+            }
+            let f = &mut self.forks[i];
+            if matches!(f.state, ForkState::Trying | ForkState::Ringing) {
+                let _ = env.ep.cancel(env.now, f.key);
+            }
+            f.leg.release(env);
+        }
+        if self.early.is_some_and(|e| Some(e) != keep) {
+            self.early = None;
+        }
+    }
+
+    /// Ringing ended without an answer: failover or the status.
+    fn unanswered(&mut self, outcome: Outcome, env: &mut Env<'_>) {
+        self.cancel_forks(None, env);
+        let next = self.target.as_ref().and_then(|t| match outcome {
+            Outcome::Busy => t.on_busy.clone(),
+            Outcome::NoAnswer => t.on_no_answer.clone(),
+            Outcome::Unavailable => t.on_unavailable.clone(),
+            _ => None,
+        });
+        if let Some(Destination::User(ext)) = next
+            && self.hops < self.p.max_hops
+        {
+            self.hops += 1;
+            self.state = CallState::Routing;
+            self.ringing_sent = false;
+            env.effect(Effect::Route {
+                ext: ext.as_str().to_owned(),
+                hop: self.hops,
+            });
+            return;
+        }
+        self.finish_unanswered(outcome, env);
+    }
+
+    /// The caller gets the final status of `outcome`; the call ends.
+    fn finish_unanswered(&mut self, outcome: Outcome, env: &mut Env<'_>) {
+        let status = outcome.status();
+        let mut r = self.inbound.invite.make_response(status);
+        r.set_to_tag(&self.a.tag);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers.push(HeaderName::RetryAfter, "5");
+        }
+        let _ = env.ep.send_response(env.now, self.inbound.key, r);
+        let by = if outcome == Outcome::Cancelled {
+            HangupBy::Caller
+        } else {
+            HangupBy::System
+        };
+        self.end(outcome, by, Some(status.as_u16()), outcome.reason(), env);
+    }
+
+    // ----- inputs -----
+
+    /// A response on one of the call's client transactions.
+    pub fn on_response(&mut self, key: TxnKey, resp: Response, env: &mut Env<'_>) {
+        match self.role_of(key) {
+            Some(Role::ForkInvite(i)) => self.on_fork_response(i, resp, env),
+            Some(Role::ReInvite(side)) => self.on_reinvite_response(side, key, resp, env),
+            Some(Role::Bye) | None => {}
+        }
+    }
+
+    /// A client transaction failed (Timer B/F, transport error).
+    pub fn on_txn_failed(&mut self, key: TxnKey, env: &mut Env<'_>) {
+        match self.role_of(key) {
+            Some(Role::ForkInvite(i)) => {
+                if matches!(self.forks[i].state, ForkState::Trying | ForkState::Ringing) {
+                    self.forks[i].state = ForkState::Done(None);
+                    self.forks[i].leg.release(env);
+                    self.forks_settled(env);
+                }
+            }
+            Some(Role::ReInvite(side)) => {
+                // §14.1: the session is unchanged; a dead peer shows by RTP timeout.
+                self.leg_mut(side).reinvite = None;
+            }
+            Some(Role::Bye) | None => {}
+        }
+    }
+
+    fn on_fork_response(&mut self, i: usize, resp: Response, env: &mut Env<'_>) {
+        let status = resp.status;
+        if status == StatusCode::TRYING {
+            return;
+        }
+        if status.is_success() {
+            return self.on_fork_answer(i, resp, env);
+        }
+        if !matches!(self.forks[i].state, ForkState::Trying | ForkState::Ringing) {
+            return;
+        }
+        if status.is_provisional() {
+            if self.state != CallState::Ringing {
+                return;
+            }
+            let f = &mut self.forks[i];
+            f.state = ForkState::Ringing;
+            if resp.headers.to_tag().is_some() && f.leg.dialog.is_none() {
+                f.leg.dialog = Dialog::uac(&f.invite, &resp).ok();
+            }
+            if sip_txn::is_reliable_provisional(&resp) {
+                // RFC 3262: PRACK each new reliable 1xx once; a repeat is
+                // answered by our PRACK's own retransmission.
+                let via = f.leg.local.via(&env.ep.new_branch());
+                let target = f.leg.target;
+                let Some(d) = f.leg.dialog.as_mut() else {
+                    return;
+                };
+                if d.check_rseq(&resp) != Some(sip_txn::RseqCheck::New) {
+                    return;
+                }
+                if let Some(prack) = d.prack(&resp, &via)
+                    && let Some(k) = env.send_request(target, prack)
+                {
+                    self.own(k, Role::Bye);
+                }
+            }
+            let early_sdp = !resp.body.is_empty();
+            if early_sdp {
+                self.early_media(i, &resp, env);
+            } else if !self.ringing_sent {
+                self.ringing_sent = true;
+                let r = self.response_to_caller(StatusCode::RINGING, false);
+                self.send_provisional(r, env);
+            }
+            return;
+        }
+        // Final non-2xx: this contact is out.
+        let f = &mut self.forks[i];
+        f.state = ForkState::Done(Some(status));
+        f.leg.release(env);
+        if self.early == Some(i) {
+            self.early = None;
+        }
+        self.forks_settled(env);
+    }
+
+    /// A fork's 1xx with SDP: the caller hears that fork (the first one).
+    fn early_media(&mut self, i: usize, resp: &Response, env: &mut Env<'_>) {
+        let Some(offer) = self.forks[i].leg.our_offer.clone() else {
+            return;
+        };
+        let Ok(answer) = pbx_sdp::parse(&resp.body) else {
+            return;
+        };
+        let Ok(neg) = pbx_sdp::accept_answer(&offer, &answer) else {
+            return;
+        };
+        self.forks[i].leg.neg = Some(neg);
+        self.forks[i].leg.configure(env);
+        // A delayed-offer caller cannot get early media without 100rel.
+        if self.early.is_some() || self.a_answer.is_none() {
+            return;
+        }
+        if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
+            env.media.connect(a, b);
+        }
+        self.early = Some(i);
+        let r = self.response_to_caller(StatusCode::SESSION_PROGRESS, true);
+        self.send_provisional(r, env);
+    }
+
+    /// A 1xx to the caller: reliably (RFC 3262) when the caller requires
+    /// it; while one is unacknowledged further ones are skipped (they only
+    /// report progress).
+    fn send_provisional(&mut self, r: Response, env: &mut Env<'_>) {
+        if self.a_100rel {
+            let _ = env
+                .ep
+                .send_reliable_provisional(env.now, self.inbound.key, r);
+        } else {
+            let _ = env.ep.send_response(env.now, self.inbound.key, r);
+        }
+    }
+
+    /// A PRACK from the caller (`matched`: it acknowledged one of our
+    /// reliable provisionals).
+    pub fn on_prack(&mut self, key: TxnKey, req: &Request, matched: bool, env: &mut Env<'_>) {
+        let status = if matched {
+            StatusCode::OK
+        } else {
+            StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST
+        };
+        self.reply(key, req, status, env);
+    }
+
+    fn on_fork_answer(&mut self, i: usize, resp: Response, env: &mut Env<'_>) {
+        // RFC 6026 / §13.2.2.4: every 2xx gets its ACK; an extra one (other
+        // fork, or after the call ended) then gets a BYE.
+        let extra = self.state != CallState::Ringing || self.winner.is_some_and(|w| w != i);
+        if self.winner == Some(i) {
+            if let Some(ack) = &self.forks[i].leg.last_ack {
+                env.ep
+                    .send_stateless(self.forks[i].leg.target, &Message::Request(ack.clone()));
+            }
+            return;
+        }
+        let f = &mut self.forks[i];
+        let Ok(mut dialog) = Dialog::uac(&f.invite, &resp) else {
+            return;
+        };
+        let seq = f.invite.headers.cseq().map_or(1, |c| c.seq);
+        let ack = dialog.ack(seq, &f.leg.local.via(&env.ep.new_branch()));
+        env.ep
+            .send_stateless(f.leg.target, &Message::Request(ack.clone()));
+        if extra {
+            let bye = dialog.new_request(Method::Bye, &f.leg.local.via(&env.ep.new_branch()));
+            if let Some(k) = env.send_request(f.leg.target, bye) {
+                self.own(k, Role::Bye);
+            }
+            let f = &mut self.forks[i];
+            f.state = ForkState::Done(Some(StatusCode::OK));
+            f.leg.release(env);
+            self.maybe_finished(env);
+            return;
+        }
+        dialog.handle_response(&resp);
+        f.leg.dialog = Some(dialog);
+        f.leg.last_ack = Some(ack);
+        f.state = ForkState::Answered;
+        let neg = f
+            .leg
+            .our_offer
+            .as_ref()
+            .and_then(|o| pbx_sdp::parse(&resp.body).ok().map(|a| (o.clone(), a)))
+            .and_then(|(o, a)| pbx_sdp::accept_answer(&o, &a).ok());
+        let Some(neg) = neg else {
+            // A 2xx without a usable answer: end this leg; the others ring on.
+            self.hang_up_leg(Side::Fork(i), env);
+            let f = &mut self.forks[i];
+            f.state = ForkState::Done(Some(StatusCode::NOT_ACCEPTABLE_HERE));
+            f.leg.release(env);
+            return self.forks_settled(env);
+        };
+        f.leg.remote_hold = is_hold(neg.direction);
+        f.leg.neg = Some(neg);
+        f.leg.configure(env);
+        f.leg.peer_timer = has_option(&resp.headers, &HeaderName::Supported, "timer")
+            || has_option(&resp.headers, &HeaderName::Require, "timer");
+        if let Some((se, refresher)) = session_expires(&resp.headers)
+            && !self.p.session_expires.is_zero()
+        {
+            // We sent the INVITE: refresher=uac means us (RFC 4028 §7.2).
+            let we = refresher
+                .as_deref()
+                .is_none_or(|r| r.eq_ignore_ascii_case("uac"));
+            self.start_session_timer(Side::Fork(i), se, we, env);
+        }
+        self.winner = Some(i);
+        self.early = Some(i);
+        self.cancel_forks(Some(i), env);
+        if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
+            env.media.connect(a, b);
+        }
+        self.state = CallState::Answered;
+        self.answer_ms = Some(env.wall_ms);
+        let mut r = self.response_to_caller(StatusCode::OK, true);
+        if !self.p.session_expires.is_zero() {
+            // RFC 4028 §9: the caller refreshes when it supports timers
+            // (its choice of refresher wins), else we do.
+            let se = self
+                .a_se
+                .as_ref()
+                .map_or(self.p.session_expires.as_secs() as u32, |(s, _)| *s)
+                .max(self.p.min_se.as_secs() as u32);
+            let refresher = match (&self.a_se, self.a.peer_timer) {
+                (_, false) => "uas",
+                (Some((_, Some(r))), true) if r.eq_ignore_ascii_case("uas") => "uas",
+                _ => "uac",
+            };
+            r.headers.push(
+                session_expires_header(),
+                format!("{se};refresher={refresher}"),
+            );
+            if refresher == "uac" {
+                r.headers.push(HeaderName::Require, "timer");
+            }
+            self.start_session_timer(Side::In, se, refresher == "uas", env);
+        }
+        self.a.dialog = Dialog::uas(&self.inbound.invite, &r, 0).ok();
+        let _ = env.ep.send_response(env.now, self.inbound.key, r);
+    }
+
+    fn leg_code(side: Side) -> u32 {
+        match side {
+            Side::In => 0,
+            Side::Fork(i) => i as u32 + 1,
+        }
+    }
+
+    fn side_of_code(&self, code: u32) -> Option<Side> {
+        match code {
+            0 => Some(Side::In),
+            n => {
+                let i = n as usize - 1;
+                (i < self.forks.len()).then_some(Side::Fork(i))
+            }
+        }
+    }
+
+    /// (Re)arms the RFC 4028 timer of a leg: refresh at half the interval
+    /// when we refresh, else expire at interval − min(32 s, interval/3).
+    fn start_session_timer(&mut self, side: Side, secs: u32, we_refresh: bool, env: &mut Env<'_>) {
+        let interval = Duration::from_secs(u64::from(secs.max(1)));
+        let leg = self.leg_mut(side);
+        let epoch = leg.timer.map_or(1, |t| t.epoch + 1);
+        leg.timer = Some(SessionTimer {
+            interval,
+            we_refresh,
+            epoch,
+        });
+        let after = if we_refresh {
+            interval / 2
+        } else {
+            interval - (interval / 3).min(Duration::from_secs(32))
+        };
+        env.timer(
+            after,
+            CallTimer::Session {
+                leg: Self::leg_code(side),
+                epoch,
+            },
+        );
+    }
+
+    /// Every fork is final and none answered: the outcome decides.
+    fn forks_settled(&mut self, env: &mut Env<'_>) {
+        if self.state != CallState::Ringing {
+            return self.maybe_finished(env);
+        }
+        let current = self.generation;
+        let forks = || self.forks.iter().filter(move |f| f.generation == current);
+        if forks().any(|f| matches!(f.state, ForkState::Trying | ForkState::Ringing)) {
+            return;
+        }
+        let mut statuses: Vec<Option<StatusCode>> = forks()
+            .filter_map(|f| match f.state {
+                ForkState::Done(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        statuses.append(&mut self.dead);
+        self.unanswered(Outcome::of_forks(&statuses), env);
+    }
+
+    /// A 1xx/2xx to the caller: our tag, Contact, and for `sdp` the answer
+    /// to the caller's offer (or, for a delayed offer in the 2xx, ours).
+    fn response_to_caller(&mut self, status: StatusCode, sdp: bool) -> Response {
+        let mut r = self.inbound.invite.make_response(status);
+        r.set_to_tag(&self.a.tag);
+        r.headers
+            .push(HeaderName::Contact, self.a.local.contact("vpbx"));
+        if status.is_success() {
+            r.headers.push(HeaderName::Allow, ALLOW);
+        }
+        if sdp {
+            let body = match &self.a_answer {
+                Some(ans) => Some(ans.to_bytes()),
+                None if status.is_success() => self.local(Side::In).map(|l| {
+                    let offer = self.a.sdp.offer(&l);
+                    let b = offer.to_bytes();
+                    self.a.our_offer = Some(offer);
+                    b
+                }),
+                None => None,
+            };
+            if let Some(b) = body {
+                r.headers.push(HeaderName::ContentType, "application/sdp");
+                r.body = Bytes::from(b);
+            }
+        }
+        r
+    }
+
+    /// The caller cancelled (the endpoint matched the CANCEL to our INVITE
+    /// server transaction `cancel_key` is the CANCEL's own).
+    pub fn on_cancel(&mut self, cancel_key: TxnKey, cancel: &Request, env: &mut Env<'_>) {
+        let ok = cancel.make_response(StatusCode::OK);
+        let _ = env.ep.send_response(env.now, cancel_key, ok);
+        if matches!(self.state, CallState::Routing | CallState::Ringing) {
+            self.cancel_forks(None, env);
+            self.finish_unanswered(Outcome::Cancelled, env);
+        }
+    }
+
+    /// The ACK for a 2xx we sent (`invite` is its INVITE server
+    /// transaction). For a delayed offer it carries the answer.
+    pub fn on_ack(&mut self, ack: &Request, env: &mut Env<'_>) {
+        let side = self.side_of_tag(ack.headers.to_tag().unwrap_or_default());
+        let Some(side) = side else { return };
+        let leg = self.leg_mut(side);
+        if let Some(offer) = leg.our_offer.take() {
+            if ack.body.is_empty() {
+                leg.our_offer = Some(offer);
+                return;
+            }
+            let Some(neg) = pbx_sdp::parse(&ack.body)
+                .ok()
+                .and_then(|a| pbx_sdp::accept_answer(&offer, &a).ok())
+            else {
+                // §13.2.2.4 / RFC 3264: a bad answer in the ACK ends the session.
+                return self.hang_up(HangupBy::System, "bad_sdp", env);
+            };
+            leg.remote_hold = is_hold(neg.direction);
+            leg.neg = Some(neg);
+            let hold_changed = self.sync_hold(side, env);
+            self.leg(side).configure(env);
+            if self.state == CallState::Answered
+                && let (Some(a), Some(b)) = (
+                    self.a.media,
+                    self.winner.and_then(|w| self.forks[w].leg.media),
+                )
+            {
+                env.media.connect(a, b);
+            }
+            let _ = hold_changed;
+        }
+    }
+
+    /// No ACK came for our 2xx to the caller: the call cannot go on.
+    pub fn on_ack_timeout(&mut self, env: &mut Env<'_>) {
+        self.hang_up(HangupBy::System, "ack_timeout", env);
+    }
+
+    fn side_of_tag(&self, tag: &str) -> Option<Side> {
+        if tag == self.a.tag {
+            return Some(Side::In);
+        }
+        self.forks
+            .iter()
+            .position(|f| f.leg.tag == tag)
+            .map(Side::Fork)
+    }
+
+    /// A request inside one of the call's dialogs (To tag is ours).
+    pub fn on_request(&mut self, key: TxnKey, req: Request, env: &mut Env<'_>) {
+        let Some(side) = self.side_of_tag(req.headers.to_tag().unwrap_or_default()) else {
+            return self.reply(
+                key,
+                &req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                env,
+            );
+        };
+        // Before the answer only the caller's early dialog exists for BYE.
+        if req.method == Method::Bye && self.state != CallState::Answered {
+            self.reply(key, &req, StatusCode::OK, env);
+            if side == Side::In && matches!(self.state, CallState::Routing | CallState::Ringing) {
+                self.cancel_forks(None, env);
+                return self.finish_unanswered(Outcome::Cancelled, env);
+            }
+            if let Side::Fork(i) = side
+                && matches!(self.forks[i].state, ForkState::Ringing | ForkState::Trying)
+            {
+                self.forks[i].state = ForkState::Done(None);
+                self.forks[i].leg.release(env);
+                self.forks_settled(env);
+            }
+            return;
+        }
+        let in_dialog = self.leg(side).dialog.is_some();
+        if !in_dialog
+            || self.state != CallState::Answered
+            || (side != Side::In && self.other(side) != Some(Side::In))
+        {
+            return self.reply(
+                key,
+                &req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                env,
+            );
+        }
+        if side != Side::In && Some(side) != self.winner.map(Side::Fork) {
+            return self.reply(
+                key,
+                &req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                env,
+            );
+        }
+        if let Some(d) = self.leg_mut(side).dialog.as_mut()
+            && d.handle_remote_request(&req).is_err()
+        {
+            // §12.2.2: a lower CSeq is answered 500.
+            return self.reply(key, &req, StatusCode::SERVER_INTERNAL_ERROR, env);
+        }
+        match req.method {
+            Method::Bye => {
+                self.reply(key, &req, StatusCode::OK, env);
+                let by = if side == Side::In {
+                    HangupBy::Caller
+                } else {
+                    HangupBy::Callee
+                };
+                if let Some(o) = self.other(side) {
+                    self.hang_up_leg(o, env);
+                }
+                self.end(Outcome::Answered, by, Some(200), "normal", env);
+            }
+            Method::Invite | Method::Update => self.on_offer(side, key, &req, env),
+            Method::Options | Method::Info => self.reply(key, &req, StatusCode::OK, env),
+            Method::Prack => self.reply(
+                key,
+                &req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                env,
+            ),
+            _ => {
+                let mut r = req.make_response(StatusCode::METHOD_NOT_ALLOWED);
+                r.headers.push(HeaderName::Allow, ALLOW);
+                let _ = env.ep.send_response(env.now, key, r);
+            }
+        }
+    }
+
+    /// A re-INVITE or UPDATE: answer it on this leg, and pass the change of
+    /// hold state to the other leg as our own offer.
+    fn on_offer(&mut self, side: Side, key: TxnKey, req: &Request, env: &mut Env<'_>) {
+        if self.leg(side).reinvite.is_some() && req.method == Method::Invite {
+            // §14.2 glare: our re-INVITE on this leg is pending.
+            return self.reply(key, req, StatusCode::REQUEST_PENDING, env);
+        }
+        let local = self.local(side);
+        let mut r = req.make_response(StatusCode::OK);
+        r.headers
+            .push(HeaderName::Contact, self.leg(side).local.contact("vpbx"));
+        r.headers.push(HeaderName::Allow, ALLOW);
+        if req.body.is_empty() {
+            if req.method == Method::Invite
+                && let Some(l) = local
+            {
+                // Delayed offer in a re-INVITE: we offer, the ACK answers.
+                let leg = self.leg_mut(side);
+                let offer = leg.sdp.offer(&l);
+                r.headers.push(HeaderName::ContentType, "application/sdp");
+                r.body = Bytes::from(offer.to_bytes());
+                leg.our_offer = Some(offer);
+            }
+            self.refresh_from_peer(side, req, &mut r, env);
+            let _ = env.ep.send_response(env.now, key, r);
+            return;
+        }
+        let parsed = pbx_sdp::parse(&req.body);
+        let answered = match (parsed, local) {
+            (Ok(offer), Some(l)) => self.leg_mut(side).sdp.answer(&offer, &l).ok(),
+            _ => None,
+        };
+        let Some((answer, neg)) = answered else {
+            return self.reply(key, req, StatusCode::NOT_ACCEPTABLE_HERE, env);
+        };
+        r.headers.push(HeaderName::ContentType, "application/sdp");
+        r.body = Bytes::from(answer.to_bytes());
+        self.refresh_from_peer(side, req, &mut r, env);
+        let _ = env.ep.send_response(env.now, key, r);
+        let leg = self.leg_mut(side);
+        leg.remote_hold = is_hold(neg.direction);
+        leg.neg = Some(neg);
+        leg.configure(env);
+        self.sync_hold(side, env);
+    }
+
+    /// A re-INVITE or UPDATE from the peer refreshes the session (RFC 4028
+    /// §9): answer with the interval and who refreshes next, and re-arm.
+    fn refresh_from_peer(
+        &mut self,
+        side: Side,
+        req: &Request,
+        r: &mut Response,
+        env: &mut Env<'_>,
+    ) {
+        if self.p.session_expires.is_zero() {
+            return;
+        }
+        let asked = session_expires(&req.headers);
+        let current = self.leg(side).timer;
+        let (secs, refresher) = match (asked, current) {
+            (Some((s, rf)), _) => (s, rf),
+            (None, Some(t)) => (t.interval.as_secs() as u32, None),
+            (None, None) => return,
+        };
+        let secs = secs.max(self.p.min_se.as_secs() as u32);
+        // The peer sent this request, so it is the UAC: it keeps refreshing
+        // unless it asked us to.
+        let peer_refreshes = refresher
+            .as_deref()
+            .is_none_or(|x| x.eq_ignore_ascii_case("uac"));
+        let word = if peer_refreshes { "uac" } else { "uas" };
+        r.headers
+            .push(session_expires_header(), format!("{secs};refresher={word}"));
+        if peer_refreshes && has_option(&req.headers, &HeaderName::Supported, "timer") {
+            r.headers.push(HeaderName::Require, "timer");
+        }
+        self.start_session_timer(side, secs, !peer_refreshes, env);
+    }
+
+    /// Passes `side`'s hold state to the other leg: when it changed, the
+    /// other leg gets a re-INVITE with `sendonly` (hold) or `sendrecv`.
+    fn sync_hold(&mut self, side: Side, env: &mut Env<'_>) -> bool {
+        let Some(o) = self.other(side) else {
+            return false;
+        };
+        let want = self.leg(side).remote_hold;
+        if self.leg(o).local_hold == want {
+            return false;
+        }
+        self.leg_mut(o).local_hold = want;
+        self.leg(o).configure(env);
+        self.reoffer(o, env);
+        true
+    }
+
+    /// Sends our offer on leg `side` in a re-INVITE (or marks it to be sent
+    /// when the one in flight completes).
+    fn reoffer(&mut self, side: Side, env: &mut Env<'_>) {
+        if self.leg(side).reinvite.is_some() {
+            self.leg_mut(side).reoffer = true;
+            return;
+        }
+        let Some(l) = self.local(side) else { return };
+        let leg = self.leg_mut(side);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = leg.local.via(&env.ep.new_branch());
+        let mut req = dialog.new_request(Method::Invite, &via);
+        req.headers
+            .push(HeaderName::Contact, leg.local.contact("vpbx"));
+        req.headers.push(HeaderName::Allow, ALLOW);
+        if let Some(t) = leg.timer {
+            req.headers.push(HeaderName::Supported, "timer");
+            req.headers.push(
+                session_expires_header(),
+                format!("{};refresher=uac", t.interval.as_secs()),
+            );
+        }
+        req.headers.push(HeaderName::ContentType, "application/sdp");
+        let offer = leg.sdp.offer(&l);
+        req.body = Bytes::from(offer.to_bytes());
+        leg.our_offer = Some(offer);
+        leg.reoffer = false;
+        let target = leg.target;
+        if let Some(k) = env.send_request(target, req) {
+            self.leg_mut(side).reinvite = Some(k);
+            self.own(k, Role::ReInvite(side));
+        }
+    }
+
+    fn on_reinvite_response(&mut self, side: Side, key: TxnKey, resp: Response, env: &mut Env<'_>) {
+        if resp.status.is_provisional() {
+            return;
+        }
+        if self.state != CallState::Answered {
+            return;
+        }
+        let leg = self.leg_mut(side);
+        if resp.status.is_success() {
+            let Some(dialog) = leg.dialog.as_mut() else {
+                return;
+            };
+            if leg.reinvite != Some(key) {
+                // A retransmitted 2xx: the same ACK again.
+                if let Some(ack) = &leg.last_ack {
+                    env.ep
+                        .send_stateless(leg.target, &Message::Request(ack.clone()));
+                }
+                return;
+            }
+            dialog.handle_response(&resp);
+            let seq = resp.headers.cseq().map_or(dialog.local_seq, |c| c.seq);
+            let ack = dialog.ack(seq, &leg.local.via(&env.ep.new_branch()));
+            env.ep
+                .send_stateless(leg.target, &Message::Request(ack.clone()));
+            leg.last_ack = Some(ack);
+            if let (Some(offer), Ok(answer)) = (leg.our_offer.take(), pbx_sdp::parse(&resp.body))
+                && let Ok(neg) = pbx_sdp::accept_answer(&offer, &answer)
+            {
+                leg.neg = Some(neg);
+                leg.configure(env);
+            }
+            if let Some(t) = leg.timer {
+                let (secs, refresher) =
+                    session_expires(&resp.headers).unwrap_or((t.interval.as_secs() as u32, None));
+                let we = refresher
+                    .as_deref()
+                    .is_none_or(|r| r.eq_ignore_ascii_case("uac"));
+                self.start_session_timer(side, secs, we, env);
+            }
+        } else {
+            leg.our_offer = None;
+            if resp.status == StatusCode::REQUEST_PENDING {
+                leg.reoffer = true;
+            }
+            // RFC 4028 §10: a refresh answered 408 or 481 means the peer is gone.
+            if matches!(resp.status.as_u16(), 408 | 481) {
+                leg.reinvite = None;
+                return self.hang_up(HangupBy::System, "session_refresh_failed", env);
+            }
+        }
+        let leg = self.leg_mut(side);
+        leg.reinvite = None;
+        if leg.reoffer {
+            self.reoffer(side, env);
+        }
+    }
+
+    /// A timer the call armed.
+    pub fn on_timer(&mut self, t: CallTimer, env: &mut Env<'_>) {
+        match t {
+            CallTimer::Ring(g) if g == self.generation && self.state == CallState::Ringing => {
+                self.cancel_forks(None, env);
+                for f in &mut self.forks {
+                    if matches!(f.state, ForkState::Trying | ForkState::Ringing) {
+                        f.state = ForkState::Done(Some(StatusCode::REQUEST_TIMEOUT));
+                    }
+                }
+                self.unanswered(Outcome::NoAnswer, env);
+            }
+            CallTimer::Ring(_) => {}
+            CallTimer::Session { leg, epoch } => {
+                let Some(side) = self.side_of_code(leg) else {
+                    return;
+                };
+                let Some(t) = self.leg(side).timer else {
+                    return;
+                };
+                if t.epoch != epoch || self.state != CallState::Answered {
+                    return;
+                }
+                if t.we_refresh {
+                    // A refresh is an offer with unchanged SDP (same o= version).
+                    self.reoffer(side, env);
+                } else {
+                    self.hang_up(HangupBy::System, "session_timeout", env);
+                }
+            }
+            CallTimer::Linger => {
+                if self.state == CallState::Ended {
+                    env.effect(Effect::Finished);
+                }
+            }
+        }
+    }
+
+    /// The relay saw no RTP on `leg` for its timeout.
+    pub fn on_media_timeout(&mut self, leg: MediaLeg, env: &mut Env<'_>) {
+        if self.state != CallState::Answered {
+            return;
+        }
+        let held = [Side::In]
+            .into_iter()
+            .chain(self.winner.map(Side::Fork))
+            .find(|s| self.leg(*s).media == Some(leg))
+            .map(|s| {
+                let l = self.leg(s);
+                l.remote_hold || l.local_hold
+            });
+        let Some(held) = held else { return };
+        let reason = if held {
+            "rtp_hold_timeout"
+        } else {
+            "rtp_timeout"
+        };
+        self.hang_up(HangupBy::System, reason, env);
+    }
+
+    /// Ends an answered call from our side: BYE on both legs.
+    pub fn hang_up(&mut self, by: HangupBy, reason: &str, env: &mut Env<'_>) {
+        match self.state {
+            CallState::Answered => {
+                self.hang_up_leg(Side::In, env);
+                if let Some(w) = self.winner {
+                    self.hang_up_leg(Side::Fork(w), env);
+                }
+                self.end(Outcome::Answered, by, Some(200), reason, env);
+            }
+            CallState::Routing | CallState::Ringing => {
+                self.finish_unanswered(Outcome::Failed(StatusCode::SERVICE_UNAVAILABLE), env);
+            }
+            CallState::Ended => {}
+        }
+    }
+
+    fn hang_up_leg(&mut self, side: Side, env: &mut Env<'_>) {
+        let leg = self.leg_mut(side);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = leg.local.via(&env.ep.new_branch());
+        let bye = dialog.new_request(Method::Bye, &via);
+        let target = leg.target;
+        if let Some(k) = env.send_request(target, bye) {
+            self.own(k, Role::Bye);
+        }
+    }
+
+    fn reply(&mut self, key: TxnKey, req: &Request, status: StatusCode, env: &mut Env<'_>) {
+        let r = req.make_response(status);
+        let _ = env.ep.send_response(env.now, key, r);
+    }
+
+    /// The call is over: free media, write the record, and go once no fork
+    /// can still answer.
+    fn end(
+        &mut self,
+        outcome: Outcome,
+        by: HangupBy,
+        cause: Option<u16>,
+        reason: &str,
+        env: &mut Env<'_>,
+    ) {
+        if self.state == CallState::Ended {
+            return;
+        }
+        self.state = CallState::Ended;
+        self.a.release(env);
+        for f in &mut self.forks {
+            f.leg.release(env);
+        }
+        if !self.record_written {
+            self.record_written = true;
+            let outcome = if self.answer_ms.is_some() {
+                Outcome::Answered
+            } else {
+                outcome
+            };
+            env.effect(Effect::Record(Box::new(CallRecord {
+                tenant_id: self.p.tenant_id,
+                call_id: self.a.call_id.clone(),
+                leg_call_ids: self.forks.iter().map(|f| f.leg.call_id.clone()).collect(),
+                caller: self.p.caller.clone(),
+                caller_name: self.p.caller_name.clone(),
+                dialed: self.p.dialed.clone(),
+                destination: self.destination.clone(),
+                start_ms: self.start_ms,
+                answer_ms: self.answer_ms,
+                end_ms: env.wall_ms,
+                disposition: outcome.disposition(),
+                hangup_by: by,
+                sip_cause: cause,
+                hangup_reason: reason.to_owned(),
+                transfers: Vec::new(),
+            })));
+        }
+        self.maybe_finished(env);
+    }
+
+    fn maybe_finished(&mut self, env: &mut Env<'_>) {
+        if self.state != CallState::Ended {
+            return;
+        }
+        if self
+            .forks
+            .iter()
+            .any(|f| matches!(f.state, ForkState::Trying | ForkState::Ringing))
+        {
+            env.timer(LINGER, CallTimer::Linger);
+        } else {
+            env.effect(Effect::Finished);
+        }
+    }
+}
+
+/// Whether the peer holds us, given *our* negotiated direction: it sends
+/// nothing we should play (we only receive, or nothing flows).
+fn is_hold(ours: Direction) -> bool {
+    matches!(ours, Direction::RecvOnly | Direction::Inactive)
+}
+
+/// A display name as a quoted string (with a trailing space), or nothing.
+fn display(name: &str) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    let escaped: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\" ")
+}
+
+fn session_expires_header() -> HeaderName {
+    HeaderName::parse("Session-Expires").unwrap_or(HeaderName::Other("Session-Expires".into()))
+}
+
+fn min_se_header() -> HeaderName {
+    HeaderName::parse("Min-SE").unwrap_or(HeaderName::Other("Min-SE".into()))
+}
+
+/// Whether an option tag is listed in Supported/Require (any of their lines).
+fn has_option(h: &sip_msg::Headers, name: &HeaderName, tag: &str) -> bool {
+    h.get_all(name)
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(tag))
+}
+
+/// RFC 4028 Session-Expires: delta-seconds and the refresher parameter.
+fn session_expires(h: &sip_msg::Headers) -> Option<(u32, Option<String>)> {
+    let v = h.get(&session_expires_header())?;
+    let mut parts = v.split(';');
+    let secs = parts.next()?.trim().parse::<u32>().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| v.trim().to_ascii_lowercase())
+    });
+    Some((secs, refresher))
+}

@@ -1,0 +1,133 @@
+//! What a call needs from the shard that runs it, and what it asks back.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pbx_sdp::Negotiated;
+use sip_txn::{Endpoint, Target, TxnKey};
+
+use crate::outcome::CallRecord;
+
+/// A relay leg (one RTP/RTCP port pair), as the relay names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MediaLeg(pub u64);
+
+/// How the relay should treat one leg after an offer/answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaSetup {
+    pub negotiated: Negotiated,
+    /// The peer put this leg on hold (or we did): the longer RTP timeout applies.
+    pub on_hold: bool,
+}
+
+/// The RTP relay, as seen by a call. The server implements it over
+/// `pbx-relay`; unit tests record the calls.
+pub trait MediaControl: std::fmt::Debug {
+    /// A port pair for a new leg owned by call `owner` whose peer is at
+    /// `peer`; `None` when the pool is exhausted. Returns the address to put
+    /// in SDP for that peer (internal or external).
+    fn allocate(&mut self, owner: u64, peer: std::net::IpAddr) -> Option<(MediaLeg, SocketAddr)>;
+    /// New or changed negotiated media for `leg` (resets latching).
+    fn configure(&mut self, leg: MediaLeg, setup: &MediaSetup);
+    /// Relay between `a` and `b` (both ways); replaces earlier pairings.
+    fn connect(&mut self, a: MediaLeg, b: MediaLeg);
+    /// Gives the port pair back.
+    fn release(&mut self, leg: MediaLeg);
+}
+
+/// Our own SIP address on the flow a leg uses: what goes in Via sent-by and
+/// Contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSip {
+    /// `UDP`, `TCP`, …
+    pub transport: sip_msg::Transport,
+    /// `host:port` as advertised (external IP when the peer is outside).
+    pub host_port: String,
+}
+
+impl LocalSip {
+    pub(crate) fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            self.transport, self.host_port
+        )
+    }
+
+    pub(crate) fn contact(&self, user: &str) -> String {
+        match &self.transport {
+            sip_msg::Transport::Udp => format!("<sip:{user}@{}>", self.host_port),
+            t => format!(
+                "<sip:{user}@{};transport={}>",
+                self.host_port,
+                t.to_string().to_ascii_lowercase()
+            ),
+        }
+    }
+}
+
+/// The call's own timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallTimer {
+    /// The callee's `ring_timeout` passed (generation, so an old timer of
+    /// an earlier ring target is ignored).
+    Ring(u32),
+    /// Ended calls linger until their forks are final; past this they go.
+    Linger,
+    /// RFC 4028 on one leg (0 = the caller's, n = fork n-1): refresh when
+    /// we are the refresher, else the session expired. `epoch` ignores
+    /// timers superseded by a refresh.
+    Session { leg: u32, epoch: u32 },
+}
+
+/// What the shard must do for a call (beyond what the endpoint sends).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Events of this transaction (responses, timeouts, ACK of our 2xx)
+    /// belong to the call.
+    OwnTxn(TxnKey),
+    /// In-dialog requests whose To tag is this belong to the call.
+    OwnTag(String),
+    /// Wake the call at this instant with [`Call::on_timer`](crate::Call::on_timer).
+    Timer(Instant, CallTimer),
+    /// Failover to another user (`user:` destination): look up their
+    /// contacts and state, then call [`Call::ring`](crate::Call::ring) or
+    /// [`Call::unreachable`](crate::Call::unreachable).
+    Route { ext: String, hop: u32 },
+    /// The call ended: store the record.
+    Record(Box<CallRecord>),
+    /// Nothing is left to do: drop the call and its tags and transactions.
+    Finished,
+}
+
+/// Everything a call method may use. Built by the shard for each input.
+#[derive(Debug)]
+pub struct Env<'a> {
+    pub now: Instant,
+    /// Wall-clock milliseconds since the Unix epoch (for the call record).
+    pub wall_ms: u64,
+    pub ep: &'a mut Endpoint,
+    pub media: &'a mut dyn MediaControl,
+    pub effects: &'a mut Vec<Effect>,
+}
+
+impl Env<'_> {
+    pub(crate) fn effect(&mut self, e: Effect) {
+        self.effects.push(e);
+    }
+
+    pub(crate) fn timer(&mut self, after: Duration, t: CallTimer) {
+        let at = self.now + after;
+        self.effects.push(Effect::Timer(at, t));
+    }
+
+    /// Sends a request in a new client transaction and claims its events.
+    pub(crate) fn send_request(&mut self, target: Target, req: sip_msg::Request) -> Option<TxnKey> {
+        match self.ep.send_request(self.now, target, req) {
+            Ok(k) => {
+                self.effects.push(Effect::OwnTxn(k));
+                Some(k)
+            }
+            Err(_) => None,
+        }
+    }
+}

@@ -1,0 +1,692 @@
+//! The call engine driven like the server drives it: a real transaction
+//! endpoint in virtual time, SIP messages as text, and a media double that
+//! records what the relay was told.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pbx_call::{
+    Call, CallParams, CallRecord, CallState, CallTimer, Disposition, Effect, Env, ForkTarget,
+    HangupBy, Inbound, LocalSip, MediaControl, MediaLeg, MediaSetup, RingTarget,
+};
+use pbx_core::Destination;
+use sip_msg::{Limits, Message, Method, Request, Response, StatusCode, parse_datagram};
+use sip_txn::{Endpoint, Event, Flow, Output, Related, Target, TxnKey};
+
+#[derive(Debug, Default)]
+struct FakeMedia {
+    next: u64,
+    allocated: Vec<u64>,
+    released: Vec<u64>,
+    connected: Vec<(u64, u64)>,
+    configured: Vec<(u64, MediaSetup)>,
+    exhausted: bool,
+}
+
+impl MediaControl for FakeMedia {
+    fn allocate(&mut self, _owner: u64, _peer: std::net::IpAddr) -> Option<(MediaLeg, SocketAddr)> {
+        if self.exhausted {
+            return None;
+        }
+        self.next += 1;
+        self.allocated.push(self.next);
+        let port = 30_000 + 2 * self.next as u16;
+        Some((
+            MediaLeg(self.next),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        ))
+    }
+    fn configure(&mut self, leg: MediaLeg, setup: &MediaSetup) {
+        self.configured.push((leg.0, setup.clone()));
+    }
+    fn connect(&mut self, a: MediaLeg, b: MediaLeg) {
+        self.connected.push((a.0, b.0));
+    }
+    fn release(&mut self, leg: MediaLeg) {
+        self.released.push(leg.0);
+    }
+}
+
+const CALLER: &str = "127.0.0.1:5071";
+const PHONE_1: &str = "127.0.0.1:5081";
+const PHONE_2: &str = "127.0.0.1:5082";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn target(s: &str) -> Target {
+    Target {
+        flow: Flow(0),
+        addr: addr(s),
+        reliable: false,
+    }
+}
+
+fn local() -> LocalSip {
+    LocalSip {
+        transport: sip_msg::Transport::Udp,
+        host_port: "127.0.0.1:5060".into(),
+    }
+}
+
+fn parse(text: &str) -> Message {
+    let t = text.replace('\n', "\r\n");
+    parse_datagram(t.as_bytes(), &Limits::default()).unwrap()
+}
+
+fn sdp(port: u16, codecs: &str, dir: &str) -> String {
+    let pts: Vec<&str> = codecs.split(' ').collect();
+    let mut s = format!(
+        "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio {port} RTP/AVP {codecs} 101\n"
+    );
+    for pt in pts {
+        let name = if pt == "0" { "PCMU" } else { "PCMA" };
+        s.push_str(&format!("a=rtpmap:{pt} {name}/8000\n"));
+    }
+    s.push_str("a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n");
+    s.push_str(&format!("a={dir}\n"));
+    s
+}
+
+fn invite_text(body: &str) -> String {
+    format!(
+        "INVITE sip:1002@t.test SIP/2.0\n\
+         Via: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1;rport\n\
+         Max-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@t.test>;tag=alice1\n\
+         To: <sip:1002@t.test>\n\
+         Call-ID: call-1@caller\n\
+         CSeq: 2 INVITE\n\
+         Contact: <sip:1001@{CALLER}>\n\
+         Content-Type: application/sdp\n\
+         Content-Length: {}\n\n{}",
+        body.replace('\n', "\r\n").len(),
+        body
+    )
+}
+
+fn user(ext: &str) -> RingTarget {
+    RingTarget {
+        ext: ext.into(),
+        name: format!("User {ext}"),
+        ring_timeout: Duration::from_secs(20),
+        contacts: Vec::new(),
+        on_busy: None,
+        on_no_answer: None,
+        on_unavailable: None,
+    }
+}
+
+fn contact(a: &str) -> ForkTarget {
+    ForkTarget {
+        uri: sip_msg::Uri::parse(&format!("sip:1002@{a}")).unwrap(),
+        target: target(a),
+        local: local(),
+    }
+}
+
+/// A shard in miniature: one endpoint, one call, virtual time.
+struct Harness {
+    now: Instant,
+    wall_ms: u64,
+    ep: Endpoint,
+    media: FakeMedia,
+    call: Option<Call>,
+    /// Everything transmitted, with its destination.
+    sent: Vec<(SocketAddr, Message)>,
+    effects: Vec<Effect>,
+    records: Vec<CallRecord>,
+    timers: Vec<(Instant, CallTimer)>,
+    invite_key: Option<TxnKey>,
+    finished: bool,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            now: Instant::now(),
+            wall_ms: 1_800_000_000_000,
+            ep: Endpoint::new(sip_txn::Config {
+                id_prefix: "vp00".into(),
+                ..sip_txn::Config::default()
+            }),
+            media: FakeMedia::default(),
+            call: None,
+            sent: Vec::new(),
+            effects: Vec::new(),
+            records: Vec::new(),
+            timers: Vec::new(),
+            invite_key: None,
+            finished: false,
+        }
+    }
+
+    fn with(&mut self, f: impl FnOnce(&mut Call, &mut Env<'_>)) {
+        let mut effects = Vec::new();
+        let mut call = self.call.take().unwrap();
+        {
+            let mut env = Env {
+                now: self.now,
+                wall_ms: self.wall_ms,
+                ep: &mut self.ep,
+                media: &mut self.media,
+                effects: &mut effects,
+            };
+            f(&mut call, &mut env);
+        }
+        self.call = Some(call);
+        self.apply(effects);
+        self.pump();
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match &e {
+                Effect::Record(r) => self.records.push((**r).clone()),
+                Effect::Timer(at, t) => self.timers.push((*at, *t)),
+                Effect::Finished => self.finished = true,
+                _ => {}
+            }
+            self.effects.push(e);
+        }
+    }
+
+    /// Transmits and hands endpoint events to the call, as the shard does.
+    fn pump(&mut self) {
+        loop {
+            match self.ep.poll_output() {
+                Output::Transmit(t) => {
+                    let m = parse_datagram(&t.data, &Limits::default()).unwrap();
+                    self.sent.push((t.target.addr, m));
+                }
+                Output::Event(e) => self.event(e),
+                Output::Timeout(_) | Output::Idle => return,
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.call.is_none() {
+            if let Event::NewRequest {
+                key,
+                request,
+                source,
+                ..
+            } = e
+            {
+                self.invite_key = Some(key);
+                let mut effects = Vec::new();
+                let call = {
+                    let mut env = Env {
+                        now: self.now,
+                        wall_ms: self.wall_ms,
+                        ep: &mut self.ep,
+                        media: &mut self.media,
+                        effects: &mut effects,
+                    };
+                    Call::new(
+                        params(),
+                        Inbound {
+                            key,
+                            invite: request,
+                            source,
+                            local: local(),
+                        },
+                        &mut env,
+                    )
+                };
+                self.call = Some(call);
+                self.apply(effects);
+            }
+            return;
+        }
+        match e {
+            Event::NewRequest {
+                key,
+                request,
+                related,
+                ..
+            } => match (request.method.clone(), related) {
+                (Method::Cancel, Related::Cancels(_)) => {
+                    self.with(|c, env| c.on_cancel(key, &request, env))
+                }
+                _ => self.with(|c, env| c.on_request(key, request, env)),
+            },
+            Event::AckReceived { request, .. } => self.with(|c, env| c.on_ack(&request, env)),
+            Event::Response { key, response } => {
+                self.with(|c, env| c.on_response(key, response, env))
+            }
+            Event::TimedOut { key, .. } | Event::TransportError { key } => {
+                self.with(|c, env| c.on_txn_failed(key, env))
+            }
+            Event::AckTimedOut { .. } => self.with(|c, env| c.on_ack_timeout(env)),
+            _ => {}
+        }
+    }
+
+    fn receive(&mut self, from: &str, text: &str) {
+        let m = parse(text);
+        self.ep.handle_message(self.now, target(from), m);
+        self.pump();
+    }
+
+    fn receive_msg(&mut self, from: &str, m: Message) {
+        self.ep.handle_message(self.now, target(from), m);
+        self.pump();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.ep.handle_timeout(self.now);
+        self.pump();
+        let due: Vec<CallTimer> = self
+            .timers
+            .iter()
+            .filter(|(at, _)| *at <= self.now)
+            .map(|(_, t)| *t)
+            .collect();
+        self.timers.retain(|(at, _)| *at > self.now);
+        for t in due {
+            self.with(|c, env| c.on_timer(t, env));
+        }
+    }
+
+    fn take_sent(&mut self) -> Vec<(SocketAddr, Message)> {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn requests_to(&self, to: &str, method: Method) -> Vec<Request> {
+        self.sent
+            .iter()
+            .filter(|(a, _)| *a == addr(to))
+            .filter_map(|(_, m)| match m {
+                Message::Request(r) if r.method == method => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn responses_to(&self, to: &str) -> Vec<Response> {
+        self.sent
+            .iter()
+            .filter(|(a, _)| *a == addr(to))
+            .filter_map(|(_, m)| match m {
+                Message::Response(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn call(&self) -> &Call {
+        self.call.as_ref().unwrap()
+    }
+
+    /// Starts a call from the caller (with an SDP offer) and rings `contacts`.
+    fn start(&mut self, contacts: &[&str]) {
+        self.receive(CALLER, &invite_text(&sdp(4000, "8 0", "sendrecv")));
+        let mut t = user("1002");
+        t.contacts = contacts.iter().map(|a| contact(a)).collect();
+        self.with(|c, env| c.ring(t, env));
+    }
+
+    /// The phone at `phone` answers the INVITE it got with `status`.
+    fn answer(&mut self, phone: &str, status: u16, body: Option<String>) -> Response {
+        let inv = self
+            .requests_to(phone, Method::Invite)
+            .into_iter()
+            .next()
+            .unwrap();
+        let mut r = inv.make_response(StatusCode::new(status).unwrap());
+        r.set_to_tag(&format!("tag{}", phone.rsplit(':').next().unwrap()));
+        r.headers
+            .push(sip_msg::HeaderName::Contact, format!("<sip:1002@{phone}>"));
+        if let Some(b) = body {
+            r.headers
+                .push(sip_msg::HeaderName::ContentType, "application/sdp");
+            r.body = bytes::Bytes::from(b.replace('\n', "\r\n"));
+        }
+        self.receive_msg(phone, Message::Response(r.clone()));
+        r
+    }
+}
+
+fn params() -> CallParams {
+    CallParams {
+        id: 7,
+        tenant_id: 1,
+        domain: "t.test".into(),
+        caller: "1001".into(),
+        caller_name: "Alice".into(),
+        dialed: "1002".into(),
+        codecs: vec![pbx_sdp::Codec::pcma(), pbx_sdp::Codec::pcmu()],
+        telephone_event_pt: 101,
+        max_hops: 4,
+        user_agent: "vpbx-test".into(),
+        session_expires: Duration::from_secs(1800),
+        min_se: Duration::from_secs(90),
+    }
+}
+
+fn final_status(h: &Harness, to: &str) -> Option<u16> {
+    h.responses_to(to)
+        .iter()
+        .filter(|r| r.headers.cseq().is_some_and(|c| c.method == Method::Invite))
+        .map(|r| r.status.as_u16())
+        .find(|s| *s >= 200)
+}
+
+#[test]
+fn an_extension_call_forks_to_every_contact_and_the_first_answer_wins() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1, PHONE_2]);
+    assert_eq!(h.requests_to(PHONE_1, Method::Invite).len(), 1);
+    assert_eq!(h.requests_to(PHONE_2, Method::Invite).len(), 1);
+    // Each fork is its own dialog: own Call-ID, own SDP with vpbx's port.
+    let i1 = &h.requests_to(PHONE_1, Method::Invite)[0];
+    let i2 = &h.requests_to(PHONE_2, Method::Invite)[0];
+    assert_ne!(i1.headers.call_id(), i2.headers.call_id());
+    assert_ne!(i1.headers.call_id(), Some("call-1@caller"));
+    let body = String::from_utf8_lossy(&i1.body).to_string();
+    assert!(
+        body.contains("m=audio 3"),
+        "the offer carries a relay port: {body}"
+    );
+    assert!(
+        body.contains("RTP/AVP 8 0 101"),
+        "caller's codec first: {body}"
+    );
+
+    h.answer(PHONE_1, 180, None);
+    assert!(
+        h.responses_to(CALLER)
+            .iter()
+            .any(|r| r.status.as_u16() == 180)
+    );
+    h.answer(PHONE_2, 200, Some(sdp(6000, "8", "sendrecv")));
+
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert_eq!(
+        h.requests_to(PHONE_2, Method::Ack).len(),
+        1,
+        "the 2xx is ACKed"
+    );
+    assert_eq!(
+        h.requests_to(PHONE_1, Method::Cancel).len(),
+        1,
+        "the other fork is cancelled"
+    );
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    let answer = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(answer.contains("m=audio 30002 RTP/AVP 8 101"), "{answer}");
+    // The caller's leg (1) is bridged to the answering fork's leg (3).
+    assert_eq!(h.media.connected.last(), Some(&(1, 3)));
+    assert!(
+        h.media.released.contains(&2),
+        "the losing fork's port pair is freed"
+    );
+}
+
+#[test]
+fn the_caller_hanging_up_ends_both_legs_and_writes_an_answered_record() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    let our_tag = ok.headers.to_tag().unwrap().to_owned();
+    h.receive(
+        CALLER,
+        &format!(
+            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack1\nMax-Forwards: 70\n\
+             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={our_tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\nContent-Length: 0\n\n"
+        ),
+    );
+    h.wall_ms += 65_000;
+    h.receive(
+        CALLER,
+        &format!(
+            "BYE sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKbye1\nMax-Forwards: 70\n\
+             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={our_tag}\nCall-ID: call-1@caller\nCSeq: 3 BYE\nContent-Length: 0\n\n"
+        ),
+    );
+    assert!(
+        h.responses_to(CALLER)
+            .iter()
+            .any(|r| r.status.as_u16() == 200 && r.headers.cseq().unwrap().method == Method::Bye)
+    );
+    let bye = h.requests_to(PHONE_1, Method::Bye);
+    assert_eq!(bye.len(), 1, "the callee gets a BYE");
+    assert_eq!(bye[0].headers.to_tag(), Some("tag5081"));
+    let rec = &h.records[0];
+    assert_eq!(rec.disposition, Disposition::Answered);
+    assert_eq!(rec.hangup_by, HangupBy::Caller);
+    assert_eq!(rec.billsec_s(), 65);
+    assert_eq!(rec.destination, "user:1002");
+    assert!(h.finished);
+    assert!(h.media.released.contains(&1) && h.media.released.contains(&2));
+}
+
+#[test]
+fn one_contact_rejecting_while_another_rings_keeps_the_call_ringing() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1, PHONE_2]);
+    h.answer(PHONE_2, 180, None);
+    h.answer(PHONE_1, 486, None);
+    assert_eq!(h.call().state(), CallState::Ringing);
+    assert_eq!(final_status(&h, CALLER), None);
+    // Nobody answers within ring_timeout: no answer.
+    h.advance(Duration::from_secs(21));
+    assert_eq!(final_status(&h, CALLER), Some(480));
+    assert_eq!(h.records[0].disposition, Disposition::NoAnswer);
+    assert_eq!(h.requests_to(PHONE_2, Method::Cancel).len(), 1);
+}
+
+#[test]
+fn every_contact_busy_makes_the_user_busy() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1, PHONE_2]);
+    h.answer(PHONE_1, 486, None);
+    h.answer(PHONE_2, 603, None);
+    assert_eq!(final_status(&h, CALLER), Some(486));
+    assert_eq!(h.records[0].disposition, Disposition::Busy);
+}
+
+#[test]
+fn no_contact_means_unavailable_and_on_unavailable_can_route_elsewhere() {
+    let mut h = Harness::new();
+    h.start(&[]);
+    assert_eq!(final_status(&h, CALLER), Some(480));
+    assert_eq!(h.records[0].disposition, Disposition::Failed);
+    assert_eq!(h.records[0].hangup_reason, "unavailable");
+
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    let mut t = user("1002");
+    t.on_unavailable = Some(Destination::parse("user:1003").unwrap());
+    h.with(|c, env| c.ring(t, env));
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Route { ext, hop: 1 } if ext == "1003"))
+    );
+    assert_eq!(final_status(&h, CALLER), None, "still routing");
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_2)];
+    h.with(|c, env| c.ring(t, env));
+    assert_eq!(h.requests_to(PHONE_2, Method::Invite).len(), 1);
+    assert_eq!(h.call().destination(), "user:1003");
+}
+
+#[test]
+fn cancel_before_answer_gives_487_and_a_cancelled_record() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    h.answer(PHONE_1, 180, None);
+    h.receive(
+        CALLER,
+        &format!(
+            "CANCEL sip:1002@t.test SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1;rport\nMax-Forwards: 70\n\
+             From: \"Alice\" <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>\nCall-ID: call-1@caller\nCSeq: 2 CANCEL\nContent-Length: 0\n\n"
+        ),
+    );
+    assert_eq!(final_status(&h, CALLER), Some(487));
+    assert_eq!(h.requests_to(PHONE_1, Method::Cancel).len(), 1);
+    assert_eq!(h.records[0].disposition, Disposition::Cancelled);
+    assert_eq!(h.records[0].hangup_by, HangupBy::Caller);
+}
+
+#[test]
+fn a_late_second_answer_gets_ack_and_bye() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1, PHONE_2]);
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    h.answer(PHONE_2, 200, Some(sdp(6002, "8", "sendrecv")));
+    assert_eq!(h.requests_to(PHONE_2, Method::Ack).len(), 1);
+    assert_eq!(h.requests_to(PHONE_2, Method::Bye).len(), 1);
+    assert_eq!(h.call().state(), CallState::Answered);
+}
+
+#[test]
+fn transcoding_is_left_to_the_relay_when_the_legs_chose_different_codecs() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    let mut t = user("1002");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_1, 200, Some(sdp(6000, "0", "sendrecv")));
+    let names: Vec<(u64, String)> = h
+        .media
+        .configured
+        .iter()
+        .map(|(l, s)| (*l, s.negotiated.codec.name.to_ascii_uppercase()))
+        .collect();
+    assert!(names.contains(&(1, "PCMA".into())), "{names:?}");
+    assert!(names.contains(&(2, "PCMU".into())), "{names:?}");
+    assert_eq!(h.media.connected.last(), Some(&(1, 2)));
+}
+
+#[test]
+fn hold_from_the_caller_is_passed_to_the_callee_as_intent() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    let tag = ok.headers.to_tag().unwrap().to_owned();
+    h.take_sent();
+    let body = sdp(4000, "8", "sendonly").replace("o=- 1 1", "o=- 1 2");
+    h.receive(
+        CALLER,
+        &format!(
+            "INVITE sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKre1\nMax-Forwards: 70\n\
+             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 3 INVITE\n\
+             Contact: <sip:1001@{CALLER}>\nContent-Type: application/sdp\nContent-Length: {}\n\n{}",
+            body.replace('\n', "\r\n").len(),
+            body
+        ),
+    );
+    let r = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("a=recvonly"));
+    let re = h.requests_to(PHONE_1, Method::Invite);
+    assert_eq!(re.len(), 1, "the callee gets a re-INVITE");
+    let offer = String::from_utf8_lossy(&re[0].body).to_string();
+    assert!(offer.contains("a=sendonly"), "{offer}");
+    assert_eq!(re[0].headers.to_tag(), Some("tag5081"));
+    assert!(h.call().on_hold());
+    // The held legs use the hold timeout.
+    assert!(h.media.configured.iter().any(|(_, s)| s.on_hold));
+}
+
+#[test]
+fn rtp_timeout_ends_an_answered_call_with_bye_on_both_legs() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    h.with(|c, env| c.on_media_timeout(MediaLeg(2), env));
+    assert_eq!(h.requests_to(PHONE_1, Method::Bye).len(), 1);
+    assert_eq!(h.requests_to(CALLER, Method::Bye).len(), 1);
+    assert_eq!(h.records[0].hangup_reason, "rtp_timeout");
+    assert_eq!(h.records[0].hangup_by, HangupBy::System);
+}
+
+#[test]
+fn a_caller_without_media_ports_gets_503() {
+    let mut h = Harness::new();
+    h.media.exhausted = true;
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    assert_eq!(final_status(&h, CALLER), Some(503));
+}
+
+#[test]
+fn an_offer_without_a_common_codec_gets_488() {
+    let mut h = Harness::new();
+    let body = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 18\na=rtpmap:18 G729/8000\n";
+    h.receive(CALLER, &invite_text(body));
+    assert_eq!(final_status(&h, CALLER), Some(488));
+}
+
+#[test]
+fn max_forwards_zero_is_too_many_hops() {
+    let mut h = Harness::new();
+    h.receive(
+        CALLER,
+        &invite_text(&sdp(4000, "8", "sendrecv")).replace("Max-Forwards: 70", "Max-Forwards: 0"),
+    );
+    assert_eq!(final_status(&h, CALLER), Some(483));
+}
+
+#[test]
+fn a_delayed_offer_is_answered_in_the_ack() {
+    let mut h = Harness::new();
+    let inv = invite_text("").replace("Content-Type: application/sdp\n", "");
+    h.receive(CALLER, &inv);
+    let mut t = user("1002");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_1, 200, Some(sdp(6000, "0", "sendrecv")));
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    let offer = String::from_utf8_lossy(&ok.body).to_string();
+    assert!(
+        offer.contains("m=audio"),
+        "the 200 carries our offer: {offer}"
+    );
+    let tag = ok.headers.to_tag().unwrap().to_owned();
+    let body = sdp(4000, "8", "sendrecv");
+    h.receive(
+        CALLER,
+        &format!(
+            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack9\nMax-Forwards: 70\n\
+             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\n\
+             Content-Type: application/sdp\nContent-Length: {}\n\n{}",
+            body.replace('\n', "\r\n").len(),
+            body
+        ),
+    );
+    assert!(
+        h.media
+            .configured
+            .iter()
+            .any(|(l, s)| *l == 1 && s.negotiated.codec.name.eq_ignore_ascii_case("PCMA"))
+    );
+    assert_eq!(h.media.connected.last(), Some(&(1, 2)));
+}

@@ -1,0 +1,1020 @@
+//! Calls inside a shard: the glue between the transaction endpoint
+//! (`sip-txn`), the call engine (`pbx-call`), the RTP relay, the registrar
+//! (possibly in another shard) and the call-record writer. Decisions are the
+//! call engine's; this module only moves messages.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use pbx_call::{
+    Call, CallParams, CallRecord, CallTimer, Effect, Env, ForkTarget, Inbound as CallInbound,
+    LocalSip, MediaControl, MediaLeg, MediaSetup, Outcome, RingTarget,
+};
+use pbx_registrar::{AorKey, Binding, SourceTransport};
+use sip_msg::{HeaderName, Message, Method, Request, Response, StatusCode};
+use sip_txn::{Endpoint, Event, Output, Related, Target, TxnKey};
+
+use crate::shard::{Inbound, Shard, ShardMsg};
+use crate::tenants::{TenantSnap, UserCall};
+use crate::transport::{Flow, Tp};
+
+/// Call settings shared by every shard (from `[media]`, `[sip]`).
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    pub codecs: Vec<pbx_sdp::Codec>,
+    pub telephone_event_pt: u8,
+    pub rtp_timeout: Duration,
+    pub rtp_hold_timeout: Duration,
+    /// SDP address for peers inside `[sip] local_networks` (and loopback):
+    /// `[media] ip` when specific, else the SIP address the call came on.
+    pub media_internal: Option<IpAddr>,
+    /// SDP address for other peers (`[media] advertise_ip`, else `[sip]
+    /// external_ip`); `None`: the internal one.
+    pub media_external: Option<IpAddr>,
+    pub max_hops: u32,
+    /// RFC 4028 (`[sip] session_expires_s`, `min_se_s`); zero disables.
+    pub session_expires: Duration,
+    pub min_se: Duration,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        CallSettings {
+            codecs: vec![
+                pbx_sdp::Codec {
+                    pt: 8,
+                    name: "PCMA".into(),
+                    clock_rate: 8000,
+                    channels: 1,
+                    fmtp: None,
+                },
+                pbx_sdp::Codec {
+                    pt: 0,
+                    name: "PCMU".into(),
+                    clock_rate: 8000,
+                    channels: 1,
+                    fmtp: None,
+                },
+            ],
+            telephone_event_pt: 101,
+            rtp_timeout: Duration::from_secs(60),
+            rtp_hold_timeout: Duration::from_secs(300),
+            media_internal: None,
+            media_external: None,
+            max_hops: 8,
+            session_expires: Duration::from_secs(1800),
+            min_se: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Calls in progress per user and per tenant, for `busy_level`,
+/// `call_limit` and `limits.max_calls`. Shared by the shards; one short lock
+/// per call start and end (never on a packet path).
+#[derive(Debug, Default)]
+pub struct Presence {
+    users: std::sync::Mutex<HashMap<(i64, Box<str>), u32>>,
+    tenants: std::sync::Mutex<HashMap<i64, u32>>,
+}
+
+impl Presence {
+    pub fn user_calls(&self, tenant: i64, ext: &str) -> u32 {
+        let m = self.users.lock().expect("presence lock is never poisoned");
+        m.get(&(tenant, Box::from(ext))).copied().unwrap_or(0)
+    }
+
+    fn user_add(&self, tenant: i64, ext: &str) {
+        let mut m = self.users.lock().expect("presence lock is never poisoned");
+        *m.entry((tenant, ext.into())).or_default() += 1;
+    }
+
+    fn user_remove(&self, tenant: i64, ext: &str) {
+        let mut m = self.users.lock().expect("presence lock is never poisoned");
+        let key = (tenant, Box::from(ext));
+        if let Some(n) = m.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&key);
+            }
+        }
+    }
+
+    /// Takes one of the tenant's call slots unless `max` are taken.
+    fn tenant_try_add(&self, tenant: i64, max: Option<u32>) -> bool {
+        let mut m = self
+            .tenants
+            .lock()
+            .expect("presence lock is never poisoned");
+        let n = m.entry(tenant).or_default();
+        if max.is_some_and(|max| *n >= max) {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn tenant_remove(&self, tenant: i64) {
+        let mut m = self
+            .tenants
+            .lock()
+            .expect("presence lock is never poisoned");
+        if let Some(n) = m.get_mut(&tenant) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Calls in progress in the tenant.
+    pub fn tenant_calls(&self, tenant: i64) -> u32 {
+        let m = self
+            .tenants
+            .lock()
+            .expect("presence lock is never poisoned");
+        m.get(&tenant).copied().unwrap_or(0)
+    }
+}
+
+/// One call and what the shard tracks for it.
+#[derive(Debug)]
+struct Slot {
+    call: Call,
+    tenant: Arc<TenantSnap>,
+    /// Users whose presence this call holds (caller, the user being rung).
+    users: Vec<Box<str>>,
+    tenant_slot: bool,
+    tags: Vec<String>,
+    txns: Vec<TxnKey>,
+}
+
+/// A call as `vpbx calls` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallInfo {
+    pub call_id: String,
+    pub caller: String,
+    pub dialed: String,
+    pub destination: String,
+    pub state: String,
+    pub start_ms: u64,
+    pub answer_ms: Option<u64>,
+    pub legs: Vec<LegInfo>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LegInfo {
+    pub call_id: String,
+    pub contact: String,
+    pub state: String,
+}
+
+/// The per-shard call state.
+#[derive(Debug)]
+pub struct Calls {
+    pub(crate) ep: Endpoint,
+    slots: HashMap<u64, Slot>,
+    txn_owner: HashMap<TxnKey, u64>,
+    tag_owner: HashMap<String, u64>,
+    timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
+    next_id: u64,
+    shard: usize,
+    /// The tenant of the request being fed to the endpoint.
+    feeding: Option<Arc<TenantSnap>>,
+}
+
+impl Calls {
+    pub fn new(shard: usize, t1: Duration, seed: u64) -> Calls {
+        let cfg = sip_txn::Config {
+            t1,
+            id_prefix: format!("vp{:02x}", shard & 0xff),
+            rng_seed: seed,
+            ..sip_txn::Config::default()
+        };
+        Calls {
+            ep: Endpoint::new(cfg),
+            slots: HashMap::new(),
+            txn_owner: HashMap::new(),
+            tag_owner: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_id: 1,
+            shard,
+            feeding: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether an in-dialog request with this To tag is one of our calls'.
+    pub fn owns_tag(&self, tag: &str) -> bool {
+        self.tag_owner.contains_key(tag)
+    }
+
+    fn new_id(&mut self) -> u64 {
+        let id = ((self.shard as u64 & 0xff) << 48) | (self.next_id & 0xffff_ffff_ffff);
+        self.next_id += 1;
+        id
+    }
+
+    /// The earliest call timer.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+}
+
+/// The shard whose call owns relay leg owner `owner`.
+pub fn shard_of_owner(owner: u64) -> usize {
+    (owner >> 48) as usize
+}
+
+/// Endpoint flows name our transport and socket/connection: the top bit
+/// says TCP.
+const TCP_BIT: u64 = 1 << 63;
+
+pub fn target_of(flow: &Flow) -> Target {
+    let code = match flow.tp {
+        Tp::Udp => flow.id,
+        Tp::Tcp => flow.id | TCP_BIT,
+    };
+    Target {
+        flow: sip_txn::Flow(code),
+        addr: flow.remote,
+        reliable: flow.tp == Tp::Tcp,
+    }
+}
+
+/// The relay behind [`MediaControl`].
+#[derive(Debug)]
+struct RelayMedia<'a> {
+    relay: Option<&'a pbx_relay::Relay>,
+    settings: &'a CallSettings,
+    ctx: &'a crate::Ctx,
+    sip_ip: IpAddr,
+}
+
+impl MediaControl for RelayMedia<'_> {
+    fn allocate(&mut self, owner: u64, peer: IpAddr) -> Option<(MediaLeg, SocketAddr)> {
+        let (leg, addr) = self.relay?.allocate(owner).ok()?;
+        let internal = self.settings.media_internal.unwrap_or(self.sip_ip);
+        let ip = match self.settings.media_external {
+            Some(ext) if !self.ctx.is_local_peer(peer) => ext,
+            _ => internal,
+        };
+        Some((MediaLeg(leg.0), SocketAddr::new(ip, addr.port())))
+    }
+
+    fn configure(&mut self, leg: MediaLeg, setup: &MediaSetup) {
+        let Some(relay) = self.relay else { return };
+        let n = &setup.negotiated;
+        let codec = if n.codec.name.eq_ignore_ascii_case("PCMA") {
+            pbx_relay::Codec::Pcma
+        } else if n.codec.name.eq_ignore_ascii_case("PCMU") {
+            pbx_relay::Codec::Pcmu
+        } else {
+            pbx_relay::Codec::Other(n.codec.pt)
+        };
+        relay.configure(
+            pbx_relay::LegId(leg.0),
+            pbx_relay::LegParams {
+                remote: n.remote,
+                remote_rtcp: n.remote_rtcp,
+                rtcp_mux: n.rtcp_mux,
+                codec,
+                pt: n.codec.pt,
+                dtmf_pt: n.telephone_event.as_ref().map(|c| c.pt),
+                timeout: if setup.on_hold {
+                    self.settings.rtp_hold_timeout
+                } else {
+                    self.settings.rtp_timeout
+                },
+            },
+        );
+    }
+
+    fn connect(&mut self, a: MediaLeg, b: MediaLeg) {
+        if let Some(r) = self.relay {
+            r.connect(pbx_relay::LegId(a.0), pbx_relay::LegId(b.0));
+        }
+    }
+
+    fn release(&mut self, leg: MediaLeg) {
+        if let Some(r) = self.relay {
+            r.release(pbx_relay::LegId(leg.0));
+        }
+    }
+}
+
+/// Whether a request goes to the transaction endpoint and the calls
+/// rather than the registrar's stateless path.
+pub fn is_call_request(req: &Request) -> bool {
+    req.headers.to_tag().is_some()
+        || matches!(
+            req.method,
+            Method::Invite
+                | Method::Ack
+                | Method::Cancel
+                | Method::Bye
+                | Method::Update
+                | Method::Prack
+                | Method::Info
+                | Method::Refer
+        )
+}
+
+impl Shard {
+    /// A request for the endpoint (INVITE, in-dialog, CANCEL, ACK).
+    pub(crate) fn on_call_request(&mut self, inb: Inbound) {
+        let now = self.ctx.now();
+        self.calls.feeding = inb.tenant.clone();
+        let target = target_of(&inb.flow);
+        self.calls
+            .ep
+            .handle_message(now, target, Message::Request(inb.req));
+        self.drain();
+        self.calls.feeding = None;
+    }
+
+    /// A response: only the endpoint's client transactions can match.
+    pub(crate) fn on_call_response(&mut self, resp: Response, flow: Flow) {
+        let now = self.ctx.now();
+        self.calls
+            .ep
+            .handle_message(now, target_of(&flow), Message::Response(resp));
+        self.drain();
+    }
+
+    /// Fires due endpoint and call timers.
+    pub(crate) fn on_call_timers(&mut self) {
+        let now = self.ctx.now();
+        self.calls.ep.handle_timeout(now);
+        self.drain();
+        while let Some(Reverse((at, id, t))) = self.calls.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.calls.timers.pop();
+            self.with_call(id, |call, env| call.on_timer(t, env));
+        }
+    }
+
+    /// The next instant the endpoint or a call needs waking.
+    pub(crate) fn next_call_deadline(&mut self) -> Option<Instant> {
+        let ep = loop {
+            match self.calls.ep.poll_output() {
+                Output::Timeout(at) => break Some(at),
+                Output::Idle => break None,
+                other => {
+                    // Outputs produced outside drain() (none expected): handle them.
+                    self.handle_output(other);
+                }
+            }
+        };
+        match (ep, self.calls.next_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.calls.ep.poll_output() {
+                Output::Timeout(_) | Output::Idle => return,
+                other => self.handle_output(other),
+            }
+        }
+    }
+
+    fn handle_output(&mut self, out: Output) {
+        match out {
+            Output::Transmit(t) => {
+                let flow = self.flow_of(&t.target);
+                if let Some(flow) = flow {
+                    if let Some(code) = status_of(&t.data) {
+                        self.ctx.metrics.response_out(code);
+                    }
+                    self.ctx.transports.send(&self.ctx, &flow, t.data);
+                } else if let Some(k) = t.txn {
+                    let now = self.ctx.now();
+                    self.calls.ep.handle_send_failed(now, k);
+                }
+            }
+            Output::Event(e) => self.on_event(e),
+            Output::Timeout(_) | Output::Idle => {}
+        }
+    }
+
+    fn flow_of(&self, t: &Target) -> Option<Flow> {
+        let code = t.flow.0;
+        if code & TCP_BIT != 0 {
+            let id = code & !TCP_BIT;
+            if !self.ctx.transports.tcp_alive(id) {
+                return None;
+            }
+            Some(Flow {
+                tp: Tp::Tcp,
+                id,
+                local: self.ctx.transports.tcp_local().unwrap_or(t.addr),
+                remote: t.addr,
+            })
+        } else {
+            Some(Flow {
+                tp: Tp::Udp,
+                id: code,
+                local: self.ctx.transports.udp_local(code as usize)?,
+                remote: t.addr,
+            })
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::NewRequest {
+                key,
+                request,
+                source,
+                related,
+            } => self.on_new_request(key, request, source, related),
+            Event::AckReceived {
+                invite, request, ..
+            } => {
+                let owner = invite
+                    .and_then(|k| self.calls.txn_owner.get(&k).copied())
+                    .or_else(|| {
+                        request
+                            .headers
+                            .to_tag()
+                            .and_then(|t| self.calls.tag_owner.get(t).copied())
+                    });
+                if let Some(id) = owner {
+                    self.with_call(id, |call, env| call.on_ack(&request, env));
+                }
+            }
+            Event::Response { key, response } => {
+                if let Some(id) = self.calls.txn_owner.get(&key).copied() {
+                    self.with_call(id, |call, env| call.on_response(key, response, env));
+                }
+            }
+            Event::StrayResponse { .. } => {
+                self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
+            }
+            Event::TimedOut { key, .. } | Event::TransportError { key } => {
+                if let Some(id) = self.calls.txn_owner.get(&key).copied() {
+                    self.with_call(id, |call, env| call.on_txn_failed(key, env));
+                }
+            }
+            Event::AckTimedOut { invite } => {
+                if let Some(id) = self.calls.txn_owner.get(&invite).copied() {
+                    self.with_call(id, |call, env| call.on_ack_timeout(env));
+                }
+            }
+            Event::ReliableProvisionalTimedOut { .. } => {}
+            Event::Terminated { key } => {
+                if let Some(id) = self.calls.txn_owner.remove(&key)
+                    && let Some(s) = self.calls.slots.get_mut(&id)
+                {
+                    s.txns.retain(|k| *k != key);
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, key: TxnKey, req: &Request, status: StatusCode, source: &Target) {
+        let flow = self.flow_of(source);
+        let mut r = match flow {
+            Some(f) => self.response(req, status, &f),
+            None => req.make_response(status),
+        };
+        if matches!(status.as_u16(), 405 | 501) {
+            r.headers.push(HeaderName::Allow, crate::shard::ALLOW);
+        }
+        let now = self.ctx.now();
+        let _ = self.calls.ep.send_response(now, key, r);
+    }
+
+    fn on_new_request(&mut self, key: TxnKey, req: Request, source: Target, related: Related) {
+        if let Some(t) = &self.calls.feeding {
+            self.stats.entry(t.id).or_default().requests += 1;
+        }
+        if req.method == Method::Cancel {
+            let owner = match related {
+                Related::Cancels(invite) => self.calls.txn_owner.get(&invite).copied(),
+                _ => None,
+            };
+            return match owner {
+                Some(id) => self.with_call(id, |call, env| call.on_cancel(key, &req, env)),
+                None => self.respond(
+                    key,
+                    &req,
+                    StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                    &source,
+                ),
+            };
+        }
+        if req.method == Method::Prack {
+            let (owner, matched) = match related {
+                Related::Pracks { invite, .. } => {
+                    (self.calls.txn_owner.get(&invite).copied(), true)
+                }
+                _ => (
+                    req.headers
+                        .to_tag()
+                        .and_then(|t| self.calls.tag_owner.get(t).copied()),
+                    false,
+                ),
+            };
+            return match owner {
+                Some(id) => self.with_call(id, |c, env| c.on_prack(key, &req, matched, env)),
+                None => self.respond(
+                    key,
+                    &req,
+                    StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                    &source,
+                ),
+            };
+        }
+        if let Some(tag) = req.headers.to_tag() {
+            return match self.calls.tag_owner.get(tag).copied() {
+                Some(id) => {
+                    if matches!(req.method, Method::Invite) {
+                        self.calls.txn_owner.insert(key, id);
+                        if let Some(s) = self.calls.slots.get_mut(&id) {
+                            s.txns.push(key);
+                        }
+                    }
+                    self.with_call(id, |call, env| call.on_request(key, req, env));
+                }
+                None => self.respond(
+                    key,
+                    &req,
+                    StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                    &source,
+                ),
+            };
+        }
+        let Some(tenant) = self.calls.feeding.clone() else {
+            return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
+        };
+        match req.method {
+            Method::Invite => self.on_invite(key, req, source, tenant),
+            Method::Bye | Method::Prack | Method::Update | Method::Info => self.respond(
+                key,
+                &req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                &source,
+            ),
+            Method::Other(_) => self.respond(key, &req, StatusCode::NOT_IMPLEMENTED, &source),
+            _ => self.respond(key, &req, StatusCode::METHOD_NOT_ALLOWED, &source),
+        }
+    }
+
+    /// A new call: authenticate the caller, check limits, take the
+    /// caller's leg, then ask the callee's shard for their contacts.
+    fn on_invite(&mut self, key: TxnKey, req: Request, source: Target, tenant: Arc<TenantSnap>) {
+        let Some(flow) = self.flow_of(&source) else {
+            return;
+        };
+        let auth_user = match self.check_auth(&req, &flow, &tenant, true) {
+            Ok(u) => u,
+            Err(r) => {
+                let now = self.ctx.now();
+                let _ = self.calls.ep.send_response(now, key, *r);
+                return;
+            }
+        };
+        if let Some(r) = self.unsupported(&req, &flow) {
+            let now = self.ctx.now();
+            let _ = self.calls.ep.send_response(now, key, r);
+            return;
+        }
+        let caller_ext = tenant.ext_of(&auth_user).unwrap_or(&auth_user).to_owned();
+        let caller = tenant.calls.get(caller_ext.as_str()).cloned();
+        let dialed = req
+            .uri
+            .user_unescaped()
+            .and_then(|u| String::from_utf8(u).ok())
+            .unwrap_or_default();
+        let callee_ext = tenant.canonical_ext(&dialed).to_owned();
+        let callee = tenant.calls.get(callee_ext.as_str()).cloned();
+        let Some(callee) = callee else {
+            tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
+            return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
+        };
+        // The caller's own hard cap.
+        if let Some(c) = &caller
+            && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit
+        {
+            let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+            r.reason = "Call Limit Reached".into();
+            let now = self.ctx.now();
+            let _ = self.calls.ep.send_response(now, key, r);
+            return;
+        }
+        if !self
+            .ctx
+            .presence
+            .tenant_try_add(tenant.id, tenant.max_calls)
+        {
+            let mut r = self.response(&req, StatusCode::SERVICE_UNAVAILABLE, &flow);
+            r.reason = "Tenant Call Limit Reached".into();
+            r.headers.push(HeaderName::RetryAfter, "5");
+            let now = self.ctx.now();
+            let _ = self.calls.ep.send_response(now, key, r);
+            return;
+        }
+        let id = self.calls.new_id();
+        let params = CallParams {
+            id,
+            tenant_id: tenant.id,
+            domain: tenant.domain.to_string(),
+            caller: caller_ext.clone(),
+            caller_name: caller
+                .as_ref()
+                .map(|c| c.name.to_string())
+                .unwrap_or_default(),
+            dialed,
+            codecs: self.ctx.call_settings.codecs.clone(),
+            telephone_event_pt: self.ctx.call_settings.telephone_event_pt,
+            max_hops: self.ctx.call_settings.max_hops,
+            user_agent: "vpbx".into(),
+            session_expires: self.ctx.call_settings.session_expires,
+            min_se: self.ctx.call_settings.min_se,
+        };
+        let inbound = CallInbound {
+            key,
+            invite: req,
+            source,
+            local: self.local_sip(&flow),
+        };
+        let mut users: Vec<Box<str>> = Vec::new();
+        if caller.is_some() {
+            self.ctx.presence.user_add(tenant.id, &caller_ext);
+            users.push(caller_ext.as_str().into());
+        }
+        self.ctx.metrics.calls_total.fetch_add(1, Relaxed);
+        let mut effects = Vec::new();
+        let call = {
+            let mut media = RelayMedia {
+                relay: self.ctx.relay.as_ref(),
+                settings: &self.ctx.call_settings,
+                ctx: &self.ctx,
+                sip_ip: self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip()),
+            };
+            let mut env = Env {
+                now: self.ctx.now(),
+                wall_ms: self.ctx.wall_ms(),
+                ep: &mut self.calls.ep,
+                media: &mut media,
+                effects: &mut effects,
+            };
+            Call::new(params, inbound, &mut env)
+        };
+        self.calls.slots.insert(
+            id,
+            Slot {
+                call,
+                tenant: tenant.clone(),
+                users,
+                tenant_slot: true,
+                tags: Vec::new(),
+                txns: Vec::new(),
+            },
+        );
+        self.apply_effects(id, effects);
+        if self
+            .calls
+            .slots
+            .get(&id)
+            .is_some_and(|s| s.call.state() == pbx_call::CallState::Routing)
+        {
+            self.lookup(id, &tenant, &callee.ext, 0);
+        }
+    }
+
+    /// Asks the shard that owns `ext`'s registrations for its contacts.
+    fn lookup(&mut self, call: u64, tenant: &TenantSnap, ext: &str, hop: u32) {
+        let aor = AorKey::new(tenant.id, ext);
+        let owner = self.ctx.shard_for(&(tenant.id, ext));
+        if owner == self.id {
+            let bindings = self.registrar.bindings(&aor).to_vec();
+            self.on_contacts(call, ext.into(), hop, bindings);
+        } else {
+            let msg = ShardMsg::Lookup {
+                aor,
+                reply_shard: self.id,
+                call,
+                hop,
+            };
+            if self.ctx.shards[owner].try_send(msg).is_err() {
+                // The other shard is overloaded: the callee is out of reach.
+                self.with_call(call, |c, env| {
+                    c.unreachable(ext, None, Outcome::Congestion, env)
+                });
+            }
+        }
+    }
+
+    /// (In the AOR's shard.) Answers a lookup with the AOR's bindings.
+    pub(crate) fn on_lookup(&mut self, aor: AorKey, reply_shard: usize, call: u64, hop: u32) {
+        let now_ms = self.ctx.wall_ms();
+        let bindings: Vec<Binding> = self
+            .registrar
+            .bindings(&aor)
+            .iter()
+            .filter(|b| b.expires_at_ms > now_ms)
+            .cloned()
+            .collect();
+        let msg = ShardMsg::Contacts {
+            call,
+            ext: aor.user.to_string(),
+            hop,
+            bindings,
+        };
+        if let Some(tx) = self.ctx.shards.get(reply_shard) {
+            // A full inbox: the call's ring then fails as unreachable on its timer.
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    /// The callee's contacts arrived: busy check, then ring.
+    pub(crate) fn on_contacts(&mut self, call: u64, ext: String, hop: u32, bindings: Vec<Binding>) {
+        let Some(slot) = self.calls.slots.get(&call) else {
+            return;
+        };
+        let _ = hop;
+        let tenant = slot.tenant.clone();
+        let Some(user) = tenant.calls.get(ext.as_str()).cloned() else {
+            return self.with_call(call, |c, env| {
+                c.unreachable(&ext, None, Outcome::Failed(StatusCode::NOT_FOUND), env)
+            });
+        };
+        let now_ms = self.ctx.wall_ms();
+        let contacts: Vec<ForkTarget> = bindings
+            .iter()
+            .filter(|b| b.expires_at_ms > now_ms)
+            .filter_map(|b| self.fork_target(b, &user))
+            .collect();
+        let in_use = self.ctx.presence.user_calls(tenant.id, &user.ext);
+        let target = ring_target(&user, contacts);
+        // `busy_level` 0 means only the hard `call_limit` counts.
+        let busy = (user.busy_level > 0 && in_use >= user.busy_level) || in_use >= user.call_limit;
+        if busy {
+            return self.with_call(call, |c, env| {
+                c.unreachable(&ext, Some(target), Outcome::Busy, env)
+            });
+        }
+        if target.contacts.is_empty() {
+            return self.with_call(call, |c, env| {
+                c.unreachable(&ext, Some(target), Outcome::Unavailable, env)
+            });
+        }
+        self.ctx.presence.user_add(tenant.id, &user.ext);
+        if let Some(s) = self.calls.slots.get_mut(&call) {
+            s.users.push(user.ext.clone());
+        }
+        self.with_call(call, |c, env| c.ring(target, env));
+    }
+
+    /// Where to send requests for a binding: its Contact, or behind NAT the
+    /// address (or TCP connection) the REGISTER came from
+    /// ([`pbx_registrar::nat::reach`]). vpbx opens no TCP connections to
+    /// phones yet: a TCP phone is reached over its own connection.
+    fn fork_target(&self, b: &Binding, user: &UserCall) -> Option<ForkTarget> {
+        use pbx_registrar::nat::Reach;
+        let uri = sip_msg::Uri::parse(&b.contact).ok()?;
+        let tcp_flow = match (b.source.transport, b.source.flow) {
+            (SourceTransport::Tcp, Some(id)) if self.ctx.transports.tcp_alive(id) => Some(id),
+            _ => None,
+        };
+        let (flow, addr) = match (pbx_registrar::nat::reach(b, user.nat), tcp_flow) {
+            (_, Some(id)) => (sip_txn::Flow(id | TCP_BIT), b.source.addr),
+            (_, None) if b.source.transport == SourceTransport::Tcp => return None,
+            (Reach::Flow { .. }, None) => return None,
+            (Reach::Received { addr, .. }, None) => (
+                sip_txn::Flow(self.ctx.transports.udp_for(addr)? as u64),
+                addr,
+            ),
+            (Reach::Contact, None) => {
+                let addr = contact_addr(&uri)?;
+                (
+                    sip_txn::Flow(self.ctx.transports.udp_for(addr)? as u64),
+                    addr,
+                )
+            }
+        };
+        let target = Target {
+            flow,
+            addr,
+            reliable: flow.0 & TCP_BIT != 0,
+        };
+        let local = self.local_sip(&self.flow_of(&target)?);
+        Some(ForkTarget { uri, target, local })
+    }
+
+    /// Our Via/Contact address on `flow`: the external IP for peers
+    /// outside our networks when one is configured.
+    fn local_sip(&self, flow: &Flow) -> LocalSip {
+        let ip = self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip());
+        LocalSip {
+            transport: match flow.tp {
+                Tp::Udp => sip_msg::Transport::Udp,
+                Tp::Tcp => sip_msg::Transport::Tcp,
+            },
+            host_port: SocketAddr::new(ip, flow.local.port()).to_string(),
+        }
+    }
+
+    /// A relay event for one of our calls.
+    pub(crate) fn on_media_event(&mut self, ev: pbx_relay::RelayEvent) {
+        match ev {
+            pbx_relay::RelayEvent::Timeout { leg, owner } => {
+                self.with_call(owner, |c, env| c.on_media_timeout(MediaLeg(leg.0), env));
+            }
+            pbx_relay::RelayEvent::Digit { .. } => {}
+        }
+    }
+
+    /// Calls in progress in `tenant`, for `vpbx calls`.
+    pub(crate) fn list_calls(&self, tenant: i64) -> Vec<CallInfo> {
+        self.calls
+            .slots
+            .values()
+            .filter(|s| s.tenant.id == tenant && s.call.state() != pbx_call::CallState::Ended)
+            .map(|s| {
+                let c = &s.call;
+                let state = if c.state() == pbx_call::CallState::Answered && c.on_hold() {
+                    "held"
+                } else {
+                    c.state().as_str()
+                };
+                CallInfo {
+                    call_id: c.call_id().to_owned(),
+                    caller: c.caller().to_owned(),
+                    dialed: c.dialed().to_owned(),
+                    destination: c.destination().to_owned(),
+                    state: state.to_owned(),
+                    start_ms: c.start_ms(),
+                    answer_ms: c.answer_ms(),
+                    legs: c
+                        .legs()
+                        .into_iter()
+                        .map(|l| LegInfo {
+                            call_id: l.call_id,
+                            contact: l.contact,
+                            state: l.state,
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs `f` on call `id` with an environment, then carries out its effects.
+    fn with_call(&mut self, id: u64, f: impl FnOnce(&mut Call, &mut Env<'_>)) {
+        let Some(slot) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        let mut effects = Vec::new();
+        {
+            let sip_ip = self
+                .ctx
+                .transports
+                .udp_local(0)
+                .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+            let sip_ip = self.ctx.advertised_ip(sip_ip, IpAddr::from([127, 0, 0, 1]));
+            let mut media = RelayMedia {
+                relay: self.ctx.relay.as_ref(),
+                settings: &self.ctx.call_settings,
+                ctx: &self.ctx,
+                sip_ip,
+            };
+            let mut env = Env {
+                now: self.ctx.now(),
+                wall_ms: self.ctx.wall_ms(),
+                ep: &mut self.calls.ep,
+                media: &mut media,
+                effects: &mut effects,
+            };
+            f(&mut slot.call, &mut env);
+        }
+        self.apply_effects(id, effects);
+        self.drain();
+    }
+
+    fn apply_effects(&mut self, id: u64, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::OwnTxn(k) => {
+                    self.calls.txn_owner.insert(k, id);
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.txns.push(k);
+                    }
+                }
+                Effect::OwnTag(t) => {
+                    self.calls.tag_owner.insert(t.clone(), id);
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.tags.push(t);
+                    }
+                }
+                Effect::Timer(at, t) => self.calls.timers.push(Reverse((at, id, t))),
+                Effect::Route { ext, hop } => {
+                    let Some(s) = self.calls.slots.get_mut(&id) else {
+                        continue;
+                    };
+                    let tenant = s.tenant.clone();
+                    // The user rung so far is no longer in this call.
+                    if s.users.len() > 1
+                        && let Some(prev) = s.users.pop()
+                    {
+                        self.ctx.presence.user_remove(tenant.id, &prev);
+                    }
+                    self.lookup(id, &tenant, &ext, hop);
+                }
+                Effect::Record(rec) => {
+                    self.release_presence(id);
+                    self.write_record(*rec);
+                }
+                Effect::Finished => self.finish(id),
+            }
+        }
+    }
+
+    fn release_presence(&mut self, id: u64) {
+        if let Some(s) = self.calls.slots.get_mut(&id) {
+            for u in s.users.drain(..) {
+                self.ctx.presence.user_remove(s.tenant.id, &u);
+            }
+            if std::mem::take(&mut s.tenant_slot) {
+                self.ctx.presence.tenant_remove(s.tenant.id);
+            }
+        }
+    }
+
+    fn write_record(&mut self, rec: CallRecord) {
+        self.ctx.metrics.calls_ended_total.fetch_add(1, Relaxed);
+        if self.ctx.cdr.try_send(rec).is_err() {
+            self.ctx.metrics.cdr_drops_total.fetch_add(1, Relaxed);
+            tracing::error!("call record writer is behind; a record was dropped");
+        }
+    }
+
+    fn finish(&mut self, id: u64) {
+        self.release_presence(id);
+        if let Some(s) = self.calls.slots.remove(&id) {
+            for t in s.tags {
+                self.calls.tag_owner.remove(&t);
+            }
+            for k in s.txns {
+                self.calls.txn_owner.remove(&k);
+            }
+        }
+    }
+
+    /// Ends every call (shutdown): BYE on answered legs, records written.
+    pub(crate) fn hang_up_all(&mut self) {
+        let ids: Vec<u64> = self.calls.slots.keys().copied().collect();
+        for id in ids {
+            self.with_call(id, |c, env| {
+                c.hang_up(pbx_call::HangupBy::System, "shutdown", env)
+            });
+        }
+    }
+}
+
+fn ring_target(user: &UserCall, contacts: Vec<ForkTarget>) -> RingTarget {
+    RingTarget {
+        ext: user.ext.to_string(),
+        name: user.name.to_string(),
+        ring_timeout: Duration::from_secs(u64::from(user.ring_timeout_s.max(1))),
+        contacts,
+        on_busy: user.on_busy.clone(),
+        on_no_answer: user.on_no_answer.clone(),
+        on_unavailable: user.on_unavailable.clone(),
+    }
+}
+
+/// The status code of a serialized response (for metrics), `None` for a request.
+fn status_of(data: &[u8]) -> Option<u16> {
+    let rest = data.strip_prefix(b"SIP/2.0 ")?;
+    std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()
+}
+
+/// The Contact's own IP address and port (a host name would need RFC 3263
+/// resolution, which arrives with trunks).
+fn contact_addr(uri: &sip_msg::Uri) -> Option<SocketAddr> {
+    let ip = match uri.host.as_ref()? {
+        sip_msg::Host::Ip(a) => *a,
+        sip_msg::Host::Domain(_) => return None,
+    };
+    let default = if uri.scheme == sip_msg::Scheme::Sips {
+        5061
+    } else {
+        5060
+    };
+    Some(SocketAddr::new(ip, uri.port.unwrap_or(default)))
+}
