@@ -1,4 +1,5 @@
-//! RFC 4733 telephone events (§2.3) and a detector that yields each digit exactly once.
+//! RFC 4733 telephone events (§2.3), a generator for sending one (§2.5.1) and a detector that
+//! yields each digit exactly once.
 
 /// One RFC 4733 telephone-event payload (4 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,75 @@ pub fn digit_to_event(digit: char) -> Option<u8> {
         'A'..='D' => Some(digit as u8 - b'A' + 12),
         'a'..='d' => Some(digit as u8 - b'a' + 12),
         _ => None,
+    }
+}
+
+/// The payloads of one generated RFC 4733 event (§2.5.1), one per call to
+/// [`EventGenerator::next_packet`], which the caller makes every `step` timestamp units of
+/// real time: the first packet carries the marker, each update's duration grows by `step`
+/// until it reaches the total, and the packet that reaches it is the first of three with the
+/// E bit (§2.5.1.4: the final packet is sent three times; all carry the final duration). Every
+/// packet of the event carries the event's start timestamp; that is the caller's part.
+#[derive(Debug, Clone)]
+pub struct EventGenerator {
+    event: u8,
+    volume: u8,
+    total: u16,
+    step: u16,
+    /// Duration of the next packet's payload.
+    next: u16,
+    sent: u32,
+    ends_left: u8,
+}
+
+impl EventGenerator {
+    /// How many packets carry the E bit.
+    pub const END_PACKETS: u8 = 3;
+
+    /// An event of `total` timestamp units (at least one `step`, which is at least 1) at power
+    /// `volume` −dBm0 (at most 63).
+    pub fn new(event: u8, volume: u8, total: u16, step: u16) -> Self {
+        let step = step.max(1);
+        let total = total.max(step);
+        EventGenerator {
+            event,
+            volume: volume.min(63),
+            total,
+            step,
+            next: step,
+            sent: 0,
+            ends_left: Self::END_PACKETS,
+        }
+    }
+
+    /// The next packet: its marker bit and payload. `None` once the third end packet was given.
+    pub fn next_packet(&mut self) -> Option<(bool, TelephoneEvent)> {
+        if self.ends_left == 0 {
+            return None;
+        }
+        let duration = self.next.min(self.total);
+        let end = duration == self.total;
+        if end {
+            self.ends_left -= 1;
+        } else {
+            self.next = self.next.saturating_add(self.step);
+        }
+        let marker = self.sent == 0;
+        self.sent += 1;
+        Some((
+            marker,
+            TelephoneEvent {
+                event: self.event,
+                end,
+                volume: self.volume,
+                duration,
+            },
+        ))
+    }
+
+    /// Every packet of the event was given.
+    pub fn is_done(&self) -> bool {
+        self.ends_left == 0
     }
 }
 
@@ -137,6 +207,52 @@ mod tests {
             duration,
         }
         .to_bytes()
+    }
+
+    #[test]
+    fn a_generated_event_grows_by_step_then_ends_three_times_and_is_detected_once() {
+        let mut g = EventGenerator::new(7, 10, 800, 160);
+        let mut packets = Vec::new();
+        while let Some(p) = g.next_packet() {
+            packets.push(p);
+        }
+        assert!(g.is_done());
+        let durations: Vec<_> = packets.iter().map(|(_, e)| (e.duration, e.end)).collect();
+        assert_eq!(
+            durations,
+            [
+                (160, false),
+                (320, false),
+                (480, false),
+                (640, false),
+                (800, true),
+                (800, true),
+                (800, true)
+            ]
+        );
+        assert!(packets[0].0 && packets[1..].iter().all(|(m, _)| !m));
+        assert!(packets.iter().all(|(_, e)| e.volume == 10 && e.event == 7));
+        let mut d = DigitDetector::new();
+        let got: Vec<_> = packets
+            .iter()
+            .filter_map(|(_, e)| d.handle_packet(1234, &e.to_bytes()))
+            .collect();
+        assert_eq!(got, ['7']);
+    }
+
+    #[test]
+    fn a_generated_event_shorter_than_a_step_is_one_step_and_limits_hold() {
+        let mut g = EventGenerator::new(1, 99, 10, 160);
+        let (m, e) = g.next_packet().unwrap();
+        assert!(m && e.end);
+        assert_eq!((e.duration, e.volume), (160, 63));
+        assert!(g.next_packet().unwrap().1.end);
+        assert!(g.next_packet().unwrap().1.end);
+        assert!(g.next_packet().is_none());
+        let mut g = EventGenerator::new(1, 10, u16::MAX, 40_000);
+        assert_eq!(g.next_packet().unwrap().1.duration, 40_000);
+        let (_, e) = g.next_packet().unwrap();
+        assert_eq!((e.duration, e.end), (u16::MAX, true));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   and RTCP SSRC re-mapping for relayed compound packets.
 //! - [`Restamper`]: one continuous outgoing stream (SSRC, sequence, timestamp) whatever source feeds it.
 //! - [`g711`]: A-law / µ-law codec and direct A↔µ transcoding (ITU-T G.711).
-//! - [`dtmf`]: RFC 4733 telephone-event payloads and a [`dtmf::DigitDetector`].
+//! - [`dtmf`]: RFC 4733 telephone-event payloads, an event generator ([`dtmf::EventGenerator`]) and a
+//!   [`dtmf::DigitDetector`].
 //! - [`Latch`]: symmetric-RTP address learning without RTP bleed.
 //! - [`tone`]: sine generator and Goertzel level estimator.
 

@@ -23,6 +23,8 @@ pub struct Restamper {
     clock_rate: u32,
     current: Option<Source>,
     previous: Option<Source>,
+    /// A packet was sent (relayed or generated): later changes jump the timestamp by the gap.
+    started: bool,
     /// Sequence number and timestamp of the newest packet sent, and when it arrived.
     last_seq: u16,
     last_ts: u32,
@@ -38,6 +40,7 @@ impl Restamper {
             clock_rate,
             current: None,
             previous: None,
+            started: false,
             last_seq: first_seq.wrapping_sub(1),
             last_ts: first_ts,
             last_us: 0,
@@ -76,16 +79,9 @@ impl Restamper {
                 {
                     return false;
                 }
-                let started = self.current.is_some() || self.previous.is_some();
-                let gap = if started {
-                    let us = now_us.saturating_sub(self.last_us);
-                    let ticks = u128::from(us) * u128::from(self.clock_rate) / 1_000_000;
-                    u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
-                } else {
-                    0
-                };
                 let base_seq = self.last_seq.wrapping_add(1);
-                let base_ts = self.last_ts.wrapping_add(gap);
+                let base_ts = self.last_ts.wrapping_add(self.gap(now_us));
+                self.started = true;
                 self.previous = self.current.take();
                 marker = true;
                 self.last_seq = base_seq.wrapping_sub(1);
@@ -112,6 +108,36 @@ impl Restamper {
             rtp::set_marker(pkt, true);
         }
         true
+    }
+
+    /// Timestamp ticks from the newest packet sent to `now_us` (at least 1), or 0 before the
+    /// first packet.
+    fn gap(&self, now_us: u64) -> u32 {
+        if !self.started {
+            return 0;
+        }
+        let us = now_us.saturating_sub(self.last_us);
+        let ticks = u128::from(us) * u128::from(self.clock_rate) / 1_000_000;
+        u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// Numbers one packet the caller generates itself (an injected RFC 4733 event) into the
+    /// outgoing stream at `now_us`: returns its sequence number (the newest sent + 1) and the
+    /// stream's timestamp for `now_us` (the newest sent advanced by the time since, at least one
+    /// tick). The caller writes the header with [`Restamper::out_ssrc`]; an RFC 4733 event keeps
+    /// the timestamp of its first packet. The source relayed so far, when it sends again,
+    /// continues as after a source change (sequence + 1, timestamp advanced by the gap, marker),
+    /// and its stragglers are refused.
+    pub fn generated(&mut self, now_us: u64) -> (u16, u32) {
+        let ts = self.last_ts.wrapping_add(self.gap(now_us));
+        self.started = true;
+        self.last_seq = self.last_seq.wrapping_add(1);
+        self.last_ts = ts;
+        self.last_us = now_us;
+        if let Some(cur) = self.current.take() {
+            self.previous = Some(cur);
+        }
+        (self.last_seq, ts)
     }
 }
 
@@ -193,6 +219,31 @@ mod tests {
         let h = run(&mut r, 12, 320, 7, 60_000).unwrap();
         assert_eq!(h.seq, 3);
         assert!(h.marker);
+    }
+
+    #[test]
+    fn generated_packets_continue_the_stream_and_the_source_resumes_after_them() {
+        let mut r = Restamper::new(9, 8000, 100, 0);
+        run(&mut r, 50, 1000, 7, 0).unwrap();
+        run(&mut r, 51, 1160, 7, 20_000).unwrap();
+        // An event generated 10 ms after the newest packet, then updates every 20 ms.
+        assert_eq!(r.generated(30_000), (102, 160 + 80));
+        assert_eq!(r.generated(50_000), (103, 240 + 160));
+        assert!(r.source_ssrc().is_none());
+        // A straggler of the source is refused; its next packet resumes with the marker.
+        assert!(run(&mut r, 51, 1160, 7, 55_000).is_none());
+        let h = run(&mut r, 54, 1640, 7, 70_000).unwrap();
+        assert_eq!((h.ssrc, h.seq, h.ts, h.marker), (9, 104, 400 + 160, true));
+        let h = run(&mut r, 55, 1800, 7, 90_000).unwrap();
+        assert_eq!((h.seq, h.ts, h.marker), (105, 720, false));
+    }
+
+    #[test]
+    fn a_generated_packet_first_starts_the_stream_where_it_was_told() {
+        let mut r = Restamper::new(9, 8000, 100, 5000);
+        assert_eq!(r.generated(1_000_000), (100, 5000));
+        let h = run(&mut r, 7, 0, 3, 1_020_000).unwrap();
+        assert_eq!((h.seq, h.ts), (101, 5160));
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
 //! (the clock is read once per wake-up). No-RTP timeouts are checked on a 250 ms timer.
 //!
+//! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
+//! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
+//!
 //! Commands take effect at the worker's next wake-up: packets already being read when a
 //! command is sent may still be handled the old way. [`Relay::stats`] is a barrier (it waits for
 //! the worker to answer).
@@ -121,6 +124,16 @@ pub enum RelayError {
     /// [`Relay::shutdown`] was called.
     #[error("the relay is shut down")]
     ShutDown,
+    /// The leg is not allocated (or was released).
+    #[error("no such leg")]
+    UnknownLeg,
+    /// The leg's remote negotiated no telephone-event payload type: the digit cannot be sent
+    /// as RFC 4733 (the caller may send SIP INFO instead).
+    #[error("the leg has no telephone-event payload type")]
+    NoTelephoneEvent,
+    /// Not one of `0`–`9`, `*`, `#`, `A`–`D`.
+    #[error("{0:?} is not a DTMF digit")]
+    NotADigit(char),
 }
 
 /// A leg's counters.
@@ -139,7 +152,7 @@ pub struct LegStats {
     /// Packets refused by the latch (RTP bleed, strays).
     pub dropped: u64,
     /// Accepted packets not forwarded: leg not connected, peer without address, unmapped RTCP,
-    /// malformed RTP, send errors.
+    /// malformed RTP, send errors, RTP dropped while the peer sends an injected digit.
     pub unforwarded: u64,
     /// The address media is latched to.
     pub latched: Option<SocketAddr>,
@@ -187,10 +200,17 @@ struct WorkerHandle {
     counters: Arc<WorkerCounters>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    worker: usize,
+    /// The last [`LegParams`] given had a telephone-event payload type.
+    dtmf: bool,
+}
+
 #[derive(Debug, Default)]
 struct Routing {
     /// Leg → worker index.
-    legs: HashMap<u64, usize>,
+    legs: HashMap<u64, Route>,
     /// Legs per worker.
     load: Vec<usize>,
     next_id: u64,
@@ -285,7 +305,7 @@ impl Relay {
     }
 
     fn worker_of(&self, leg: LegId) -> Option<usize> {
-        lock(&self.inner.routing).legs.get(&leg.0).copied()
+        lock(&self.inner.routing).legs.get(&leg.0).map(|r| r.worker)
     }
 
     /// Takes a free port pair for a new leg belonging to `owner` (returned in events). The
@@ -313,7 +333,13 @@ impl Relay {
             .min_by_key(|&i| routing.load[i])
             .unwrap_or(0);
         routing.load[w] += 1;
-        routing.legs.insert(id.0, w);
+        routing.legs.insert(
+            id.0,
+            Route {
+                worker: w,
+                dtmf: false,
+            },
+        );
         let seed = self.inner.hasher.hash_one(id.0);
         let leg = Leg::new(
             id,
@@ -330,9 +356,15 @@ impl Relay {
 
     /// New or changed SDP for `leg`; reopens its latch window.
     pub fn configure(&self, leg: LegId, params: LegParams) {
-        if let Some(w) = self.worker_of(leg) {
-            self.send(w, Cmd::Configure(leg, params));
-        }
+        let w = {
+            let mut routing = lock(&self.inner.routing);
+            let Some(route) = routing.legs.get_mut(&leg.0) else {
+                return;
+            };
+            route.dtmf = params.dtmf_pt.is_some();
+            route.worker
+        };
+        self.send(w, Cmd::Configure(leg, params));
     }
 
     /// Connects `a` and `b` both ways (each is first disconnected from any other peer). Moves
@@ -342,7 +374,10 @@ impl Relay {
             return;
         }
         let mut routing = lock(&self.inner.routing);
-        let (Some(&wa), Some(&wb)) = (routing.legs.get(&a.0), routing.legs.get(&b.0)) else {
+        let (Some(wa), Some(wb)) = (
+            routing.legs.get(&a.0).map(|r| r.worker),
+            routing.legs.get(&b.0).map(|r| r.worker),
+        ) else {
             return;
         };
         if wa != wb {
@@ -351,7 +386,9 @@ impl Relay {
             match rx.recv_timeout(ANSWER_TIMEOUT) {
                 Ok(Some(leg)) => {
                     self.send(wa, Cmd::Add(leg));
-                    routing.legs.insert(b.0, wa);
+                    if let Some(r) = routing.legs.get_mut(&b.0) {
+                        r.worker = wa;
+                    }
                     routing.load[wb] = routing.load[wb].saturating_sub(1);
                     routing.load[wa] += 1;
                 }
@@ -375,7 +412,7 @@ impl Relay {
     pub fn release(&self, leg: LegId) {
         let w = {
             let mut routing = lock(&self.inner.routing);
-            let w = routing.legs.remove(&leg.0);
+            let w = routing.legs.remove(&leg.0).map(|r| r.worker);
             if let Some(w) = w {
                 routing.load[w] = routing.load[w].saturating_sub(1);
             }
@@ -392,6 +429,39 @@ impl Relay {
         if let Some(w) = self.worker_of(leg) {
             self.send(w, Cmd::WatchDigits(leg, on));
         }
+    }
+
+    /// Sends `digit` to `leg`'s remote as an RFC 4733 event of `duration` (SIP INFO DTMF
+    /// converted for a leg that negotiated telephone-event), with the leg's telephone-event
+    /// payload type, numbered into the stream the leg already sends (its SSRC, the next sequence
+    /// numbers, a timestamp that follows the audio's). The worker sends a start packet with
+    /// the marker at once, an update every 20 ms and three end packets (E bit) 20 ms apart, all
+    /// with the event's start timestamp and volume 10; `duration` is taken between 40 ms and
+    /// 8.19 s (the 16-bit duration field). Audio relayed towards `leg` is dropped while the
+    /// event is sent, so the far end does not hear both. Digits sent while one is in progress
+    /// follow it (up to 32 queued; more are dropped). Does not wait for the worker.
+    ///
+    /// Fails when the leg is unknown, when its last [`LegParams`] had no `dtmf_pt` (the caller
+    /// decides, e.g. SIP INFO or nothing), or when `digit` is not a DTMF digit.
+    pub fn send_digit(
+        &self,
+        leg: LegId,
+        digit: char,
+        duration: Duration,
+    ) -> Result<(), RelayError> {
+        let event = pbx_media::dtmf::digit_to_event(digit).ok_or(RelayError::NotADigit(digit))?;
+        let route = lock(&self.inner.routing)
+            .legs
+            .get(&leg.0)
+            .copied()
+            .ok_or(RelayError::UnknownLeg)?;
+        if !route.dtmf {
+            return Err(RelayError::NoTelephoneEvent);
+        }
+        let ms = duration.as_millis().clamp(40, 8191);
+        let ticks = u16::try_from(ms * 8).unwrap_or(u16::MAX);
+        self.send(route.worker, Cmd::SendDigit(leg, event, ticks));
+        Ok(())
     }
 
     /// The leg's counters (asks its worker and waits for the answer).

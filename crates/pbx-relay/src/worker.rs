@@ -1,6 +1,6 @@
 //! One worker thread: an epoll loop over the sockets of the legs it owns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use pbx_media::dtmf::DigitDetector;
+use pbx_media::dtmf::{DigitDetector, EventGenerator};
 use pbx_media::rtp::{self, RtcpMap};
 use pbx_media::{Latch, Restamper, g711};
 
@@ -25,6 +25,15 @@ const TICK: Duration = Duration::from_millis(250);
 const BURST: usize = 64;
 /// Larger than any RTP packet on an Ethernet path; longer datagrams are cut and dropped.
 const BUF_LEN: usize = 2048;
+/// Interval between the packets of an injected RFC 4733 event: the G.711 packetisation, so the
+/// far end's jitter buffer sees the cadence the audio had.
+const DTMF_STEP_US: u64 = 20_000;
+/// Timestamp units per [`DTMF_STEP_US`] (8 kHz clock).
+const DTMF_STEP_TICKS: u16 = 160;
+/// Power level of injected events, −dBm0 (RFC 4733 §2.3.4; what phones typically send).
+const DTMF_VOLUME: u8 = 10;
+/// Digits queued on one leg beyond this are dropped (a dialing burst is far shorter).
+const DTMF_QUEUE: usize = 32;
 
 pub(crate) enum Cmd {
     Add(Box<Leg>),
@@ -33,6 +42,8 @@ pub(crate) enum Cmd {
     Disconnect(LegId),
     Release(LegId),
     WatchDigits(LegId, bool),
+    /// RFC 4733 event code and duration in timestamp units.
+    SendDigit(LegId, u8, u16),
     Stats(LegId, SyncSender<Option<LegStats>>),
     SetTap(LegId, Option<SyncSender<TapPacket>>),
     Detach(LegId, SyncSender<Option<Box<Leg>>>),
@@ -48,6 +59,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::Disconnect(_) => "Disconnect",
             Cmd::Release(_) => "Release",
             Cmd::WatchDigits(..) => "WatchDigits",
+            Cmd::SendDigit(..) => "SendDigit",
             Cmd::Stats(..) => "Stats",
             Cmd::SetTap(..) => "SetTap",
             Cmd::Detach(..) => "Detach",
@@ -82,6 +94,13 @@ pub(crate) struct Leg {
     peer: Option<usize>,
     detector: Option<DigitDetector>,
     tap: Option<SyncSender<TapPacket>>,
+    /// Injected digits: the front one is being sent; while any is queued, RTP relayed towards
+    /// this leg is dropped so the far end does not hear the audio and the event at once.
+    digits: VecDeque<EventGenerator>,
+    /// Timestamp of the event being sent (from its first packet).
+    digit_ts: Option<u32>,
+    /// When the next packet of the front digit is due.
+    digit_due_us: u64,
     rx_packets: u64,
     rx_bytes: u64,
     tx_packets: u64,
@@ -119,6 +138,9 @@ impl Leg {
             peer: None,
             detector: None,
             tap: None,
+            digits: VecDeque::new(),
+            digit_ts: None,
+            digit_due_us: 0,
             rx_packets: 0,
             rx_bytes: 0,
             tx_packets: 0,
@@ -175,6 +197,7 @@ pub(crate) fn spawn(
         tx_total: 0,
         dropped_total: 0,
         pending: Vec::new(),
+        injecting: Vec::new(),
     };
     let handle = std::thread::Builder::new()
         .name(thread_name(i))
@@ -206,6 +229,8 @@ struct Worker {
     dropped_total: u64,
     /// Sockets left readable after a full burst.
     pending: Vec<(usize, bool)>,
+    /// Slots of the legs with injected digits queued.
+    injecting: Vec<usize>,
 }
 
 /// What the source leg contributes to forwarding one packet.
@@ -230,7 +255,12 @@ impl Worker {
         let mut pending = Vec::new();
         loop {
             let timeout = if self.pending.is_empty() {
-                next_tick.saturating_duration_since(now)
+                let mut until = next_tick.saturating_duration_since(now);
+                if let Some(due) = self.next_digit_due() {
+                    let now_us = now.duration_since(self.epoch).as_micros() as u64;
+                    until = until.min(Duration::from_micros(due.saturating_sub(now_us)));
+                }
+                until
             } else {
                 Duration::ZERO
             };
@@ -254,6 +284,9 @@ impl Worker {
                     WAKER => {}
                     Token(t) => self.readable(t / 2, t % 2 == 1, now, now_us),
                 }
+            }
+            if !self.injecting.is_empty() {
+                self.inject(now_us);
             }
             if now >= next_tick {
                 self.tick(now_us);
@@ -408,6 +441,12 @@ impl Worker {
                 // Packets that arrived while the leg moved would not raise a new edge.
                 self.pending.push((slot, false));
                 self.pending.push((slot, true));
+                if self.legs[slot]
+                    .as_ref()
+                    .is_some_and(|l| !l.digits.is_empty())
+                {
+                    self.injecting.push(slot);
+                }
             }
             Cmd::Configure(id, params) => {
                 if let Some(leg) = self.leg_mut(id) {
@@ -461,6 +500,26 @@ impl Worker {
                 if let Some(leg) = self.leg_mut(id) {
                     leg.detector = on.then(DigitDetector::new);
                 }
+            }
+            Cmd::SendDigit(id, event, ticks) => {
+                let Some(slot) = self.slot(id) else { return };
+                let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+                    return;
+                };
+                if leg.digits.len() >= DTMF_QUEUE {
+                    return;
+                }
+                if leg.digits.is_empty() {
+                    leg.digit_due_us = now_us;
+                    leg.digit_ts = None;
+                    self.injecting.push(slot);
+                }
+                leg.digits.push_back(EventGenerator::new(
+                    event,
+                    DTMF_VOLUME,
+                    ticks,
+                    DTMF_STEP_TICKS,
+                ));
             }
             Cmd::SetTap(id, tap) => {
                 if let Some(leg) = self.leg_mut(id) {
@@ -525,7 +584,39 @@ impl Worker {
         let _ = reg.deregister(&mut leg.rtcp);
         self.free_slots.push(slot);
         self.pending.retain(|&(s, _)| s != slot);
+        self.injecting.retain(|&s| s != slot);
         Some(leg)
+    }
+
+    /// The earliest time an injected event packet is due.
+    fn next_digit_due(&self) -> Option<u64> {
+        self.injecting
+            .iter()
+            .filter_map(|&s| self.legs.get(s)?.as_deref())
+            .map(|l| l.digit_due_us)
+            .min()
+    }
+
+    /// Sends the injected event packets that are due.
+    fn inject(&mut self, now_us: u64) {
+        let Worker {
+            legs,
+            injecting,
+            tx_total,
+            ..
+        } = self;
+        injecting.retain(|&slot| {
+            let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+                return false;
+            };
+            if now_us >= leg.digit_due_us {
+                if send_digit_packet(leg, now_us) {
+                    *tx_total += 1;
+                }
+                leg.digit_due_us = now_us + DTMF_STEP_US;
+            }
+            !leg.digits.is_empty()
+        });
     }
 
     fn tick(&mut self, now_us: u64) {
@@ -547,11 +638,44 @@ impl Worker {
     }
 }
 
+/// The next packet of the leg's front injected digit, numbered into its outgoing stream and
+/// sent to its remote. A leg (re)configured without telephone-event drops its queue.
+fn send_digit_packet(leg: &mut Leg, now_us: u64) -> bool {
+    let Some(pt) = leg.params.as_ref().and_then(|p| p.dtmf_pt) else {
+        leg.digits.clear();
+        leg.digit_ts = None;
+        return false;
+    };
+    let Some((marker, event)) = leg.digits.front_mut().and_then(EventGenerator::next_packet) else {
+        leg.digits.pop_front();
+        leg.digit_ts = None;
+        return false;
+    };
+    let (seq, ts_now) = leg.out.generated(now_us);
+    let ts = *leg.digit_ts.get_or_insert(ts_now);
+    if leg.digits.front().is_some_and(EventGenerator::is_done) {
+        // That was the last end packet: the next digit starts a new event (new timestamp).
+        leg.digits.pop_front();
+        leg.digit_ts = None;
+    }
+    let mut pkt = [0u8; rtp::FIXED_HEADER_LEN + 4];
+    rtp::write_header(&mut pkt, pt, marker, seq, ts, leg.out.out_ssrc());
+    pkt[rtp::FIXED_HEADER_LEN..].copy_from_slice(&event.to_bytes());
+    match leg.latch.target() {
+        Some(to) => send(&leg.rtp, &pkt, to, &mut leg.tx_packets, &mut leg.tx_bytes),
+        None => false,
+    }
+}
+
 /// Maps the payload type, transcodes, re-stamps and sends an RTP packet out of `dst`.
 fn forward_rtp(pkt: &mut [u8], h: &rtp::RtpHeader, src: &Src, dst: &mut Leg, now_us: u64) -> bool {
     let Some(dp) = dst.params.as_ref() else {
         return false;
     };
+    if !dst.digits.is_empty() {
+        // An injected event is being sent: it replaces the relayed audio.
+        return false;
+    }
     if src.dtmf_pt == Some(h.pt) {
         match dp.dtmf_pt {
             Some(pt) => rtp::set_pt(pkt, pt),

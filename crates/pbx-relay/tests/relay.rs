@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use pbx_media::dtmf::TelephoneEvent;
+use pbx_media::dtmf::{DigitDetector, TelephoneEvent};
 use pbx_media::rtp::{self, RtpHeader};
 use pbx_media::{g711, tone};
 use pbx_relay::{Codec, LegId, LegParams, Relay, RelayConfig, RelayError, RelayEvent};
@@ -493,4 +493,108 @@ fn the_handle_is_send_sync_and_clone_and_ids_are_copy_hash() {
     fn id<T: Copy + Eq + std::hash::Hash + std::fmt::Debug>() {}
     handle::<Relay>();
     id::<LegId>();
+}
+
+#[test]
+fn an_injected_digit_arrives_as_one_rfc_4733_event_inside_the_relayed_stream() {
+    let (relay, _ev) = start(41900, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (b, _lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    let mut got: Vec<(RtpHeader, Vec<u8>)> = Vec::new();
+    std::thread::scope(|s| {
+        // A talks every 10 ms for 600 ms, through the whole event.
+        s.spawn(|| {
+            for i in 0..60u16 {
+                pa.send_to(
+                    &packet(0, 500 + i, 160 * u32::from(i), 0x51, &[0x55; 160]),
+                    la,
+                )
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        pb.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        while let Ok((n, _)) = pb.recv_from(&mut buf) {
+            let h = rtp::parse(&buf[..n]).expect("RTP");
+            got.push((h, buf[h.payload_range()].to_vec()));
+            if got.len() == 3 {
+                relay
+                    .send_digit(b, '7', Duration::from_millis(100))
+                    .unwrap();
+            }
+        }
+    });
+    let ssrc = got[0].0.ssrc;
+    for w in got.windows(2) {
+        assert_eq!(w[1].0.seq, w[0].0.seq.wrapping_add(1), "no gap, no repeat");
+        assert_eq!(w[1].0.ssrc, ssrc, "one outgoing stream");
+    }
+    let first_ev = got.iter().position(|(h, _)| h.pt == 101).expect("an event");
+    let events: Vec<_> = got[first_ev..]
+        .iter()
+        .take_while(|(h, _)| h.pt == 101)
+        .collect();
+    let after = &got[first_ev + events.len()..];
+    assert!(
+        after.iter().all(|(h, _)| h.pt == 0),
+        "no audio between the event's packets, no event packet after its end"
+    );
+    // 100 ms in 20 ms steps: 4 updates, then 3 end packets.
+    assert_eq!(events.len(), 7);
+    let mut detector = DigitDetector::new();
+    let digits: Vec<char> = events
+        .iter()
+        .filter_map(|(h, p)| detector.handle_packet(h.ts, p))
+        .collect();
+    assert_eq!(digits, ['7']);
+    let ts = events[0].0.ts;
+    assert!(events[0].0.marker && events[1..].iter().all(|(h, _)| !h.marker));
+    for (i, (h, p)) in events.iter().enumerate() {
+        let e = TelephoneEvent::parse(p).unwrap();
+        assert_eq!((h.ts, e.event, e.volume), (ts, 7, 10));
+        assert_eq!(e.end, i >= 4, "packet {i}");
+        assert_eq!(e.duration, (160 * (i as u16 + 1)).min(800));
+    }
+    let before = &got[first_ev - 1].0;
+    assert!(
+        (ts.wrapping_sub(before.ts) as i32) > 0,
+        "the event starts after the audio before it"
+    );
+    let resumed = &after.first().expect("audio after the event").0;
+    assert!(resumed.marker, "audio resumes as a new talkspurt");
+    assert!(
+        (resumed.ts.wrapping_sub(ts) as i32) >= 800,
+        "audio resumes after the event's duration"
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn a_digit_is_refused_for_a_leg_without_telephone_event_or_an_unknown_one() {
+    let (relay, _ev) = start(42000, 8, Duration::from_millis(500));
+    let pa = phone();
+    let (a, _) = relay.allocate(1).unwrap();
+    relay.configure(a, params(&pa, Codec::Pcma, 8, None));
+    let d = Duration::from_millis(100);
+    assert!(matches!(
+        relay.send_digit(a, '1', d),
+        Err(RelayError::NoTelephoneEvent)
+    ));
+    relay.configure(a, params(&pa, Codec::Pcma, 8, Some(101)));
+    assert!(matches!(
+        relay.send_digit(a, 'x', d),
+        Err(RelayError::NotADigit('x'))
+    ));
+    relay.send_digit(a, '#', d).unwrap();
+    // Without any relayed audio the event alone still reaches the phone, starting the stream.
+    let (h, p) = recv_rtp(&pa);
+    assert_eq!((h.pt, h.marker), (101, true));
+    assert_eq!(TelephoneEvent::parse(&p).unwrap().event, 11);
+    relay.release(a);
+    assert!(matches!(
+        relay.send_digit(a, '1', d),
+        Err(RelayError::UnknownLeg)
+    ));
+    relay.shutdown();
 }
