@@ -14,7 +14,7 @@ use crate::env::{CallTimer, Effect, Env, LocalSip, MediaLeg, MediaSetup};
 use crate::outcome::{CallRecord, HangupBy, Outcome};
 
 /// Methods a leg may send us in a dialog.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY";
 /// How long an ended call waits for its cancelled forks' final responses
 /// (Timer B's 64*T1 at the default T1).
 const LINGER: Duration = Duration::from_secs(32);
@@ -215,11 +215,43 @@ enum ForkState {
 pub struct Fork {
     /// The ring attempt (user) it belongs to.
     generation: u32,
+    /// The user it rings.
+    ext: String,
     uri: Uri,
-    key: TxnKey,
+    /// Its INVITE client transaction (`None` for a leg adopted from
+    /// another call by an attended transfer).
+    key: Option<TxnKey>,
     invite: Request,
     state: ForkState,
     leg: Leg,
+}
+
+/// A leg handed from one call to another by an attended transfer (RFC
+/// 3891 Replaces): its dialog, SDP state and relay leg move; the call that
+/// gave it up no longer touches it.
+#[derive(Debug)]
+pub struct Handover {
+    leg: Leg,
+    ext: String,
+    uri: Uri,
+    invite: Request,
+}
+
+impl Handover {
+    /// Our tag in the leg's dialog (in-dialog requests carry it as To tag).
+    pub fn tag(&self) -> &str {
+        &self.leg.tag
+    }
+
+    /// The relay leg that moves with it.
+    pub fn media(&self) -> Option<MediaLeg> {
+        self.leg.media
+    }
+
+    /// The user on that leg.
+    pub fn ext(&self) -> &str {
+        &self.ext
+    }
 }
 
 /// What a client transaction of the call is for.
@@ -236,6 +268,20 @@ enum Role {
 enum Side {
     In,
     Fork(usize),
+}
+
+/// A transfer in progress (RFC 3515 REFER, RFC 5589).
+#[derive(Debug, Clone)]
+struct Xfer {
+    /// The leg that sent the REFER, while it is still there.
+    by: Option<Side>,
+    /// The transferor's extension (for presence and the record).
+    by_ext: String,
+    /// The extension the call goes to.
+    to: String,
+    /// The bridge before the transfer, restored when it fails.
+    prev_anchor: Side,
+    prev_winner: Option<usize>,
 }
 
 /// A leg as `vpbx calls` shows it.
@@ -259,7 +305,12 @@ pub struct Call {
     forks: Vec<Fork>,
     /// Contacts that could not be rung at all (no media port, send failed).
     dead: Vec<Option<StatusCode>>,
+    /// The side that stays bridged to `winner`: the caller, until a
+    /// transfer by the caller hands its place to the callee.
+    anchor: Side,
     winner: Option<usize>,
+    xfer: Option<Xfer>,
+    transfers: Vec<crate::outcome::Transfer>,
     /// The fork whose early media the caller hears.
     early: Option<usize>,
     ringing_sent: bool,
@@ -303,7 +354,10 @@ impl Call {
             a_answer: None,
             forks: Vec::new(),
             dead: Vec::new(),
+            anchor: Side::In,
             winner: None,
+            xfer: None,
+            transfers: Vec::new(),
             early: None,
             ringing_sent: false,
             target: None,
@@ -476,11 +530,22 @@ impl Call {
         }
     }
 
+    /// The side bridged with `side`.
     fn other(&self, side: Side) -> Option<Side> {
-        match side {
-            Side::In => self.winner.map(Side::Fork),
-            Side::Fork(_) => Some(Side::In),
+        let w = self.winner.map(Side::Fork);
+        if side == self.anchor {
+            w
+        } else if Some(side) == w {
+            Some(self.anchor)
+        } else {
+            None
         }
+    }
+
+    /// Forks are out: first ringing, or a transfer target while answered.
+    fn ringing(&self) -> bool {
+        self.state == CallState::Ringing
+            || (self.state == CallState::Answered && self.xfer.is_some())
     }
 
     fn role_of(&self, key: TxnKey) -> Option<Role> {
@@ -496,7 +561,8 @@ impl Call {
     /// Rings `target`: one INVITE per contact, and the ring timer. No
     /// contacts: the user is unavailable.
     pub fn ring(&mut self, target: RingTarget, env: &mut Env<'_>) {
-        if self.state != CallState::Routing {
+        let transfer = self.state == CallState::Answered && self.xfer.is_some();
+        if self.state != CallState::Routing && !transfer {
             return;
         }
         self.generation += 1;
@@ -511,7 +577,9 @@ impl Call {
             let dead = std::mem::take(&mut self.dead);
             return self.unanswered(Outcome::of_forks(&dead), env);
         }
-        self.state = CallState::Ringing;
+        if !transfer {
+            self.state = CallState::Ringing;
+        }
         env.timer(timeout, CallTimer::Ring(self.generation));
     }
 
@@ -525,6 +593,9 @@ impl Call {
         outcome: Outcome,
         env: &mut Env<'_>,
     ) {
+        if self.state == CallState::Answered && self.xfer.is_some() {
+            return self.transfer_failed(outcome.status(), env);
+        }
         if self.state != CallState::Routing {
             return;
         }
@@ -618,8 +689,12 @@ impl Call {
         self.own(key, Role::ForkInvite(idx));
         self.forks.push(Fork {
             generation: self.generation,
+            ext: self
+                .target
+                .as_ref()
+                .map_or_else(String::new, |t| t.ext.clone()),
             uri: c.uri,
-            key,
+            key: Some(key),
             invite: req,
             state: ForkState::Trying,
             leg,
@@ -633,8 +708,10 @@ impl Call {
                 continue;
             }
             let f = &mut self.forks[i];
-            if matches!(f.state, ForkState::Trying | ForkState::Ringing) {
-                let _ = env.ep.cancel(env.now, f.key);
+            if matches!(f.state, ForkState::Trying | ForkState::Ringing)
+                && let Some(k) = f.key
+            {
+                let _ = env.ep.cancel(env.now, k);
             }
             f.leg.release(env);
         }
@@ -646,6 +723,9 @@ impl Call {
     /// Ringing ended without an answer: failover or the status.
     fn unanswered(&mut self, outcome: Outcome, env: &mut Env<'_>) {
         self.cancel_forks(None, env);
+        if self.state == CallState::Answered && self.xfer.is_some() {
+            return self.transfer_failed(outcome.status(), env);
+        }
         let next = self.target.as_ref().and_then(|t| match outcome {
             Outcome::Busy => t.on_busy.clone(),
             Outcome::NoAnswer => t.on_no_answer.clone(),
@@ -725,7 +805,7 @@ impl Call {
             return;
         }
         if status.is_provisional() {
-            if self.state != CallState::Ringing {
+            if !self.ringing() {
                 return;
             }
             let f = &mut self.forks[i];
@@ -749,6 +829,11 @@ impl Call {
                 {
                     self.own(k, Role::Bye);
                 }
+            }
+            if self.xfer.is_some() {
+                // The caller was answered long ago: a transfer target's
+                // progress is for the transferor's NOTIFY only.
+                return;
             }
             let early_sdp = !resp.body.is_empty();
             if early_sdp {
@@ -822,7 +907,7 @@ impl Call {
     fn on_fork_answer(&mut self, i: usize, resp: Response, env: &mut Env<'_>) {
         // RFC 6026 / §13.2.2.4: every 2xx gets its ACK; an extra one (other
         // fork, or after the call ended) then gets a BYE.
-        let extra = self.state != CallState::Ringing || self.winner.is_some_and(|w| w != i);
+        let extra = !self.ringing() || self.winner.is_some_and(|w| w != i);
         if self.winner == Some(i) {
             if let Some(ack) = &self.forks[i].leg.last_ack {
                 env.ep
@@ -884,6 +969,9 @@ impl Call {
         self.winner = Some(i);
         self.early = Some(i);
         self.cancel_forks(Some(i), env);
+        if self.xfer.is_some() {
+            return self.transfer_done(i, env);
+        }
         if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
             env.media.connect(a, b);
         }
@@ -960,7 +1048,7 @@ impl Call {
 
     /// Every fork is final and none answered: the outcome decides.
     fn forks_settled(&mut self, env: &mut Env<'_>) {
-        if self.state != CallState::Ringing {
+        if !self.ringing() {
             return self.maybe_finished(env);
         }
         let current = self.generation;
@@ -1094,18 +1182,9 @@ impl Call {
             return;
         }
         let in_dialog = self.leg(side).dialog.is_some();
-        if !in_dialog
-            || self.state != CallState::Answered
-            || (side != Side::In && self.other(side) != Some(Side::In))
-        {
-            return self.reply(
-                key,
-                &req,
-                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
-                env,
-            );
-        }
-        if side != Side::In && Some(side) != self.winner.map(Side::Fork) {
+        let transferor = self.xfer.as_ref().and_then(|x| x.by) == Some(side);
+        let bridged = side == self.anchor || Some(side) == self.winner.map(Side::Fork);
+        if !in_dialog || self.state != CallState::Answered || !(bridged || transferor) {
             return self.reply(
                 key,
                 &req,
@@ -1120,6 +1199,27 @@ impl Call {
             return self.reply(key, &req, StatusCode::SERVER_INTERNAL_ERROR, env);
         }
         match req.method {
+            Method::Bye if transferor => {
+                // The transferor leaves; the transfer goes on without it.
+                self.reply(key, &req, StatusCode::OK, env);
+                self.transferor_left(env);
+            }
+            Method::Bye if self.xfer.is_some() => {
+                // The party being transferred hung up: the transfer is moot.
+                self.reply(key, &req, StatusCode::OK, env);
+                self.cancel_forks(None, env);
+                let by = if side == Side::In {
+                    HangupBy::Caller
+                } else {
+                    HangupBy::Callee
+                };
+                if let Some(t) = self.xfer.as_ref().and_then(|x| x.by) {
+                    self.hang_up_leg(t, env);
+                }
+                self.xfer = None;
+                self.end(Outcome::Answered, by, Some(200), "normal", env);
+            }
+            Method::Refer => self.on_refer(side, key, &req, env),
             Method::Bye => {
                 self.reply(key, &req, StatusCode::OK, env);
                 let by = if side == Side::In {
@@ -1338,10 +1438,263 @@ impl Call {
         }
     }
 
+    /// RFC 3515 REFER from a bridged leg: blind transfer of the other
+    /// party to the Refer-To extension (attended when it carries Replaces).
+    fn on_refer(&mut self, side: Side, key: TxnKey, req: &Request, env: &mut Env<'_>) {
+        let refer_to = req
+            .headers
+            .get(&refer_to_header())
+            .and_then(|v| sip_msg::NameAddr::parse(v).ok());
+        let Some(to) = refer_to else {
+            return self.reply(key, req, StatusCode::BAD_REQUEST, env);
+        };
+        let replaces = to
+            .uri
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Replaces"))
+            .and_then(|(_, v)| parse_replaces(&unescape(v)));
+        let Some(ext) = to.uri.user.clone().filter(|u| !u.is_empty()) else {
+            return self.reply(key, req, StatusCode::BAD_REQUEST, env);
+        };
+        if self.xfer.is_some() || self.winner.is_none() {
+            return self.reply(key, req, StatusCode::REQUEST_PENDING, env);
+        }
+        let Some(stay) = self.other(side) else {
+            return self.reply(
+                key,
+                req,
+                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                env,
+            );
+        };
+        let r = req.make_response(StatusCode::new(202).unwrap_or(StatusCode::OK));
+        let _ = env.ep.send_response(env.now, key, r);
+        let by_ext = self.ext_of(side);
+        let attended = replaces.is_some();
+        self.xfer = Some(Xfer {
+            by: Some(side),
+            by_ext: by_ext.clone(),
+            to: ext.clone(),
+            prev_anchor: self.anchor,
+            prev_winner: self.winner,
+        });
+        self.transfers.push(crate::outcome::Transfer {
+            attended,
+            by: by_ext,
+            to: format!("user:{ext}"),
+            at_ms: env.wall_ms,
+        });
+        self.notify(side, "SIP/2.0 100 Trying", false, env);
+        self.anchor = stay;
+        self.winner = None;
+        self.hops = 0;
+        match replaces {
+            // The party in the replaced dialog's other leg joins this call.
+            Some((call_id, to_tag, from_tag)) => env.effect(Effect::Replace {
+                call_id,
+                to_tag,
+                from_tag,
+            }),
+            None => env.effect(Effect::Transfer { ext }),
+        }
+    }
+
+    /// (The call whose dialog a Replaces names.) Gives up the leg bridged
+    /// with the dialog whose our-tag is `tag` and peer tag `from_tag`, and
+    /// ends: the transferor's leg here gets BYE. `None` if no such
+    /// answered dialog.
+    pub fn hand_over(&mut self, tag: &str, from_tag: &str, env: &mut Env<'_>) -> Option<Handover> {
+        if self.state != CallState::Answered || self.xfer.is_some() {
+            return None;
+        }
+        let side = self.side_of_tag(tag)?;
+        let peer_tag = self.leg(side).dialog.as_ref()?.id.remote_tag.clone();
+        if !peer_tag.eq_ignore_ascii_case(from_tag) {
+            return None;
+        }
+        let keep = self.other(side)?;
+        let ext = self.ext_of(keep);
+        let (uri, invite) = match keep {
+            Side::In => (self.inbound.invite.uri.clone(), self.inbound.invite.clone()),
+            Side::Fork(i) => (self.forks[i].uri.clone(), self.forks[i].invite.clone()),
+        };
+        let stub = {
+            let l = self.leg(keep);
+            Leg::new(
+                l.call_id.clone(),
+                l.tag.clone(),
+                l.target,
+                l.local.clone(),
+                l.sdp.origin().clone(),
+            )
+        };
+        let leg = std::mem::replace(self.leg_mut(keep), stub);
+        self.hang_up_leg(side, env);
+        let by = if side == Side::In {
+            HangupBy::Caller
+        } else {
+            HangupBy::Callee
+        };
+        self.end(Outcome::Answered, by, Some(200), "transferred", env);
+        Some(Handover {
+            leg,
+            ext,
+            uri,
+            invite,
+        })
+    }
+
+    /// (The call that got the REFER with Replaces.) The replaced dialog's
+    /// other party arrives: bridge it with the anchor, like an answer.
+    pub fn adopt(&mut self, h: Handover, env: &mut Env<'_>) {
+        if self.state != CallState::Answered || self.xfer.is_none() {
+            // Nothing to join any more: the leg is ours to end.
+            let mut leg = h.leg;
+            if let Some(d) = leg.dialog.as_mut() {
+                let via = leg.local.via(&env.ep.new_branch());
+                let bye = d.new_request(Method::Bye, &via);
+                let _ = env.send_request(leg.target, bye);
+            }
+            leg.release(env);
+            return;
+        }
+        env.effect(Effect::OwnTag(h.leg.tag.clone()));
+        env.effect(Effect::Joined { ext: h.ext.clone() });
+        let timer = h.leg.timer;
+        let i = self.forks.len();
+        self.forks.push(Fork {
+            generation: self.generation,
+            ext: h.ext,
+            uri: h.uri,
+            key: None,
+            invite: h.invite,
+            state: ForkState::Answered,
+            leg: h.leg,
+        });
+        self.winner = Some(i);
+        if let Some(t) = timer {
+            self.start_session_timer(
+                Side::Fork(i),
+                t.interval.as_secs() as u32,
+                t.we_refresh,
+                env,
+            );
+        }
+        self.transfer_done(i, env);
+        // Either side may have been held by the transferor: now each side's
+        // hold state is the other's.
+        self.sync_hold(Side::Fork(i), env);
+    }
+
+    /// The Replaces named no dialog we could take over.
+    pub fn replace_failed(&mut self, env: &mut Env<'_>) {
+        self.transfer_failed(StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, env);
+    }
+
+    /// The extension behind a side (the caller, or the user a fork rang).
+    fn ext_of(&self, side: Side) -> String {
+        match side {
+            Side::In => self.p.caller.clone(),
+            Side::Fork(i) => self.forks[i].ext.clone(),
+        }
+    }
+
+    /// RFC 3515 §2.4.5 NOTIFY with a sipfrag of the transfer's progress.
+    fn notify(&mut self, side: Side, frag: &str, last: bool, env: &mut Env<'_>) {
+        let leg = self.leg_mut(side);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = leg.local.via(&env.ep.new_branch());
+        let mut n = dialog.new_request(Method::Notify, &via);
+        let h = &mut n.headers;
+        h.push(HeaderName::Event, "refer");
+        h.push(
+            subscription_state_header(),
+            if last {
+                "terminated;reason=noresource"
+            } else {
+                "active;expires=60"
+            },
+        );
+        h.push(HeaderName::Contact, leg.local.contact("vpbx"));
+        h.push(HeaderName::ContentType, "message/sipfrag;version=2.0");
+        n.body = Bytes::from(format!("{frag}\r\n"));
+        let target = leg.target;
+        if let Some(k) = env.send_request(target, n) {
+            self.own(k, Role::Bye);
+        }
+    }
+
+    /// The transfer target answered fork `i`: bridge it with the anchor,
+    /// tell the transferor, and let it go.
+    fn transfer_done(&mut self, i: usize, env: &mut Env<'_>) {
+        let Some(x) = self.xfer.take() else { return };
+        if let (Some(a), Some(b)) = (self.leg(self.anchor).media, self.forks[i].leg.media) {
+            env.media.connect(a, b);
+        }
+        self.destination = format!("user:{}", x.to);
+        if let Some(by) = x.by {
+            self.notify(by, "SIP/2.0 200 OK", true, env);
+            self.hang_up_leg(by, env);
+            self.leg_mut(by).release(env);
+            env.effect(Effect::Left { ext: x.by_ext });
+        }
+        // The hold state of the anchor now applies towards the new party.
+        let anchor = self.anchor;
+        self.sync_hold(anchor, env);
+    }
+
+    /// The transfer target could not be reached: tell the transferor and
+    /// give it its call back, or end the call if it already left.
+    fn transfer_failed(&mut self, status: StatusCode, env: &mut Env<'_>) {
+        let Some(x) = self.xfer.take() else { return };
+        self.cancel_forks(None, env);
+        match x.by {
+            Some(by) => {
+                let frag = format!("SIP/2.0 {} {}", status.as_u16(), status.canonical_reason());
+                self.notify(by, &frag, true, env);
+                self.anchor = x.prev_anchor;
+                self.winner = x.prev_winner;
+                if let (Some(a), Some(b)) = (
+                    self.leg(self.anchor).media,
+                    self.winner.and_then(|w| self.forks[w].leg.media),
+                ) {
+                    env.media.connect(a, b);
+                }
+                if let Some(t) = self.transfers.last_mut() {
+                    t.to = format!("{} (failed: {})", t.to, status.as_u16());
+                }
+            }
+            None => {
+                let anchor = self.anchor;
+                self.hang_up_leg(anchor, env);
+                self.end(
+                    Outcome::Answered,
+                    HangupBy::System,
+                    Some(status.as_u16()),
+                    "transfer_failed",
+                    env,
+                );
+            }
+        }
+    }
+
+    /// The transferor hung up during the transfer.
+    fn transferor_left(&mut self, env: &mut Env<'_>) {
+        let Some(x) = self.xfer.as_mut() else { return };
+        if let Some(by) = x.by.take() {
+            let ext = x.by_ext.clone();
+            self.leg_mut(by).release(env);
+            env.effect(Effect::Left { ext });
+        }
+    }
+
     /// A timer the call armed.
     pub fn on_timer(&mut self, t: CallTimer, env: &mut Env<'_>) {
         match t {
-            CallTimer::Ring(g) if g == self.generation && self.state == CallState::Ringing => {
+            CallTimer::Ring(g) if g == self.generation && self.ringing() => {
                 self.cancel_forks(None, env);
                 for f in &mut self.forks {
                     if matches!(f.state, ForkState::Trying | ForkState::Ringing) {
@@ -1381,7 +1734,7 @@ impl Call {
         if self.state != CallState::Answered {
             return;
         }
-        let held = [Side::In]
+        let held = [self.anchor]
             .into_iter()
             .chain(self.winner.map(Side::Fork))
             .find(|s| self.leg(*s).media == Some(leg))
@@ -1402,9 +1755,12 @@ impl Call {
     pub fn hang_up(&mut self, by: HangupBy, reason: &str, env: &mut Env<'_>) {
         match self.state {
             CallState::Answered => {
-                self.hang_up_leg(Side::In, env);
-                if let Some(w) = self.winner {
-                    self.hang_up_leg(Side::Fork(w), env);
+                self.cancel_forks(self.winner, env);
+                let mut sides = vec![self.anchor];
+                sides.extend(self.winner.map(Side::Fork));
+                sides.extend(self.xfer.take().and_then(|x| x.by));
+                for s in sides {
+                    self.hang_up_leg(s, env);
                 }
                 self.end(Outcome::Answered, by, Some(200), reason, env);
             }
@@ -1473,7 +1829,7 @@ impl Call {
                 hangup_by: by,
                 sip_cause: cause,
                 hangup_reason: reason.to_owned(),
-                transfers: Vec::new(),
+                transfers: self.transfers.clone(),
             })));
         }
         self.maybe_finished(env);
@@ -1544,4 +1900,53 @@ fn session_expires(h: &sip_msg::Headers) -> Option<(u32, Option<String>)> {
             .then(|| v.trim().to_ascii_lowercase())
     });
     Some((secs, refresher))
+}
+
+fn refer_to_header() -> HeaderName {
+    HeaderName::parse("Refer-To").unwrap_or(HeaderName::Other("Refer-To".into()))
+}
+
+fn subscription_state_header() -> HeaderName {
+    HeaderName::parse("Subscription-State")
+        .unwrap_or(HeaderName::Other("Subscription-State".into()))
+}
+
+/// Percent-decoding of a URI header value (`%3B` → `;`).
+fn unescape(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// RFC 3891 Replaces: `call-id;to-tag=…;from-tag=…` (any order of params).
+fn parse_replaces(v: &str) -> Option<(String, String, String)> {
+    let mut parts = v.split(';');
+    let call_id = parts.next()?.trim().to_owned();
+    let (mut to, mut from) = (None, None);
+    for p in parts {
+        let (k, val) = p.split_once('=')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "to-tag" => to = Some(val.trim().to_owned()),
+            "from-tag" => from = Some(val.trim().to_owned()),
+            _ => {}
+        }
+    }
+    Some((call_id, to?, from?))
 }

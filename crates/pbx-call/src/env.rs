@@ -93,6 +93,22 @@ pub enum Effect {
     /// contacts and state, then call [`Call::ring`](crate::Call::ring) or
     /// [`Call::unreachable`](crate::Call::unreachable).
     Route { ext: String, hop: u32 },
+    /// A transfer to `ext`: look up their contacts and state like for
+    /// [`Effect::Route`] (the user rung so far stays in the call).
+    Transfer { ext: String },
+    /// This user left the call (the transferor): its presence goes.
+    Left { ext: String },
+    /// This user joined the call (an adopted leg): it counts as in a call.
+    Joined { ext: String },
+    /// Attended transfer: take the other leg of the dialog (`call_id`, our
+    /// tag `to_tag`, the transferor's `from_tag`) from whichever call has
+    /// it, then [`Call::adopt`](crate::Call::adopt) it here (or
+    /// [`Call::replace_failed`](crate::Call::replace_failed)).
+    Replace {
+        call_id: String,
+        to_tag: String,
+        from_tag: String,
+    },
     /// The call ended: store the record.
     Record(Box<CallRecord>),
     /// Nothing is left to do: drop the call and its tags and transactions.

@@ -25,6 +25,8 @@ mod call;
 mod env;
 mod outcome;
 
-pub use call::{Call, CallParams, CallState, Fork, ForkTarget, Inbound, LegSummary, RingTarget};
+pub use call::{
+    Call, CallParams, CallState, Fork, ForkTarget, Handover, Inbound, LegSummary, RingTarget,
+};
 pub use env::{CallTimer, Effect, Env, LocalSip, MediaControl, MediaLeg, MediaSetup};
 pub use outcome::{CallRecord, Disposition, HangupBy, Outcome, Transfer};

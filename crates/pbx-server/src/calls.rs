@@ -147,6 +147,10 @@ struct Slot {
     tenant_slot: bool,
     tags: Vec<String>,
     txns: Vec<TxnKey>,
+    /// Legs adopted from calls in other shards, which forward that leg's
+    /// requests and relay events here until this call is gone:
+    /// (shard, tag, relay leg).
+    forwarded: Vec<(usize, String, Option<u64>)>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -181,6 +185,11 @@ pub struct Calls {
     shard: usize,
     /// The tenant of the request being fed to the endpoint.
     feeding: Option<Arc<TenantSnap>>,
+    /// Legs this shard's calls handed to calls in other shards (attended
+    /// transfer): in-dialog requests by our tag go to that shard…
+    forward_tags: HashMap<String, usize>,
+    /// …and relay events for the leg to (shard, call).
+    forward_media: HashMap<u64, (usize, u64)>,
 }
 
 impl Calls {
@@ -200,6 +209,8 @@ impl Calls {
             next_id: 1,
             shard,
             feeding: None,
+            forward_tags: HashMap::new(),
+            forward_media: HashMap::new(),
         }
     }
 
@@ -330,6 +341,18 @@ pub fn is_call_request(req: &Request) -> bool {
 impl Shard {
     /// A request for the endpoint (INVITE, in-dialog, CANCEL, ACK).
     pub(crate) fn on_call_request(&mut self, inb: Inbound) {
+        if let Some(shard) = inb
+            .req
+            .headers
+            .to_tag()
+            .and_then(|t| self.calls.forward_tags.get(t).copied())
+        {
+            // A leg that moved to a call in another shard.
+            let flow = inb.flow;
+            return self
+                .ctx
+                .to_shard(shard, ShardMsg::Sip(Box::new(inb)), Some(flow));
+        }
         let now = self.ctx.now();
         self.calls.feeding = inb.tenant.clone();
         let target = target_of(&inb.flow);
@@ -683,6 +706,7 @@ impl Shard {
                 tenant_slot: true,
                 tags: Vec::new(),
                 txns: Vec::new(),
+                forwarded: Vec::new(),
             },
         );
         self.apply_effects(id, effects);
@@ -833,9 +857,102 @@ impl Shard {
     pub(crate) fn on_media_event(&mut self, ev: pbx_relay::RelayEvent) {
         match ev {
             pbx_relay::RelayEvent::Timeout { leg, owner } => {
+                if !self.calls.slots.contains_key(&owner)
+                    && let Some(&(shard, call)) = self.calls.forward_media.get(&leg.0)
+                {
+                    let ev = pbx_relay::RelayEvent::Timeout { leg, owner: call };
+                    if let Some(tx) = self.ctx.shards.get(shard) {
+                        let _ = tx.try_send(ShardMsg::Media(ev));
+                    }
+                    return;
+                }
                 self.with_call(owner, |c, env| c.on_media_timeout(MediaLeg(leg.0), env));
             }
             pbx_relay::RelayEvent::Digit { .. } => {}
+        }
+    }
+
+    /// Attended transfer, in the shard of the call that holds the
+    /// replaced dialog: hand its other leg to `call` in `reply_shard`.
+    pub(crate) fn on_take_leg(
+        &mut self,
+        to_tag: String,
+        from_tag: String,
+        reply_shard: usize,
+        call: u64,
+    ) {
+        let handover = self
+            .calls
+            .tag_owner
+            .get(&to_tag)
+            .copied()
+            .and_then(|owner| {
+                self.with_call_ret(owner, |c, env| c.hand_over(&to_tag, &from_tag, env))
+            })
+            .flatten();
+        tracing::info!(
+            from_shard = self.id,
+            to_shard = reply_shard,
+            found = handover.is_some(),
+            "attended transfer: handing over the replaced dialog's other leg"
+        );
+        match handover {
+            Some(h) if reply_shard == self.id => {
+                self.with_call(call, |c, env| c.adopt(h, env));
+            }
+            Some(h) => {
+                self.calls
+                    .forward_tags
+                    .insert(h.tag().to_owned(), reply_shard);
+                if let Some(m) = h.media() {
+                    self.calls.forward_media.insert(m.0, (reply_shard, call));
+                }
+                let msg = ShardMsg::Adopt {
+                    call,
+                    handover: Box::new(h),
+                    from_shard: self.id,
+                };
+                if let Some(tx) = self.ctx.shards.get(reply_shard) {
+                    let _ = tx.try_send(msg);
+                }
+            }
+            None if reply_shard == self.id => {
+                self.with_call(call, |c, env| c.replace_failed(env));
+            }
+            None => {
+                if let Some(tx) = self.ctx.shards.get(reply_shard) {
+                    let _ = tx.try_send(ShardMsg::AdoptFailed { call });
+                }
+            }
+        }
+    }
+
+    pub(crate) fn replace_failed(&mut self, call: u64) {
+        self.with_call(call, |c, env| c.replace_failed(env));
+    }
+
+    /// A leg handed over from a call in `from_shard`.
+    pub(crate) fn on_adopt(&mut self, call: u64, h: pbx_call::Handover, from_shard: usize) {
+        let entry = (from_shard, h.tag().to_owned(), h.media().map(|m| m.0));
+        if let Some(s) = self.calls.slots.get_mut(&call) {
+            s.forwarded.push(entry);
+        } else {
+            self.unforward(entry);
+        }
+        self.with_call(call, |c, env| c.adopt(h, env));
+    }
+
+    fn unforward(&self, (shard, tag, media): (usize, String, Option<u64>)) {
+        if let Some(tx) = self.ctx.shards.get(shard) {
+            let _ = tx.try_send(ShardMsg::Unforward { tag, media });
+        }
+    }
+
+    /// The call that adopted a leg of ours is gone.
+    pub(crate) fn on_unforward(&mut self, tag: &str, media: Option<u64>) {
+        self.calls.forward_tags.remove(tag);
+        if let Some(m) = media {
+            self.calls.forward_media.remove(&m);
         }
     }
 
@@ -876,11 +993,18 @@ impl Shard {
 
     /// Runs `f` on call `id` with an environment, then carries out its effects.
     fn with_call(&mut self, id: u64, f: impl FnOnce(&mut Call, &mut Env<'_>)) {
-        let Some(slot) = self.calls.slots.get_mut(&id) else {
-            return;
-        };
+        let _ = self.with_call_ret(id, f);
+    }
+
+    /// [`Shard::with_call`] returning what `f` returns (`None`: no such call).
+    fn with_call_ret<R>(
+        &mut self,
+        id: u64,
+        f: impl FnOnce(&mut Call, &mut Env<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.calls.slots.get_mut(&id)?;
         let mut effects = Vec::new();
-        {
+        let ret = {
             let sip_ip = self
                 .ctx
                 .transports
@@ -900,10 +1024,11 @@ impl Shard {
                 media: &mut media,
                 effects: &mut effects,
             };
-            f(&mut slot.call, &mut env);
-        }
+            f(&mut slot.call, &mut env)
+        };
         self.apply_effects(id, effects);
         self.drain();
+        Some(ret)
     }
 
     fn apply_effects(&mut self, id: u64, effects: Vec<Effect>) {
@@ -934,6 +1059,49 @@ impl Shard {
                         self.ctx.presence.user_remove(tenant.id, &prev);
                     }
                     self.lookup(id, &tenant, &ext, hop);
+                }
+                Effect::Transfer { ext } => {
+                    let Some(s) = self.calls.slots.get(&id) else {
+                        continue;
+                    };
+                    let tenant = s.tenant.clone();
+                    self.lookup(id, &tenant, &ext, 0);
+                }
+                Effect::Left { ext } => {
+                    if let Some(s) = self.calls.slots.get_mut(&id)
+                        && let Some(pos) = s.users.iter().position(|u| **u == *ext)
+                    {
+                        s.users.remove(pos);
+                        self.ctx.presence.user_remove(s.tenant.id, &ext);
+                    }
+                }
+                Effect::Joined { ext } => {
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        self.ctx.presence.user_add(s.tenant.id, &ext);
+                        s.users.push(ext.as_str().into());
+                    }
+                }
+                Effect::Replace {
+                    call_id: _,
+                    to_tag,
+                    from_tag,
+                } => {
+                    let owner =
+                        crate::ids::shard_of_tag(&to_tag).filter(|s| *s < self.ctx.shards.len());
+                    match owner {
+                        Some(s) if s != self.id => {
+                            let msg = ShardMsg::TakeLeg {
+                                to_tag,
+                                from_tag,
+                                reply_shard: self.id,
+                                call: id,
+                            };
+                            if self.ctx.shards[s].try_send(msg).is_err() {
+                                self.with_call(id, |c, env| c.replace_failed(env));
+                            }
+                        }
+                        _ => self.on_take_leg(to_tag, from_tag, self.id, id),
+                    }
                 }
                 Effect::Record(rec) => {
                     self.release_presence(id);
@@ -966,6 +1134,9 @@ impl Shard {
     fn finish(&mut self, id: u64) {
         self.release_presence(id);
         if let Some(s) = self.calls.slots.remove(&id) {
+            for f in s.forwarded {
+                self.unforward(f);
+            }
             for t in s.tags {
                 self.calls.tag_owner.remove(&t);
             }

@@ -51,6 +51,29 @@ pub enum ShardMsg {
     Media(pbx_relay::RelayEvent),
     /// Calls in progress of one tenant (`vpbx calls`).
     ListCalls(i64, oneshot::Sender<Vec<crate::calls::CallInfo>>),
+    /// Attended transfer: give up the leg bridged with the dialog whose
+    /// our-tag is `to_tag` to `call` in `reply_shard`.
+    TakeLeg {
+        to_tag: String,
+        from_tag: String,
+        reply_shard: usize,
+        call: u64,
+    },
+    /// The leg asked for with `TakeLeg`.
+    Adopt {
+        call: u64,
+        handover: Box<pbx_call::Handover>,
+        from_shard: usize,
+    },
+    /// `TakeLeg` found no such dialog.
+    AdoptFailed {
+        call: u64,
+    },
+    /// Stop forwarding a handed-over leg (its new call ended).
+    Unforward {
+        tag: String,
+        media: Option<u64>,
+    },
 }
 
 /// A request routed to this shard.
@@ -175,6 +198,19 @@ impl Shard {
             ShardMsg::ListCalls(tenant, tx) => {
                 let _ = tx.send(self.list_calls(tenant));
             }
+            ShardMsg::TakeLeg {
+                to_tag,
+                from_tag,
+                reply_shard,
+                call,
+            } => self.on_take_leg(to_tag, from_tag, reply_shard, call),
+            ShardMsg::Adopt {
+                call,
+                handover,
+                from_shard,
+            } => self.on_adopt(call, *handover, from_shard),
+            ShardMsg::AdoptFailed { call } => self.replace_failed(call),
+            ShardMsg::Unforward { tag, media } => self.on_unforward(&tag, media),
             ShardMsg::Tenants(dir) => self.on_directory(dir),
             ShardMsg::Restore(list) => {
                 let now = self.ctx.wall_ms();
