@@ -1,12 +1,13 @@
 //! The RTP relay engine that the B2BUA drives.
 //!
 //! Every leg owns a port pair (RTP on an even port, RTCP on port + 1) from the configured range.
-//! Worker threads (plain `std::thread`, one `mio` epoll loop each) own the legs' sockets;
+//! Worker threads (plain `std::thread`, one level-triggered epoll loop each) own the legs' sockets;
 //! [`Relay::connect`] puts both legs of a pair on the same worker, so forwarding state is
 //! thread-local and the packet path takes no lock. Commands reach a worker through a channel and
-//! a [`mio::Waker`].
+//! an eventfd.
 //!
-//! Per packet the worker does `recv_from`, the latch check ([`pbx_media::Latch`]), payload-type
+//! Per packet the worker does one `recv_from` (level-triggered epoll: one datagram per readiness
+//! report, so no read ends in `EWOULDBLOCK`), the latch check ([`pbx_media::Latch`]), payload-type
 //! mapping, A-law ↔ µ-law transcoding when the legs' codecs differ, re-stamping for the outgoing
 //! leg ([`pbx_media::Restamper`]) and `send_to` from the peer leg's socket: one reused buffer,
 //! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
@@ -23,6 +24,7 @@
 //! worker thread: it must not block, and must not call [`Relay::connect`] or [`Relay::stats`]
 //! (they wait for a worker's answer; at worst they give up after a timeout).
 
+mod poller;
 mod pool;
 mod worker;
 
@@ -196,7 +198,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 struct WorkerHandle {
     tx: mpsc::Sender<Cmd>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<poller::Waker>,
     counters: Arc<WorkerCounters>,
 }
 

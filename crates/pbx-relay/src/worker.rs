@@ -9,20 +9,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
+use std::net::UdpSocket;
+
 use pbx_media::dtmf::{DigitDetector, EventGenerator};
 use pbx_media::rtp::{self, RtcpMap};
 use pbx_media::{Latch, Restamper, g711};
 
+use crate::poller::{Poller, WAKER, Waker};
 use crate::pool::Pool;
 use crate::{Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket, WorkerHandle};
 
-const WAKER: Token = Token(usize::MAX >> 1);
 /// Timeout checks run this often.
 const TICK: Duration = Duration::from_millis(250);
-/// Packets read from one socket per wake-up before the others get their turn.
-const BURST: usize = 64;
+/// Readiness reports taken per wait.
+const EVENTS: usize = 256;
 /// Larger than any RTP packet on an Ethernet path; longer datagrams are cut and dropped.
 const BUF_LEN: usize = 2048;
 /// Interval between the packets of an injected RFC 4733 event: the G.711 packetisation, so the
@@ -165,7 +165,7 @@ fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(s.into()))
+    Ok(s.into())
 }
 
 pub(crate) fn thread_name(i: usize) -> String {
@@ -178,12 +178,13 @@ pub(crate) fn spawn(
     pool: Arc<Mutex<Pool>>,
     epoch: Instant,
 ) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
-    let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (poll, waker) = Poller::new()?;
+    let waker = Arc::new(waker);
     let (tx, rx) = mpsc::channel();
     let counters = Arc::new(WorkerCounters::default());
     let mut w = Worker {
         poll,
+        waker: waker.clone(),
         rx,
         legs: Vec::new(),
         free_slots: Vec::new(),
@@ -196,7 +197,6 @@ pub(crate) fn spawn(
         rx_total: 0,
         tx_total: 0,
         dropped_total: 0,
-        pending: Vec::new(),
         injecting: Vec::new(),
     };
     let handle = std::thread::Builder::new()
@@ -213,7 +213,8 @@ pub(crate) fn spawn(
 }
 
 struct Worker {
-    poll: Poll,
+    poll: Poller,
+    waker: Arc<Waker>,
     rx: Receiver<Cmd>,
     legs: Vec<Option<Box<Leg>>>,
     free_slots: Vec<usize>,
@@ -227,8 +228,6 @@ struct Worker {
     rx_total: u64,
     tx_total: u64,
     dropped_total: u64,
-    /// Sockets left readable after a full burst.
-    pending: Vec<(usize, bool)>,
     /// Slots of the legs with injected digits queued.
     injecting: Vec<usize>,
 }
@@ -243,46 +242,37 @@ struct Src {
     out_source: Option<u32>,
 }
 
-fn token(slot: usize, rtcp: bool) -> Token {
-    Token(slot * 2 + usize::from(rtcp))
+fn token(slot: usize, rtcp: bool) -> u64 {
+    slot as u64 * 2 + u64::from(rtcp)
 }
 
 impl Worker {
     fn run(&mut self) {
-        let mut events = Events::with_capacity(256);
+        let mut events = Vec::with_capacity(EVENTS);
         let mut now = Instant::now();
         let mut next_tick = now + TICK;
-        let mut pending = Vec::new();
         loop {
-            let timeout = if self.pending.is_empty() {
-                let mut until = next_tick.saturating_duration_since(now);
-                if let Some(due) = self.next_digit_due() {
-                    let now_us = now.duration_since(self.epoch).as_micros() as u64;
-                    until = until.min(Duration::from_micros(due.saturating_sub(now_us)));
-                }
-                until
-            } else {
-                Duration::ZERO
-            };
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
-                && e.kind() != io::ErrorKind::Interrupted
-            {
+            let mut timeout = next_tick.saturating_duration_since(now);
+            if let Some(due) = self.next_digit_due() {
+                let now_us = now.duration_since(self.epoch).as_micros() as u64;
+                timeout = timeout.min(Duration::from_micros(due.saturating_sub(now_us)));
+            }
+            if self.poll.wait(&mut events, timeout).is_err() {
                 return;
             }
             now = Instant::now();
             let now_us = now.duration_since(self.epoch).as_micros() as u64;
-            std::mem::swap(&mut pending, &mut self.pending);
-            for (slot, rtcp) in pending.drain(..) {
-                self.readable(slot, rtcp, now, now_us);
-            }
             // Commands first: a connect or configure sent before a packet arrived applies to it.
-            if events.iter().any(|e| e.token() == WAKER) && !self.commands(now_us) {
-                return;
+            if events.iter().any(|e| e.data.u64() == WAKER) {
+                self.waker.reset();
+                if !self.commands(now_us) {
+                    return;
+                }
             }
-            for ev in events.iter() {
-                match ev.token() {
-                    WAKER => {}
-                    Token(t) => self.readable(t / 2, t % 2 == 1, now, now_us),
+            for ev in &events {
+                let t = ev.data.u64();
+                if t != WAKER {
+                    self.readable((t / 2) as usize, t % 2 == 1, now, now_us);
                 }
             }
             if !self.injecting.is_empty() {
@@ -300,7 +290,8 @@ impl Worker {
         }
     }
 
-    /// Reads the socket until it would block (or a burst is done), forwarding each packet.
+    /// Reads one datagram from the socket (level-triggered: more are reported again) and
+    /// forwards it.
     fn readable(&mut self, slot: usize, rtcp_sock: bool, now: Instant, now_us: u64) {
         let Worker {
             legs,
@@ -309,88 +300,82 @@ impl Worker {
             rx_total,
             tx_total,
             dropped_total,
-            pending,
             ..
         } = self;
-        for _ in 0..BURST {
-            let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
-                return;
-            };
-            let sock = if rtcp_sock { &leg.rtcp } else { &leg.rtp };
-            let (n, from) = match sock.recv_from(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => continue,
-            };
-            let pkt = &mut buf[..n];
-            let is_rtcp = rtcp_sock || rtp::is_rtcp(pkt);
-            let latch = if rtcp_sock {
-                &mut leg.rtcp_latch
-            } else {
-                &mut leg.latch
-            };
-            if !latch.check(from, now_us) {
-                *dropped_total += 1;
-                continue;
-            }
-            *rx_total += 1;
-            leg.rx_packets += 1;
-            leg.rx_bytes += n as u64;
-            leg.last_rx_us = Some(now_us);
-            leg.timed_out = false;
-            if let Some(tap) = &leg.tap {
-                let _ = tap.try_send(TapPacket {
-                    leg: leg.id,
-                    rtcp: is_rtcp,
-                    from,
-                    received: now,
-                    data: pkt.to_vec(),
-                });
-            }
-            let hdr = if is_rtcp {
-                None
-            } else if let Some(h) = rtp::parse(pkt) {
-                Some(h)
-            } else {
-                leg.unforwarded += 1;
-                continue;
-            };
-            let params = leg.params.as_ref();
-            let src = Src {
-                codec: params.map(|p| p.codec),
-                pt: params.map(|p| p.pt),
-                dtmf_pt: params.and_then(|p| p.dtmf_pt),
-                out_ssrc: leg.out.out_ssrc(),
-                out_source: leg.out.source_ssrc(),
-            };
-            if let (Some(h), Some(det)) = (hdr, leg.detector.as_mut())
-                && src.dtmf_pt == Some(h.pt)
-                && let Some(digit) = det.handle_packet(h.ts, &pkt[h.payload_range()])
-            {
-                (events.as_ref())(RelayEvent::Digit {
-                    leg: leg.id,
-                    owner: leg.owner,
-                    digit,
-                });
-            }
-            let Some(peer) = leg.peer else {
-                leg.unforwarded += 1;
-                continue;
-            };
-            let sent = match legs.get_mut(peer).and_then(|l| l.as_deref_mut()) {
-                Some(dst) => match hdr {
-                    Some(h) => forward_rtp(pkt, &h, &src, dst, now_us),
-                    None => forward_rtcp(pkt, &src, dst),
-                },
-                None => false,
-            };
-            if sent {
-                *tx_total += 1;
-            } else if let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) {
-                leg.unforwarded += 1;
-            }
+        let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+            return;
+        };
+        let sock = if rtcp_sock { &leg.rtcp } else { &leg.rtp };
+        let Ok((n, from)) = sock.recv_from(buf) else {
+            return;
+        };
+        let pkt = &mut buf[..n];
+        let is_rtcp = rtcp_sock || rtp::is_rtcp(pkt);
+        let latch = if rtcp_sock {
+            &mut leg.rtcp_latch
+        } else {
+            &mut leg.latch
+        };
+        if !latch.check(from, now_us) {
+            *dropped_total += 1;
+            return;
         }
-        pending.push((slot, rtcp_sock));
+        *rx_total += 1;
+        leg.rx_packets += 1;
+        leg.rx_bytes += n as u64;
+        leg.last_rx_us = Some(now_us);
+        leg.timed_out = false;
+        if let Some(tap) = &leg.tap {
+            let _ = tap.try_send(TapPacket {
+                leg: leg.id,
+                rtcp: is_rtcp,
+                from,
+                received: now,
+                data: pkt.to_vec(),
+            });
+        }
+        let hdr = if is_rtcp {
+            None
+        } else if let Some(h) = rtp::parse(pkt) {
+            Some(h)
+        } else {
+            leg.unforwarded += 1;
+            return;
+        };
+        let params = leg.params.as_ref();
+        let src = Src {
+            codec: params.map(|p| p.codec),
+            pt: params.map(|p| p.pt),
+            dtmf_pt: params.and_then(|p| p.dtmf_pt),
+            out_ssrc: leg.out.out_ssrc(),
+            out_source: leg.out.source_ssrc(),
+        };
+        if let (Some(h), Some(det)) = (hdr, leg.detector.as_mut())
+            && src.dtmf_pt == Some(h.pt)
+            && let Some(digit) = det.handle_packet(h.ts, &pkt[h.payload_range()])
+        {
+            (events.as_ref())(RelayEvent::Digit {
+                leg: leg.id,
+                owner: leg.owner,
+                digit,
+            });
+        }
+        let Some(peer) = leg.peer else {
+            leg.unforwarded += 1;
+            return;
+        };
+        let sent = match legs.get_mut(peer).and_then(|l| l.as_deref_mut()) {
+            Some(dst) => match hdr {
+                Some(h) => forward_rtp(pkt, &h, &src, dst, now_us),
+                None => forward_rtcp(pkt, &src, dst),
+            },
+            None => false,
+        };
+        if sent {
+            *tx_total += 1;
+        } else if let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) {
+            leg.unforwarded += 1;
+        }
     }
 
     /// Drains the command channel. `false` when the worker must stop.
@@ -417,13 +402,12 @@ impl Worker {
         match cmd {
             Cmd::Add(mut leg) => {
                 let slot = self.free_slots.pop().unwrap_or(self.legs.len());
-                let reg = self.poll.registry();
-                let ok = reg
-                    .register(&mut leg.rtp, token(slot, false), Interest::READABLE)
-                    .and_then(|()| {
-                        reg.register(&mut leg.rtcp, token(slot, true), Interest::READABLE)
-                    });
+                let ok = self
+                    .poll
+                    .add(&leg.rtp, token(slot, false))
+                    .and_then(|()| self.poll.add(&leg.rtcp, token(slot, true)));
                 if ok.is_err() {
+                    self.poll.delete(&leg.rtp);
                     // The pair goes back; the owner sees a leg that never carries media.
                     let port = leg.local.port();
                     drop(leg);
@@ -438,9 +422,7 @@ impl Worker {
                 } else {
                     self.legs[slot] = Some(leg);
                 }
-                // Packets that arrived while the leg moved would not raise a new edge.
-                self.pending.push((slot, false));
-                self.pending.push((slot, true));
+                // Packets queued while the leg moved are reported by the first wait.
                 if self.legs[slot]
                     .as_ref()
                     .is_some_and(|l| !l.digits.is_empty())
@@ -578,12 +560,10 @@ impl Worker {
     fn remove(&mut self, id: LegId) -> Option<Box<Leg>> {
         let slot = self.index.remove(&id)?;
         self.unlink(slot);
-        let mut leg = self.legs.get_mut(slot)?.take()?;
-        let reg = self.poll.registry();
-        let _ = reg.deregister(&mut leg.rtp);
-        let _ = reg.deregister(&mut leg.rtcp);
+        let leg = self.legs.get_mut(slot)?.take()?;
+        self.poll.delete(&leg.rtp);
+        self.poll.delete(&leg.rtcp);
         self.free_slots.push(slot);
-        self.pending.retain(|&(s, _)| s != slot);
         self.injecting.retain(|&s| s != slot);
         Some(leg)
     }
