@@ -203,6 +203,8 @@ database = "sqlite://$1/data/vpbx.db"
 listen = ["udp:127.0.0.1:$2"]
 shards = $SHARDS
 threads = $THREADS
+# Kamailio here keeps no OPTIONS keep-alive either (and loadgen's contacts do not answer).
+qualify_interval_s = 0
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
 [security]

@@ -3,7 +3,6 @@ pjsua2), with audio checked by frequency and level, media ports checked in the S
 call records checked with `vpbx cdr DOMAIN --json`.
 
 The same scenarios run without vpbx in test_calls_harness.py, which proves the harness.
-Enable with VPBX_CALLS=1 once the B2BUA and the relay answer calls.
 
 Assumed server config (see `setup`): `[media] ip = "127.0.0.1"`, `ports = "<lo>-<hi>"`,
 `rtp_timeout_s` (short here); user keys `ring_timeout` in the tenant YAML. If the server
@@ -14,7 +13,6 @@ Note for the relay: baresip binds its RTP socket to 0.0.0.0, so its RTP arrives 
 127.0.0.1 while its SDP says 127.0.0.3/.4 — latching must accept that (learning window).
 """
 
-import os
 import time
 
 import pytest
@@ -23,8 +21,6 @@ from calls import (PjPhone, Phone, add_media_config, assert_tone, call_tenant_ya
                    cdrs, make_tone_wav, wait_cdr, wait_recording_seconds)
 from peers import free_port, wait_until
 
-VPBX_CALLS = os.environ.get("VPBX_CALLS") == "1"
-pytestmark = pytest.mark.skipif(not VPBX_CALLS, reason="vpbx calls not implemented yet (issue 3 in progress)")
 
 DOMAIN = "t1.vpbx.test"
 SECRETS = {"1001": "secret-1001-aaaa", "1002": "secret-1002-bbbb", "1003": "secret-1003-cccc"}

@@ -1233,7 +1233,8 @@ impl Call {
                 self.end(Outcome::Answered, by, Some(200), "normal", env);
             }
             Method::Invite | Method::Update => self.on_offer(side, key, &req, env),
-            Method::Options | Method::Info => self.reply(key, &req, StatusCode::OK, env),
+            Method::Info => self.on_info(side, key, &req, env),
+            Method::Options => self.reply(key, &req, StatusCode::OK, env),
             Method::Prack => self.reply(
                 key,
                 &req,
@@ -1245,6 +1246,41 @@ impl Call {
                 r.headers.push(HeaderName::Allow, ALLOW);
                 let _ = env.ep.send_response(env.now, key, r);
             }
+        }
+    }
+
+    /// SIP INFO: DTMF (`application/dtmf-relay` or `application/dtmf`) goes
+    /// to the other leg as RFC 4733 when it negotiated telephone-event,
+    /// else as the same INFO; other INFO bodies are acknowledged.
+    fn on_info(&mut self, side: Side, key: TxnKey, req: &Request, env: &mut Env<'_>) {
+        let digit = info_digit(req);
+        let Some((digit, duration)) = digit else {
+            return self.reply(key, req, StatusCode::OK, env);
+        };
+        self.reply(key, req, StatusCode::OK, env);
+        let Some(o) = self.other(side) else { return };
+        let sent = self
+            .leg(o)
+            .media
+            .is_some_and(|m| env.media.send_digit(m, digit, duration));
+        if sent {
+            return;
+        }
+        let leg = self.leg_mut(o);
+        let Some(dialog) = leg.dialog.as_mut() else {
+            return;
+        };
+        let via = leg.local.via(&env.ep.new_branch());
+        let mut info = dialog.new_request(Method::Info, &via);
+        info.headers
+            .push(HeaderName::ContentType, "application/dtmf-relay");
+        info.body = Bytes::from(format!(
+            "Signal={digit}\r\nDuration={}\r\n",
+            duration.as_millis()
+        ));
+        let target = leg.target;
+        if let Some(k) = env.send_request(target, info) {
+            self.own(k, Role::Bye);
         }
     }
 
@@ -1949,4 +1985,42 @@ fn parse_replaces(v: &str) -> Option<(String, String, String)> {
         }
     }
     Some((call_id, to?, from?))
+}
+
+/// The digit and duration of a DTMF INFO (`application/dtmf-relay`:
+/// `Signal=5` / `Duration=160`; `application/dtmf`: the digit alone).
+fn info_digit(req: &Request) -> Option<(char, Duration)> {
+    let ct = req
+        .headers
+        .get(&HeaderName::ContentType)?
+        .to_ascii_lowercase();
+    let body = std::str::from_utf8(&req.body).ok()?;
+    let valid = |c: char| {
+        c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), '*' | '#' | 'A' | 'B' | 'C' | 'D')
+    };
+    let (mut digit, mut ms) = (None, 250u64);
+    if ct.starts_with("application/dtmf-relay") {
+        for line in body.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k.trim().to_ascii_lowercase().as_str() {
+                "signal" => digit = v.trim().chars().next(),
+                "duration" => ms = v.trim().parse().unwrap_or(250),
+                _ => {}
+            }
+        }
+    } else if ct.starts_with("application/dtmf") {
+        digit = body.trim().chars().next();
+    }
+    // RFC 4733 event 10/11 are * and #; some phones send them as numbers.
+    let digit = match digit? {
+        c if valid(c) => c.to_ascii_uppercase(),
+        _ => match body.trim().trim_start_matches("Signal=").trim() {
+            "10" => '*',
+            "11" => '#',
+            _ => return None,
+        },
+    };
+    Some((digit, Duration::from_millis(ms.clamp(40, 8000))))
 }

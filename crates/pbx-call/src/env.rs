@@ -33,6 +33,9 @@ pub trait MediaControl: std::fmt::Debug {
     fn connect(&mut self, a: MediaLeg, b: MediaLeg);
     /// Gives the port pair back.
     fn release(&mut self, leg: MediaLeg);
+    /// Sends an RFC 4733 event on `leg` (SIP INFO DTMF from the other
+    /// side); false when the leg negotiated no telephone-event.
+    fn send_digit(&mut self, leg: MediaLeg, digit: char, duration: std::time::Duration) -> bool;
 }
 
 /// Our own SIP address on the flow a leg uses: what goes in Via sent-by and

@@ -21,6 +21,7 @@ struct FakeMedia {
     released: Vec<u64>,
     connected: Vec<(u64, u64)>,
     configured: Vec<(u64, MediaSetup)>,
+    digits: Vec<(u64, char)>,
     exhausted: bool,
 }
 
@@ -45,6 +46,10 @@ impl MediaControl for FakeMedia {
     }
     fn release(&mut self, leg: MediaLeg) {
         self.released.push(leg.0);
+    }
+    fn send_digit(&mut self, leg: MediaLeg, digit: char, _d: Duration) -> bool {
+        self.digits.push((leg.0, digit));
+        true
     }
 }
 
@@ -689,4 +694,211 @@ fn a_delayed_offer_is_answered_in_the_ack() {
             .any(|(l, s)| *l == 1 && s.negotiated.codec.name.eq_ignore_ascii_case("PCMA"))
     );
     assert_eq!(h.media.connected.last(), Some(&(1, 2)));
+}
+
+const PHONE_3: &str = "127.0.0.1:5083";
+
+/// Answers the call at PHONE_1 and returns our tag towards the caller.
+fn answered(h: &mut Harness) -> String {
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    ok.headers.to_tag().unwrap().to_owned()
+}
+
+fn in_dialog_from_callee(method: &str, cseq: u32, extra: &str, body: &str) -> String {
+    format!(
+        "{method} sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {PHONE_1};branch=z9hG4bKb{cseq}\nMax-Forwards: 70\n\
+         From: <sip:1002@t.test>;tag=tag5081\nTo: \"Alice\" <sip:1001@t.test>;tag=TAG\nCall-ID: CID\nCSeq: {cseq} {method}\n\
+         Contact: <sip:1002@{PHONE_1}>\n{extra}Content-Length: {}\n\n{body}",
+        body.replace('\n', "\r\n").len()
+    )
+}
+
+/// The callee's in-dialog request: To tag and Call-ID of the fork's dialog.
+fn from_callee(h: &Harness, method: &str, cseq: u32, extra: &str, body: &str) -> String {
+    let inv = &h.requests_to(PHONE_1, Method::Invite)[0];
+    let tag = inv.headers.from_tag().unwrap().to_owned();
+    let cid = inv.headers.call_id().unwrap().to_owned();
+    in_dialog_from_callee(method, cseq, extra, body)
+        .replace("TAG", &tag)
+        .replace("CID", &cid)
+}
+
+#[test]
+fn a_blind_transfer_by_the_callee_rings_the_target_and_bridges_the_caller_to_it() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    answered(&mut h);
+    let refer = from_callee(
+        &h,
+        "REFER",
+        5,
+        "Refer-To: <sip:1003@t.test>\nReferred-By: <sip:1002@t.test>\n",
+        "",
+    );
+    h.receive(PHONE_1, &refer);
+    assert!(
+        h.responses_to(PHONE_1)
+            .iter()
+            .any(|r| r.status.as_u16() == 202)
+    );
+    let notify = h.requests_to(PHONE_1, Method::Notify);
+    assert_eq!(notify.len(), 1);
+    assert!(String::from_utf8_lossy(&notify[0].body).starts_with("SIP/2.0 100"));
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Transfer { ext } if ext == "1003"))
+    );
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_3)];
+    h.with(|c, env| c.ring(t, env));
+    assert_eq!(h.requests_to(PHONE_3, Method::Invite).len(), 1);
+    h.answer(PHONE_3, 200, Some(sdp(6004, "8", "sendrecv")));
+    // The caller's leg (1) is bridged to the target's (3); the transferor is told and let go.
+    assert_eq!(h.media.connected.last(), Some(&(1, 3)));
+    let notify = h.requests_to(PHONE_1, Method::Notify);
+    assert!(String::from_utf8_lossy(&notify.last().unwrap().body).starts_with("SIP/2.0 200"));
+    assert_eq!(h.requests_to(PHONE_1, Method::Bye).len(), 1);
+    assert_eq!(h.call().destination(), "user:1003");
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Left { ext } if ext == "1002"))
+    );
+}
+
+#[test]
+fn a_failed_blind_transfer_gives_the_transferor_its_call_back() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    answered(&mut h);
+    let refer = from_callee(&h, "REFER", 5, "Refer-To: <sip:1003@t.test>\n", "");
+    h.receive(PHONE_1, &refer);
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_3)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_3, 486, None);
+    let notify = h.requests_to(PHONE_1, Method::Notify);
+    assert!(String::from_utf8_lossy(&notify.last().unwrap().body).starts_with("SIP/2.0 486"));
+    assert_eq!(h.requests_to(PHONE_1, Method::Bye).len(), 0);
+    assert_eq!(
+        h.media.connected.last(),
+        Some(&(1, 2)),
+        "caller and transferor bridged again"
+    );
+    assert_eq!(h.call().state(), CallState::Answered);
+}
+
+#[test]
+fn sip_info_dtmf_reaches_the_other_leg_as_rfc_4733() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    answered(&mut h);
+    let info = from_callee(
+        &h,
+        "INFO",
+        6,
+        "Content-Type: application/dtmf-relay\n",
+        "Signal=5\nDuration=160\n",
+    );
+    h.receive(PHONE_1, &info);
+    assert!(
+        h.responses_to(PHONE_1)
+            .iter()
+            .any(|r| r.status.as_u16() == 200 && r.headers.cseq().unwrap().method == Method::Info)
+    );
+    assert_eq!(
+        h.media.digits,
+        vec![(1, '5')],
+        "sent on the caller's relay leg"
+    );
+}
+
+#[test]
+fn session_timers_let_the_caller_refresh_and_end_a_session_it_stops_refreshing() {
+    let mut h = Harness::new();
+    let inv = invite_text(&sdp(4000, "8", "sendrecv")).replace(
+        "Max-Forwards: 70\n",
+        "Max-Forwards: 70\nSupported: timer, 100rel\nSession-Expires: 120\n",
+    );
+    h.receive(CALLER, &inv);
+    let mut t = user("1002");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_1, 200, Some(sdp(6000, "8", "sendrecv")));
+    let ok = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 200)
+        .unwrap();
+    let se = sip_msg::HeaderName::parse("Session-Expires").unwrap();
+    assert_eq!(ok.headers.get(&se), Some("120;refresher=uac"));
+    assert_eq!(ok.headers.get(&sip_msg::HeaderName::Require), Some("timer"));
+    let tag = ok.headers.to_tag().unwrap().to_owned();
+    h.receive(
+        CALLER,
+        &format!(
+            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack7\nMax-Forwards: 70\n\
+             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\nContent-Length: 0\n\n"
+        ),
+    );
+    h.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.requests_to(PHONE_1, Method::Bye).len(),
+        0,
+        "still within the interval"
+    );
+    // No refresh: the session ends before it expires (120 - 32 s).
+    h.advance(Duration::from_secs(29));
+    assert_eq!(h.requests_to(PHONE_1, Method::Bye).len(), 1);
+    assert_eq!(h.records[0].hangup_reason, "session_timeout");
+}
+
+#[test]
+fn a_too_short_session_interval_is_refused_with_422_and_min_se() {
+    let mut h = Harness::new();
+    let inv = invite_text(&sdp(4000, "8", "sendrecv")).replace(
+        "Max-Forwards: 70\n",
+        "Max-Forwards: 70\nSupported: timer\nSession-Expires: 30\n",
+    );
+    h.receive(CALLER, &inv);
+    let r = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() >= 400)
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 422);
+    assert_eq!(
+        r.headers
+            .get(&sip_msg::HeaderName::parse("Min-SE").unwrap()),
+        Some("90")
+    );
+}
+
+#[test]
+fn a_caller_requiring_100rel_gets_reliable_provisionals() {
+    let mut h = Harness::new();
+    let inv = invite_text(&sdp(4000, "8", "sendrecv"))
+        .replace("Max-Forwards: 70\n", "Max-Forwards: 70\nRequire: 100rel\n");
+    h.receive(CALLER, &inv);
+    let mut t = user("1002");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_1, 180, None);
+    let ringing = h
+        .responses_to(CALLER)
+        .into_iter()
+        .find(|r| r.status.as_u16() == 180)
+        .unwrap();
+    assert!(ringing.headers.get(&sip_msg::HeaderName::RSeq).is_some());
+    assert_eq!(
+        ringing.headers.get(&sip_msg::HeaderName::Require),
+        Some("100rel")
+    );
 }

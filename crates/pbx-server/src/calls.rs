@@ -36,6 +36,8 @@ pub struct CallSettings {
     /// external_ip`); `None`: the internal one.
     pub media_external: Option<IpAddr>,
     pub max_hops: u32,
+    /// `[sip] qualify_interval_s` (zero: no OPTIONS qualify).
+    pub qualify_interval: Duration,
     /// RFC 4028 (`[sip] session_expires_s`, `min_se_s`); zero disables.
     pub session_expires: Duration,
     pub min_se: Duration,
@@ -66,6 +68,7 @@ impl Default for CallSettings {
             media_internal: None,
             media_external: None,
             max_hops: 8,
+            qualify_interval: Duration::from_secs(60),
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
         }
@@ -190,6 +193,8 @@ pub struct Calls {
     forward_tags: HashMap<String, usize>,
     /// …and relay events for the leg to (shard, call).
     forward_media: HashMap<u64, (usize, u64)>,
+    /// Qualify OPTIONS in flight.
+    pub(crate) probes: HashMap<TxnKey, crate::qualify::Probe>,
 }
 
 impl Calls {
@@ -211,6 +216,7 @@ impl Calls {
             feeding: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
+            probes: HashMap::new(),
         }
     }
 
@@ -319,6 +325,13 @@ impl MediaControl for RelayMedia<'_> {
             r.release(pbx_relay::LegId(leg.0));
         }
     }
+
+    fn send_digit(&mut self, leg: MediaLeg, digit: char, duration: Duration) -> bool {
+        self.relay.is_some_and(|r| {
+            r.send_digit(pbx_relay::LegId(leg.0), digit, duration)
+                .is_ok()
+        })
+    }
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -404,6 +417,11 @@ impl Shard {
         }
     }
 
+    /// Carries out what the endpoint has to send and report.
+    pub(crate) fn drain_calls(&mut self) {
+        self.drain();
+    }
+
     fn drain(&mut self) {
         loop {
             match self.calls.ep.poll_output() {
@@ -479,6 +497,9 @@ impl Shard {
                 }
             }
             Event::Response { key, response } => {
+                if self.probe_done(key, true) {
+                    return;
+                }
                 if let Some(id) = self.calls.txn_owner.get(&key).copied() {
                     self.with_call(id, |call, env| call.on_response(key, response, env));
                 }
@@ -487,6 +508,9 @@ impl Shard {
                 self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
             }
             Event::TimedOut { key, .. } | Event::TransportError { key } => {
+                if self.probe_done(key, false) {
+                    return;
+                }
                 if let Some(id) = self.calls.txn_owner.get(&key).copied() {
                     self.with_call(id, |call, env| call.on_txn_failed(key, env));
                 }
@@ -808,7 +832,7 @@ impl Shard {
     /// address (or TCP connection) the REGISTER came from
     /// ([`pbx_registrar::nat::reach`]). vpbx opens no TCP connections to
     /// phones yet: a TCP phone is reached over its own connection.
-    fn fork_target(&self, b: &Binding, user: &UserCall) -> Option<ForkTarget> {
+    pub(crate) fn fork_target(&self, b: &Binding, user: &UserCall) -> Option<ForkTarget> {
         use pbx_registrar::nat::Reach;
         let uri = sip_msg::Uri::parse(&b.contact).ok()?;
         let tcp_flow = match (b.source.transport, b.source.flow) {

@@ -123,7 +123,9 @@ impl std::fmt::Debug for Shard {
 impl Shard {
     pub fn new(id: usize, ctx: Arc<Ctx>, seed: u64) -> Shard {
         let dir = ctx.directory();
-        let registrar = Registrar::new(ctx.registrar_cfg);
+        let mut registrar = Registrar::new(ctx.registrar_cfg);
+        let qualify_ms = ctx.call_settings.qualify_interval.as_millis() as u64;
+        registrar.set_qualify_interval(ctx.wall_ms(), qualify_ms);
         let auth = Authenticator::new(ctx.nonce_key, ctx.nonce_ttl, ctx.replay_guard.clone());
         let t1 = ctx.t1;
         Shard {
@@ -242,6 +244,8 @@ impl Shard {
         self.persist(changes);
         self.hand_over_bindings();
         self.txns.expire(self.ctx.now());
+        self.qualify_due();
+        self.drain_calls();
     }
 
     /// A new tenant directory: bindings of deleted tenants and removed users go.
@@ -255,7 +259,7 @@ impl Shard {
         self.persist(changes);
     }
 
-    fn persist(&mut self, changes: Vec<BindingChange>) {
+    pub(crate) fn persist(&mut self, changes: Vec<BindingChange>) {
         if !changes.is_empty() {
             crate::run::coalesce(&mut self.dirty, changes);
             if !self.ctx.write_behind {
