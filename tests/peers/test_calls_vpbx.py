@@ -318,6 +318,29 @@ def test_blind_transfer_connects_the_caller_to_the_target(vpbx, reaper, tmp_path
         assert rec["transfers"] and rec["transfers"][0].get("kind") == "blind", rec
 
 
+def test_the_blind_transfer_feature_code_hands_the_caller_to_the_dialled_extension(vpbx, reaper, tmp_path):
+    """Seed 000's habit: during a call the callee dials ## and an extension (RFC 4733 digits);
+    vpbx lets the callee go and rings the extension for the caller."""
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    c = pbx.phone("c", "1003", "127.0.0.6", "c", auto_answer=True)
+    a.dial(uri("1002"))
+    a.wait_established(10)
+    time.sleep(1)
+    b.send_dtmf("##1003#")
+    c.wait_established(10)
+    b.wait_closed(10)
+    rec_c = wait_recording_seconds(c, 2.5)
+    assert_tone(rec_c, A_HZ, A_PEAK + RMS, start=0.5)
+    assert not a.has_event("CALL_CLOSED")
+    a.hangup()
+    c.wait_closed(5)
+    rec = next(r for r in wait_cdr(vpbx, DOMAIN, 1) if "1001" in r["caller"])
+    assert "1003" in (rec["destination"] or ""), rec
+    assert rec["transfers"] and rec["transfers"][0]["kind"] == "blind", rec
+
+
 def test_attended_transfer_joins_the_caller_and_the_consulted_phone(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a")

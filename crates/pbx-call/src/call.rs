@@ -43,6 +43,12 @@ pub struct CallParams {
     pub session_expires: Duration,
     /// RFC 4028 Min-SE: shorter intervals are refused with 422.
     pub min_se: Duration,
+    /// In-call feature code for a blind transfer (`[features]
+    /// blind_transfer`, seed 000's `##`), dialled as RFC 4733 digits,
+    /// then the extension and `#` (or a pause). Empty: off.
+    pub blind_transfer_code: String,
+    /// How long to wait for the next digit of the extension.
+    pub digit_timeout: Duration,
 }
 
 /// The caller's INVITE, as the endpoint handed it up.
@@ -131,6 +137,11 @@ struct Leg {
     timer: Option<SessionTimer>,
     /// Whether the peer said `Supported: timer`.
     peer_timer: bool,
+    /// RFC 4733 digits the phone on this leg dialled (feature codes).
+    digits: String,
+    /// After a feature code: the extension being dialled.
+    collecting: Option<String>,
+    digits_epoch: u32,
 }
 
 /// An RFC 4028 session timer on one leg.
@@ -162,6 +173,9 @@ impl Leg {
             last_ack: None,
             timer: None,
             peer_timer: false,
+            digits: String::new(),
+            collecting: None,
+            digits_epoch: 0,
         }
     }
 
@@ -974,6 +988,10 @@ impl Call {
         }
         if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
             env.media.connect(a, b);
+            if !self.p.blind_transfer_code.is_empty() {
+                env.media.watch_digits(a, true);
+                env.media.watch_digits(b, true);
+            }
         }
         self.state = CallState::Answered;
         self.answer_ms = Some(env.wall_ms);
@@ -1628,6 +1646,82 @@ impl Call {
         self.transfer_failed(StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST, env);
     }
 
+    /// An RFC 4733 digit the relay saw on `leg`: the blind-transfer
+    /// feature code, then the extension, ended by `#` or a pause.
+    pub fn on_digit(&mut self, leg: MediaLeg, digit: char, env: &mut Env<'_>) {
+        if self.state != CallState::Answered || self.xfer.is_some() {
+            return;
+        }
+        let Some(side) = [self.anchor]
+            .into_iter()
+            .chain(self.winner.map(Side::Fork))
+            .find(|s| self.leg(*s).media == Some(leg))
+        else {
+            return;
+        };
+        let code = self.p.blind_transfer_code.clone();
+        let timeout = self.p.digit_timeout;
+        let l = self.leg_mut(side);
+        l.digits_epoch += 1;
+        let epoch = l.digits_epoch;
+        if let Some(ext) = l.collecting.as_mut() {
+            if digit == '#' {
+                let ext = std::mem::take(ext);
+                l.collecting = None;
+                return self.feature_transfer(side, ext, env);
+            }
+            ext.push(digit);
+        } else {
+            l.digits.push(digit);
+            if l.digits.len() > 8 {
+                l.digits.remove(0);
+            }
+            if code.is_empty() || !l.digits.ends_with(&code) {
+                return;
+            }
+            l.digits.clear();
+            l.collecting = Some(String::new());
+        }
+        env.timer(
+            timeout,
+            CallTimer::Digits {
+                leg: Self::leg_code(side),
+                epoch,
+            },
+        );
+    }
+
+    /// `##` + extension: a blind transfer by the phone that dialled it. The
+    /// dialler leaves at once (as in Asterisk); a failed transfer ends the
+    /// call.
+    fn feature_transfer(&mut self, side: Side, ext: String, env: &mut Env<'_>) {
+        if ext.is_empty() || self.xfer.is_some() {
+            return;
+        }
+        let Some(stay) = self.other(side) else { return };
+        let by_ext = self.ext_of(side);
+        self.transfers.push(crate::outcome::Transfer {
+            attended: false,
+            by: by_ext.clone(),
+            to: format!("user:{ext}"),
+            at_ms: env.wall_ms,
+        });
+        self.xfer = Some(Xfer {
+            by: None,
+            by_ext: by_ext.clone(),
+            to: ext.clone(),
+            prev_anchor: self.anchor,
+            prev_winner: self.winner,
+        });
+        self.anchor = stay;
+        self.winner = None;
+        self.hops = 0;
+        self.hang_up_leg(side, env);
+        self.leg_mut(side).release(env);
+        env.effect(Effect::Left { ext: by_ext });
+        env.effect(Effect::Transfer { ext });
+    }
+
     /// The extension behind a side (the caller, or the user a fork rang).
     fn ext_of(&self, side: Side) -> String {
         match side {
@@ -1669,6 +1763,9 @@ impl Call {
         let Some(x) = self.xfer.take() else { return };
         if let (Some(a), Some(b)) = (self.leg(self.anchor).media, self.forks[i].leg.media) {
             env.media.connect(a, b);
+            if !self.p.blind_transfer_code.is_empty() {
+                env.media.watch_digits(b, true);
+            }
         }
         self.destination = format!("user:{}", x.to);
         if let Some(by) = x.by {
@@ -1755,6 +1852,18 @@ impl Call {
                     self.reoffer(side, env);
                 } else {
                     self.hang_up(HangupBy::System, "session_timeout", env);
+                }
+            }
+            CallTimer::Digits { leg, epoch } => {
+                let Some(side) = self.side_of_code(leg) else {
+                    return;
+                };
+                let l = self.leg_mut(side);
+                if l.digits_epoch != epoch {
+                    return;
+                }
+                if let Some(ext) = l.collecting.take() {
+                    self.feature_transfer(side, ext, env);
                 }
             }
             CallTimer::Linger => {

@@ -36,6 +36,8 @@ pub trait MediaControl: std::fmt::Debug {
     /// Sends an RFC 4733 event on `leg` (SIP INFO DTMF from the other
     /// side); false when the leg negotiated no telephone-event.
     fn send_digit(&mut self, leg: MediaLeg, digit: char, duration: std::time::Duration) -> bool;
+    /// Report RFC 4733 digits received on `leg` (feature codes).
+    fn watch_digits(&mut self, leg: MediaLeg, on: bool);
 }
 
 /// Our own SIP address on the flow a leg uses: what goes in Via sent-by and
@@ -80,6 +82,8 @@ pub enum CallTimer {
     /// we are the refresher, else the session expired. `epoch` ignores
     /// timers superseded by a refresh.
     Session { leg: u32, epoch: u32 },
+    /// The digits after a feature code on one leg stopped coming.
+    Digits { leg: u32, epoch: u32 },
 }
 
 /// What the shard must do for a call (beyond what the endpoint sends).

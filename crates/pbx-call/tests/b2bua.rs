@@ -22,6 +22,7 @@ struct FakeMedia {
     connected: Vec<(u64, u64)>,
     configured: Vec<(u64, MediaSetup)>,
     digits: Vec<(u64, char)>,
+    watched: Vec<u64>,
     exhausted: bool,
 }
 
@@ -46,6 +47,11 @@ impl MediaControl for FakeMedia {
     }
     fn release(&mut self, leg: MediaLeg) {
         self.released.push(leg.0);
+    }
+    fn watch_digits(&mut self, leg: MediaLeg, on: bool) {
+        if on {
+            self.watched.push(leg.0);
+        }
     }
     fn send_digit(&mut self, leg: MediaLeg, digit: char, _d: Duration) -> bool {
         self.digits.push((leg.0, digit));
@@ -371,6 +377,8 @@ fn params() -> CallParams {
         user_agent: "vpbx-test".into(),
         session_expires: Duration::from_secs(1800),
         min_se: Duration::from_secs(90),
+        blind_transfer_code: "##".into(),
+        digit_timeout: Duration::from_secs(3),
     }
 }
 
@@ -901,4 +909,39 @@ fn a_caller_requiring_100rel_gets_reliable_provisionals() {
         ringing.headers.get(&sip_msg::HeaderName::Require),
         Some("100rel")
     );
+}
+
+#[test]
+fn the_blind_transfer_feature_code_hands_the_other_party_to_the_dialled_extension() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    answered(&mut h);
+    assert!(h.media.watched.contains(&1) && h.media.watched.contains(&2));
+    // The callee (relay leg 2) dials ## 1 0 0 3 and pauses.
+    for d in "5##1003".chars() {
+        h.with(|c, env| c.on_digit(MediaLeg(2), d, env));
+    }
+    assert!(
+        !h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Transfer { .. })),
+        "waits for # or a pause"
+    );
+    h.advance(Duration::from_secs(4));
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Transfer { ext } if ext == "1003"))
+    );
+    assert_eq!(
+        h.requests_to(PHONE_1, Method::Bye).len(),
+        1,
+        "the transferor leaves"
+    );
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_3)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_3, 200, Some(sdp(6004, "8", "sendrecv")));
+    assert_eq!(h.media.connected.last(), Some(&(1, 3)));
+    assert_eq!(h.call().destination(), "user:1003");
 }

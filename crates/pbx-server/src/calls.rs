@@ -38,6 +38,8 @@ pub struct CallSettings {
     pub max_hops: u32,
     /// `[sip] qualify_interval_s` (zero: no OPTIONS qualify).
     pub qualify_interval: Duration,
+    /// `[features] blind_transfer` (empty: off).
+    pub blind_transfer_code: String,
     /// RFC 4028 (`[sip] session_expires_s`, `min_se_s`); zero disables.
     pub session_expires: Duration,
     pub min_se: Duration,
@@ -69,6 +71,7 @@ impl Default for CallSettings {
             media_external: None,
             max_hops: 8,
             qualify_interval: Duration::from_secs(60),
+            blind_transfer_code: "##".into(),
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
         }
@@ -323,6 +326,12 @@ impl MediaControl for RelayMedia<'_> {
     fn release(&mut self, leg: MediaLeg) {
         if let Some(r) = self.relay {
             r.release(pbx_relay::LegId(leg.0));
+        }
+    }
+
+    fn watch_digits(&mut self, leg: MediaLeg, on: bool) {
+        if let Some(r) = self.relay {
+            r.watch_digits(pbx_relay::LegId(leg.0), on);
         }
     }
 
@@ -691,6 +700,8 @@ impl Shard {
             user_agent: "vpbx".into(),
             session_expires: self.ctx.call_settings.session_expires,
             min_se: self.ctx.call_settings.min_se,
+            blind_transfer_code: self.ctx.call_settings.blind_transfer_code.clone(),
+            digit_timeout: Duration::from_secs(3),
         };
         let inbound = CallInbound {
             key,
@@ -892,7 +903,9 @@ impl Shard {
                 }
                 self.with_call(owner, |c, env| c.on_media_timeout(MediaLeg(leg.0), env));
             }
-            pbx_relay::RelayEvent::Digit { .. } => {}
+            pbx_relay::RelayEvent::Digit { leg, owner, digit } => {
+                self.with_call(owner, |c, env| c.on_digit(MediaLeg(leg.0), digit, env));
+            }
         }
     }
 

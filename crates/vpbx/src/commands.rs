@@ -473,6 +473,11 @@ async fn demo() -> Result<()> {
         "then: cargo run --release -- --config {} registrations {domain}",
         cfg_path.display()
     );
+    println!(
+        "call: register two softphones (e.g. 1001 and 1002) and dial the other's extension; \
+         the audio goes through vpbx's relay; see the call with `calls {domain}` while it runs \
+         and its record with `cdr {domain}` after"
+    );
     println!("stop with Ctrl-C");
     serve(cfg).await
 }
