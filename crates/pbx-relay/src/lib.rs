@@ -331,9 +331,9 @@ impl Relay {
         let mut routing = lock(&self.inner.routing);
         let id = LegId(routing.next_id);
         routing.next_id += 1;
-        let w = (0..routing.load.len())
-            .min_by_key(|&i| routing.load[i])
-            .unwrap_or(0);
+        // Every leg of one owner (call) on the same worker: bridging them
+        // then never moves a leg between threads (a blocking hand-over).
+        let w = (self.inner.hasher.hash_one(owner) % routing.load.len().max(1) as u64) as usize;
         routing.load[w] += 1;
         routing.legs.insert(
             id.0,

@@ -26,10 +26,16 @@ pub(crate) struct Poller {
 #[derive(Debug)]
 pub(crate) struct Waker {
     fd: OwnedFd,
+    /// A wake-up is written and not yet taken by the worker: further
+    /// commands need no syscall (the worker drains the whole channel).
+    pending: std::sync::atomic::AtomicBool,
 }
 
 impl Waker {
     pub(crate) fn wake(&self) -> io::Result<()> {
+        if self.pending.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(());
+        }
         match rustix::io::write(&self.fd, &1u64.to_ne_bytes()) {
             // The counter is full: the worker has wake-ups pending anyway.
             Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
@@ -38,9 +44,13 @@ impl Waker {
     }
 
     /// Clears the pending wake-ups (the eventfd stays readable until read).
+    /// Called before the worker drains its commands, so a command sent
+    /// after the drain started wakes it again.
     pub(crate) fn reset(&self) {
         let mut buf = [0u8; 8];
         let _ = rustix::io::read(&self.fd, &mut buf);
+        self.pending
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -49,7 +59,13 @@ impl Poller {
         let epoll = epoll::create(CreateFlags::CLOEXEC)?;
         let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         epoll::add(&epoll, &fd, EventData::new_u64(WAKER), EventFlags::IN)?;
-        Ok((Poller { epoll }, Waker { fd }))
+        Ok((
+            Poller { epoll },
+            Waker {
+                fd,
+                pending: std::sync::atomic::AtomicBool::new(false),
+            },
+        ))
     }
 
     /// Level-triggered read interest for `fd`, reported as `token`.
