@@ -96,7 +96,7 @@ database = "sqlite://$A/data/vpbx.db"
 listen = ["udp:127.0.0.1:$VPBX_PORT"]
 [media]
 ip = "127.0.0.1"
-ports = "20000-29999"
+ports = "16000-47999"   # 16 000 pairs: ~2 000 calls up at 1 000 calls/s plus the pairs resting 2 s after release
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
 [security]
@@ -114,9 +114,11 @@ EOF
       --t1-ms 400 --time-limit-s 1 --expires 60 2>/dev/null | grep -q '"ok":1' && break
     sleep 0.5
   done
-  log "vpbx: $((CPS * CPS_SECONDS)) calls at $CPS/s, hold $HOLD_MS ms, no RTP"
-  calls "$VPBX_PORT" "vpbx/cps" "$VPBX_PID" --count $((CPS * CPS_SECONDS)) --cps "$CPS" \
-    --max-concurrent $((conc_cps + CPS)) --hold-ms "$HOLD_MS" --time-limit-s $((CPS_SECONDS + 30))
+  # Memory per call is measured against the idle server (users registered, no call
+  # yet): the RTP steps run first, the setup-rate run (which leaves allocator pages
+  # behind) last.
+  sleep 2
+  echo "{\"label\":\"vpbx/baseline\",\"server_rss_kb\":$(awk '/VmRSS/ {print $2}' /proc/$VPBX_PID/status)}" >>"$RESULTS"
   for n in $RTP_CALLS; do
     ramp=$((n * 1000 / (n < 500 ? 250 : 500)))
     hold=$((ramp + 1000 + MEASURE_S * 1000 + 2000))
@@ -125,6 +127,9 @@ EOF
       --hold-ms "$hold" --rtp --measure-s "$MEASURE_S" --time-limit-s $((hold / 1000 + 30))
     sleep 1
   done
+  log "vpbx: $((CPS * CPS_SECONDS)) calls at $CPS/s, hold $HOLD_MS ms, no RTP"
+  calls "$VPBX_PORT" "vpbx/cps" "$VPBX_PID" --count $((CPS * CPS_SECONDS)) --cps "$CPS" \
+    --max-concurrent $((conc_cps + CPS)) --hold-ms "$HOLD_MS" --time-limit-s $((CPS_SECONDS + 30))
   kill "$VPBX_PID" 2>/dev/null || true; wait "$VPBX_PID" 2>/dev/null || true
 }
 
@@ -244,6 +249,8 @@ log "loadgen self-check: 100 direct calls with RTP (no server)"
 python3 - "$RESULTS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+base = {r["label"].split("/")[0]: r["server_rss_kb"] for r in rows if r.get("label", "").endswith("/baseline")}
+rows = [r for r in rows if not r.get("label", "").endswith("/baseline")]
 def f(x, fmt="%.2f"):
     return "-" if x is None else fmt % x
 def why(r):
@@ -277,6 +284,8 @@ for r in rows:
         print("%-16s %6s calls not answered (%s)" % (srv, n, why(r))); continue
     loss = r["rtp"]["loss_pct"] if "rtp" in r and r["rtp"] else r.get("loss_pct")
     by[(srv, n)] = w
+    if srv in base and r.get("server_rss_kb"):
+        w["server_rss_kb_per_call"] = (r["server_rss_kb"] - base[srv]) / int(n)
     print("%-16s %6s %10.0f %10.0f %12s %12s %8s %12s" % (srv, n, w["rx_per_s"], w["rx_expected_per_s"],
           f(w["server_cpu_us_per_packet"]), f(w["loadgen_cpu_us_per_packet"]), f(loss, "%.3f"), f(w.get("server_rss_kb_per_call"), "%.1f")))
 ratios = [(n, by[("vpbx", n)], by[("rtpengine", n)]) for (s, n) in by if s == "vpbx" and ("rtpengine", n) in by]
@@ -288,7 +297,8 @@ if ratios:
         except (TypeError, ZeroDivisionError): pass
 print()
 print("server us/pkt: the relay's utime+stime (/proc/PID/stat, all threads) over the window / packets the generator received.")
-print("loadgen us/pkt: the generator's own CPU over the window / packets it sent and received. RSS kB/call: (VmRSS with the calls up - before) / calls.")
+print("loadgen us/pkt: the generator's own CPU over the window / packets it sent and received. RSS kB/call: (VmRSS with the calls up - before) / calls;")
+print("  for vpbx 'before' is the idle server with its users registered, measured once before the first call.")
 EOF
 echo "load at the end: $(uptime) (other processes on the 2 cores inflate every CPU figure)"
 echo "raw: $RESULTS, $OUT/loadgen.err"
