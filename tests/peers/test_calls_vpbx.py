@@ -341,6 +341,36 @@ def test_the_blind_transfer_feature_code_hands_the_caller_to_the_dialled_extensi
     assert rec["transfers"] and rec["transfers"][0]["kind"] == "blind", rec
 
 
+def test_the_attended_feature_code_consults_then_hands_the_caller_over(vpbx, reaper, tmp_path):
+    """Seed 000's *2: the callee dials *2 and an extension; the caller waits on hold while the
+    callee talks to the extension; when the callee hangs up the caller and the extension talk."""
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    c = pbx.phone("c", "1003", "127.0.0.6", "c", auto_answer=True)
+    a.dial(uri("1002"))
+    a.wait_established(10)
+    time.sleep(1)
+    b.send_dtmf("*21003#")
+    c.wait_established(10)
+    time.sleep(1.5)
+    assert not a.has_event("CALL_CLOSED") and not b.has_event("CALL_CLOSED")
+    b.hangup()
+    b.wait_closed(5)
+    time.sleep(2.5)
+    assert not a.has_event("CALL_CLOSED"), "the caller stays, now with 1003"
+    s1 = a.rx_seq()
+    time.sleep(1)
+    s2 = a.rx_seq()
+    assert s1 is not None and s2 is not None and s2 > s1, (s1, s2)
+    a.hangup()
+    c.wait_closed(5)
+    assert_tone(c.last_recording(), A_HZ, A_PEAK + RMS, start=-2.0, end=-0.3)
+    rec = next(r for r in wait_cdr(vpbx, DOMAIN, 1) if "1001" in r["caller"])
+    assert "1003" in (rec["destination"] or ""), rec
+    assert any(t["kind"] == "attended" for t in rec["transfers"]), rec
+
+
 def test_attended_transfer_joins_the_caller_and_the_consulted_phone(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a")

@@ -47,6 +47,10 @@ pub struct CallParams {
     /// blind_transfer`, seed 000's `##`), dialled as RFC 4733 digits,
     /// then the extension and `#` (or a pause). Empty: off.
     pub blind_transfer_code: String,
+    /// In-call feature code for an attended transfer (`[features]
+    /// attended_transfer`, `*2`): the other party is held while the dialler
+    /// talks to the extension; hanging up hands the call over. Empty: off.
+    pub attended_transfer_code: String,
     /// How long to wait for the next digit of the extension.
     pub digit_timeout: Duration,
 }
@@ -139,8 +143,9 @@ struct Leg {
     peer_timer: bool,
     /// RFC 4733 digits the phone on this leg dialled (feature codes).
     digits: String,
-    /// After a feature code: the extension being dialled.
-    collecting: Option<String>,
+    /// After a feature code: the extension being dialled, and whether the
+    /// code was the attended one.
+    collecting: Option<(String, bool)>,
     digits_epoch: u32,
 }
 
@@ -296,6 +301,19 @@ struct Xfer {
     /// The bridge before the transfer, restored when it fails.
     prev_anchor: Side,
     prev_winner: Option<usize>,
+    /// `*2`: ringing the target for a consultation, `held` on hold meanwhile.
+    consult_held: Option<Side>,
+}
+
+/// `*2` consultation: `held` waits while `by` talks to the target.
+#[derive(Debug, Clone)]
+struct Consult {
+    by: Side,
+    by_ext: String,
+    held: Side,
+    /// The bridge before, restored when the consultation ends without a hand-over.
+    prev_anchor: Side,
+    prev_winner: Option<usize>,
 }
 
 /// A leg as `vpbx calls` shows it.
@@ -324,6 +342,9 @@ pub struct Call {
     anchor: Side,
     winner: Option<usize>,
     xfer: Option<Xfer>,
+    /// An attended feature-code transfer in consultation: the held party
+    /// (the dialler is bridged with the target meanwhile).
+    consult: Option<Consult>,
     transfers: Vec<crate::outcome::Transfer>,
     /// The fork whose early media the caller hears.
     early: Option<usize>,
@@ -371,6 +392,7 @@ impl Call {
             anchor: Side::In,
             winner: None,
             xfer: None,
+            consult: None,
             transfers: Vec::new(),
             early: None,
             ringing_sent: false,
@@ -722,6 +744,11 @@ impl Call {
                 continue;
             }
             let f = &mut self.forks[i];
+            // An answered fork is a bridged party (or the transferor's
+            // leg), not a ringing one: it keeps its media.
+            if f.state == ForkState::Answered {
+                continue;
+            }
             if matches!(f.state, ForkState::Trying | ForkState::Ringing)
                 && let Some(k) = f.key
             {
@@ -988,7 +1015,7 @@ impl Call {
         }
         if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
             env.media.connect(a, b);
-            if !self.p.blind_transfer_code.is_empty() {
+            if !self.p.blind_transfer_code.is_empty() || !self.p.attended_transfer_code.is_empty() {
                 env.media.watch_digits(a, true);
                 env.media.watch_digits(b, true);
             }
@@ -1201,8 +1228,10 @@ impl Call {
         }
         let in_dialog = self.leg(side).dialog.is_some();
         let transferor = self.xfer.as_ref().and_then(|x| x.by) == Some(side);
+        let held = self.consult.as_ref().map(|c| c.held) == Some(side)
+            || self.xfer.as_ref().and_then(|x| x.consult_held) == Some(side);
         let bridged = side == self.anchor || Some(side) == self.winner.map(Side::Fork);
-        if !in_dialog || self.state != CallState::Answered || !(bridged || transferor) {
+        if !in_dialog || self.state != CallState::Answered || !(bridged || transferor || held) {
             return self.reply(
                 key,
                 &req,
@@ -1217,6 +1246,24 @@ impl Call {
             return self.reply(key, &req, StatusCode::SERVER_INTERNAL_ERROR, env);
         }
         match req.method {
+            Method::Bye if self.consult.is_some() => {
+                self.reply(key, &req, StatusCode::OK, env);
+                self.bye_in_consult(side, env);
+            }
+            Method::Bye if held => {
+                // The held party hung up while the target was still ringing.
+                self.reply(key, &req, StatusCode::OK, env);
+                self.cancel_forks(None, env);
+                self.xfer = None;
+                let anchor = self.anchor;
+                self.hang_up_leg(anchor, env);
+                let by = if side == Side::In {
+                    HangupBy::Caller
+                } else {
+                    HangupBy::Callee
+                };
+                self.end(Outcome::Answered, by, Some(200), "normal", env);
+            }
             Method::Bye if transferor => {
                 // The transferor leaves; the transfer goes on without it.
                 self.reply(key, &req, StatusCode::OK, env);
@@ -1532,6 +1579,7 @@ impl Call {
             to: ext.clone(),
             prev_anchor: self.anchor,
             prev_winner: self.winner,
+            consult_held: None,
         });
         self.transfers.push(crate::outcome::Transfer {
             attended,
@@ -1649,7 +1697,7 @@ impl Call {
     /// An RFC 4733 digit the relay saw on `leg`: the blind-transfer
     /// feature code, then the extension, ended by `#` or a pause.
     pub fn on_digit(&mut self, leg: MediaLeg, digit: char, env: &mut Env<'_>) {
-        if self.state != CallState::Answered || self.xfer.is_some() {
+        if self.state != CallState::Answered || self.xfer.is_some() || self.consult.is_some() {
             return;
         }
         let Some(side) = [self.anchor]
@@ -1659,16 +1707,17 @@ impl Call {
         else {
             return;
         };
-        let code = self.p.blind_transfer_code.clone();
+        let blind = self.p.blind_transfer_code.clone();
+        let attended = self.p.attended_transfer_code.clone();
         let timeout = self.p.digit_timeout;
         let l = self.leg_mut(side);
         l.digits_epoch += 1;
         let epoch = l.digits_epoch;
-        if let Some(ext) = l.collecting.as_mut() {
+        if let Some((ext, kind)) = l.collecting.as_mut() {
             if digit == '#' {
-                let ext = std::mem::take(ext);
+                let (ext, kind) = (std::mem::take(ext), *kind);
                 l.collecting = None;
-                return self.feature_transfer(side, ext, env);
+                return self.feature_transfer(side, ext, kind, env);
             }
             ext.push(digit);
         } else {
@@ -1676,11 +1725,15 @@ impl Call {
             if l.digits.len() > 8 {
                 l.digits.remove(0);
             }
-            if code.is_empty() || !l.digits.ends_with(&code) {
+            let kind = if !blind.is_empty() && l.digits.ends_with(&blind) {
+                false
+            } else if !attended.is_empty() && l.digits.ends_with(&attended) {
+                true
+            } else {
                 return;
-            }
+            };
             l.digits.clear();
-            l.collecting = Some(String::new());
+            l.collecting = Some((String::new(), kind));
         }
         env.timer(
             timeout,
@@ -1694,12 +1747,31 @@ impl Call {
     /// `##` + extension: a blind transfer by the phone that dialled it. The
     /// dialler leaves at once (as in Asterisk); a failed transfer ends the
     /// call.
-    fn feature_transfer(&mut self, side: Side, ext: String, env: &mut Env<'_>) {
-        if ext.is_empty() || self.xfer.is_some() {
+    fn feature_transfer(&mut self, side: Side, ext: String, attended: bool, env: &mut Env<'_>) {
+        if ext.is_empty() || self.xfer.is_some() || self.consult.is_some() {
             return;
         }
         let Some(stay) = self.other(side) else { return };
         let by_ext = self.ext_of(side);
+        if attended {
+            // Hold the other party, ring the target for the dialler.
+            self.xfer = Some(Xfer {
+                by: None,
+                by_ext,
+                to: ext.clone(),
+                prev_anchor: self.anchor,
+                prev_winner: self.winner,
+                consult_held: Some(stay),
+            });
+            self.leg_mut(stay).local_hold = true;
+            self.leg(stay).configure(env);
+            self.reoffer(stay, env);
+            self.anchor = side;
+            self.winner = None;
+            self.hops = 0;
+            env.effect(Effect::Transfer { ext });
+            return;
+        }
         self.transfers.push(crate::outcome::Transfer {
             attended: false,
             by: by_ext.clone(),
@@ -1712,6 +1784,7 @@ impl Call {
             to: ext.clone(),
             prev_anchor: self.anchor,
             prev_winner: self.winner,
+            consult_held: None,
         });
         self.anchor = stay;
         self.winner = None;
@@ -1761,9 +1834,24 @@ impl Call {
     /// tell the transferor, and let it go.
     fn transfer_done(&mut self, i: usize, env: &mut Env<'_>) {
         let Some(x) = self.xfer.take() else { return };
+        if let Some(held) = x.consult_held {
+            // `*2`: the dialler talks to the target; the held party waits.
+            if let (Some(a), Some(b)) = (self.leg(self.anchor).media, self.forks[i].leg.media) {
+                env.media.connect(a, b);
+                env.media.watch_digits(b, true);
+            }
+            self.consult = Some(Consult {
+                by: self.anchor,
+                by_ext: x.by_ext,
+                held,
+                prev_anchor: x.prev_anchor,
+                prev_winner: x.prev_winner,
+            });
+            return;
+        }
         if let (Some(a), Some(b)) = (self.leg(self.anchor).media, self.forks[i].leg.media) {
             env.media.connect(a, b);
-            if !self.p.blind_transfer_code.is_empty() {
+            if !self.p.blind_transfer_code.is_empty() || !self.p.attended_transfer_code.is_empty() {
                 env.media.watch_digits(b, true);
             }
         }
@@ -1784,6 +1872,13 @@ impl Call {
     fn transfer_failed(&mut self, status: StatusCode, env: &mut Env<'_>) {
         let Some(x) = self.xfer.take() else { return };
         self.cancel_forks(None, env);
+        if let Some(held) = x.consult_held {
+            // The target did not answer: back to the held party.
+            self.anchor = x.prev_anchor;
+            self.winner = x.prev_winner;
+            self.resume_after_consult(held, env);
+            return;
+        }
         match x.by {
             Some(by) => {
                 let frag = format!("SIP/2.0 {} {}", status.as_u16(), status.canonical_reason());
@@ -1811,6 +1906,56 @@ impl Call {
                     env,
                 );
             }
+        }
+    }
+
+    /// Reconnects the held party with the side it was bridged to and takes
+    /// it off hold.
+    fn resume_after_consult(&mut self, held: Side, env: &mut Env<'_>) {
+        if let (Some(a), Some(b)) = (
+            self.leg(self.anchor).media,
+            self.winner.and_then(|w| self.forks[w].leg.media),
+        ) {
+            env.media.connect(a, b);
+        }
+        self.leg_mut(held).local_hold = false;
+        self.leg(held).configure(env);
+        self.reoffer(held, env);
+    }
+
+    /// A BYE during a `*2` consultation. The dialler hanging up hands the
+    /// held party to the target; the target hanging up gives the dialler its
+    /// call back; the held party hanging up leaves dialler and target talking.
+    fn bye_in_consult(&mut self, side: Side, env: &mut Env<'_>) {
+        let Some(c) = self.consult.take() else { return };
+        if side == c.by {
+            self.leg_mut(side).release(env);
+            env.effect(Effect::Left {
+                ext: c.by_ext.clone(),
+            });
+            self.anchor = c.held;
+            if let Some(w) = self.winner {
+                let to = self.forks[w].ext.clone();
+                self.destination = format!("user:{to}");
+                self.transfers.push(crate::outcome::Transfer {
+                    attended: true,
+                    by: c.by_ext,
+                    to: format!("user:{to}"),
+                    at_ms: env.wall_ms,
+                });
+            }
+            self.resume_after_consult(c.held, env);
+        } else if side == c.held {
+            self.leg_mut(side).release(env);
+        } else {
+            // The target left: dialler and held party again.
+            if let Side::Fork(i) = side {
+                self.forks[i].state = ForkState::Done(Some(StatusCode::OK));
+                self.forks[i].leg.release(env);
+            }
+            self.anchor = c.prev_anchor;
+            self.winner = c.prev_winner;
+            self.resume_after_consult(c.held, env);
         }
     }
 
@@ -1862,8 +2007,8 @@ impl Call {
                 if l.digits_epoch != epoch {
                     return;
                 }
-                if let Some(ext) = l.collecting.take() {
-                    self.feature_transfer(side, ext, env);
+                if let Some((ext, kind)) = l.collecting.take() {
+                    self.feature_transfer(side, ext, kind, env);
                 }
             }
             CallTimer::Linger => {
@@ -1903,7 +2048,11 @@ impl Call {
                 self.cancel_forks(self.winner, env);
                 let mut sides = vec![self.anchor];
                 sides.extend(self.winner.map(Side::Fork));
-                sides.extend(self.xfer.take().and_then(|x| x.by));
+                if let Some(x) = self.xfer.take() {
+                    sides.extend(x.by);
+                    sides.extend(x.consult_held);
+                }
+                sides.extend(self.consult.take().map(|c| c.held));
                 for s in sides {
                     self.hang_up_leg(s, env);
                 }

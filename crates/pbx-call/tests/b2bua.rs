@@ -378,6 +378,7 @@ fn params() -> CallParams {
         session_expires: Duration::from_secs(1800),
         min_se: Duration::from_secs(90),
         blind_transfer_code: "##".into(),
+        attended_transfer_code: "*2".into(),
         digit_timeout: Duration::from_secs(3),
     }
 }
@@ -944,4 +945,68 @@ fn the_blind_transfer_feature_code_hands_the_other_party_to_the_dialled_extensio
     h.answer(PHONE_3, 200, Some(sdp(6004, "8", "sendrecv")));
     assert_eq!(h.media.connected.last(), Some(&(1, 3)));
     assert_eq!(h.call().destination(), "user:1003");
+}
+
+#[test]
+fn the_attended_feature_code_consults_the_target_then_hands_the_held_party_over() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    answered(&mut h);
+    // The callee (relay leg 2) dials *2 1003 #: the caller is held, the callee rings 1003.
+    for d in "*21003#".chars() {
+        h.with(|c, env| c.on_digit(MediaLeg(2), d, env));
+    }
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Transfer { ext } if ext == "1003"))
+    );
+    let hold = h.requests_to(CALLER, Method::Invite);
+    assert_eq!(hold.len(), 1, "the caller gets a hold re-INVITE");
+    assert!(String::from_utf8_lossy(&hold[0].body).contains("a=sendonly"));
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_3)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_3, 200, Some(sdp(6004, "8", "sendrecv")));
+    assert_eq!(
+        h.media.connected.last(),
+        Some(&(2, 3)),
+        "dialler and target talk: {:?} {:?}",
+        h.media.connected,
+        h.responses_to(PHONE_3).len()
+    );
+    assert_eq!(h.requests_to(PHONE_1, Method::Bye).len(), 0);
+    // The dialler hangs up: the caller is connected to the target and resumed.
+    let bye = from_callee(&h, "BYE", 7, "", "");
+    h.receive(PHONE_1, &bye);
+    assert_eq!(h.media.connected.last(), Some(&(1, 3)));
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert_eq!(h.call().destination(), "user:1003");
+    assert!(h.records.is_empty(), "the call goes on");
+}
+
+#[test]
+fn a_blind_transfer_by_the_caller_keeps_the_callee_and_its_media() {
+    let mut h = Harness::new();
+    h.start(&[PHONE_1]);
+    let tag = answered(&mut h);
+    let refer = format!(
+        "REFER sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKref1\nMax-Forwards: 70\n\
+         From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 3 REFER\n\
+         Contact: <sip:1001@{CALLER}>\nRefer-To: <sip:1003@t.test>\nContent-Length: 0\n\n"
+    );
+    h.receive(CALLER, &refer);
+    assert!(
+        h.responses_to(CALLER)
+            .iter()
+            .any(|r| r.status.as_u16() == 202)
+    );
+    let mut t = user("1003");
+    t.contacts = vec![contact(PHONE_3)];
+    h.with(|c, env| c.ring(t, env));
+    h.answer(PHONE_3, 200, Some(sdp(6004, "8", "sendrecv")));
+    // The callee's leg (2) stays and is bridged to the target's (3); the caller is let go.
+    assert_eq!(h.media.connected.last(), Some(&(2, 3)));
+    assert!(!h.media.released.contains(&2));
+    assert_eq!(h.requests_to(CALLER, Method::Bye).len(), 1);
 }

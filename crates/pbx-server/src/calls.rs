@@ -40,6 +40,8 @@ pub struct CallSettings {
     pub qualify_interval: Duration,
     /// `[features] blind_transfer` (empty: off).
     pub blind_transfer_code: String,
+    /// `[features] attended_transfer` (empty: off).
+    pub attended_transfer_code: String,
     /// RFC 4028 (`[sip] session_expires_s`, `min_se_s`); zero disables.
     pub session_expires: Duration,
     pub min_se: Duration,
@@ -72,6 +74,7 @@ impl Default for CallSettings {
             max_hops: 8,
             qualify_interval: Duration::from_secs(60),
             blind_transfer_code: "##".into(),
+            attended_transfer_code: "*2".into(),
             session_expires: Duration::from_secs(1800),
             min_se: Duration::from_secs(90),
         }
@@ -701,6 +704,7 @@ impl Shard {
             session_expires: self.ctx.call_settings.session_expires,
             min_se: self.ctx.call_settings.min_se,
             blind_transfer_code: self.ctx.call_settings.blind_transfer_code.clone(),
+            attended_transfer_code: self.ctx.call_settings.attended_transfer_code.clone(),
             digit_timeout: Duration::from_secs(3),
         };
         let inbound = CallInbound {

@@ -150,6 +150,7 @@ fn call_settings(cfg: &ServerConfig) -> pbx_server::calls::CallSettings {
         max_hops: 8,
         qualify_interval: Duration::from_secs(u64::from(cfg.sip.qualify_interval_s)),
         blind_transfer_code: cfg.features.blind_transfer.clone(),
+        attended_transfer_code: cfg.features.attended_transfer.clone(),
         session_expires: Duration::from_secs(u64::from(cfg.sip.session_expires_s)),
         min_se: Duration::from_secs(u64::from(cfg.sip.min_se_s)),
     }
