@@ -114,11 +114,9 @@ EOF
       --t1-ms 400 --time-limit-s 1 --expires 60 2>/dev/null | grep -q '"ok":1' && break
     sleep 0.5
   done
-  # Memory per call is measured against the idle server (users registered, no call
-  # yet): the RTP steps run first, the setup-rate run (which leaves allocator pages
-  # behind) last.
-  sleep 2
-  echo "{\"label\":\"vpbx/baseline\",\"server_rss_kb\":$(awk '/VmRSS/ {print $2}' /proc/$VPBX_PID/status)}" >>"$RESULTS"
+  # Memory per call is measured against the idle server with every user registered
+  # and no call yet (the first RTP step's "before"): the RTP steps run first, the
+  # setup-rate run (which leaves allocator pages behind) last.
   for n in $RTP_CALLS; do
     ramp=$((n * 1000 / (n < 500 ? 250 : 500)))
     hold=$((ramp + 1000 + MEASURE_S * 1000 + 2000))
@@ -249,8 +247,11 @@ log "loadgen self-check: 100 direct calls with RTP (no server)"
 python3 - "$RESULTS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-base = {r["label"].split("/")[0]: r["server_rss_kb"] for r in rows if r.get("label", "").endswith("/baseline")}
-rows = [r for r in rows if not r.get("label", "").endswith("/baseline")]
+base = {}
+for r in rows:
+    lab = r.get("label", "")
+    if "/rtp" in lab and r.get("server_rss_kb_before"):
+        base.setdefault(lab.split("/rtp")[0], r["server_rss_kb_before"])
 def f(x, fmt="%.2f"):
     return "-" if x is None else fmt % x
 def why(r):
@@ -284,8 +285,8 @@ for r in rows:
         print("%-16s %6s calls not answered (%s)" % (srv, n, why(r))); continue
     loss = r["rtp"]["loss_pct"] if "rtp" in r and r["rtp"] else r.get("loss_pct")
     by[(srv, n)] = w
-    if srv in base and r.get("server_rss_kb"):
-        w["server_rss_kb_per_call"] = (r["server_rss_kb"] - base[srv]) / int(n)
+    if srv == "vpbx" and srv in base and w.get("server_rss_kb"):
+        w["server_rss_kb_per_call"] = (w["server_rss_kb"] - base[srv]) / int(n)
     print("%-16s %6s %10.0f %10.0f %12s %12s %8s %12s" % (srv, n, w["rx_per_s"], w["rx_expected_per_s"],
           f(w["server_cpu_us_per_packet"]), f(w["loadgen_cpu_us_per_packet"]), f(loss, "%.3f"), f(w.get("server_rss_kb_per_call"), "%.1f")))
 ratios = [(n, by[("vpbx", n)], by[("rtpengine", n)]) for (s, n) in by if s == "vpbx" and ("rtpengine", n) in by]
@@ -298,7 +299,8 @@ if ratios:
 print()
 print("server us/pkt: the relay's utime+stime (/proc/PID/stat, all threads) over the window / packets the generator received.")
 print("loadgen us/pkt: the generator's own CPU over the window / packets it sent and received. RSS kB/call: (VmRSS with the calls up - before) / calls;")
-print("  for vpbx 'before' is the idle server with its users registered, measured once before the first call.")
+print("  for vpbx 'before' is the idle server with every user registered, before its first call (so the")
+print("  figure includes all the server's growth since, shared by the calls up; the marginal cost is lower).")
 EOF
 echo "load at the end: $(uptime) (other processes on the 2 cores inflate every CPU figure)"
 echo "raw: $RESULTS, $OUT/loadgen.err"

@@ -19,7 +19,7 @@ import pytest
 
 from calls import (PjPhone, Phone, add_media_config, assert_tone, call_tenant_yaml,
                    cdrs, make_tone_wav, wait_cdr, wait_recording_seconds)
-from peers import free_port, wait_until
+from peers import free_port, sipsak_register, wait_until
 
 
 DOMAIN = "t1.vpbx.test"
@@ -437,3 +437,18 @@ def test_dtmf_sent_as_rfc4733_and_as_sip_info_reaches_the_other_phone(vpbx, reap
     assert [e["param"] for e in b.events("CALL_DTMF_START")] == ["1", "2", "3"]
     a.hangup()
     b.wait_closed(5)
+
+
+def test_a_contact_registered_at_vpbx_own_address_is_not_rung_so_no_loop(vpbx, reaper, tmp_path, hosts):
+    """A phone (or an attacker) registering vpbx's own SIP address as its contact would make
+    every call to that user loop back into vpbx: the contact is skipped and the caller gets
+    480 (unavailable) at once."""
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    r = sipsak_register(DOMAIN, vpbx.sip_port, "1002", SECRETS["1002"],
+                        contact=f"sip:1002@127.0.0.1:{vpbx.sip_port}", expires=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    a.dial(uri("1002"))
+    assert wait_until(lambda: 480 in a.final_statuses(), 5), a.final_statuses()
+    c = pbx.cdr()
+    assert c["disposition"] == "FAILED" and c["hangup_reason"] == "unavailable", c

@@ -870,6 +870,13 @@ impl Shard {
                 )
             }
         };
+        if self.ctx.transports.is_own_listen_addr(addr) {
+            // A contact pointing at vpbx itself would loop every INVITE back
+            // to us (a misconfigured phone, or an attempt to make vpbx call
+            // itself): such a contact cannot be rung.
+            tracing::warn!(aor = %b.contact, "registered contact is vpbx's own address; not ringing it");
+            return None;
+        }
         let target = Target {
             flow,
             addr,

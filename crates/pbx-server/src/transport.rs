@@ -97,6 +97,15 @@ impl Transports {
         self.udp_local.get(id).copied()
     }
 
+    /// Whether `addr` is one of our own SIP listen sockets (a wildcard bind
+    /// matches the port on any local address).
+    pub fn is_own_listen_addr(&self, addr: SocketAddr) -> bool {
+        self.udp_local.iter().chain(self.tcp_local.iter()).any(|l| {
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+        })
+    }
+
     /// Our TCP listen address (for Via/Contact on TCP flows).
     pub fn tcp_local(&self) -> Option<SocketAddr> {
         self.tcp_local.first().copied()
