@@ -1554,7 +1554,7 @@ impl Call {
             .headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("Replaces"))
-            .and_then(|(_, v)| parse_replaces(&unescape(v)));
+            .and_then(|(_, v)| parse_replaces(&String::from_utf8_lossy(&sip_msg::unescape(v))));
         let Some(ext) = to.uri.user.clone().filter(|u| !u.is_empty()) else {
             return self.reply(key, req, StatusCode::BAD_REQUEST, env);
         };
@@ -2203,30 +2203,6 @@ fn refer_to_header() -> HeaderName {
 fn subscription_state_header() -> HeaderName {
     HeaderName::parse("Subscription-State")
         .unwrap_or(HeaderName::Other("Subscription-State".into()))
-}
-
-/// Percent-decoding of a URI header value (`%3B` → `;`).
-fn unescape(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// RFC 3891 Replaces: `call-id;to-tag=…;from-tag=…` (any order of params).

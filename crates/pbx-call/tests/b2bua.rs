@@ -118,6 +118,21 @@ fn invite_text(body: &str) -> String {
     )
 }
 
+/// The caller's ACK for our 2xx (`tag`: ours), with an SDP answer when `body` is not empty.
+fn ack_from_caller(tag: &str, body: &str) -> String {
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\n"
+    };
+    format!(
+        "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack{tag}\nMax-Forwards: 70\n\
+         From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\n\
+         {ct}Content-Length: {}\n\n{body}",
+        body.replace('\n', "\r\n").len()
+    )
+}
+
 fn user(ext: &str) -> RingTarget {
     RingTarget {
         ext: ext.into(),
@@ -457,13 +472,7 @@ fn the_caller_hanging_up_ends_both_legs_and_writes_an_answered_record() {
         .find(|r| r.status.as_u16() == 200)
         .unwrap();
     let our_tag = ok.headers.to_tag().unwrap().to_owned();
-    h.receive(
-        CALLER,
-        &format!(
-            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack1\nMax-Forwards: 70\n\
-             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={our_tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\nContent-Length: 0\n\n"
-        ),
-    );
+    h.receive(CALLER, &ack_from_caller(&our_tag, ""));
     h.wall_ms += 65_000;
     h.receive(
         CALLER,
@@ -686,16 +695,7 @@ fn a_delayed_offer_is_answered_in_the_ack() {
     );
     let tag = ok.headers.to_tag().unwrap().to_owned();
     let body = sdp(4000, "8", "sendrecv");
-    h.receive(
-        CALLER,
-        &format!(
-            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack9\nMax-Forwards: 70\n\
-             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\n\
-             Content-Type: application/sdp\nContent-Length: {}\n\n{}",
-            body.replace('\n', "\r\n").len(),
-            body
-        ),
-    );
+    h.receive(CALLER, &ack_from_caller(&tag, &body));
     assert!(
         h.media
             .configured
@@ -850,13 +850,7 @@ fn session_timers_let_the_caller_refresh_and_end_a_session_it_stops_refreshing()
     assert_eq!(ok.headers.get(&se), Some("120;refresher=uac"));
     assert_eq!(ok.headers.get(&sip_msg::HeaderName::Require), Some("timer"));
     let tag = ok.headers.to_tag().unwrap().to_owned();
-    h.receive(
-        CALLER,
-        &format!(
-            "ACK sip:vpbx@127.0.0.1:5060 SIP/2.0\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack7\nMax-Forwards: 70\n\
-             From: <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>;tag={tag}\nCall-ID: call-1@caller\nCSeq: 2 ACK\nContent-Length: 0\n\n"
-        ),
-    );
+    h.receive(CALLER, &ack_from_caller(&tag, ""));
     h.advance(Duration::from_secs(60));
     assert_eq!(
         h.requests_to(PHONE_1, Method::Bye).len(),

@@ -27,7 +27,7 @@ pub use headers::{Header, HeaderName, Headers};
 pub use message::{CSeq, ContactValueRef, Message, Method, Request, Response};
 pub use name_addr::{ContactValue, NameAddr};
 pub use status::StatusCode;
-pub use uri::{Host, Scheme, Uri};
+pub use uri::{Host, Scheme, Uri, unescape};
 pub use via::{Transport, Via};
 
 /// Size limits applied while parsing. Exceeding one is an error that answers

@@ -137,8 +137,9 @@ impl std::fmt::Display for Uri {
     }
 }
 
-/// Decodes `%HH` escapes; malformed escapes are kept literally.
-pub(crate) fn unescape(s: &str) -> Vec<u8> {
+/// Decodes `%HH` escapes (RFC 3261 §19.1.2, e.g. a URI header value like
+/// `Replaces=abc%40host%3Bto-tag%3D1`); malformed escapes are kept literally.
+pub fn unescape(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
