@@ -14,10 +14,12 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 mod latch;
 mod restamp;
 pub mod rtp;
 pub mod tone;
+pub mod tones;
 
 pub use latch::{Latch, LatchState};
 pub use restamp::Restamper;
