@@ -1,0 +1,34 @@
+//! Pure audio for the media engine: prompts, music on hold, voicemail and recordings.
+//!
+//! Nothing here does I/O, reads a clock or spawns: files come in as `&[u8]` and go out as
+//! `Vec<u8>`, and the server does the reading and writing. Telephony audio is 8 kHz mono `i16`
+//! internally ([`codec::ENGINE_RATE`]); G.722 carries 16 kHz.
+//!
+//! - [`decode_wav`] reads WAV files of any rate, channel count and common encoding (PCM 8–32 bit,
+//!   float, A-law, µ-law, WAV49 GSM, extensible) to mono [`Pcm`]; [`prompt_from_file`] also
+//!   converts to 8 kHz.
+//! - [`resample()`] / [`Resampler`]: windowed-sinc conversion between any rates.
+//! - [`WavWriter`] writes PCM16, A-law/µ-law and WAV49 files piece by piece (for recorders);
+//!   [`encode_wav_pcm16`], [`encode_wav_g711`], [`encode_wav49`] write whole files.
+//! - [`FrameCodec`]: PCMU, PCMA and G.722 per 20 ms frame without allocation; [`g711`] and
+//!   [`g722`] hold the codecs themselves.
+//! - [`level`]: peak, RMS and single-frequency (Goertzel) levels in dBFS.
+
+pub mod codec;
+mod error;
+pub mod g711;
+pub mod g722;
+pub mod gsm;
+pub mod level;
+mod prompt;
+pub mod resample;
+pub mod wav;
+
+pub use codec::FrameCodec;
+pub use error::AudioError;
+pub use prompt::prompt_from_file;
+pub use resample::{Resampler, resample};
+pub use wav::{
+    Pcm, WavEncoding, WavInfo, WavWriter, decode_wav, decode_wav49, encode_wav_g711,
+    encode_wav_pcm16, encode_wav49, wav_info,
+};
