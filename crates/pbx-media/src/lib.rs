@@ -15,6 +15,8 @@
 pub mod dtmf;
 pub mod g711;
 pub mod inband;
+pub mod player;
+pub mod record;
 mod latch;
 mod restamp;
 pub mod rtp;
