@@ -13,6 +13,7 @@
 //! - [`tone`]: sine generator and Goertzel level estimator.
 
 pub mod dtmf;
+pub mod engine;
 pub mod g711;
 pub mod inband;
 pub mod player;
