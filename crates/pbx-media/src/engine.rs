@@ -75,11 +75,22 @@ pub struct SessionParams {
     pub first_seq: u16,
     /// First timestamp.
     pub first_ts: u32,
-    /// Run the inband DTMF detector on received audio (until an RFC 4733 event shows that the
-    /// peer signals digits out of band).
-    pub inband: bool,
+    /// Whether received audio is searched for inband DTMF.
+    pub inband: InbandMode,
     /// A digit stops a playing prompt list (barge-in).
     pub barge_in: bool,
+}
+
+/// When a session runs the inband DTMF detector on what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InbandMode {
+    /// Never (the leg negotiated RFC 4733 and is trusted to use it).
+    Off,
+    /// Always, alongside RFC 4733.
+    Always,
+    /// Until the first RFC 4733 event shows that the peer signals digits out of band: some
+    /// phones send both, which would report every key twice. The usual choice.
+    UntilRfc4733,
 }
 
 /// What a session sends.
@@ -275,7 +286,7 @@ impl Engine {
             params,
             source: Source::Silence,
             rfc4733: DigitDetector::new(),
-            inband: params.inband.then(InbandDetector::new),
+            inband: (params.inband != InbandMode::Off).then(InbandDetector::new),
             recorder: None,
             slot,
             first_period: None,
@@ -375,9 +386,9 @@ impl Engine {
             if let Some(d) = s.rfc4733.handle_packet(h.ts, payload) {
                 digit = Some((d, DigitSource::Rfc4733));
             }
-            // The peer signals digits out of band: its audio is not searched any more (some
-            // phones send both, which would report every key twice).
-            s.inband = None;
+            if s.params.inband == InbandMode::UntilRfc4733 {
+                s.inband = None;
+            }
         } else {
             let table = match (h.pt, s.params.codec) {
                 (0, _) => &g711::ULAW_DECODE,
@@ -514,7 +525,7 @@ mod tests {
             ssrc,
             first_seq: 100,
             first_ts: 1000,
-            inband: true,
+            inband: InbandMode::UntilRfc4733,
             barge_in: true,
         }
     }
@@ -650,6 +661,21 @@ mod tests {
                 source: DigitSource::Rfc4733
             }]
         );
+        // From now on the audio is not searched: an inband key is not reported.
+        let mut lo = Tone::new(f64::from(r), -10.0, 8000);
+        let mut hi = Tone::new(f64::from(c), -10.0, 8000);
+        for i in 30..40u16 {
+            let mut pcm = [0i16; 160];
+            for s in pcm.iter_mut() {
+                *s = lo.next_sample() + hi.next_sample();
+            }
+            let mut pay = [0u8; 160];
+            g711::encode_ulaw(&pcm, &mut pay);
+            assert!(
+                e.on_rtp(id, 0, &rtp_packet(0, i, u32::from(i) * 160, &pay))
+                    .is_none()
+            );
+        }
         assert!(e.on_rtp(id, 0, &[1, 2, 3]).is_none());
         assert!(e.on_rtp(id, 0, &rtp_packet(55, 1, 1, &[0; 160])).is_none());
     }

@@ -471,7 +471,11 @@ mod tests {
             if i % 7 == 3 {
                 continue;
             }
-            let jitter = if i % 5 == 0 { 25_000 } else { (i as u64 * 37) % 9000 };
+            let jitter = if i % 5 == 0 {
+                25_000
+            } else {
+                (i as u64 * 37) % 9000
+            };
             events.push((i as u64 * 20_000 + jitter, Leg::A, p));
         }
         for (i, p) in b.into_iter().enumerate() {
