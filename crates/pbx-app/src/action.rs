@@ -265,10 +265,6 @@ impl Io {
         });
     }
 
-    pub(crate) fn is_playing(&self) -> bool {
-        self.playing.is_some()
-    }
-
     /// Stops the current playback, if any.
     pub(crate) fn stop_play(&mut self) {
         if self.playing.take().is_some() {
@@ -308,6 +304,17 @@ impl Io {
             true
         } else {
             false
+        }
+    }
+
+    /// Filters stale inputs: false for a `PlayDone` of a playback that is not the current
+    /// one and a `Timer` that is not the armed one; a current one is consumed (the
+    /// playback is over, the timer spent) and passes.
+    pub(crate) fn accept(&mut self, event: &Event) -> bool {
+        match event {
+            Event::PlayDone(id) => self.play_done(*id),
+            Event::Timer(t) => self.timer_fired(*t),
+            _ => true,
         }
     }
 

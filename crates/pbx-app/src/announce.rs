@@ -30,7 +30,7 @@ impl Announce {
 
 impl MediaApp for Announce {
     fn handle_event(&mut self, _now_ms: u64, event: Event) {
-        if self.done {
+        if self.done || !self.io.accept(&event) {
             return;
         }
         match event {
@@ -39,7 +39,7 @@ impl MediaApp for Announce {
                 self.io.push(Action::Answer);
                 self.io.play(std::mem::take(&mut self.prompts), false);
             }
-            Event::PlayDone(id) if self.io.play_done(id) => {
+            Event::PlayDone(_) => {
                 self.done = true;
                 let last = match self.next.take() {
                     Some(d) => Action::Goto(d),

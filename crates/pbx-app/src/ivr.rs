@@ -292,6 +292,9 @@ impl Menu {
 impl MediaApp for Menu {
     fn handle_event(&mut self, now_ms: u64, event: Event) {
         use MenuState as S;
+        if self.state == S::Done || !self.io.accept(&event) {
+            return;
+        }
         match (self.state, event) {
             (S::Done, _) => {}
             (_, Event::Hangup) => {
@@ -303,33 +306,21 @@ impl MediaApp for Menu {
                 self.play_menu(Vec::new());
             }
             (S::ExpectStart, _) => {}
-            (S::Prompting, Event::PlayDone(id)) => {
-                if self.io.play_done(id) {
-                    self.io
-                        .start_timer(now_ms.saturating_add(self.spec.digit_timeout_ms));
-                    self.state = S::ExpectFirstDigit;
-                }
+            (S::Prompting, Event::PlayDone(_)) => {
+                self.io
+                    .start_timer(now_ms.saturating_add(self.spec.digit_timeout_ms));
+                self.state = S::ExpectFirstDigit;
             }
             (S::Prompting | S::ExpectFirstDigit | S::ExpectMoreDigits, Event::Digit(d))
                 if is_dtmf(d) =>
             {
                 self.digit(now_ms, d);
             }
-            (S::ExpectFirstDigit, Event::Timer(t)) => {
-                if self.io.timer_fired(t) {
-                    self.timed_out_waiting_first();
-                }
-            }
-            (S::ExpectMoreDigits, Event::Timer(t)) => {
-                if self.io.timer_fired(t) {
-                    self.decide(now_ms, true);
-                }
-            }
-            (S::Leaving, Event::PlayDone(id)) => {
-                if self.io.play_done(id) {
-                    let last = self.after_leaving.take().unwrap_or(Action::Hangup);
-                    self.finish(last);
-                }
+            (S::ExpectFirstDigit, Event::Timer(_)) => self.timed_out_waiting_first(),
+            (S::ExpectMoreDigits, Event::Timer(_)) => self.decide(now_ms, true),
+            (S::Leaving, Event::PlayDone(_)) => {
+                let last = self.after_leaving.take().unwrap_or(Action::Hangup);
+                self.finish(last);
             }
             _ => {}
         }
@@ -363,11 +354,10 @@ mod tests {
     /// dial of 1101, 1102 and 3001; 10 s, repeat once, then the secretary.
     fn seed_menu() -> Menu {
         let mut spec = MenuSpec::new(vec![named("greeting"), named("advert"), named("menu")]);
-        spec.options.insert(
-            "1".into(),
-            Destination::Group(Ext::parse("1100").unwrap()),
-        );
-        spec.options.insert("2".into(), Destination::Queue(Ext::parse("2100").unwrap()));
+        spec.options
+            .insert("1".into(), Destination::Group(Ext::parse("1100").unwrap()));
+        spec.options
+            .insert("2".into(), Destination::Queue(Ext::parse("2100").unwrap()));
         spec.direct_dial = true;
         spec.on_timeout = Some(user("1000"));
         let exts = ["1101", "1102", "3001"];
@@ -453,7 +443,10 @@ mod tests {
             [vec![named("greeting"), named("advert"), named("menu")]]
         );
         let wait = sim.play_ends(&mut m, 20_000);
-        assert!(matches!(wait[..], [Action::StartTimer { at_ms: 30_000, .. }]));
+        assert!(matches!(
+            wait[..],
+            [Action::StartTimer { at_ms: 30_000, .. }]
+        ));
         let again = sim.timer_fires(&mut m);
         assert_eq!(plays(&again).len(), 1, "the menu repeats once");
         sim.play_ends(&mut m, 20_000);
@@ -503,13 +496,18 @@ mod tests {
         let got = sim.digit(&mut m, 4_000, '1');
         assert!(matches!(
             got[..],
-            [Action::CancelTimer { .. }, Action::StartTimer { at_ms: 27_000, .. }]
+            [
+                Action::CancelTimer { .. },
+                Action::StartTimer { at_ms: 27_000, .. }
+            ]
         ));
         assert_eq!(m.state(), MenuState::ExpectMoreDigits);
         let chosen = sim.timer_fires(&mut m);
         assert_eq!(
             chosen,
-            [Action::Goto(Destination::Group(Ext::parse("1100").unwrap()))]
+            [Action::Goto(Destination::Group(
+                Ext::parse("1100").unwrap()
+            ))]
         );
     }
 
@@ -577,7 +575,10 @@ mod tests {
         assert_eq!(plays(&first).len(), 1, "invalid prompt + menu again");
         // Second invalid: the repeat is used up → invalid prompt, then the secretary.
         let second = sim.digit(&mut m, 1_000, '8');
-        assert_eq!(plays(&second), [vec![PromptRef::System("pm-invalid-option")]]);
+        assert_eq!(
+            plays(&second),
+            [vec![PromptRef::System("pm-invalid-option")]]
+        );
         assert!(!m.is_finished());
         assert_eq!(sim.play_ends(&mut m, 2_000), [Action::Goto(user("1000"))]);
     }
@@ -612,7 +613,10 @@ mod tests {
         let mut m = Menu::new(spec.clone(), Box::new(|_: &str| DialMatch::None));
         let mut sim = Sim::default();
         sim.feed(&mut m, Event::Started);
-        assert_eq!(sim.digit(&mut m, 1, '#').last(), Some(&Action::Goto(user("1000"))));
+        assert_eq!(
+            sim.digit(&mut m, 1, '#').last(),
+            Some(&Action::Goto(user("1000")))
+        );
 
         spec.options.clear();
         spec.on_invalid = Some(Destination::Hangup);

@@ -3,6 +3,8 @@
 //! - [`ivr::Menu`]: voice menus (`ivr:NAME`) with barge-in, digit and inter-digit
 //!   timeouts, options, direct dial through a [`ivr::DialPlan`], repeats, `on_invalid`,
 //!   `on_timeout`;
+//! - [`voicemail::Deposit`], [`voicemail::Login`], [`voicemail::MailboxMenu`]: leaving a
+//!   message, opening a mailbox with the PIN, listening by phone (with MWI counts);
 //! - [`announce::Announce`]: `announce:PROMPT`, then hang up or go on;
 //! - [`say`]: numbers, digit strings and dates as Asterisk `digits/…` prompts (en, ru, it);
 //! - [`prompts`]: the system prompt names the applications play.
@@ -51,6 +53,7 @@ pub mod announce;
 pub mod ivr;
 pub mod prompts;
 pub mod say;
+pub mod voicemail;
 
 pub use action::{
     Action, CallerId, Event, Folder, GreetingKind, MediaApp, MessageId, MessageMeta, PlayId,

@@ -330,12 +330,16 @@ fn civil_from_days(z: i64) -> (i64, u64, u64) {
 /// (en: 12-hour with a.m./p.m.; ru, it: 24-hour). `utc_offset_min` is the tenant's offset
 /// from UTC at that moment.
 pub fn datetime(lang: Lang, unix_ms: u64, utc_offset_min: i32) -> Vec<&'static str> {
-    let secs = i64::try_from(unix_ms / 1000).unwrap_or(i64::MAX / 2) + i64::from(utc_offset_min) * 60;
+    let secs =
+        i64::try_from(unix_ms / 1000).unwrap_or(i64::MAX / 2) + i64::from(utc_offset_min) * 60;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (_, month, day) = civil_from_days(days);
     let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday; 0 = Sunday
-    let (hour, minute) = ((sod / 3600).unsigned_abs(), ((sod % 3600) / 60).unsigned_abs());
+    let (hour, minute) = (
+        (sod / 3600).unsigned_abs(),
+        ((sod % 3600) / 60).unsigned_abs(),
+    );
     let mut out = vec![
         WEEKDAYS[small(weekday.unsigned_abs()).min(6)],
         MONTHS[small(month.saturating_sub(1)).min(11)],
@@ -357,7 +361,11 @@ pub fn datetime(lang: Lang, unix_ms: u64, utc_offset_min: i32) -> Vec<&'static s
                 }
                 _ => out.extend(number(lang, minute)),
             }
-            out.push(if hour < 12 { "digits/a-m" } else { "digits/p-m" });
+            out.push(if hour < 12 {
+                "digits/a-m"
+            } else {
+                "digits/p-m"
+            });
         }
         Lang::Ru | Lang::It => {
             out.extend(number(lang, hour));
@@ -387,26 +395,17 @@ mod tests {
             number(Lang::En, 2_021),
             ["digits/2", "digits/thousand", "digits/20", "digits/1"]
         );
-        assert_eq!(
-            number(Lang::En, 1_000_000),
-            ["digits/1", "digits/million"]
-        );
+        assert_eq!(number(Lang::En, 1_000_000), ["digits/1", "digits/million"]);
     }
 
     #[test]
     fn russian_neuter_uses_the_one_and_two_neuter_forms_except_in_the_teens() {
-        assert_eq!(
-            number_gendered(Lang::Ru, 1, Gender::Neuter),
-            ["digits/1n"]
-        );
+        assert_eq!(number_gendered(Lang::Ru, 1, Gender::Neuter), ["digits/1n"]);
         assert_eq!(
             number_gendered(Lang::Ru, 22, Gender::Neuter),
             ["digits/20", "digits/2n"]
         );
-        assert_eq!(
-            number_gendered(Lang::Ru, 12, Gender::Neuter),
-            ["digits/12"]
-        );
+        assert_eq!(number_gendered(Lang::Ru, 12, Gender::Neuter), ["digits/12"]);
         assert_eq!(number(Lang::Ru, 1), ["digits/1"]);
     }
 
@@ -417,14 +416,8 @@ mod tests {
         assert_eq!(number(Lang::It, 25), ["digits/20", "digits/5"]);
         assert_eq!(number(Lang::It, 100), ["digits/hundred"]);
         assert_eq!(number(Lang::It, 1000), ["digits/thousand"]);
-        assert_eq!(
-            number(Lang::It, 3000),
-            ["digits/3", "digits/thousands"]
-        );
-        assert_eq!(
-            number(Lang::It, 1_000_000),
-            ["digits/un", "digits/million"]
-        );
+        assert_eq!(number(Lang::It, 3000), ["digits/3", "digits/thousands"]);
+        assert_eq!(number(Lang::It, 1_000_000), ["digits/un", "digits/million"]);
     }
 
     #[test]
