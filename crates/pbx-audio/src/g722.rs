@@ -368,6 +368,39 @@ mod tests {
     }
 
     #[test]
+    fn a_speech_like_signal_encodes_exactly_as_the_ezk_g722_reference_across_frames() {
+        // A chirp with an envelope exercises the adaptive quantisers over the whole range.
+        let pcm: Vec<i16> = (0..16_000)
+            .map(|i| {
+                let t = f64::from(i) / 16_000.0;
+                let env = (std::f64::consts::PI * t).sin();
+                (30_000.0 * env * (2.0 * std::f64::consts::PI * (100.0 + 3500.0 * t) * t).sin())
+                    as i16
+            })
+            .collect();
+        let mut reference = ezk_g722::libg722::encoder::Encoder::new(
+            ezk_g722::libg722::Bitrate::Mode1_64000,
+            false,
+            false,
+        );
+        let mut ref_dec = ezk_g722::libg722::decoder::Decoder::new(
+            ezk_g722::libg722::Bitrate::Mode1_64000,
+            false,
+            false,
+        );
+        let mut enc = G722Encoder::new();
+        let mut dec = G722Decoder::new();
+        let mut bytes = [0u8; G722_FRAME_BYTES];
+        let mut frame = [0i16; G722_FRAME_SAMPLES];
+        for chunk in pcm.chunks(G722_FRAME_SAMPLES) {
+            enc.encode(chunk, &mut bytes).unwrap();
+            assert_eq!(bytes.to_vec(), reference.encode(chunk));
+            dec.decode(&bytes, &mut frame).unwrap();
+            assert_eq!(frame.to_vec(), ref_dec.decode(&bytes));
+        }
+    }
+
+    #[test]
     fn an_odd_sample_count_and_short_outputs_are_refused() {
         let mut enc = G722Encoder::new();
         assert!(enc.encode(&[0; 3], &mut [0; 2]).is_err());
@@ -377,6 +410,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn encoding_matches_the_ezk_g722_reference_bit_for_bit(pcm in proptest::collection::vec(any::<i16>(), 0..1200)) {
+            let even = &pcm[..pcm.len() & !1];
+            let mut reference = ezk_g722::libg722::encoder::Encoder::new(ezk_g722::libg722::Bitrate::Mode1_64000, false, false);
+            let mut ours = G722Encoder::new();
+            let mut out = vec![0u8; even.len() / 2];
+            ours.encode(even, &mut out).unwrap();
+            prop_assert_eq!(out, reference.encode(even));
+        }
+
+        #[test]
+        fn decoding_matches_the_ezk_g722_reference_bit_for_bit(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut reference = ezk_g722::libg722::decoder::Decoder::new(ezk_g722::libg722::Bitrate::Mode1_64000, false, false);
+            let mut ours = G722Decoder::new();
+            let mut out = vec![0i16; data.len() * 2];
+            ours.decode(&data, &mut out).unwrap();
+            prop_assert_eq!(out, reference.decode(&data));
+        }
+
         #[test]
         fn decoding_any_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2000)) {
             let mut dec = G722Decoder::new();
