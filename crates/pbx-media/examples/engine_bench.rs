@@ -2,12 +2,12 @@
 //! detection in) for a span of audio, in virtual time, on one thread.
 //!
 //! ```text
-//! cargo run --release -p pbx-media --example engine_bench -- [SESSIONS] [SECONDS] [--realtime]
+//! cargo run --release -p pbx-media --example engine_bench -- [SESSIONS] [SECONDS] [--realtime] [--no-inband]
 //! ```
 //!
 //! Prints the CPU time the engine took per session-second of audio (measured with
 //! `std::time::Instant` around the engine calls only) and the digits found, which must be
-//! every digit sent. With `--realtime` the loop instead sleeps until each deadline, like a
+//! every digit sent (`--no-inband` turns the inband detector off, to show its share). With `--realtime` the loop instead sleeps until each deadline, like a
 //! relay worker would, and prints the frame lateness the engine measured (this depends on the
 //! machine's load and the OS timer, not only on the engine).
 
@@ -130,6 +130,7 @@ fn process_cpu() -> Option<Duration> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let realtime = args.iter().any(|a| a == "--realtime");
+    let no_inband = args.iter().any(|a| a == "--no-inband");
     let nums: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sessions = nums.first().copied().unwrap_or(1000) as usize;
     let seconds = nums.get(1).copied().unwrap_or(60);
@@ -168,7 +169,11 @@ fn main() {
                 ssrc: i as u32,
                 first_seq: 0,
                 first_ts: 0,
-                inband: InbandMode::Always,
+                inband: if no_inband {
+                    InbandMode::Off
+                } else {
+                    InbandMode::Always
+                },
                 barge_in: false,
             });
             engine.set_source(
@@ -258,7 +263,8 @@ fn main() {
         st.late_over_20ms as f64 * 100.0 / st.frames.max(1) as f64,
         st.skipped
     );
-    if digits[0] != (rfc_sent * sessions) as u64 || digits[1] != (inband_sent * sessions) as u64 {
+    let inband_want = if no_inband { 0 } else { inband_sent * sessions };
+    if digits[0] != (rfc_sent * sessions) as u64 || digits[1] != inband_want as u64 {
         eprintln!("digit count mismatch");
         std::process::exit(1);
     }

@@ -120,6 +120,8 @@ pub type Playlist = Arc<[Prompt]>;
 #[derive(Debug, Clone)]
 pub struct MohSource {
     playlist: Playlist,
+    /// Samples in the whole playlist.
+    total: u64,
     track: usize,
     pos: usize,
 }
@@ -129,12 +131,13 @@ impl MohSource {
     /// listener a different offset, or the one [`MohSource::position`] returned when the same
     /// party was last held, to resume.
     pub fn new(playlist: Playlist, offset: u64) -> Self {
+        let total: u64 = playlist.iter().map(|p| p.len() as u64).sum();
         let mut s = MohSource {
             playlist,
+            total,
             track: 0,
             pos: 0,
         };
-        let total: u64 = s.playlist.iter().map(|p| p.len() as u64).sum();
         if total > 0 {
             let mut off = offset % total;
             for (i, p) in s.playlist.iter().enumerate() {
@@ -160,8 +163,7 @@ impl MohSource {
 
     /// Fills `out`, looping the playlist forever (silence for an empty one).
     pub fn fill(&mut self, out: &mut [i16]) {
-        let total: usize = self.playlist.iter().map(|p| p.len()).sum();
-        if total == 0 {
+        if self.total == 0 {
             out.fill(0);
             return;
         }
