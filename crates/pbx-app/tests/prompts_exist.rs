@@ -55,7 +55,7 @@ fn explore(lang: Lang) -> (BTreeSet<&'static str>, BTreeMap<String, usize>) {
         for _ in 0..200 {
             let s = rng.step();
             // Few hang-ups, so sessions get deep.
-            if s.sel % 16 == 15 && rng.next() % 8 != 0 {
+            if s.sel % 16 == 15 && !rng.next().is_multiple_of(8) {
                 continue;
             }
             d.step(a.as_mut(), s);
