@@ -3,7 +3,10 @@
 //! Every name here exists in the en, ru and it sound sets except those in
 //! [`RU_ONLY`] and [`IT_ONLY`], which are played only in that language. The
 //! crate's tests check every name the applications can emit against the installed
-//! `/usr/share/asterisk/sounds/<voice>/` directories.
+//! `/usr/share/asterisk/sounds/<voice>/` directories, and that every name emitted is in
+//! [`required`].
+
+use crate::say::{self, Lang};
 
 /// Short tone before a recording.
 pub const BEEP: &str = "beep";
@@ -167,3 +170,57 @@ pub const IT_ONLY: &[&str] = &[
     "digits/thousands",
     "digits/millions",
 ];
+
+/// The number, date and digit words [`crate::say`] can produce in `lang`.
+fn number_words(lang: Lang) -> Vec<&'static str> {
+    let mut out = vec![
+        "digits/hundred",
+        "digits/thousand",
+        "digits/million",
+        "digits/billion",
+        "digits/star",
+        "digits/pound",
+        "digits/at",
+        "digits/oclock",
+        "digits/oh",
+        "digits/a-m",
+        "digits/p-m",
+        "digits/h-30",
+    ];
+    for n in 0..=20 {
+        out.extend(say::number(Lang::En, n));
+    }
+    for n in (30..=90).step_by(10) {
+        out.extend(say::number(Lang::En, n));
+    }
+    for d in 1..=20 {
+        out.extend(say::datetime(
+            Lang::En,
+            1_704_067_200_000 + d * 86_400_000,
+            0,
+        ));
+    }
+    for m in 0..12 {
+        out.extend(say::datetime(
+            Lang::En,
+            1_704_067_200_000 + m * 31 * 86_400_000,
+            0,
+        ));
+    }
+    out.extend(match lang {
+        Lang::En => &[][..],
+        Lang::Ru => RU_ONLY,
+        Lang::It => IT_ONLY,
+    });
+    out
+}
+
+/// Every system prompt the applications may play in `lang`: the server checks them at
+/// start-up (a missing one is a configuration error, not silence at call time).
+pub fn required(lang: Lang) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = COMMON.to_vec();
+    out.extend(number_words(lang));
+    out.sort_unstable();
+    out.dedup();
+    out
+}

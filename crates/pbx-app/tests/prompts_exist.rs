@@ -123,6 +123,10 @@ fn the_catalogued_prompts_exist_where_they_are_used() {
     assert_eq!(missing(Lang::Ru, &ru), Vec::<&str>::new());
     let it: BTreeSet<_> = prompts::IT_ONLY.iter().copied().collect();
     assert_eq!(missing(Lang::It, &it), Vec::<&str>::new());
+    for lang in Lang::ALL {
+        let required: BTreeSet<_> = prompts::required(lang).into_iter().collect();
+        assert_eq!(missing(lang, &required), Vec::<&str>::new(), "{lang:?}");
+    }
 }
 
 #[test]
@@ -156,5 +160,11 @@ fn every_number_date_and_digit_word_exists_in_each_language() {
         names.extend(say::datetime(lang, u64::MAX, 840));
         let miss = missing(lang, &names);
         assert!(miss.is_empty(), "{lang:?}: missing number words {miss:?}");
+        let required = prompts::required(lang);
+        let uncatalogued: Vec<_> = names.iter().filter(|n| !required.contains(n)).collect();
+        assert!(
+            uncatalogued.is_empty(),
+            "{lang:?}: said but not in prompts::required: {uncatalogued:?}"
+        );
     }
 }
