@@ -685,4 +685,83 @@ mod tests {
         assert!(sim.feed(&mut m, Event::Digit('x')).is_empty());
         assert_eq!(m.state(), MenuState::Prompting);
     }
+
+    /// What a caller typing `typed` then `#` without pausing must reach, worked out
+    /// directly from the options and the extension list.
+    fn model(
+        options: &BTreeMap<String, Destination>,
+        exts: &[String],
+        typed: &str,
+        max_digits: usize,
+    ) -> Destination {
+        let invalid = Destination::Hangup;
+        let look = |p: &str| {
+            let exact = options
+                .get(p)
+                .cloned()
+                .or_else(|| exts.iter().any(|e| e == p).then(|| user(p)));
+            let prefix = options
+                .keys()
+                .chain(exts)
+                .any(|k| k.len() > p.len() && k.starts_with(p));
+            (exact, prefix)
+        };
+        for i in 1..=typed.len() {
+            if i > max_digits {
+                return invalid;
+            }
+            match look(&typed[..i]) {
+                (Some(d), false) => return d,
+                (None, false) => return invalid,
+                _ => {}
+            }
+        }
+        if typed.is_empty() {
+            return options.get("#").cloned().unwrap_or(invalid);
+        }
+        look(typed).0.unwrap_or(invalid)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn typing_digits_then_pound_reaches_what_the_options_and_extensions_say(
+            option_keys in proptest::collection::btree_set("[0-9*]", 0..5),
+            exts in proptest::collection::vec("[0-9]{2,4}", 0..6),
+            typed in "[0-9]{0,5}",
+        ) {
+            let options: BTreeMap<String, Destination> = option_keys
+                .into_iter()
+                .map(|k| (k.clone(), Destination::Ivr(format!("opt{}", k.len()))))
+                .collect();
+            let mut spec = MenuSpec::new(vec![named("menu")]);
+            spec.options = options.clone();
+            spec.direct_dial = true;
+            spec.max_digits = 4;
+            spec.on_invalid = Some(Destination::Hangup);
+            let plan_exts = exts.clone();
+            let mut m = Menu::new(spec, Box::new(move |p: &str| {
+                let exact = plan_exts.iter().any(|e| e == p);
+                let prefix = plan_exts.iter().any(|e| e.len() > p.len() && e.starts_with(p));
+                match (exact, prefix) {
+                    (true, true) => DialMatch::ExactAndPrefix(user(p)),
+                    (true, false) => DialMatch::Exact(user(p)),
+                    (false, true) => DialMatch::Prefix,
+                    (false, false) => DialMatch::None,
+                }
+            }));
+            let mut sim = Sim::default();
+            sim.feed(&mut m, Event::Started);
+            for d in typed.chars().chain(['#']) {
+                sim.digit(&mut m, 100, d);
+                if m.is_finished() {
+                    break;
+                }
+            }
+            let reached = sim.log.iter().find_map(|a| match a {
+                Action::Goto(d) => Some(d.clone()),
+                _ => None,
+            });
+            proptest::prop_assert_eq!(reached, Some(model(&options, &exts, &typed, 4)));
+        }
+    }
 }
