@@ -61,6 +61,9 @@ pub enum AudioError {
     /// The GSM 06.10 library failed (allocation or a corrupt frame).
     #[error("GSM 06.10: {0}")]
     Gsm(&'static str),
+    /// An MP3 file that cannot be decoded (the decoder's own description).
+    #[error("MP3: {0}")]
+    Mp3(String),
     /// The input is neither a WAV file nor another format this crate reads.
     #[error("unrecognised audio file: {0}")]
     UnknownFormat(&'static str),

@@ -6,7 +6,7 @@
 //!
 //! - [`decode_wav`] reads WAV files of any rate, channel count and common encoding (PCM 8–32 bit,
 //!   float, A-law, µ-law, WAV49 GSM, extensible) to mono [`Pcm`]; [`prompt_from_file`] also
-//!   converts to 8 kHz.
+//!   converts WAV or MP3 ([`decode_mp3`]) to 8 kHz.
 //! - [`resample()`] / [`Resampler`]: windowed-sinc conversion between any rates.
 //! - [`WavWriter`] writes PCM16, A-law/µ-law and WAV49 files piece by piece (for recorders);
 //!   [`encode_wav_pcm16`], [`encode_wav_g711`], [`encode_wav49`] write whole files.
@@ -20,12 +20,14 @@ pub mod g711;
 pub mod g722;
 pub mod gsm;
 pub mod level;
+mod mp3;
 mod prompt;
 pub mod resample;
 pub mod wav;
 
 pub use codec::FrameCodec;
 pub use error::AudioError;
+pub use mp3::decode_mp3;
 pub use prompt::prompt_from_file;
 pub use resample::{Resampler, resample};
 pub use wav::{

@@ -80,13 +80,13 @@ fn a_prompt_cut_short_in_transfer_is_refused_with_the_missing_byte_count() {
 }
 
 #[test]
-fn an_mp3_or_text_file_is_refused_as_an_unknown_format() {
-    assert!(matches!(
-        prompt_from_file(b"ID3\x04\0\0\0\0\0\0"),
-        Err(AudioError::UnknownFormat(_))
-    ));
+fn a_text_file_or_a_broken_mp3_is_refused_with_an_error() {
     assert!(matches!(
         prompt_from_file(b"hello, this is not audio"),
         Err(AudioError::UnknownFormat(_))
+    ));
+    assert!(matches!(
+        prompt_from_file(b"ID3\x04\0\0\0\0\0\0"),
+        Err(AudioError::Mp3(_))
     ));
 }

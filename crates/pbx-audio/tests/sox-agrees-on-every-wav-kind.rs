@@ -228,3 +228,43 @@ fn sox_reads_our_pcm_alaw_and_ulaw_files_as_written() {
         assert_eq!(sox(&["--i", "-s", f.path()]), frames.to_string());
     }
 }
+
+#[test]
+fn a_stereo_44khz_mp3_made_by_sox_becomes_a_1khz_prompt_at_8khz() {
+    let f = TempFile::new("tone.mp3");
+    sox(&[
+        "-n",
+        "-r",
+        "44100",
+        "-c",
+        "2",
+        f.path(),
+        "synth",
+        "1",
+        "sine",
+        "1000",
+        "vol",
+        "0.5",
+    ]);
+    let bytes = std::fs::read(&f.0).unwrap();
+    let native = pbx_audio::decode_mp3(&bytes).unwrap();
+    assert_eq!(native.rate, 44_100);
+    // Decoders differ by the encoder delay and padding they trim: within one 1152-sample frame.
+    let sox_samples: usize = sox(&["--i", "-s", f.path()]).parse().unwrap();
+    assert!(
+        native.samples.len().abs_diff(sox_samples) <= 1152,
+        "{} vs {sox_samples}",
+        native.samples.len()
+    );
+    let prompt = prompt_from_file(&bytes).unwrap();
+    assert_eq!(prompt.rate, 8000);
+    assert!(
+        (prompt.duration_secs() - 1.0).abs() < 0.06,
+        "{} s",
+        prompt.duration_secs()
+    );
+    let mid = &prompt.samples[2000..6000];
+    let at_1k = goertzel_dbfs(mid, 8000, 1000.0);
+    assert!((at_1k + 9.03).abs() < 0.5, "1 kHz at {at_1k:.2} dBFS");
+    assert!((rms_dbfs(mid) - at_1k).abs() < 0.3);
+}
