@@ -147,7 +147,7 @@ fn the_user_index_finds_users_by_auth_username_and_extension() {
 fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
     assert_eq!(
         err("domain: a.example\nqueues: []\n"),
-        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, numbers, outbound)"
+        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, outbound, moh, service_codes)"
     );
 }
 
@@ -155,7 +155,7 @@ fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
 fn an_unknown_user_key_is_named_with_its_path() {
     assert_eq!(
         err("domain: a.example\nusers:\n  - {ext: \"1101\", name: A, secert: \"secret-1101\"}\n"),
-        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin)"
+        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording)"
     );
 }
 
@@ -169,7 +169,7 @@ fn unknown_keys_in_nested_sections_are_refused_too() {
         err(&with_user(
             "{ext: \"12\", name: B, secret: \"secret-1102\", voicemail: {enable: true}}"
         )),
-        "users[1].voicemail: unknown key \"enable\" (expected one of: enabled, delete_after_email, format)"
+        "users[1].voicemail: unknown key \"enable\" (expected one of: enabled, delete_after_email, format, max_message_s, busy_greeting, unavailable_greeting)"
     );
     assert_eq!(
         err("domain: a.example\nlimits: {max_call: 3}\n"),
@@ -380,7 +380,7 @@ fn names_emails_and_pins_are_checked() {
         err(&with_user(
             "{ext: \"1102\", name: B, secret: \"secret-1102\", pin: \"12\"}"
         )),
-        "users[1].pin: must be 4–12 digits"
+        "users[1].pin: must be 4–10 digits"
     );
 }
 
@@ -444,9 +444,15 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
         )),
         "users[1].on_unavailable: \"external:12ab\": \"12ab\" is not a phone number (optional + and 1–20 digits)"
     );
+    assert_eq!(
+        err(&with_user(
+            "{ext: \"1102\", name: B, secret: \"secret-1102\", on_no_answer: schedule:office-hours}"
+        )),
+        "users[1].on_no_answer: schedule:office-hours does not exist in this tenant"
+    );
     // Other kinds are accepted on syntax alone for now (their objects arrive in later issues).
     let t = parse(&with_user(
-        "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: queue:500, on_no_answer: schedule:office-hours, on_unavailable: hangup}",
+        "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: queue:500, on_no_answer: ivr:later, on_unavailable: hangup}",
     ));
     assert_eq!(t.users[1].on_unavailable, Some(Destination::Hangup));
 }
@@ -482,7 +488,7 @@ fn groups_ivrs_numbers_and_outbound_are_checked_lightly() {
         err(&format!(
             "{base}ivrs:\n  - {{name: main, options: {{\"12\": user:10}}}}\n"
         )),
-        "ivrs[0].options: \"12\" is not a menu key (one of 0–9, *, #)"
+        "ivrs[0].options: \"12\" is not a menu key (one of 0–9, *, #; quote * and # in YAML)"
     );
     assert_eq!(
         err(&format!(
@@ -504,7 +510,7 @@ fn groups_ivrs_numbers_and_outbound_are_checked_lightly() {
         err(&format!(
             "{base}ivrs:\n  - {{name: m, prompts: [\"a b\"]}}\n"
         )),
-        "ivrs[0].prompts[0]: \"a b\" is not a valid prompt name (letters, digits, _ . -, 1–64 long)"
+        "ivrs[0].prompts[0]: \"a b\" is not a valid prompt name (letters, digits, _ - . and one / as in digits/1, 1–64 long)"
     );
     assert_eq!(
         err(&format!(

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::prompt::is_valid_prompt_name;
 use crate::ids::Ext;
 
 /// A routing destination. Kinds whose id is an extension hold an [`Ext`]; named objects
@@ -25,7 +26,8 @@ pub enum Destination {
     Schedule(String),
     /// `conference:800` — a conference room.
     Conference(Ext),
-    /// `announce:<prompt>` — play a prompt, then hang up.
+    /// `announce:NAME` — the announcement object NAME of `announces:` (its prompts, then
+    /// its `then` destination); when there is none, the prompt NAME, then hang up.
     Announce(String),
     /// `external:+390612345678` — an outside number.
     External(String),
@@ -102,7 +104,12 @@ impl Destination {
             "message" => Destination::Message(ext()?),
             "schedule" => Destination::Schedule(name()?),
             "conference" => Destination::Conference(ext()?),
-            "announce" => Destination::Announce(name()?),
+            "announce" if is_valid_prompt_name(id) => Destination::Announce(id.to_owned()),
+            "announce" => {
+                return Err(format!(
+                    "\"{s}\": \"{id}\" is not a valid prompt or announcement name (letters, digits, _ - . and one / as in digits/1, 1–64 long)"
+                ));
+            }
             "external" if is_valid_external_number(id) => Destination::External(id.to_owned()),
             "external" => {
                 return Err(format!(
@@ -173,6 +180,7 @@ mod tests {
             "schedule:office-hours",
             "conference:800",
             "announce:closed.en",
+            "announce:digits/1",
             "external:+390612345678",
             "hangup",
         ] {

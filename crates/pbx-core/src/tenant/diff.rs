@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{Destination, DigestAlgorithm, Group, Ivr, NumberRoute, Outbound, TenantConfig, User};
+use super::{
+    Announce, Destination, DigestAlgorithm, Group, Ivr, NumberRoute, Outbound, Schedule,
+    TenantConfig, TimeRange, User,
+};
 use crate::net::NetworkList;
 
 /// One line of a tenant diff.
@@ -104,7 +107,17 @@ fn user_fields(u: &User) -> Vec<(&'static str, Val<'_>)> {
             s(u.voicemail.delete_after_email),
         ),
         ("voicemail.format", s(u.voicemail.format)),
+        ("voicemail.max_message_s", s(u.voicemail.max_message_s)),
+        (
+            "voicemail.busy_greeting",
+            Val::Shown(opt_q(&u.voicemail.busy_greeting)),
+        ),
+        (
+            "voicemail.unavailable_greeting",
+            Val::Shown(opt_q(&u.voicemail.unavailable_greeting)),
+        ),
         ("pin", Val::Hidden(u.pin.as_deref())),
+        ("recording", s(u.recording)),
     ]
 }
 
@@ -120,13 +133,47 @@ fn group_fields(g: &Group) -> Vec<(&'static str, Val<'_>)> {
 
 fn ivr_fields(i: &Ivr) -> Vec<(&'static str, Val<'_>)> {
     vec![
+        ("ext", Val::Shown(opt(&i.ext))),
         ("prompts", Val::Shown(list(&i.prompts))),
         ("digit_timeout", s(i.digit_timeout)),
+        ("inter_digit_timeout", s(i.inter_digit_timeout)),
         ("repeat", s(i.repeat)),
         ("direct_dial", s(i.direct_dial)),
         ("options", Val::Shown(menu(&i.options))),
         ("on_timeout", Val::Shown(opt(&i.on_timeout))),
         ("on_invalid", Val::Shown(opt(&i.on_invalid))),
+    ]
+}
+
+fn hours(h: &[TimeRange]) -> String {
+    list(h)
+}
+
+fn schedule_fields(sch: &Schedule) -> Vec<(&'static str, Val<'_>)> {
+    let weekly: Vec<String> = sch
+        .weekly
+        .iter()
+        .map(|r| format!("{}: {}", r.days.as_str(), hours(&r.hours)))
+        .collect();
+    let open: Vec<String> = sch
+        .open
+        .iter()
+        .map(|e| format!("{}: {}", e.on, hours(&e.hours)))
+        .collect();
+    vec![
+        ("timezone", s(sch.timezone.name())),
+        ("weekly", Val::Shown(format!("{{{}}}", weekly.join(", ")))),
+        ("closed", Val::Shown(list(&sch.closed))),
+        ("open", Val::Shown(format!("{{{}}}", open.join(", ")))),
+        ("in_hours", s(&sch.in_hours)),
+        ("after_hours", s(&sch.after_hours)),
+    ]
+}
+
+fn announce_fields(a: &Announce) -> Vec<(&'static str, Val<'_>)> {
+    vec![
+        ("prompts", Val::Shown(list(&a.prompts))),
+        ("then", s(&a.then)),
     ]
 }
 
@@ -166,6 +213,11 @@ fn settings(c: &TenantConfig) -> Vec<(&'static str, Val<'_>)> {
         (
             "limits.max_contacts_per_aor",
             Val::Shown(opt(&l.max_contacts_per_aor)),
+        ),
+        ("moh", Val::Shown(q(&c.moh))),
+        (
+            "service_codes.voicemail",
+            Val::Shown(q(&c.service_codes.voicemail)),
         ),
     ]
 }
@@ -220,7 +272,7 @@ fn diff_list<'a, T>(
 
 impl TenantConfig {
     /// The changes from `old` to `new`, settings first, then users, groups, IVRs,
-    /// numbers and outbound. Empty when nothing changed. Never contains a secret.
+    /// schedules, announcements, numbers and outbound. Empty when nothing changed. Never contains a secret.
     pub fn diff(old: &TenantConfig, new: &TenantConfig) -> Vec<DiffLine> {
         let mut out = Vec::new();
         for ((name, a), (_, b)) in settings(old).iter().zip(settings(new).iter()) {
@@ -259,6 +311,31 @@ impl TenantConfig {
             |i| i.name.clone(),
             |_| None,
             ivr_fields,
+        );
+        diff_list(
+            &mut out,
+            "schedule",
+            &old.schedules,
+            &new.schedules,
+            |x| x.name.clone(),
+            |x| {
+                Some(format!(
+                    "{}, {} / {}",
+                    x.timezone.name(),
+                    x.in_hours,
+                    x.after_hours
+                ))
+            },
+            schedule_fields,
+        );
+        diff_list(
+            &mut out,
+            "announce",
+            &old.announces,
+            &new.announces,
+            |x| x.name.clone(),
+            |x| Some(format!("{} then {}", list(&x.prompts), x.then)),
+            announce_fields,
         );
         diff_list(
             &mut out,

@@ -22,6 +22,8 @@ mod destination;
 mod diff;
 mod export;
 mod index;
+mod prompt;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -31,6 +33,11 @@ pub use destination::{DESTINATION_KINDS, Destination, is_valid_external_number, 
 pub use diff::DiffLine;
 pub use export::SECRETS_OMITTED_NOTE;
 pub use index::UserIndex;
+pub use prompt::{
+    FALLBACK_LANGUAGE, MAX_PROMPT_NAME_LEN, PromptCatalog, PromptSource, SYSTEM_SOUND_DIRS,
+    SYSTEM_SOUNDS_ROOT, is_valid_prompt_name, resolve_prompt, system_sound_dir,
+};
+pub use schedule::{DateSpec, Schedule, SpecialHours, TimeRange, Weekdays, WeeklyRule};
 
 use crate::country::is_country_code;
 use crate::error::ConfigError;
@@ -66,6 +73,69 @@ pub struct TenantConfig {
     /// `outbound`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Outbound>,
+    /// `moh`: the music-on-hold class played to held callers. Default `default` (the
+    /// system music).
+    #[serde(skip_serializing_if = "is_default_moh")]
+    pub moh: String,
+    /// `service_codes`: what users dial for features.
+    #[serde(skip_serializing_if = "is_default")]
+    pub service_codes: ServiceCodes,
+    /// `schedules`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    /// `announces`: named announcements (`announce:NAME`) that go on somewhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub announces: Vec<Announce>,
+}
+
+/// The music-on-hold class a tenant gets unless it names another.
+pub const DEFAULT_MOH_CLASS: &str = "default";
+
+fn is_default_moh(class: &str) -> bool {
+    class == DEFAULT_MOH_CLASS
+}
+
+/// `service_codes`: digits users dial to reach a feature. Each code is 2–8 of
+/// `0-9 * #`; it may not be an extension, the start of one, or start with one, nor
+/// start or be the start of `outbound.prefix`, since a phone dialing it would be
+/// ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceCodes {
+    /// Listen to one's voicemail (PIN asked). Default `*97`.
+    pub voicemail: String,
+}
+
+impl Default for ServiceCodes {
+    fn default() -> Self {
+        ServiceCodes {
+            voicemail: "*97".to_owned(),
+        }
+    }
+}
+
+impl ServiceCodes {
+    /// `(key, code)` for every service code, in the order of the file's keys.
+    pub fn all(&self) -> [(&'static str, &str); 1] {
+        [("voicemail", &self.voicemail)]
+    }
+}
+
+/// A named announcement (`announces` entry), reached as `announce:NAME`: plays its
+/// prompts, then goes on to `then` (default `hangup`). `announce:X` where X is not the
+/// name of such an object plays the prompt X and hangs up.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Announce {
+    /// Unique name.
+    pub name: String,
+    /// Prompt names played in order (at least one).
+    pub prompts: Vec<String>,
+    /// Where the call goes afterwards.
+    #[serde(skip_serializing_if = "is_hangup")]
+    pub then: Destination,
+}
+
+fn is_hangup(d: &Destination) -> bool {
+    *d == Destination::Hangup
 }
 
 /// A digest algorithm offered in 401 challenges.
@@ -120,16 +190,21 @@ impl Default for TenantOptions {
 }
 
 /// `limits`.
+///
+/// The storage defaults fit a small office: 1 GB holds about 18 hours of 8 kHz 16-bit
+/// WAV recordings (or about 95 hours of WAV49), and 30 days is the usual retention of
+/// call recordings and of voicemail nobody deleted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TenantLimits {
     /// Concurrent calls of the tenant; none (default) = no tenant limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_calls: Option<u32>,
-    /// Storage for recordings, voicemail and prompts, MB. Default 1024.
+    /// Storage for recordings, voicemail and prompts, MB; 0 = nothing may be stored
+    /// (recording and voicemail stop, calls go on). Default 1024.
     pub storage_mb: u32,
-    /// Days recordings are kept; 0 = until deleted. Default 30.
+    /// Days recordings are kept before the daily purge; 0 = until deleted. Default 30.
     pub recording_days: u32,
-    /// Days voicemail is kept; 0 = until deleted. Default 30.
+    /// Days voicemail messages are kept; 0 = until deleted. Default 30.
     pub voicemail_days: u32,
     /// Overrides `[registrar] max_contacts_per_aor` for this tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,7 +267,7 @@ impl fmt::Display for VoicemailFormat {
 }
 
 /// A user's mailbox.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Voicemail {
     /// Default false.
     pub enabled: bool,
@@ -200,6 +275,65 @@ pub struct Voicemail {
     pub delete_after_email: bool,
     /// Default `wav`.
     pub format: VoicemailFormat,
+    /// Longest message, seconds (5–3600). Default [`Voicemail::DEFAULT_MAX_MESSAGE_S`].
+    pub max_message_s: u32,
+    /// Prompt played when the user is busy, instead of the system greeting (and of
+    /// one the user recorded by phone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_greeting: Option<String>,
+    /// Prompt played when the user does not answer or is not registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_greeting: Option<String>,
+}
+
+impl Voicemail {
+    /// Three minutes, as Asterisk's `maxmessage` default.
+    pub const DEFAULT_MAX_MESSAGE_S: u32 = 180;
+}
+
+impl Default for Voicemail {
+    fn default() -> Self {
+        Voicemail {
+            enabled: false,
+            delete_after_email: false,
+            format: VoicemailFormat::Wav,
+            max_message_s: Voicemail::DEFAULT_MAX_MESSAGE_S,
+            busy_greeting: None,
+            unavailable_greeting: None,
+        }
+    }
+}
+
+/// Whether a user's calls are recorded (`users[].recording`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordingPolicy {
+    /// `inherit`: as the tenant's `options.recording` says. Default.
+    #[default]
+    Inherit,
+    /// `true`: always, whatever the tenant option.
+    Always,
+    /// `false`: never, whatever the tenant option.
+    Never,
+}
+
+impl fmt::Display for RecordingPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecordingPolicy::Inherit => "inherit",
+            RecordingPolicy::Always => "true",
+            RecordingPolicy::Never => "false",
+        })
+    }
+}
+
+impl serde::Serialize for RecordingPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RecordingPolicy::Inherit => s.serialize_str("inherit"),
+            RecordingPolicy::Always => s.serialize_bool(true),
+            RecordingPolicy::Never => s.serialize_bool(false),
+        }
+    }
 }
 
 /// One user (an extension with a SIP account).
@@ -243,9 +377,12 @@ pub struct User {
     /// Mailbox settings.
     #[serde(skip_serializing_if = "is_default")]
     pub voicemail: Voicemail,
-    /// Voicemail / feature-code PIN, 4–12 digits. Treated as a secret.
+    /// Voicemail / feature-code PIN, 4–10 digits. Treated as a secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    /// Whether this user's calls are recorded. Default `inherit`.
+    #[serde(skip_serializing_if = "is_default")]
+    pub recording: RecordingPolicy,
 }
 
 impl User {
@@ -259,6 +396,16 @@ impl User {
         self.digest_algorithms
             .as_deref()
             .unwrap_or(&tenant.digest_algorithms)
+    }
+
+    /// Whether calls of this user are recorded: the user's `recording`, or the tenant's
+    /// `options.recording` when that is `inherit`.
+    pub fn records_calls(&self, tenant: &TenantOptions) -> bool {
+        match self.recording {
+            RecordingPolicy::Inherit => tenant.recording,
+            RecordingPolicy::Always => true,
+            RecordingPolicy::Never => false,
+        }
     }
 }
 
@@ -311,10 +458,18 @@ pub struct Group {
 pub struct Ivr {
     /// Unique name (`ivr:NAME`).
     pub name: String,
+    /// Internal number phones dial to reach the menu; shares the tenant's extension
+    /// space with users and groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ext: Option<Ext>,
     /// Prompt names played in order.
     pub prompts: Vec<String>,
     /// Seconds to wait for a digit. Default 5.
     pub digit_timeout: u32,
+    /// Seconds to wait for the next digit once one was pressed (1–30). Default
+    /// [`Ivr::DEFAULT_INTER_DIGIT_TIMEOUT`]. Also how long a digit that is both a menu
+    /// option and the start of an extension waits before the option is taken.
+    pub inter_digit_timeout: u32,
     /// Times the menu repeats before `on_timeout`. Default 1.
     pub repeat: u32,
     /// Whether callers may dial an extension directly. Default false.
@@ -327,6 +482,14 @@ pub struct Ivr {
     /// After an unassigned digit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_invalid: Option<Destination>,
+}
+
+impl Ivr {
+    /// Default of `inter_digit_timeout`, seconds.
+    pub const DEFAULT_INTER_DIGIT_TIMEOUT: u32 = 3;
+
+    /// The menu keys: `0`–`9`, `*`, `#`.
+    pub const KEYS: [char; 12] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#'];
 }
 
 /// A public number bound to the tenant, and where its calls go (`numbers`).
@@ -355,8 +518,20 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 
 /// The keys a tenant file may have at the top level.
 pub const TOP_KEYS: &[&str] = &[
-    "domain", "language", "country", "options", "limits", "users", "groups", "ivrs", "numbers",
+    "domain",
+    "language",
+    "country",
+    "options",
+    "limits",
+    "users",
+    "groups",
+    "ivrs",
+    "schedules",
+    "announces",
+    "numbers",
     "outbound",
+    "moh",
+    "service_codes",
 ];
 const OPTION_KEYS: &[&str] = &[
     "recording",
@@ -390,8 +565,16 @@ pub const USER_KEYS: &[&str] = &[
     "on_unavailable",
     "voicemail",
     "pin",
+    "recording",
 ];
-const VOICEMAIL_KEYS: &[&str] = &["enabled", "delete_after_email", "format"];
+const VOICEMAIL_KEYS: &[&str] = &[
+    "enabled",
+    "delete_after_email",
+    "format",
+    "max_message_s",
+    "busy_greeting",
+    "unavailable_greeting",
+];
 const GROUP_KEYS: &[&str] = &[
     "ext",
     "name",
@@ -402,8 +585,10 @@ const GROUP_KEYS: &[&str] = &[
 ];
 const IVR_KEYS: &[&str] = &[
     "name",
+    "ext",
     "prompts",
     "digit_timeout",
+    "inter_digit_timeout",
     "repeat",
     "direct_dial",
     "options",
@@ -411,6 +596,8 @@ const IVR_KEYS: &[&str] = &[
     "on_invalid",
 ];
 const NUMBER_KEYS: &[&str] = &["number", "route"];
+const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
+const SERVICE_CODE_KEYS: &[&str] = &["voicemail"];
 const OUTBOUND_KEYS: &[&str] = &["prefix", "number"];
 
 /// The shortest accepted SIP secret.
@@ -445,6 +632,48 @@ fn destination_of(f: &Fields<'_>, key: &str) -> Result<Option<Destination>, Conf
     f.string(key)?
         .map(|s| Destination::parse(s).map_err(|m| ConfigError::invalid(f.at(key), m)))
         .transpose()
+}
+
+/// The `name` of an IVR, schedule or announcement.
+fn object_name(f: &Fields<'_>) -> Result<String, ConfigError> {
+    let name = as_str(f.require("name")?, &f.at("name"))?;
+    if !is_valid_name(name) {
+        return Err(ConfigError::invalid(
+            f.at("name"),
+            format!("\"{name}\" is not a valid name (letters, digits, _ . -, 1–64 long)"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+const PROMPT_NAME_HELP: &str = "letters, digits, _ - . and one / as in digits/1, 1–64 long";
+
+fn prompt_name(node: &Node, path: &str) -> Result<String, ConfigError> {
+    let p = as_str(node, path)?;
+    if is_valid_prompt_name(p) {
+        Ok(p.to_owned())
+    } else {
+        Err(ConfigError::invalid(
+            path,
+            format!("\"{p}\" is not a valid prompt name ({PROMPT_NAME_HELP})"),
+        ))
+    }
+}
+
+fn prompt_list(f: &Fields<'_>, key: &str) -> Result<Vec<String>, ConfigError> {
+    let path = f.at(key);
+    f.list(key)?
+        .iter()
+        .enumerate()
+        .map(|(i, n)| prompt_name(n, &index(&path, i)))
+        .collect()
+}
+
+/// A service code: 2–8 of `0-9 * #`.
+fn is_valid_service_code(s: &str) -> bool {
+    (2..=8).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'#'))
 }
 
 fn display_name(f: &Fields<'_>, key: &'static str) -> Result<String, ConfigError> {
@@ -547,6 +776,10 @@ impl TenantConfig {
             ivrs: Vec::new(),
             numbers: Vec::new(),
             outbound: None,
+            moh: DEFAULT_MOH_CLASS.to_owned(),
+            service_codes: ServiceCodes::default(),
+            schedules: Vec::new(),
+            announces: Vec::new(),
         }
     }
 
@@ -619,6 +852,31 @@ impl TenantConfig {
         for (i, node) in top.list("ivrs")?.iter().enumerate() {
             cfg.ivrs.push(parse_ivr(node, &index("ivrs", i))?);
         }
+        for (i, node) in top.list("schedules")?.iter().enumerate() {
+            cfg.schedules.push(schedule::parse_schedule(
+                node,
+                &index("schedules", i),
+                destination_of,
+            )?);
+        }
+        for (i, node) in top.list("announces")?.iter().enumerate() {
+            let path = index("announces", i);
+            let f = Fields::new(node, &path, ANNOUNCE_KEYS)?;
+            let name = object_name(&f)?;
+            let prompts = prompt_list(&f, "prompts")?;
+            if prompts.is_empty() {
+                return Err(ConfigError::invalid(
+                    f.at("prompts"),
+                    "must name at least one prompt",
+                ));
+            }
+            let then = destination_of(&f, "then")?.unwrap_or(Destination::Hangup);
+            cfg.announces.push(Announce {
+                name,
+                prompts,
+                then,
+            });
+        }
         for (i, node) in top.list("numbers")?.iter().enumerate() {
             let path = index("numbers", i);
             let f = Fields::new(node, &path, NUMBER_KEYS)?;
@@ -649,24 +907,67 @@ impl TenantConfig {
                 .transpose()?;
             cfg.outbound = Some(Outbound { prefix, number });
         }
+        if let Some(class) = top.string("moh")? {
+            if !is_valid_name(class) {
+                return Err(ConfigError::invalid(
+                    "moh",
+                    format!(
+                        "\"{class}\" is not a valid music-on-hold class name (letters, digits, _ . -, 1–64 long)"
+                    ),
+                ));
+            }
+            class.clone_into(&mut cfg.moh);
+        }
+        let codes = Fields::new(
+            top.get("service_codes").unwrap_or(&empty),
+            "service_codes",
+            SERVICE_CODE_KEYS,
+        )?;
+        if let Some(code) = codes.string("voicemail")? {
+            if !is_valid_service_code(code) {
+                return Err(ConfigError::invalid(
+                    "service_codes.voicemail",
+                    format!("\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. *97)"),
+                ));
+            }
+            code.clone_into(&mut cfg.service_codes.voicemail);
+        }
 
         cfg.check_cross_references()?;
         Ok(cfg)
     }
 
-    /// Rules that span several entries: unique extensions, names, auth users, numbers;
-    /// `user:` destinations and group members exist.
+    /// Rules that span several entries: one extension space for users, groups and IVRs;
+    /// unique names, auth users and numbers; service codes that do not collide with
+    /// extensions; `user:` and `schedule:` destinations and group members exist.
     fn check_cross_references(&self) -> Result<(), ConfigError> {
+        // Extension owners in file order (for deterministic messages) and by extension.
+        let mut owners: Vec<(&str, String)> = Vec::new();
         let mut exts: HashMap<&str, String> = HashMap::new();
         let mut auth: HashMap<&str, String> = HashMap::new();
+        let mut dialable: Vec<(&Ext, String)> = Vec::new();
         for (i, u) in self.users.iter().enumerate() {
-            let path = index("users", i);
-            if let Some(prev) = exts.insert(u.ext.as_str(), path.clone()) {
+            dialable.push((&u.ext, index("users", i)));
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            dialable.push((&g.ext, index("groups", i)));
+        }
+        for (i, ivr) in self.ivrs.iter().enumerate() {
+            if let Some(e) = &ivr.ext {
+                dialable.push((e, index("ivrs", i)));
+            }
+        }
+        for (ext, owner) in dialable {
+            if let Some(prev) = exts.insert(ext.as_str(), owner.clone()) {
                 return Err(ConfigError::invalid(
-                    join(&path, "ext"),
-                    format!("\"{}\" is already used by {prev}", u.ext),
+                    join(&owner, "ext"),
+                    format!("\"{ext}\" is already used by {prev}"),
                 ));
             }
+            owners.push((ext.as_str(), owner));
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            let path = index("users", i);
             if let Some(prev) = auth.insert(u.auth_user(), path.clone()) {
                 return Err(ConfigError::invalid(
                     join(
@@ -684,36 +985,32 @@ impl TenantConfig {
                 ));
             }
         }
-        for (i, g) in self.groups.iter().enumerate() {
-            let path = index("groups", i);
-            if let Some(prev) = exts.insert(g.ext.as_str(), path.clone()) {
+        let prefix = self.outbound.as_ref().and_then(|o| o.prefix.as_deref());
+        for (key, code) in self.service_codes.all() {
+            let at = join("service_codes", key);
+            let clash = |other: &str| code.starts_with(other) || other.starts_with(code);
+            if let Some((ext, owner)) = owners.iter().find(|(e, _)| clash(e)) {
                 return Err(ConfigError::invalid(
-                    join(&path, "ext"),
-                    format!("\"{}\" is already used by {prev}", g.ext),
+                    at,
+                    format!(
+                        "\"{code}\" collides with {owner}.ext \"{ext}\" (one is the start of the other, so dialing is ambiguous)"
+                    ),
                 ));
             }
-        }
-        let is_user = |e: &Ext| self.users.iter().any(|u| &u.ext == e);
-        let check = |d: &Option<Destination>, path: String| -> Result<(), ConfigError> {
-            match d {
-                Some(Destination::User(e)) if !is_user(e) => Err(ConfigError::invalid(
-                    path,
-                    format!("user:{e} does not exist in this tenant"),
-                )),
-                _ => Ok(()),
+            if let Some(p) = prefix.filter(|p| clash(p)) {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!(
+                        "\"{code}\" collides with outbound.prefix \"{p}\" (one is the start of the other, so dialing is ambiguous)"
+                    ),
+                ));
             }
-        };
-        for (i, u) in self.users.iter().enumerate() {
-            let path = index("users", i);
-            check(&u.on_busy, join(&path, "on_busy"))?;
-            check(&u.on_no_answer, join(&path, "on_no_answer"))?;
-            check(&u.on_unavailable, join(&path, "on_unavailable"))?;
         }
         for (i, g) in self.groups.iter().enumerate() {
             let path = index("groups", i);
             for (j, m) in g.members.iter().enumerate() {
                 let at = index(&join(&path, "members"), j);
-                if !is_user(m) {
+                if self.user(m.as_str()).is_none() {
                     return Err(ConfigError::invalid(
                         at,
                         format!("\"{m}\" is not a user of this tenant"),
@@ -723,23 +1020,10 @@ impl TenantConfig {
                     return Err(ConfigError::invalid(at, format!("\"{m}\" is listed twice")));
                 }
             }
-            check(&g.on_timeout, join(&path, "on_timeout"))?;
         }
-        let mut ivr_names: HashMap<&str, String> = HashMap::new();
-        for (i, ivr) in self.ivrs.iter().enumerate() {
-            let path = index("ivrs", i);
-            if let Some(prev) = ivr_names.insert(ivr.name.as_str(), path.clone()) {
-                return Err(ConfigError::invalid(
-                    join(&path, "name"),
-                    format!("\"{}\" is already used by {prev}", ivr.name),
-                ));
-            }
-            for (digit, d) in &ivr.options {
-                check(&Some(d.clone()), join(&join(&path, "options"), digit))?;
-            }
-            check(&ivr.on_timeout, join(&path, "on_timeout"))?;
-            check(&ivr.on_invalid, join(&path, "on_invalid"))?;
-        }
+        unique_names("ivrs", self.ivrs.iter().map(|x| x.name.as_str()))?;
+        unique_names("schedules", self.schedules.iter().map(|x| x.name.as_str()))?;
+        unique_names("announces", self.announces.iter().map(|x| x.name.as_str()))?;
         let mut numbers: HashMap<&str, String> = HashMap::new();
         for (i, n) in self.numbers.iter().enumerate() {
             let path = index("numbers", i);
@@ -749,7 +1033,176 @@ impl TenantConfig {
                     format!("\"{}\" is already used by {prev}", n.number),
                 ));
             }
-            check(&Some(n.route.clone()), join(&path, "route"))?;
+        }
+        for (path, d) in self.destinations() {
+            match d {
+                Destination::User(e) if self.user(e.as_str()).is_none() => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("user:{e} does not exist in this tenant"),
+                    ));
+                }
+                Destination::Schedule(n) if self.schedule(n).is_none() => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("schedule:{n} does not exist in this tenant"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every destination the tenant names, with its place in the file
+    /// (`users[0].on_busy`, `ivrs[1].options.9`, `schedules[0].in_hours`, …), in file order.
+    pub fn destinations(&self) -> Vec<(String, &Destination)> {
+        let mut out: Vec<(String, &Destination)> = Vec::new();
+        for (i, u) in self.users.iter().enumerate() {
+            let p = index("users", i);
+            for (k, d) in [
+                ("on_busy", &u.on_busy),
+                ("on_no_answer", &u.on_no_answer),
+                ("on_unavailable", &u.on_unavailable),
+            ] {
+                if let Some(d) = d {
+                    out.push((join(&p, k), d));
+                }
+            }
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if let Some(d) = &g.on_timeout {
+                out.push((join(&index("groups", i), "on_timeout"), d));
+            }
+        }
+        for (i, ivr) in self.ivrs.iter().enumerate() {
+            let p = index("ivrs", i);
+            for (digit, d) in &ivr.options {
+                out.push((join(&join(&p, "options"), digit), d));
+            }
+            for (k, d) in [
+                ("on_timeout", &ivr.on_timeout),
+                ("on_invalid", &ivr.on_invalid),
+            ] {
+                if let Some(d) = d {
+                    out.push((join(&p, k), d));
+                }
+            }
+        }
+        for (i, sch) in self.schedules.iter().enumerate() {
+            let p = index("schedules", i);
+            out.push((join(&p, "in_hours"), &sch.in_hours));
+            out.push((join(&p, "after_hours"), &sch.after_hours));
+        }
+        for (i, a) in self.announces.iter().enumerate() {
+            out.push((join(&index("announces", i), "then"), &a.then));
+        }
+        for (i, n) in self.numbers.iter().enumerate() {
+            out.push((join(&index("numbers", i), "route"), &n.route));
+        }
+        out
+    }
+
+    /// The IVR called `name`.
+    pub fn ivr(&self, name: &str) -> Option<&Ivr> {
+        self.ivrs.iter().find(|i| i.name == name)
+    }
+
+    /// The schedule called `name`.
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    /// The announcement object called `name`; `None` means `announce:NAME` plays the
+    /// prompt NAME and hangs up.
+    pub fn announce(&self, name: &str) -> Option<&Announce> {
+        self.announces.iter().find(|a| a.name == name)
+    }
+
+    /// What a phone reaches by dialing `digits` inside the tenant: `user:EXT`,
+    /// `group:EXT` or `ivr:NAME` (an IVR with that `ext`).
+    pub fn internal_number(&self, digits: &str) -> Option<Destination> {
+        if let Some(u) = self.user(digits) {
+            return Some(Destination::User(u.ext.clone()));
+        }
+        if let Some(g) = self.groups.iter().find(|g| g.ext.as_str() == digits) {
+            return Some(Destination::Group(g.ext.clone()));
+        }
+        self.ivrs
+            .iter()
+            .find(|i| i.ext.as_ref().is_some_and(|e| e.as_str() == digits))
+            .map(|i| Destination::Ivr(i.name.clone()))
+    }
+
+    /// Where prompt `name` is found for this tenant: its library, then the system
+    /// prompts in its `language`, then in English (see [`resolve_prompt`]).
+    pub fn resolve_prompt(&self, catalog: &dyn PromptCatalog, name: &str) -> Option<PromptSource> {
+        resolve_prompt(catalog, &self.language, name)
+    }
+
+    /// Every prompt the tenant names, with its place in the file: IVR and announcement
+    /// prompts, `announce:PROMPT` destinations (those that do not name an announcement
+    /// object), and voicemail greetings.
+    pub fn prompt_references(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = Vec::new();
+        for (i, ivr) in self.ivrs.iter().enumerate() {
+            let p = join(&index("ivrs", i), "prompts");
+            for (j, name) in ivr.prompts.iter().enumerate() {
+                out.push((index(&p, j), name));
+            }
+        }
+        for (i, a) in self.announces.iter().enumerate() {
+            let p = join(&index("announces", i), "prompts");
+            for (j, name) in a.prompts.iter().enumerate() {
+                out.push((index(&p, j), name));
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            let p = join(&index("users", i), "voicemail");
+            for (k, g) in [
+                ("busy_greeting", &u.voicemail.busy_greeting),
+                ("unavailable_greeting", &u.voicemail.unavailable_greeting),
+            ] {
+                if let Some(g) = g {
+                    out.push((join(&p, k), g));
+                }
+            }
+        }
+        for (path, d) in self.destinations() {
+            if let Destination::Announce(name) = d
+                && self.announce(name).is_none()
+            {
+                out.push((path, name));
+            }
+        }
+        out
+    }
+
+    /// Checks that every prompt the tenant names ([`TenantConfig::prompt_references`])
+    /// and its music-on-hold class exist, so that a missing file is an error when the
+    /// config is applied rather than silence during a call. The first missing one is
+    /// the error: `ivrs[0].prompts[2]: prompt "advert" not found (tenant office.example,
+    /// language ru)`.
+    pub fn check_prompts(&self, catalog: &dyn PromptCatalog) -> Result<(), ConfigError> {
+        for (path, name) in self.prompt_references() {
+            if self.resolve_prompt(catalog, name).is_none() {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "prompt \"{name}\" not found (tenant {}, language {})",
+                        self.domain, self.language
+                    ),
+                ));
+            }
+        }
+        if !catalog.has_moh_class(&self.moh) {
+            return Err(ConfigError::invalid(
+                "moh",
+                format!(
+                    "music-on-hold class \"{}\" not found (tenant {})",
+                    self.moh, self.domain
+                ),
+            ));
         }
         Ok(())
     }
@@ -789,6 +1242,21 @@ impl TenantConfig {
     pub fn user(&self, ext: &str) -> Option<&User> {
         self.users.iter().find(|u| u.ext.as_str() == ext)
     }
+}
+
+/// Names in one list are unique: `ivrs[1].name: "main" is already used by ivrs[0]`.
+fn unique_names<'a>(list: &str, names: impl Iterator<Item = &'a str>) -> Result<(), ConfigError> {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    for (i, name) in names.enumerate() {
+        let path = index(list, i);
+        if let Some(prev) = seen.insert(name, path.clone()) {
+            return Err(ConfigError::invalid(
+                join(&path, "name"),
+                format!("\"{name}\" is already used by {prev}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn networks(f: &Fields<'_>, key: &str) -> Result<NetworkList, ConfigError> {
@@ -864,10 +1332,15 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
                     ));
                 }
             };
+            let greeting = |key: &str| v.get(key).map(|n| prompt_name(n, &v.at(key))).transpose();
             let vm = Voicemail {
                 enabled: v.bool_or("enabled", false)?,
                 delete_after_email: v.bool_or("delete_after_email", false)?,
                 format,
+                max_message_s: u32_of(&v, "max_message_s", 5, 3600)?
+                    .unwrap_or(Voicemail::DEFAULT_MAX_MESSAGE_S),
+                busy_greeting: greeting("busy_greeting")?,
+                unavailable_greeting: greeting("unavailable_greeting")?,
             };
             if vm.delete_after_email && email.is_none() {
                 return Err(ConfigError::invalid(
@@ -880,10 +1353,30 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
     };
     let pin = f.string("pin")?;
     if let Some(p) = pin
-        && !((4..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && !((4..=10).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(ConfigError::invalid(f.at("pin"), "must be 4–12 digits"));
+        // Never echo the PIN itself.
+        return Err(ConfigError::invalid(f.at("pin"), "must be 4–10 digits"));
     }
+    let recording = match f.get("recording") {
+        None => RecordingPolicy::Inherit,
+        Some(Node::Bool(true)) => RecordingPolicy::Always,
+        Some(Node::Bool(false)) => RecordingPolicy::Never,
+        Some(Node::Str(s)) if s == "inherit" => RecordingPolicy::Inherit,
+        Some(Node::Str(s)) => {
+            return Err(ConfigError::invalid(
+                f.at("recording"),
+                format!("\"{s}\" is not one of: true, false, inherit"),
+            ));
+        }
+        Some(other) => {
+            return Err(ConfigError::WrongType {
+                path: f.at("recording"),
+                expected: "true, false or inherit",
+                found: other.describe(),
+            });
+        }
+    };
     Ok(User {
         ext,
         name,
@@ -900,6 +1393,7 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
         on_unavailable: destination_of(&f, "on_unavailable")?,
         voicemail,
         pin: pin.map(str::to_owned),
+        recording,
     })
 }
 
@@ -936,24 +1430,9 @@ fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
 
 fn parse_ivr(node: &Node, path: &str) -> Result<Ivr, ConfigError> {
     let f = Fields::new(node, path, IVR_KEYS)?;
-    let name = as_str(f.require("name")?, &f.at("name"))?;
-    if !is_valid_name(name) {
-        return Err(ConfigError::invalid(
-            f.at("name"),
-            format!("\"{name}\" is not a valid name (letters, digits, _ . -, 1–64 long)"),
-        ));
-    }
-    let pp = f.at("prompts");
-    let prompts = string_list(f.list("prompts")?, &pp)?;
-    if let Some(i) = prompts.iter().position(|p| !is_valid_name(p)) {
-        return Err(ConfigError::invalid(
-            index(&pp, i),
-            format!(
-                "\"{}\" is not a valid prompt name (letters, digits, _ . -, 1–64 long)",
-                prompts[i]
-            ),
-        ));
-    }
+    let name = object_name(&f)?;
+    let ext = f.get("ext").map(|n| ext_of(n, &f.at("ext"))).transpose()?;
+    let prompts = prompt_list(&f, "prompts")?;
     let mut options = BTreeMap::new();
     if let Some(node) = f.get("options") {
         let op = f.at("options");
@@ -966,10 +1445,15 @@ fn parse_ivr(node: &Node, path: &str) -> Result<Ivr, ConfigError> {
         };
         for (digit, value) in entries {
             let at = join(&op, digit);
-            if !matches!(digit.as_bytes(), [b'0'..=b'9' | b'*' | b'#']) {
+            let mut chars = digit.chars();
+            let is_key =
+                matches!((chars.next(), chars.next()), (Some(c), None) if Ivr::KEYS.contains(&c));
+            if !is_key {
                 return Err(ConfigError::invalid(
                     op,
-                    format!("\"{digit}\" is not a menu key (one of 0–9, *, #)"),
+                    format!(
+                        "\"{digit}\" is not a menu key (one of 0–9, *, #; quote * and # in YAML)"
+                    ),
                 ));
             }
             let d = Destination::parse(as_str(value, &at)?)
@@ -978,9 +1462,12 @@ fn parse_ivr(node: &Node, path: &str) -> Result<Ivr, ConfigError> {
         }
     }
     Ok(Ivr {
-        name: name.to_owned(),
+        name,
+        ext,
         prompts,
         digit_timeout: u32_of(&f, "digit_timeout", 1, 60)?.unwrap_or(5),
+        inter_digit_timeout: u32_of(&f, "inter_digit_timeout", 1, 30)?
+            .unwrap_or(Ivr::DEFAULT_INTER_DIGIT_TIMEOUT),
         repeat: u32_of(&f, "repeat", 0, 10)?.unwrap_or(1),
         direct_dial: f.bool_or("direct_dial", false)?,
         options,
