@@ -444,11 +444,22 @@ impl Engine {
         // Far behind (the thread was descheduled): skip what can no longer be useful.
         if now_us > self.due_us(self.next) + MAX_CATCH_UP_US {
             let target = (now_us - MAX_CATCH_UP_US - self.epoch_us).div_ceil(SLOT_US);
-            let skipped = target - self.next;
-            let periods = skipped / SLOTS as u64;
-            self.stats.skipped += periods * self.live as u64;
+            let periods = (target - self.next) / SLOTS as u64;
+            // Frames lost by sessions that were already sending (new ones just start later).
+            let mut per_slot = [0u64; SLOTS];
+            for (slot, members) in self.slots.iter().enumerate() {
+                per_slot[slot] = members
+                    .iter()
+                    .filter(|i| {
+                        self.sessions[**i as usize]
+                            .as_ref()
+                            .is_some_and(|s| s.first_period.is_some())
+                    })
+                    .count() as u64;
+            }
+            self.stats.skipped += periods * per_slot.iter().sum::<u64>();
             for i in self.next + periods * SLOTS as u64..target {
-                self.stats.skipped += self.slots[(i % SLOTS as u64) as usize].len() as u64;
+                self.stats.skipped += per_slot[(i % SLOTS as u64) as usize];
             }
             self.next = target;
         }
@@ -460,6 +471,14 @@ impl Engine {
             let period = index / SLOTS as u64;
             for k in 0..self.slots[slot].len() {
                 let i = self.slots[slot][k];
+                // A session added while the engine was behind starts with a current slot
+                // rather than a burst of catch-up frames.
+                let new = self.sessions[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.first_period.is_none());
+                if new && late >= PERIOD_US {
+                    continue;
+                }
                 self.frame(i, period, out);
                 self.stats.record(late);
             }
@@ -723,7 +742,9 @@ mod tests {
         let mut who = Vec::new();
         e.tick(40_000, &mut |id, _| who.push(id));
         assert!(who.iter().all(|id| *id == b || *id == c));
-        assert_eq!(who.len(), 5); // c in slot 0 at 0, 20, 40 ms; b in slot 1 at 1, 21 ms
+        // New sessions start at their first slot less than a period late: c (slot 0) at 40 ms,
+        // b (slot 1) at 21 ms.
+        assert_eq!(who.len(), 2);
         e.remove(b);
         e.remove(c);
         assert_eq!(e.next_deadline(), None);
@@ -745,11 +766,58 @@ mod tests {
         assert_eq!(n, 10);
         // Due from 60 ms to 10.04 s: 500 frames, 490 skipped.
         assert_eq!(e.stats().skipped, 490);
+        // A session added to an engine that idled for a minute starts now, without a burst.
+        let mut e = Engine::new(0);
+        let late = e.add(params(3));
+        let mut n = 0;
+        e.tick(60_000_500, &mut |_, _| n += 1);
+        assert_eq!(n, 1);
+        assert_eq!((e.stats().frames, e.stats().skipped), (1, 0));
+        assert_eq!(e.next_deadline(), Some(60_020_000));
+        e.remove(late);
         let tones = Source::Tone(ToneGen::new(crate::tones::tone_plan(
             "RU",
             crate::tones::ToneKind::Busy,
         )));
         let id = e.add(params(2));
         assert!(e.set_source(id, tones));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_packets_and_tick_times_never_panic_and_streams_stay_continuous(
+            packets in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..400), 0..40),
+            steps in proptest::collection::vec(0u64..70_000, 1..60),
+        ) {
+            let mut e = Engine::new(5);
+            let ids: Vec<_> = (0..30).map(|i| e.add(params(i))).collect();
+            for (k, mut p) in packets.into_iter().enumerate() {
+                if k % 2 == 0 && p.len() > 2 {
+                    p[0] = 0x80; // mostly valid RTP
+                    p[1] = [0u8, 8, 101, 96][k % 4];
+                }
+                let _ = e.on_rtp(ids[k % ids.len()], 0, &p);
+            }
+            let mut now = 5;
+            let mut ts_of: std::collections::HashMap<SessionId, Vec<u32>> = Default::default();
+            let mut frames = 0;
+            for st in steps {
+                now += st;
+                e.tick(now, &mut |id, p| {
+                    assert_eq!(p.len(), 172);
+                    ts_of.entry(id).or_default().push(rtp::parse(p).unwrap().ts);
+                    frames += 1;
+                });
+            }
+            // Once started, a session sends every period: no gap, no repeat (the stalls here are
+            // shorter than the catch-up limit).
+            for ts in ts_of.values() {
+                proptest::prop_assert_eq!(ts[0], 1000);
+                for w in ts.windows(2) {
+                    proptest::prop_assert_eq!(w[1].wrapping_sub(w[0]), 160);
+                }
+            }
+            proptest::prop_assert_eq!(e.stats().frames, frames);
+        }
     }
 }

@@ -274,4 +274,42 @@ mod tests {
         empty.fill(&mut buf[..10]);
         assert_eq!(&buf[..10], &[0; 10]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_frame_sizes_play_the_same_samples(
+            lens in proptest::collection::vec(0usize..500, 0..5),
+            gap_ms in 0u32..30,
+            repeat in 1u32..3,
+            frames in proptest::collection::vec(1usize..400, 1..50),
+        ) {
+            let prompts: Vec<Prompt> = lens
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (0..*n).map(|k| (i * 1000 + k + 1) as i16).collect::<Vec<_>>().into())
+                .collect();
+            let mut want = Vec::new();
+            for r in 0..repeat {
+                for (i, p) in prompts.iter().enumerate() {
+                    if r > 0 || i > 0 {
+                        want.extend(std::iter::repeat_n(0i16, gap_ms as usize * 8));
+                    }
+                    want.extend_from_slice(p);
+                }
+            }
+            let mut player = Player::new(prompts, gap_ms).repeat(repeat);
+            let mut got = Vec::new();
+            for f in frames.iter().cycle().take(10_000) {
+                let mut buf = vec![1i16; *f];
+                let st = player.fill(&mut buf);
+                got.extend_from_slice(&buf);
+                if st != PlayState::Playing {
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(player.state(), PlayState::Finished);
+            proptest::prop_assert_eq!(&got[..want.len()], &want[..]);
+            proptest::prop_assert!(got[want.len()..].iter().all(|s| *s == 0));
+        }
+    }
 }
