@@ -13,8 +13,9 @@
 //! │  ├─ voicemail/<ext>/Old/msgNNNN/         listened-to messages (moved by one rename)
 //! │  └─ recordings/YYYY/MM/DD/HHMMSS-<call-id>.wav        (UTC date of the call start)
 //! │                           HHMMSS-<call-id>.wav.part   while the call is recorded
-//! └─ spool/mail/<queued-ms>-<domain>-<ext>-msgNNNN.json   voicemail e-mails to send
-//!    spool/mail/failed/…                                  given up after max age (kept)
+//! └─ spool/mail/<queued-ms>-<pid>-<n>-msgNNNN.json   voicemail e-mails to send (JSON:
+//!    │                                               domain, ext, msg id, recipient, …)
+//!    └─ failed/…                                     given up after max age (kept)
 //! ```
 //! Hidden `.tmp-*` / `.trash-*` entries are the vault's own half-done writes and deletes;
 //! [`crate::Vault::open`] removes them.

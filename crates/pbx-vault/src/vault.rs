@@ -58,13 +58,16 @@ struct Inner {
 
 impl Vault {
     /// Opens (creating) `data_dir`: creates `tenants/` and the mail spool, removes the
-    /// vault's leftover temporary files from an interrupted write, and computes each
-    /// tenant's usage by walking its directory.
+    /// vault's leftover temporary files (under `tenants/` and `spool/` only) from an
+    /// interrupted write, and computes each tenant's usage by walking its directory.
     pub fn open(data_dir: impl Into<PathBuf>) -> Result<Vault, VaultError> {
         let layout = Layout::new(data_dir);
         fsio::create_dir_all(&layout.tenants_dir())?;
         fsio::create_dir_all(&layout.mail_spool_dir())?;
-        for path in fsio::sweep_temporaries(layout.data_dir()) {
+        let swept = fsio::sweep_temporaries(&layout.tenants_dir())
+            .into_iter()
+            .chain(fsio::sweep_temporaries(&layout.data_dir().join("spool")));
+        for path in swept {
             tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted write");
         }
         let vault = Vault {
