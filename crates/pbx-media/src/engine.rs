@@ -27,8 +27,11 @@
 //! **Cost.** Nothing is allocated per frame: the engine owns one PCM frame, one packet and
 //! one decode buffer that every session reuses. Per session and 20 ms: a source copy (160
 //! samples), a G.711 encode, the header; per received packet a G.711 decode, the inband
-//! detector (8 Goertzel filters per sample) and the RFC 4733 parser. See
-//! `examples/engine_bench.rs` for measured figures.
+//! detector (8 Goertzel filters per sample) and the RFC 4733 parser. Measured with
+//! `examples/engine_bench.rs` (release, 1,000 sessions, 60 s of audio, on the 2-core build
+//! machine while it was loaded): about 56 µs of CPU per session-second with inband detection
+//! (0.0056 % of a core per session, 5.6 % of one core for 1,000 sessions), about 20 µs
+//! without it.
 
 use std::collections::VecDeque;
 
