@@ -1,4 +1,5 @@
-//! ITU-T G.711 A-law and µ-law, written after the ITU/Sun reference code (`g711.c`).
+//! ITU-T G.711 A-law and µ-law, written after the Sun reference code (`g711.c`) and made to agree
+//! bit for bit with the ITU-T G.191 reference (checked against `ezk-g711` for every input).
 //!
 //! Decoding goes through two 256-entry tables built at compile time; encoding is the reference
 //! segment search (a few compares per sample, no table).
@@ -61,12 +62,15 @@ const fn alaw_to_linear_slow(code: u8) -> i16 {
 /// Encodes one linear 16-bit sample as µ-law.
 #[must_use]
 pub const fn linear_to_ulaw(sample: i16) -> u8 {
-    let mut pcm = (sample as i32) >> 2;
+    // Negative samples use the one's complement, as the ITU-T G.191 reference does (Sun's
+    // g711.c negates instead, which moves some decision thresholds by one).
+    let mut pcm;
     let mask;
-    if pcm < 0 {
-        pcm = -pcm;
+    if sample < 0 {
+        pcm = (!sample as i32) >> 2;
         mask = 0x7F;
     } else {
+        pcm = (sample as i32) >> 2;
         mask = 0xFF;
     }
     if pcm > CLIP {
@@ -204,6 +208,34 @@ mod tests {
             // 0x7F (negative zero) decodes to 0, which encodes as positive zero 0xFF.
             let expect = if code == 0x7F { 0xFF } else { code };
             assert_eq!(back, expect, "code {code:#04x}");
+        }
+    }
+
+    #[test]
+    fn every_sample_and_code_matches_the_ezk_g711_reference() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(
+                linear_to_alaw(s),
+                ezk_g711::alaw::encode(s),
+                "A-law encode {s}"
+            );
+            assert_eq!(
+                linear_to_ulaw(s),
+                ezk_g711::mulaw::encode(s),
+                "µ-law encode {s}"
+            );
+        }
+        for c in 0..=255u8 {
+            assert_eq!(
+                alaw_to_linear(c),
+                ezk_g711::alaw::decode(c),
+                "A-law decode {c:#04x}"
+            );
+            assert_eq!(
+                ulaw_to_linear(c),
+                ezk_g711::mulaw::decode(c),
+                "µ-law decode {c:#04x}"
+            );
         }
     }
 

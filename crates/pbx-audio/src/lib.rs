@@ -34,3 +34,27 @@ pub use wav::{
     Pcm, WavEncoding, WavInfo, WavWriter, decode_wav, decode_wav49, encode_wav_g711,
     encode_wav_pcm16, encode_wav49, wav_info,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn is_send<T: Send>() {}
+
+    #[test]
+    fn per_call_state_can_move_between_threads() {
+        is_send::<FrameCodec>();
+        is_send::<Resampler>();
+        is_send::<WavWriter>();
+        is_send::<gsm::Wav49Decoder>();
+    }
+
+    proptest! {
+        #[test]
+        fn prompt_conversion_of_arbitrary_bytes_never_panics(head in 0usize..4, tail in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let prefix: &[u8] = [&b""[..], b"RIFF", b"ID3\x03", b"\xFF\xFB"][head];
+            let _ = prompt_from_file(&[prefix, &tail].concat());
+        }
+    }
+}
