@@ -13,6 +13,40 @@
 //! - [`FrameCodec`]: PCMU, PCMA and G.722 per 20 ms frame without allocation; [`g711`] and
 //!   [`g722`] hold the codecs themselves.
 //! - [`level`]: peak, RMS and single-frequency (Goertzel) levels in dBFS.
+//!
+//! # A recorder
+//! The server owns the file; this crate only produces bytes. The header is written first with
+//! sizes marked "not finalised" and rewritten in place at the end:
+//! ```
+//! use pbx_audio::{WavWriter, decode_wav};
+//! let mut writer = WavWriter::wav49()?;            // or WavWriter::pcm16(8000, 2) for a leg per channel
+//! let mut file = writer.provisional_header();       // server: write at offset 0
+//! let mut chunk = Vec::with_capacity(4096);         // reused: no allocation per frame
+//! for _ in 0..150 {                                 // 3 s of 20 ms frames from the mixer
+//!     writer.write(&[0i16; 160], &mut chunk)?;
+//!     file.extend_from_slice(&chunk);               // server: append
+//!     chunk.clear();
+//! }
+//! writer.finish(&mut chunk);
+//! file.extend_from_slice(&chunk);
+//! file[..writer.header_len()].copy_from_slice(&writer.header()); // server: pwrite at offset 0
+//! let pcm = decode_wav(&file)?;
+//! assert_eq!(pcm.samples.len(), 24_000);
+//! # Ok::<(), pbx_audio::AudioError>(())
+//! ```
+//!
+//! # A leg's codec
+//! ```
+//! use pbx_audio::FrameCodec;
+//! let mut codec = FrameCodec::from_encoding_name("G722").expect("known codec");
+//! assert_eq!((codec.clock_rate(), codec.audio_rate()), (8000, 16_000)); // RFC 3551 §4.5.2
+//! let engine_frame = [0i16; 160];                    // 20 ms at 8 kHz
+//! let mut payload = [0u8; 160];
+//! let n = codec.encode(&engine_frame, &mut payload)?;
+//! let mut back = [0i16; 160];
+//! assert_eq!(codec.decode(&payload[..n], &mut back)?, 160);
+//! # Ok::<(), pbx_audio::AudioError>(())
+//! ```
 
 pub mod codec;
 mod error;

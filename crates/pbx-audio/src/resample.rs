@@ -2,10 +2,12 @@
 //!
 //! The filter is a Kaiser-windowed sinc whose cutoff sits at [`ROLLOFF`] of the lower of the two
 //! Nyquist frequencies, so converting down to 8 kHz removes what would alias (anti-aliasing) and
-//! converting up removes images. The kernel is tabulated once (shared by every resampler) at
-//! [`TABLE_RES`] points per zero crossing and linearly interpolated, so any pair of rates works
-//! (44 100 → 8 000, 22 050 → 16 000, 11 025 → 8 000 …) with exact rational position tracking
-//! (no drift, however long the stream).
+//! converting up removes images (24 zero crossings each side, Kaiser β = 8, about 80 dB of
+//! stop-band). Positions are tracked as exact fractions of the two rates reduced by their gcd
+//! (no drift, however long the stream). For each of the L output phases (L = output rate / gcd:
+//! 2 for 8 → 16 kHz, 80 for 44.1 → 8 kHz) the coefficients are computed once, so an output
+//! sample is one dot product; rate pairs with very many phases (44 101 Hz) interpolate a shared
+//! finely sampled kernel instead. Any pair of rates from 1 Hz to 768 kHz works.
 //!
 //! [`Resampler`] is the streaming form for the frame path (it never allocates after
 //! construction); [`resample`] converts a whole buffer offline, without delay.
