@@ -102,7 +102,6 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn decoding_arbitrary_bytes_after_a_frame_sync_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let bytes = [&[0xFF, 0xFB, 0x90, 0x64][..], &tail].concat();

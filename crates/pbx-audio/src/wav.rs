@@ -342,16 +342,17 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, AudioError> {
     let container = container_bytes(&fmt)?;
     let channels = usize::from(info.channels);
     let mut samples = Vec::with_capacity(parsed.data.len() / usize::from(info.block_align));
-    let half = i32::try_from(channels / 2).unwrap_or(i32::MAX);
-    let n = i32::try_from(channels).unwrap_or(i32::MAX);
+    // i64: 65 535 channels of full-scale samples overflow i32 once rounded.
+    let n = i64::from(info.channels);
+    let half = n / 2;
     for frame in parsed.data.chunks_exact(usize::from(info.block_align)) {
         if channels == 1 {
             samples.push(read_sample(fmt.tag, container, frame) as i16);
             continue;
         }
-        let sum: i32 = frame
+        let sum: i64 = frame
             .chunks_exact(container)
-            .map(|b| read_sample(fmt.tag, container, b))
+            .map(|b| i64::from(read_sample(fmt.tag, container, b)))
             .sum();
         // Round half away from zero; the mean of i16-range values stays in range.
         let mean = if sum >= 0 {
@@ -528,7 +529,7 @@ impl WavWriter {
             WavEncoding::Pcm16 => (
                 format_tag::PCM,
                 16,
-                (2 * self.channels),
+                self.channels.saturating_mul(2),
                 self.rate.saturating_mul(2 * channels),
                 16,
             ),
