@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use pbx_media::dtmf::TelephoneEvent;
 use pbx_media::engine::{DigitSource, Engine, EngineEvent, InbandMode, SessionParams, Source};
 use pbx_media::player::{Player, Prompt};
-use pbx_media::record::Codec;
+use pbx_media::record::{CallRecorder, Codec, Leg, RecordLayout, RecordedFrame};
 use pbx_media::tone::Tone;
 use pbx_media::{g711, rtp};
 
@@ -265,8 +265,41 @@ fn main() {
         st.skipped
     );
     let inband_want = if no_inband { 0 } else { inband_sent * sessions };
+    record_bench(sessions, seconds, &stream);
     if digits[0] != (rfc_sent * sessions) as u64 || digits[1] != inband_want as u64 {
         eprintln!("digit count mismatch");
         std::process::exit(1);
     }
+}
+
+/// The CPU a call recording adds: `calls` two-leg recorders fed 50 packets/s per leg, polled
+/// every 20 ms, producing stereo frames (what the server stores; the WAV writing is not
+/// counted).
+fn record_bench(calls: usize, seconds: u64, stream: &[Vec<Vec<u8>>]) {
+    let mut recs: Vec<CallRecorder> = (0..calls)
+        .map(|_| CallRecorder::new(RecordLayout::Stereo, 60, &[]))
+        .collect();
+    let mut samples = 0u64;
+    let cpu0 = process_cpu();
+    let t = Instant::now();
+    for (f, packets) in stream.iter().enumerate().take((seconds * 50) as usize) {
+        let now = f as u64 * 20_000;
+        let audio = &packets[0];
+        for r in recs.iter_mut() {
+            r.push(Leg::A, now, audio);
+            r.push(Leg::B, now + 3_000, audio);
+            r.poll(now, &mut |fr: RecordedFrame<'_>| {
+                samples += fr.stereo.map_or(0, |s| s.len() as u64);
+            });
+        }
+    }
+    let busy = t.elapsed();
+    let call_seconds = calls as f64 * seconds as f64;
+    let cpu = cpu0.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
+    println!(
+        "recording: {calls} calls, {:.0} s of stereo recorded; CPU {:.2} µs per call-second (Instant {:.2} µs)",
+        samples as f64 / 16_000.0,
+        cpu.map_or(f64::NAN, |c| c.as_secs_f64() * 1e6 / call_seconds),
+        busy.as_secs_f64() * 1e6 / call_seconds
+    );
 }

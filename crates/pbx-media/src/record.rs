@@ -178,8 +178,8 @@ pub struct CallRecorderStats {
 
 /// Samples per output frame.
 const FRAME: usize = 160;
-/// Ring size per leg: jitter depth plus how far ahead a packet may land (power of two).
-const RING: usize = 8192;
+/// Ring size per leg: jitter depth plus how far ahead a packet may land (a multiple of FRAME).
+const RING: usize = 160 * 50;
 
 #[derive(Debug, Clone, Copy)]
 struct Anchor {
@@ -220,7 +220,7 @@ impl LegBuf {
 ///
 /// The I/O side calls [`CallRecorder::push`] for every tapped packet, [`CallRecorder::poll`] at
 /// least every 200 ms (every media tick is fine), and [`CallRecorder::finish`] at hang-up.
-/// Memory: two 16 KB rings and two 640-byte frame buffers, allocated in `new`.
+/// Memory: two 16 KB rings (1 s each) and the 640 + 320-byte frame buffers, allocated in `new`.
 #[derive(Debug)]
 pub struct CallRecorder {
     layout: RecordLayout,
@@ -335,8 +335,14 @@ impl CallRecorder {
             Codec::Pcma => &g711::ALAW_DECODE,
         };
         let skip = (out - at).max(0) as usize;
-        for (i, b) in payload.iter().enumerate().skip(skip) {
-            lb.ring[(at + i as i64) as usize % RING] = table[usize::from(*b)];
+        // at + skip ≥ out ≥ 0; the payload wraps around the ring at most once.
+        let mut idx = (at + skip as i64) as usize % RING;
+        for b in &payload[skip..] {
+            lb.ring[idx] = table[usize::from(*b)];
+            idx += 1;
+            if idx == RING {
+                idx = 0;
+            }
         }
         lb.end = lb.end.max(end);
         self.stats.packets += 1;
@@ -362,21 +368,30 @@ impl CallRecorder {
     }
 
     fn emit(&mut self, sink: &mut impl FnMut(RecordedFrame<'_>)) {
-        let base = self.out as usize;
-        for i in 0..FRAME {
-            let at = (base + i) % RING;
-            let a = std::mem::take(&mut self.legs[0].ring[at]);
-            let b = std::mem::take(&mut self.legs[1].ring[at]);
-            self.stereo[2 * i] = a;
-            self.stereo[2 * i + 1] = b;
-            self.mono[i] = a.saturating_add(b);
-        }
-        self.out += FRAME as i64;
         let (stereo, mono) = match self.layout {
             RecordLayout::Stereo => (true, false),
             RecordLayout::Mono => (false, true),
             RecordLayout::Both => (true, true),
         };
+        // FRAME divides RING, so a frame never wraps around the ring.
+        let at = self.out as usize % RING;
+        let [la, lb] = &mut self.legs;
+        let a = &mut la.ring[at..at + FRAME];
+        let b = &mut lb.ring[at..at + FRAME];
+        if stereo {
+            for ((o, x), y) in self.stereo.chunks_exact_mut(2).zip(a.iter()).zip(b.iter()) {
+                o[0] = *x;
+                o[1] = *y;
+            }
+        }
+        if mono {
+            for ((o, x), y) in self.mono.iter_mut().zip(a.iter()).zip(b.iter()) {
+                *o = x.saturating_add(*y);
+            }
+        }
+        a.fill(0);
+        b.fill(0);
+        self.out += FRAME as i64;
         sink(RecordedFrame {
             stereo: stereo.then_some(&self.stereo[..]),
             mono: mono.then_some(&self.mono[..]),
