@@ -67,6 +67,12 @@ pub struct TenantConfig {
     /// `ivrs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ivrs: Vec<Ivr>,
+    /// `schedules`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    /// `announces`: named announcements (`announce:NAME`) that go on somewhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub announces: Vec<Announce>,
     /// `numbers` (bound to the tenant by the operator; the tenant chooses the route).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<NumberRoute>,
@@ -80,12 +86,6 @@ pub struct TenantConfig {
     /// `service_codes`: what users dial for features.
     #[serde(skip_serializing_if = "is_default")]
     pub service_codes: ServiceCodes,
-    /// `schedules`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub schedules: Vec<Schedule>,
-    /// `announces`: named announcements (`announce:NAME`) that go on somewhere.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub announces: Vec<Announce>,
 }
 
 /// The music-on-hold class a tenant gets unless it names another.
