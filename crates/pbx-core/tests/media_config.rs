@@ -522,3 +522,52 @@ fn diff_names_each_changed_media_setting() {
         "{added:?}"
     );
 }
+
+#[test]
+fn the_documented_media_example_parses() {
+    // The YAML of the `pbx_core::tenant` module documentation, with the users it names.
+    let t = parse(
+        r##"domain: office.example
+language: ru
+users:
+  - {ext: "2001", name: Director, secret: "s3cret-2001", voicemail: {enabled: true}}
+  - {ext: "2222", name: Secretary, secret: "s3cret-2222"}
+groups:
+  - {ext: "1100", name: Sales, members: ["2222"]}
+ivrs:
+  - {name: day, ext: "5000", prompts: [ru-greet, advert, ru-route], digit_timeout: 10,
+     inter_digit_timeout: 3, direct_dial: true, options: {"1": group:1100, "0": announce:bye},
+     on_timeout: user:2222, on_invalid: ivr:day}
+  - {name: night, prompts: [closed-ru], on_timeout: voicemail:2001}
+schedules:
+  - {name: office-hours, timezone: Europe/Moscow, weekly: {mon-fri: 09:00-18:00},
+     closed: [01-01..01-08], in_hours: ivr:day, after_hours: ivr:night}
+announces:
+  - {name: bye, prompts: [vm-goodbye]}                      # then: hangup
+  - {name: moved, prompts: [we-moved], then: ivr:day}
+numbers:
+  - {number: "+74952216005", route: schedule:office-hours}
+moh: default
+service_codes: {voicemail: "*97"}
+"##,
+    );
+    let s = t.schedule("office-hours").unwrap();
+    let at = |rfc: &str| {
+        chrono::DateTime::parse_from_rfc3339(rfc)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    assert_eq!(
+        s.destination(at("2026-11-30T07:00:00Z")),
+        &Destination::Ivr("day".into())
+    );
+    assert_eq!(
+        s.destination(at("2027-01-04T07:00:00Z")),
+        &Destination::Ivr("night".into()),
+        "a Monday inside the new-year holidays"
+    );
+    assert_eq!(
+        t.internal_number("5000"),
+        Some(Destination::Ivr("day".into()))
+    );
+}

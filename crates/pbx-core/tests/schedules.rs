@@ -285,3 +285,39 @@ fn schedule_mistakes_are_one_line_errors_with_their_path() {
         "schedules[0].in_hours: user:10 does not exist in this tenant"
     );
 }
+
+#[test]
+fn schedules_that_lead_back_to_themselves_are_refused() {
+    let file = |schedules: &str| {
+        TenantConfig::from_yaml_str(&format!(
+            "domain: a.example\nivrs:\n  - {{name: day}}\nschedules:\n{schedules}"
+        ))
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        file("  - {name: a, timezone: UTC, in_hours: schedule:a, after_hours: ivr:day}\n")
+            .unwrap_err(),
+        "schedules[0].in_hours: schedule:a → schedule:a goes round in a circle without ringing or playing anything"
+    );
+    assert_eq!(
+        file(
+            "  - {name: a, timezone: UTC, in_hours: ivr:day, after_hours: schedule:b}\n  - {name: b, timezone: Europe/Rome, in_hours: schedule:c, after_hours: ivr:day}\n  - {name: c, timezone: UTC, in_hours: ivr:day, after_hours: schedule:a}\n"
+        )
+        .unwrap_err(),
+        "schedules[2].after_hours: schedule:a → schedule:b → schedule:c → schedule:a goes round in a circle without ringing or playing anything"
+    );
+    let chain = file(
+        "  - {name: a, timezone: UTC, in_hours: schedule:b, after_hours: schedule:b}\n  - {name: b, timezone: UTC, in_hours: ivr:day, after_hours: hangup}\n",
+    )
+    .unwrap();
+    assert_eq!(chain.schedules.len(), 2, "a chain without a circle is fine");
+}
+
+#[test]
+fn moments_in_unix_milliseconds_are_decided_like_utc_times() {
+    let s = schedule(MOSCOW);
+    let open = utc("2026-11-30T06:00:00Z");
+    assert!(s.is_open_unix_ms(open.timestamp_millis()));
+    assert!(!s.is_open_unix_ms(open.timestamp_millis() - 1));
+    assert!(!s.is_open_unix_ms(i64::MAX));
+}

@@ -13,10 +13,58 @@
 //! - a `secret` has at least 8 characters: short secrets are exactly what scanners
 //!   such as svcrack guess. A user may omit `secret` only when the tenant already has
 //!   that user (see [`TenantConfig::fill_missing_secrets_from`]);
-//! - destinations are `kind:id`; `user:` targets must exist in this tenant;
+//! - destinations are `kind:id`; `user:` and `schedule:` targets must exist in this
+//!   tenant, and schedules may not lead back to themselves;
 //! - CIDRs and e-mail addresses must be valid.
 //!
 //! Unknown keys are refused, naming the key and the keys allowed there.
+//!
+//! # Media settings
+//! - **One extension space**: users, groups and IVRs with an `ext` share it; a number
+//!   used twice is an error naming both places (`ivrs[0].ext: "1100" is already used
+//!   by groups[0]`). [`TenantConfig::internal_number`] says what a dialed number reaches.
+//! - **IVRs** (`ivrs:`): `ext` (optional, dialable), `prompts`, `digit_timeout`
+//!   (default 5 s), `inter_digit_timeout` (default 3 s), `repeat`, `direct_dial`,
+//!   `options` keyed by one DTMF key (`0`–`9`, `"*"`, `"#"`: YAML needs the quotes),
+//!   `on_timeout`, `on_invalid`.
+//! - **Schedules** (`schedules:`, destination `schedule:NAME`): see [`Schedule`] for
+//!   the syntax and how a moment is decided.
+//! - **Prompts** are names ([`is_valid_prompt_name`]: `vm-intro`, `digits/1`). A name
+//!   resolves in the tenant's library, then the system prompts in the tenant's
+//!   `language`, then in English ([`resolve_prompt`]); [`TenantConfig::check_prompts`]
+//!   makes a missing one an apply-time error with its place in the file.
+//! - **Announcements**: `announce:NAME` plays the `announces:` object NAME (its
+//!   `prompts`, then its `then` destination, default `hangup`); when no object has
+//!   that name it plays the prompt NAME and hangs up, as it always did.
+//! - **Voicemail** per user: `enabled`, `delete_after_email`, `format` (`wav`, `wav49`),
+//!   `max_message_s` (default 180), `busy_greeting` / `unavailable_greeting` (prompt
+//!   names; without them the system greeting, or one the user recorded, is played);
+//!   the user's `pin` is 4–10 digits.
+//! - **Recording**: `options.recording` for the tenant, `recording: true|false|inherit`
+//!   per user (default `inherit`, see [`User::records_calls`]); `options.recording_download`.
+//! - **Storage**: `limits.storage_mb` (default 1024), `limits.recording_days` and
+//!   `limits.voicemail_days` (default 30; 0 keeps until deleted).
+//! - **Music on hold**: `moh: CLASS` (default `default`, the system music).
+//! - **Service codes**: `service_codes: {voicemail: "*97"}` (the default); a code may
+//!   not equal, start or be the start of an extension or `outbound.prefix`.
+//!
+//! ```yaml
+//! ivrs:
+//!   - {name: day, ext: "5000", prompts: [ru-greet, advert, ru-route], digit_timeout: 10,
+//!      inter_digit_timeout: 3, direct_dial: true, options: {"1": group:1100, "0": announce:bye},
+//!      on_timeout: user:2222, on_invalid: ivr:day}
+//!   - {name: night, prompts: [closed-ru], on_timeout: voicemail:2001}
+//! schedules:
+//!   - {name: office-hours, timezone: Europe/Moscow, weekly: {mon-fri: 09:00-18:00},
+//!      closed: [01-01..01-08], in_hours: ivr:day, after_hours: ivr:night}
+//! announces:
+//!   - {name: bye, prompts: [vm-goodbye]}                      # then: hangup
+//!   - {name: moved, prompts: [we-moved], then: ivr:day}
+//! numbers:
+//!   - {number: "+74952216005", route: schedule:office-hours}
+//! moh: default
+//! service_codes: {voicemail: "*97"}
+//! ```
 
 mod destination;
 mod diff;
@@ -1049,6 +1097,74 @@ impl TenantConfig {
                     ));
                 }
                 _ => {}
+            }
+        }
+        self.check_schedule_cycles()
+    }
+
+    /// Schedules that lead back to themselves (`a` → `b` → `a`, through either branch)
+    /// would pass a call around without ringing or playing anything. Iterative
+    /// depth-first search, so a huge file cannot overflow the stack.
+    fn check_schedule_cycles(&self) -> Result<(), ConfigError> {
+        let by_name: HashMap<&str, usize> = self
+            .schedules
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        // 0: not seen, 1: on the current path, 2: done.
+        let mut color = vec![0u8; self.schedules.len()];
+        for root in 0..self.schedules.len() {
+            if color[root] != 0 {
+                continue;
+            }
+            color[root] = 1;
+            let mut path: Vec<(usize, u8)> = vec![(root, 0)];
+            while let Some(top) = path.last_mut() {
+                let (v, branch) = *top;
+                if branch == 2 {
+                    color[v] = 2;
+                    path.pop();
+                    continue;
+                }
+                top.1 += 1;
+                let sch = &self.schedules[v];
+                let (key, d) = if branch == 0 {
+                    ("in_hours", &sch.in_hours)
+                } else {
+                    ("after_hours", &sch.after_hours)
+                };
+                let Destination::Schedule(name) = d else {
+                    continue;
+                };
+                let Some(&w) = by_name.get(name.as_str()) else {
+                    continue;
+                };
+                match color[w] {
+                    0 => {
+                        color[w] = 1;
+                        path.push((w, 0));
+                    }
+                    1 => {
+                        let start = path
+                            .iter()
+                            .position(|&(x, _)| x == w)
+                            .expect("a schedule marked 1 is on the current path");
+                        let mut names: Vec<String> = path[start..]
+                            .iter()
+                            .map(|&(x, _)| format!("schedule:{}", self.schedules[x].name))
+                            .collect();
+                        names.push(format!("schedule:{name}"));
+                        return Err(ConfigError::invalid(
+                            join(&index("schedules", v), key),
+                            format!(
+                                "{} goes round in a circle without ringing or playing anything",
+                                names.join(" → ")
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())

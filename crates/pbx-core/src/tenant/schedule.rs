@@ -183,7 +183,7 @@ impl TimeRange {
     pub fn parse(s: &str) -> Option<TimeRange> {
         let (a, b) = s.split_once('-')?;
         let (start, end) = (minutes(a)?, minutes(b)?);
-        if start == 1440 || start == end || (end == 1440 && start == 0 && a.trim() == "24:00") {
+        if start == 1440 || start == end {
             return None;
         }
         Some(TimeRange { start, end })
@@ -353,6 +353,12 @@ impl Schedule {
             || date
                 .pred_opt()
                 .is_some_and(|eve| self.any_range(eve, |r| r.covers_next_day(secs)))
+    }
+
+    /// [`Schedule::is_open`] for a moment given as milliseconds since the Unix epoch
+    /// (how call records keep time); moments chrono cannot represent are closed.
+    pub fn is_open_unix_ms(&self, ms: i64) -> bool {
+        DateTime::from_timestamp_millis(ms).is_some_and(|at| self.is_open(at))
     }
 
     /// `in_hours` when open at `at`, else `after_hours`.
