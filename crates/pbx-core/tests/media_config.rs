@@ -571,3 +571,26 @@ service_codes: {voicemail: "*97"}
         Some(Destination::Ivr("day".into()))
     );
 }
+
+#[test]
+fn mangled_media_settings_give_one_line_errors_not_panics() {
+    // The full file with each character replaced by a troublesome one, and every
+    // prefix of it: parsing returns Ok or a one-line Err, never panics.
+    for (i, _) in FULL.char_indices() {
+        for c in [':', '-', '.', '9', 'é'] {
+            let mut s = FULL.to_owned();
+            let next = s[i..].chars().next().map_or(0, char::len_utf8);
+            s.replace_range(i..i + next, &c.to_string());
+            if let Err(e) = TenantConfig::from_yaml_str(&s) {
+                assert!(!e.to_string().contains('\n'), "{e}");
+            }
+        }
+    }
+    for end in (0..FULL.len()).step_by(7) {
+        if let Some(prefix) = FULL.get(..end)
+            && let Err(e) = TenantConfig::from_yaml_str(prefix)
+        {
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+    }
+}
