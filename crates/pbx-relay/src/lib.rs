@@ -20,6 +20,20 @@
 //! command is sent may still be handled the old way. [`Relay::stats`] is a barrier (it waits for
 //! the worker to answer).
 //!
+//! **Media applications.** Every worker owns one [`pbx_media::engine::Engine`] (no lock). A leg
+//! given an app ([`Relay::attach_app`]) gets an engine session: what its remote sends is also
+//! fed to the session (RFC 4733 and inband digits, voicemail recording), and what the session
+//! plays (prompts, music on hold, tones, silence: [`Relay::set_app_source`]) is sent to the remote
+//! every 20 ms, through the leg's [`pbx_media::Restamper`] so the remote sees one continuous
+//! stream (same SSRC, sequence + 1, timestamps continuous) across relayed audio, app audio and
+//! injected digits. While the app is attached the connected peer's packets (RTP and RTCP) are not
+//! forwarded to the leg (that is how music on hold replaces the held party's audio); the leg's
+//! own packets are still forwarded to its peer. [`Relay::detach_app`] returns it to plain
+//! relaying. The worker's epoll timeout is the earlier of its 250 ms housekeeping tick, the next
+//! injected-digit packet and the engine's next frame; the engine is ticked after every wake-up.
+//! App results arrive as [`RelayEvent::App`]. Legs without an app take the same path as before
+//! (one `Option` check more per forwarded packet).
+//!
 //! Events ([`RelayEvent`]) are delivered by calling the closure given to [`Relay::start`] on a
 //! worker thread: it must not block, and must not call [`Relay::connect`] or [`Relay::stats`]
 //! (they wait for a worker's answer; at worst they give up after a timeout).
@@ -38,6 +52,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pbx_media::engine::{DigitSource, EngineStats, InbandMode, Source};
+use pbx_media::record::{RecordEnd, Recorder};
 use pool::Pool;
 use worker::{Cmd, Leg, WorkerCounters};
 
@@ -114,6 +130,99 @@ pub enum RelayEvent {
         /// `0`–`9`, `*`, `#`, `A`–`D`.
         digit: char,
     },
+    /// The media application on `leg` ([`Relay::attach_app`]) reports something.
+    App {
+        /// The leg the app runs on.
+        leg: LegId,
+        /// The owner given to [`Relay::allocate`].
+        owner: u64,
+        /// What happened.
+        event: AppEvent,
+    },
+}
+
+/// What a leg's media application reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppEvent {
+    /// A key was pressed (RFC 4733 or inband). With barge-in on, a playing prompt list stops and
+    /// its [`AppEvent::PlayDone`] follows.
+    Digit {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How it arrived.
+        source: DigitSource,
+    },
+    /// The prompt list set by [`Relay::set_app_source`] ended (one event per prompt list);
+    /// `stopped` when a barge-in or a new source cut it short. Silence follows.
+    PlayDone {
+        /// Cut short rather than played to the end.
+        stopped: bool,
+    },
+    /// The recording started by [`Relay::start_app_recording`] ended: on silence (trailing
+    /// silence trimmed), at its maximum length, or stopped ([`Relay::stop_app_recording`],
+    /// [`Relay::detach_app`]). Carries the audio, 8 kHz mono linear.
+    RecordDone {
+        /// Why it ended.
+        end: RecordEnd,
+        /// The recorded samples (moved out of the recorder, not copied).
+        samples: Vec<i16>,
+    },
+}
+
+/// How a leg's media application listens (codec, payload types and stream identity come from
+/// the leg: its last [`LegParams`] and its outgoing [`pbx_media::Restamper`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppParams {
+    /// Whether received audio is searched for inband DTMF.
+    pub inband: InbandMode,
+    /// A digit stops a playing prompt list.
+    pub barge_in: bool,
+}
+
+impl Default for AppParams {
+    /// Inband detection until the remote shows it uses RFC 4733; barge-in on (an IVR).
+    fn default() -> Self {
+        AppParams {
+            inband: InbandMode::UntilRfc4733,
+            barge_in: true,
+        }
+    }
+}
+
+/// Frame lateness of the workers' media engines.
+#[derive(Debug, Clone)]
+pub struct AppStats {
+    /// App sessions running now, all workers.
+    pub sessions: usize,
+    /// Frames sent, all workers.
+    pub frames: u64,
+    /// Frames sent more than 20 ms after their slot's time.
+    pub late_over_20ms: u64,
+    /// Frames not sent because a worker fell more than 200 ms behind.
+    pub skipped: u64,
+    /// Largest lateness, µs.
+    pub max_late_us: u64,
+    /// Median lateness, µs: the largest of the workers' medians (exact with one worker, an
+    /// upper bound otherwise; see `per_worker` for each histogram).
+    pub p50_us: u64,
+    /// 99th percentile, µs (largest of the workers').
+    pub p99_us: u64,
+    /// 99.9th percentile, µs (largest of the workers').
+    pub p999_us: u64,
+    /// Each worker's engine statistics (histogram with 100 µs buckets).
+    pub per_worker: Vec<EngineStats>,
+}
+
+impl AppStats {
+    /// Share of frames sent more than 20 ms late, in percent.
+    pub fn late_over_20ms_pct(&self) -> f64 {
+        if self.frames == 0 {
+            0.0
+        } else {
+            self.late_over_20ms as f64 * 100.0 / self.frames as f64
+        }
+    }
 }
 
 /// Why a relay request failed.
@@ -136,6 +245,10 @@ pub enum RelayError {
     /// Not one of `0`–`9`, `*`, `#`, `A`–`D`.
     #[error("{0:?} is not a DTMF digit")]
     NotADigit(char),
+    /// The leg's remote negotiated a codec the media engine cannot play or listen to (it speaks
+    /// G.711 only): the app cannot run on it.
+    #[error("the leg's codec is not G.711: no media application on it")]
+    AppCodec,
 }
 
 /// A leg's counters.
@@ -207,6 +320,8 @@ struct Route {
     worker: usize,
     /// The last [`LegParams`] given had a telephone-event payload type.
     dtmf: bool,
+    /// The last [`LegParams`] given had a codec other than G.711.
+    other_codec: bool,
 }
 
 #[derive(Debug, Default)]
@@ -340,6 +455,7 @@ impl Relay {
             Route {
                 worker: w,
                 dtmf: false,
+                other_codec: false,
             },
         );
         let seed = self.inner.hasher.hash_one(id.0);
@@ -364,6 +480,7 @@ impl Relay {
                 return;
             };
             route.dtmf = params.dtmf_pt.is_some();
+            route.other_codec = matches!(params.codec, Codec::Other(_));
             route.worker
         };
         self.send(w, Cmd::Configure(leg, params));
@@ -480,6 +597,105 @@ impl Relay {
         if let Some(w) = self.worker_of(leg) {
             self.send(w, Cmd::SetTap(leg, tap));
         }
+    }
+
+    /// Gives `leg` a media application (an engine session on its worker) sending silence until
+    /// [`Relay::set_app_source`]. Its codec, payload type and telephone-event payload type are
+    /// the leg's last [`LegParams`] (PCMU, payload type 0, no telephone-event before the first
+    /// [`Relay::configure`]); a later `configure` that changes them restarts the session with
+    /// the new ones (the current source starts again from its beginning). While attached, the
+    /// peer's packets are not forwarded to `leg`, the leg's RFC 4733 digits are reported as
+    /// [`AppEvent::Digit`] (not [`RelayEvent::Digit`]), and its own packets still go to the
+    /// peer. Attaching again replaces the app (a recording in progress ends as by
+    /// [`Relay::detach_app`]). Takes effect at the worker's next wake-up.
+    ///
+    /// Fails when the leg is unknown or its last [`LegParams`] named a codec other than G.711.
+    pub fn attach_app(&self, leg: LegId, params: AppParams) -> Result<(), RelayError> {
+        let route = lock(&self.inner.routing)
+            .legs
+            .get(&leg.0)
+            .copied()
+            .ok_or(RelayError::UnknownLeg)?;
+        if route.other_codec {
+            return Err(RelayError::AppCodec);
+        }
+        self.send(route.worker, Cmd::AttachApp(leg, params));
+        Ok(())
+    }
+
+    /// What the leg's app plays from now on (a prompt list, music on hold, a tone, silence).
+    /// A prompt list still playing ends with [`AppEvent::PlayDone`] `{ stopped: true }`.
+    /// Ignored when the leg has no app.
+    pub fn set_app_source(&self, leg: LegId, source: Source) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::SetAppSource(leg, Box::new(source)));
+        }
+    }
+
+    /// Records what the leg's remote sends into `recorder` (replacing one in progress, which
+    /// is dropped) until it ends: [`AppEvent::RecordDone`] carries the samples. Ignored when
+    /// the leg has no app.
+    pub fn start_app_recording(&self, leg: LegId, recorder: Recorder) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::StartAppRecording(leg, Box::new(recorder)));
+        }
+    }
+
+    /// Ends the leg's recording now: [`AppEvent::RecordDone`] `{ end: Stopped, .. }` with what
+    /// was recorded (call it before [`Relay::release`] when the caller hangs up: a release drops
+    /// the recording without an event).
+    pub fn stop_app_recording(&self, leg: LegId) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::StopAppRecording(leg));
+        }
+    }
+
+    /// Removes the leg's app: plain relaying again, the peer's packets are forwarded to it
+    /// (continuing the same outgoing stream). A recording in progress ends with
+    /// [`AppEvent::RecordDone`] `{ end: Stopped, .. }`; no other app event follows.
+    pub fn detach_app(&self, leg: LegId) {
+        if let Some(w) = self.worker_of(leg) {
+            self.send(w, Cmd::DetachApp(leg));
+        }
+    }
+
+    /// Frame lateness of the media engines, summed over the workers (asks every worker and
+    /// waits for the answers; a worker that does not answer in time is left out).
+    pub fn app_stats(&self) -> AppStats {
+        let mut replies = Vec::with_capacity(self.inner.workers.len());
+        for i in 0..self.inner.workers.len() {
+            let (tx, rx) = mpsc::sync_channel(1);
+            self.send(i, Cmd::AppStats(tx));
+            replies.push(rx);
+        }
+        let mut out = AppStats {
+            sessions: 0,
+            frames: 0,
+            late_over_20ms: 0,
+            skipped: 0,
+            max_late_us: 0,
+            p50_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            per_worker: Vec::with_capacity(replies.len()),
+        };
+        for rx in replies {
+            let Ok((sessions, st)) = rx.recv_timeout(ANSWER_TIMEOUT) else {
+                continue;
+            };
+            out.sessions += sessions;
+            out.frames += st.frames;
+            out.late_over_20ms += st.late_over_20ms;
+            out.skipped += st.skipped;
+            out.max_late_us = out.max_late_us.max(st.max_late_us);
+            if st.frames > 0 {
+                out.p50_us = out.p50_us.max(st.quantile_us(0.5));
+                out.p99_us = out.p99_us.max(st.quantile_us(0.99));
+                out.p999_us = out.p999_us.max(st.p999_us());
+            }
+            out.per_worker.push(st);
+        }
+        out
     }
 
     /// Number of port pairs in the range.

@@ -12,12 +12,17 @@ use std::time::{Duration, Instant};
 use std::net::UdpSocket;
 
 use pbx_media::dtmf::{DigitDetector, EventGenerator};
+use pbx_media::engine::{Engine, EngineEvent, EngineStats, SessionId, SessionParams, Source};
+use pbx_media::record::{self, RecordEnd, RecordState, Recorder};
 use pbx_media::rtp::{self, RtcpMap};
 use pbx_media::{Latch, Restamper, g711};
 
 use crate::poller::{Poller, WAKER, Waker};
 use crate::pool::Pool;
-use crate::{Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket, WorkerHandle};
+use crate::{
+    AppEvent, AppParams, Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket,
+    WorkerHandle,
+};
 
 /// Timeout checks run this often.
 const TICK: Duration = Duration::from_millis(250);
@@ -47,6 +52,13 @@ pub(crate) enum Cmd {
     Stats(LegId, SyncSender<Option<LegStats>>),
     SetTap(LegId, Option<SyncSender<TapPacket>>),
     Detach(LegId, SyncSender<Option<Box<Leg>>>),
+    AttachApp(LegId, AppParams),
+    SetAppSource(LegId, Box<Source>),
+    StartAppRecording(LegId, Box<Recorder>),
+    StopAppRecording(LegId),
+    DetachApp(LegId),
+    /// Sessions and lateness of the worker's engine.
+    AppStats(SyncSender<(usize, EngineStats)>),
     Shutdown,
 }
 
@@ -63,6 +75,12 @@ impl std::fmt::Debug for Cmd {
             Cmd::Stats(..) => "Stats",
             Cmd::SetTap(..) => "SetTap",
             Cmd::Detach(..) => "Detach",
+            Cmd::AttachApp(..) => "AttachApp",
+            Cmd::SetAppSource(..) => "SetAppSource",
+            Cmd::StartAppRecording(..) => "StartAppRecording",
+            Cmd::StopAppRecording(_) => "StopAppRecording",
+            Cmd::DetachApp(_) => "DetachApp",
+            Cmd::AppStats(_) => "AppStats",
             Cmd::Shutdown => "Shutdown",
         };
         f.write_str(name)
@@ -110,6 +128,51 @@ pub(crate) struct Leg {
     /// When the timeout clock started (configure or arrival on this worker).
     armed_us: Option<u64>,
     timed_out: bool,
+    /// The media application on this leg.
+    app: Option<Box<App>>,
+    /// Apps attached so far (each engine stream gets its own SSRC).
+    app_count: u32,
+    /// Seeds the identities of this leg's streams.
+    seed: u64,
+}
+
+/// A leg's media application: its engine session and what is needed to re-create it (after a
+/// codec change, or on another worker when the leg moves).
+#[derive(Debug)]
+pub(crate) struct App {
+    params: AppParams,
+    /// The session in this worker's engine (None while the leg moves, or when the leg's codec
+    /// is not G.711).
+    session: Option<SessionId>,
+    /// Codec, payload type and telephone-event payload type the session was made with.
+    media: Option<(record::Codec, u8, Option<u8>)>,
+    /// The source last set.
+    source: Source,
+    /// Prompt lists set and their `PlayDone` events seen: equal when no list is pending.
+    players_set: u32,
+    players_done: u32,
+    /// A recording carried while the leg moves between workers.
+    recorder: Option<Recorder>,
+}
+
+/// What the engine session of `leg` sends and expects, from the leg's last parameters.
+fn leg_media(leg: &Leg) -> Option<(record::Codec, u8, Option<u8>)> {
+    match &leg.params {
+        None => Some((record::Codec::Pcmu, 0, None)),
+        Some(p) => match p.codec {
+            Codec::Pcmu => Some((record::Codec::Pcmu, p.pt, p.dtmf_pt)),
+            Codec::Pcma => Some((record::Codec::Pcma, p.pt, p.dtmf_pt)),
+            Codec::Other(_) => None,
+        },
+    }
+}
+
+/// SplitMix64: spreads a seed into independent-looking stream identities.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Leg {
@@ -149,6 +212,9 @@ impl Leg {
             last_rx_us: None,
             armed_us: None,
             timed_out: false,
+            app: None,
+            app_count: 0,
+            seed,
         }
     }
 }
@@ -198,6 +264,8 @@ pub(crate) fn spawn(
         tx_total: 0,
         dropped_total: 0,
         injecting: Vec::new(),
+        engine: Engine::new(Instant::now().saturating_duration_since(epoch).as_micros() as u64),
+        apps: HashMap::new(),
     };
     let handle = std::thread::Builder::new()
         .name(thread_name(i))
@@ -230,6 +298,10 @@ struct Worker {
     dropped_total: u64,
     /// Slots of the legs with injected digits queued.
     injecting: Vec<usize>,
+    /// The media engine of the app legs on this worker.
+    engine: Engine,
+    /// Engine session → slot of its leg.
+    apps: HashMap<SessionId, usize>,
 }
 
 /// What the source leg contributes to forwarding one packet.
@@ -253,7 +325,11 @@ impl Worker {
         let mut next_tick = now + TICK;
         loop {
             let mut timeout = next_tick.saturating_duration_since(now);
-            if let Some(due) = self.next_digit_due() {
+            let due = match (self.next_digit_due(), self.engine.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(due) = due {
                 let now_us = now.duration_since(self.epoch).as_micros() as u64;
                 timeout = timeout.min(Duration::from_micros(due.saturating_sub(now_us)));
             }
@@ -278,6 +354,9 @@ impl Worker {
             if !self.injecting.is_empty() {
                 self.inject(now_us);
             }
+            if !self.engine.is_empty() {
+                self.run_engine(now_us);
+            }
             if now >= next_tick {
                 self.tick(now_us);
                 next_tick = now + TICK;
@@ -300,6 +379,7 @@ impl Worker {
             rx_total,
             tx_total,
             dropped_total,
+            engine,
             ..
         } = self;
         let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
@@ -350,7 +430,19 @@ impl Worker {
             out_ssrc: leg.out.out_ssrc(),
             out_source: leg.out.source_ssrc(),
         };
-        if let (Some(h), Some(det)) = (hdr, leg.detector.as_mut())
+        if let Some(app) = leg.app.as_deref() {
+            // The app listens (digits, recording); the detector of `watch_digits` rests.
+            if hdr.is_some()
+                && let Some(sid) = app.session
+                && let Some(EngineEvent::Digit { digit, source }) = engine.on_rtp(sid, now_us, pkt)
+            {
+                (events.as_ref())(RelayEvent::App {
+                    leg: leg.id,
+                    owner: leg.owner,
+                    event: AppEvent::Digit { digit, source },
+                });
+            }
+        } else if let (Some(h), Some(det)) = (hdr, leg.detector.as_mut())
             && src.dtmf_pt == Some(h.pt)
             && let Some(digit) = det.handle_packet(h.ts, &pkt[h.payload_range()])
         {
@@ -429,6 +521,9 @@ impl Worker {
                 {
                     self.injecting.push(slot);
                 }
+                if self.legs[slot].as_ref().is_some_and(|l| l.app.is_some()) {
+                    self.open_app(slot);
+                }
             }
             Cmd::Configure(id, params) => {
                 if let Some(leg) = self.leg_mut(id) {
@@ -446,6 +541,15 @@ impl Worker {
                     leg.params = Some(params);
                     leg.armed_us = Some(now_us);
                     leg.timed_out = false;
+                    let changed = leg
+                        .app
+                        .as_deref()
+                        .is_some_and(|a| a.media != leg_media(leg));
+                    if changed && let Some(slot) = self.slot(id) {
+                        self.drain_app_events();
+                        self.close_app(slot);
+                        self.open_app(slot);
+                    }
                 }
             }
             Cmd::Connect(a, b) => {
@@ -475,8 +579,59 @@ impl Worker {
                 }
             }
             Cmd::Detach(id, reply) => {
+                // Events the app already queued go out before it leaves this engine.
+                self.drain_app_events();
                 let leg = self.remove(id);
                 let _ = reply.send(leg);
+            }
+            Cmd::AttachApp(id, params) => {
+                let Some(slot) = self.slot(id) else { return };
+                self.end_app(slot);
+                if let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) {
+                    leg.app = Some(Box::new(App {
+                        params,
+                        session: None,
+                        media: None,
+                        source: Source::Silence,
+                        players_set: 0,
+                        players_done: 0,
+                        recorder: None,
+                    }));
+                    self.open_app(slot);
+                }
+            }
+            Cmd::SetAppSource(id, source) => {
+                let Some(leg) = self.leg_mut(id) else { return };
+                let Some(app) = leg.app.as_deref_mut() else {
+                    return;
+                };
+                if matches!(*source, Source::Player(_)) {
+                    app.players_set += 1;
+                }
+                app.source = *source;
+                if let Some(sid) = app.session {
+                    let src = app.source.clone();
+                    self.engine.set_source(sid, src);
+                }
+            }
+            Cmd::StartAppRecording(id, recorder) => {
+                let Some(leg) = self.leg_mut(id) else { return };
+                if let Some(sid) = leg.app.as_deref().and_then(|a| a.session) {
+                    self.engine.start_recording(sid, *recorder);
+                }
+            }
+            Cmd::StopAppRecording(id) => {
+                if let Some(slot) = self.slot(id) {
+                    self.stop_recording(slot);
+                }
+            }
+            Cmd::DetachApp(id) => {
+                if let Some(slot) = self.slot(id) {
+                    self.end_app(slot);
+                }
+            }
+            Cmd::AppStats(reply) => {
+                let _ = reply.send((self.engine.len(), self.engine.stats().clone()));
             }
             Cmd::WatchDigits(id, on) => {
                 if let Some(leg) = self.leg_mut(id) {
@@ -560,12 +715,195 @@ impl Worker {
     fn remove(&mut self, id: LegId) -> Option<Box<Leg>> {
         let slot = self.index.remove(&id)?;
         self.unlink(slot);
+        // The recorder travels with a moving leg (a released one drops it, without an event).
+        self.close_app(slot);
         let leg = self.legs.get_mut(slot)?.take()?;
         self.poll.delete(&leg.rtp);
         self.poll.delete(&leg.rtcp);
         self.free_slots.push(slot);
         self.injecting.retain(|&s| s != slot);
         Some(leg)
+    }
+
+    /// Starts the engine session of the app on the leg in `slot` (with its last source and any
+    /// recorder it carries). A leg whose codec is not G.711 keeps its app without a session.
+    fn open_app(&mut self, slot: usize) {
+        let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+            return;
+        };
+        let media = leg_media(leg);
+        leg.app_count = leg.app_count.wrapping_add(1);
+        let m = mix(leg.seed ^ u64::from(leg.app_count).rotate_left(40));
+        // Its own SSRC, unlike the relayed source's: the leg's re-stamper sees a source change
+        // (sequence continues, timestamp jumps by the gap, marker set).
+        let mut ssrc = m as u32;
+        while Some(ssrc) == leg.out.source_ssrc() || ssrc == leg.out.out_ssrc() {
+            ssrc = ssrc.wrapping_add(0x9e37_79b9);
+        }
+        let Some(app) = leg.app.as_deref_mut() else {
+            return;
+        };
+        app.media = media;
+        let Some((codec, pt, telephone_event_pt)) = media else {
+            return;
+        };
+        let sid = self.engine.add(SessionParams {
+            codec,
+            pt,
+            telephone_event_pt,
+            ssrc,
+            first_seq: (m >> 32) as u16,
+            first_ts: (m >> 48) as u32 * 160,
+            inband: app.params.inband,
+            barge_in: app.params.barge_in,
+        });
+        // A prompt list that already reported its end is not played again.
+        let source = match &app.source {
+            Source::Player(_) if app.players_done >= app.players_set => Source::Silence,
+            Source::Player(p) => {
+                app.players_set = app.players_done + 1;
+                Source::Player(p.clone())
+            }
+            other => other.clone(),
+        };
+        self.engine.set_source(sid, source);
+        if let Some(r) = app.recorder.take() {
+            self.engine.start_recording(sid, r);
+        }
+        app.session = Some(sid);
+        self.apps.insert(sid, slot);
+    }
+
+    /// Removes the engine session of the leg in `slot` (its queued events are dropped); the
+    /// app keeps its recorder for [`Worker::open_app`].
+    fn close_app(&mut self, slot: usize) {
+        let Some(app) = self
+            .legs
+            .get_mut(slot)
+            .and_then(|l| l.as_deref_mut())
+            .and_then(|l| l.app.as_deref_mut())
+        else {
+            return;
+        };
+        let Some(sid) = app.session.take() else {
+            return;
+        };
+        self.apps.remove(&sid);
+        if let Some(r) = self.engine.take_recording(sid) {
+            app.recorder = Some(r);
+        }
+        self.engine.remove(sid);
+    }
+
+    /// Ends the recording of the leg in `slot` now, reporting what was recorded.
+    fn stop_recording(&mut self, slot: usize) {
+        let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+            return;
+        };
+        let Some(app) = leg.app.as_deref_mut() else {
+            return;
+        };
+        let recorder = match app.session {
+            Some(sid) => self.engine.take_recording(sid),
+            None => app.recorder.take(),
+        };
+        if let Some(mut r) = recorder {
+            let end = match r.state() {
+                RecordState::Recording => {
+                    r.stop();
+                    RecordEnd::Stopped
+                }
+                RecordState::Done(end) => end,
+            };
+            (self.events)(RelayEvent::App {
+                leg: leg.id,
+                owner: leg.owner,
+                event: AppEvent::RecordDone {
+                    end,
+                    samples: r.take_samples(),
+                },
+            });
+        }
+    }
+
+    /// Removes the app of the leg in `slot`: a recording in progress is reported, nothing else.
+    fn end_app(&mut self, slot: usize) {
+        self.stop_recording(slot);
+        self.close_app(slot);
+        if let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) {
+            leg.app = None;
+        }
+    }
+
+    /// Sends the frames the engine has due, each through its leg's re-stamper, then reports
+    /// the engine's events.
+    fn run_engine(&mut self, now_us: u64) {
+        let Worker {
+            engine,
+            legs,
+            apps,
+            buf,
+            tx_total,
+            ..
+        } = self;
+        engine.tick(now_us, &mut |sid, pkt| {
+            let Some(&slot) = apps.get(&sid) else { return };
+            let Some(leg) = legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+                return;
+            };
+            if !leg.digits.is_empty() {
+                // An injected event is being sent: it replaces the app's audio.
+                return;
+            }
+            let Some(out) = buf.get_mut(..pkt.len()) else {
+                return;
+            };
+            out.copy_from_slice(pkt);
+            if !leg.out.rewrite(out, now_us) {
+                return;
+            }
+            let Some(to) = leg.latch.target() else { return };
+            if send(&leg.rtp, out, to, &mut leg.tx_packets, &mut leg.tx_bytes) {
+                *tx_total += 1;
+            }
+        });
+        self.drain_app_events();
+    }
+
+    /// Reports the engine's queued events as [`RelayEvent::App`].
+    fn drain_app_events(&mut self) {
+        while let Some((sid, ev)) = self.engine.poll_event() {
+            let Some(&slot) = self.apps.get(&sid) else {
+                continue;
+            };
+            let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
+                continue;
+            };
+            let event = match ev {
+                EngineEvent::Digit { digit, source } => AppEvent::Digit { digit, source },
+                EngineEvent::PlayDone { stopped } => {
+                    if let Some(app) = leg.app.as_deref_mut() {
+                        app.players_done += 1;
+                    }
+                    AppEvent::PlayDone { stopped }
+                }
+                EngineEvent::RecordDone(end) => {
+                    // Already reported by `stop_recording` when the recorder is gone.
+                    let Some(mut r) = self.engine.take_recording(sid) else {
+                        continue;
+                    };
+                    AppEvent::RecordDone {
+                        end,
+                        samples: r.take_samples(),
+                    }
+                }
+            };
+            (self.events)(RelayEvent::App {
+                leg: leg.id,
+                owner: leg.owner,
+                event,
+            });
+        }
     }
 
     /// The earliest time an injected event packet is due.
@@ -652,6 +990,10 @@ fn forward_rtp(pkt: &mut [u8], h: &rtp::RtpHeader, src: &Src, dst: &mut Leg, now
     let Some(dp) = dst.params.as_ref() else {
         return false;
     };
+    if dst.app.is_some() {
+        // The leg's app sends to it instead (music on hold, a prompt).
+        return false;
+    }
     if !dst.digits.is_empty() {
         // An injected event is being sent: it replaces the relayed audio.
         return false;
@@ -681,6 +1023,9 @@ fn forward_rtp(pkt: &mut [u8], h: &rtp::RtpHeader, src: &Src, dst: &mut Leg, now
 
 /// Re-maps the SSRCs of an RTCP compound packet and sends it to `dst`'s RTCP address.
 fn forward_rtcp(pkt: &mut [u8], src: &Src, dst: &mut Leg) -> bool {
+    if dst.app.is_some() {
+        return false;
+    }
     let Some(sender_from) = dst.out.source_ssrc() else {
         return false;
     };
