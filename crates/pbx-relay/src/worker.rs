@@ -330,6 +330,10 @@ impl Worker {
                 (a, b) => a.or(b),
             };
             if let Some(due) = due {
+                // A fresh reading: handling the last batch took time, and sleeping from the
+                // wake-up's clock would send the next frames late by that much.
+                now = Instant::now();
+                timeout = next_tick.saturating_duration_since(now);
                 let now_us = now.duration_since(self.epoch).as_micros() as u64;
                 timeout = timeout.min(Duration::from_micros(due.saturating_sub(now_us)));
             }
