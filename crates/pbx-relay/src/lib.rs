@@ -260,14 +260,15 @@ pub struct LegStats {
     pub rx_packets: u64,
     /// Bytes accepted from the remote.
     pub rx_bytes: u64,
-    /// Packets sent to the remote.
+    /// Packets sent to the remote (relayed, injected digits and the app's frames).
     pub tx_packets: u64,
     /// Bytes sent to the remote.
     pub tx_bytes: u64,
     /// Packets refused by the latch (RTP bleed, strays).
     pub dropped: u64,
     /// Accepted packets not forwarded: leg not connected, peer without address, unmapped RTCP,
-    /// malformed RTP, send errors, RTP dropped while the peer sends an injected digit.
+    /// malformed RTP, send errors, RTP dropped while the peer sends an injected digit,
+    /// packets (RTP and RTCP) dropped because the peer has a media app ([`Relay::attach_app`]).
     pub unforwarded: u64,
     /// The address media is latched to.
     pub latched: Option<SocketAddr>,
