@@ -320,6 +320,7 @@ fn main() {
                 let mut pkt = [0u8; 12 + 160];
                 let mut pcm = [0i16; 160];
                 let mut digits_sent = 0u64;
+                let mut sent = 0u64;
                 let start = Instant::now();
                 let mut ms: u64 = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -330,7 +331,9 @@ fn main() {
                         let seq = frame as u16;
                         let ts = (frame as u32).wrapping_mul(160);
                         let phase = (frame + i as u64 * 13) % DIGIT_EVERY;
-                        let len = if phase < 4 {
+                        // An event whose start frame came before the first frame is not begun
+                        // midway (the detector reports a digit on an event's first packet).
+                        let len = if phase < 4 && frame >= phase {
                             // An RFC 4733 digit: start, update, end (sent twice).
                             let e = TelephoneEvent {
                                 event: (i % 10) as u8,
@@ -352,7 +355,9 @@ fn main() {
                             g711::encode_ulaw(&pcm, &mut pkt[12..]);
                             172
                         };
-                        let _ = s.send_to(&pkt[..len], to);
+                        if s.send_to(&pkt[..len], to).is_ok() {
+                            sent += 1;
+                        }
                     }
                     ms += 1;
                     let due = start + Duration::from_millis(ms);
@@ -361,7 +366,7 @@ fn main() {
                         std::thread::sleep(due - now);
                     }
                 }
-                digits_sent
+                (digits_sent, sent, start.elapsed())
             })
             .unwrap()
     };
@@ -383,7 +388,9 @@ fn main() {
     let totals = relay.totals();
     let apps = relay.app_stats();
     stop.store(true, Ordering::Relaxed);
-    let digits_sent = generator.join().unwrap();
+    let (digits_sent, gen_sent, gen_time) = generator.join().unwrap();
+    let gen_pps = gen_sent as f64 / gen_time.as_secs_f64();
+    let want_pps = sessions as f64 * 50.0;
     let jitter = receiver.join().unwrap();
     let load_end = loadavg();
 
@@ -406,7 +413,7 @@ fn main() {
          engine_frames={} engine_p50_us={} engine_p99_us={} engine_p999_us={} engine_max_us={} \
          engine_over20ms_pct={:.4} engine_skipped={} rx_jitter_p50_us={} rx_jitter_p99_us={} \
          rx_jitter_p999_us={} rx_jitter_max_us={} rx_over20ms_pct={over20_pct:.4} rx_packets={} \
-         relay_rx_pps={:.0} relay_tx_pps={:.0} digits_sent={digits_sent} rfc4733_reported={} \
+         generator_pps={gen_pps:.0} wanted_pps={want_pps:.0} relay_rx_pps={:.0} relay_tx_pps={:.0} digits_sent={digits_sent} rfc4733_reported={} \
          inband_reported={} load_start={load_start} load_end={load_end}",
         apps.sessions,
         if real { "asterisk-en" } else { "synthetic" },
@@ -434,6 +441,7 @@ fn main() {
          relay worker CPU: {core_pct:.1} % of one core = {per_session_pct:.4} % per session ({us_per_session_s:.1} µs CPU per session-second)\n\
          engine lateness (whole run, {} frames): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {:.4} % > 20 ms, {} skipped (engine frames before warm-up end: {})\n\
          receiver jitter vs 20 ms grid ({} packets): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {over20_pct:.4} % > 20 ms\n\
+         caller packets: {gen_pps:.0}/s sent by the generator (wanted {want_pps:.0}/s)\n\
          digits: {digits_sent} RFC 4733 sent, {} reported; {} inband reported (false detections in speech)",
         apps.sessions,
         workers,
