@@ -608,7 +608,11 @@ impl Relay {
     /// peer's packets are not forwarded to `leg`, the leg's RFC 4733 digits are reported as
     /// [`AppEvent::Digit`] (not [`RelayEvent::Digit`]), and its own packets still go to the
     /// peer. Attaching again replaces the app (a recording in progress ends as by
-    /// [`Relay::detach_app`]). Takes effect at the worker's next wake-up.
+    /// [`Relay::detach_app`]). A leg later reconfigured to a codec other than G.711 keeps its
+    /// app idle (nothing sent, nothing heard) until it is configured with G.711 again. A leg
+    /// that moves to another worker ([`Relay::connect`] with a leg of another owner) gets its
+    /// app re-created there: a prompt list restarts from its beginning, a recording goes on.
+    /// Takes effect at the worker's next wake-up.
     ///
     /// Fails when the leg is unknown or its last [`LegParams`] named a codec other than G.711.
     pub fn attach_app(&self, leg: LegId, params: AppParams) -> Result<(), RelayError> {

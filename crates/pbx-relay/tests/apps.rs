@@ -443,6 +443,47 @@ fn releasing_a_leg_with_an_app_stops_its_audio_and_its_events() {
 }
 
 #[test]
+fn a_codec_change_restarts_the_app_in_the_new_codec_on_the_same_stream() {
+    let (relay, _ev) = start(43700);
+    let p = phone();
+    let (leg, _) = relay.allocate(1).unwrap();
+    relay.configure(leg, params(&p, Codec::Pcmu, 0));
+    relay.attach_app(leg, AppParams::default()).unwrap();
+    let playlist: Arc<[Prompt]> = vec![sine(440.0, 8000)].into();
+    relay.set_app_source(leg, Source::Moh(MohSource::new(playlist, 0)));
+    let mut last = None;
+    for _ in 0..10 {
+        let (h, _, _) = recv(&p);
+        assert_eq!(h.pt, 0);
+        last = Some(h);
+    }
+    relay.configure(leg, params(&p, Codec::Pcma, 8));
+    relay.stats(leg).unwrap(); // barrier
+    let mut seq = last.unwrap().seq;
+    let ssrc = last.unwrap().ssrc;
+    let mut alaw = Vec::new();
+    let until = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < until {
+        let (h, payload, _) = recv(&p);
+        assert_eq!(h.seq, seq.wrapping_add(1), "the sequence goes on");
+        assert_eq!(h.ssrc, ssrc);
+        seq = h.seq;
+        if h.pt == 8 {
+            let mut pcm = vec![0i16; payload.len()];
+            g711::decode_alaw(&payload, &mut pcm);
+            alaw.extend(pcm);
+        } else {
+            assert_eq!(h.pt, 0, "µ-law frames sent before the change was applied");
+            assert!(alaw.is_empty(), "no µ-law after the first A-law frame");
+        }
+    }
+    assert!(alaw.len() >= 4000);
+    let amp = tone::Tone::new(440.0, -10.0, 8000).amplitude();
+    assert!(tone::goertzel(&alaw[..4000], 440.0, 8000) > 0.9 * amp);
+    relay.shutdown();
+}
+
+#[test]
 fn an_app_needs_a_known_g711_leg() {
     let (relay, _ev) = start(43600);
     let p = phone();
