@@ -116,6 +116,16 @@ fn load_prompts() -> (Vec<Prompt>, bool) {
 
 /// Run time (ns) of this process's threads whose name starts with `prefix`.
 fn thread_cpu_ns(prefix: &str) -> u64 {
+    thread_sched_ns(prefix, 0)
+}
+
+/// Time (ns) this process's threads named `prefix`* spent runnable but waiting for a CPU.
+fn thread_wait_ns(prefix: &str) -> u64 {
+    thread_sched_ns(prefix, 1)
+}
+
+/// Field `field` of `/proc/self/task/*/schedstat` (0 run time, 1 run-queue wait), summed.
+fn thread_sched_ns(prefix: &str, field: usize) -> u64 {
     let mut total = 0;
     for entry in fs::read_dir("/proc/self/task").unwrap().flatten() {
         let dir = entry.path();
@@ -126,7 +136,7 @@ fn thread_cpu_ns(prefix: &str) -> u64 {
         let sched = fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
         total += sched
             .split_whitespace()
-            .next()
+            .nth(field)
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
     }
@@ -374,6 +384,7 @@ fn main() {
     std::thread::sleep(WARMUP);
     let apps_at_start = relay.app_stats();
     let cpu0 = thread_cpu_ns("pbx-relay-");
+    let wait0 = thread_wait_ns("pbx-relay-");
     let gen0 = thread_cpu_ns("app-load-gen");
     let rx0 = thread_cpu_ns("app-load-rx");
     let totals0 = relay.totals();
@@ -383,6 +394,8 @@ fn main() {
     measuring.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu_ns = thread_cpu_ns("pbx-relay-") - cpu0;
+    let wait_ns = thread_wait_ns("pbx-relay-") - wait0;
+    let wait_pct = wait_ns as f64 / 1e9 / elapsed * 100.0;
     let gen_ns = thread_cpu_ns("app-load-gen") - gen0;
     let rx_ns = thread_cpu_ns("app-load-rx") - rx0;
     let totals = relay.totals();
@@ -408,7 +421,7 @@ fn main() {
     let over20_pct = over20 as f64 * 100.0 / all.len().max(1) as f64;
     println!(
         "app_load sessions={} workers={workers} seconds={elapsed:.1} prompts={} \
-         relay_cpu_pct={core_pct:.2} core_pct_per_session={per_session_pct:.5} \
+         relay_cpu_pct={core_pct:.2} relay_runqueue_wait_pct={wait_pct:.2} core_pct_per_session={per_session_pct:.5} \
          us_cpu_per_session_s={us_per_session_s:.1} generator_cpu_pct={:.2} receiver_cpu_pct={:.2} \
          engine_frames={} engine_p50_us={} engine_p99_us={} engine_p999_us={} engine_max_us={} \
          engine_over20ms_pct={:.4} engine_skipped={} rx_jitter_p50_us={} rx_jitter_p99_us={} \
@@ -438,7 +451,8 @@ fn main() {
     );
     println!(
         "\n{} IVR sessions ({} worker(s)), {elapsed:.0} s measured after {} s warm-up, load average {load_start} → {load_end}\n\
-         relay worker CPU: {core_pct:.1} % of one core = {per_session_pct:.4} % per session ({us_per_session_s:.1} µs CPU per session-second)\n\
+         relay worker CPU: {core_pct:.1} % of one core = {per_session_pct:.4} % per session ({us_per_session_s:.1} µs CPU per session-second); \
+         runnable but waiting for a CPU: {wait_pct:.1} % of the time (other load on the machine)\n\
          engine lateness (whole run, {} frames): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {:.4} % > 20 ms, {} skipped (engine frames before warm-up end: {})\n\
          receiver jitter vs 20 ms grid ({} packets): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {over20_pct:.4} % > 20 ms\n\
          caller packets: {gen_pps:.0}/s sent by the generator (wanted {want_pps:.0}/s)\n\
