@@ -34,6 +34,37 @@
 //! App results arrive as [`RelayEvent::App`]. Legs without an app take the same path as before
 //! (one `Option` check more per forwarded packet).
 //!
+//! ```
+//! use std::time::Duration;
+//! use pbx_relay::*;
+//!
+//! let (tx, events) = std::sync::mpsc::sync_channel(64);
+//! let relay = Relay::start(
+//!     RelayConfig {
+//!         ip: [127, 0, 0, 1].into(), advertise: [127, 0, 0, 1].into(),
+//!         first_port: 44100, last_port: 44103, workers: 1,
+//!         learn_window: Duration::from_millis(100),
+//!     },
+//!     Box::new(move |ev| { let _ = tx.try_send(ev); }), // never block a worker
+//! )?;
+//! let (leg, _local) = relay.allocate(42)?;
+//! relay.configure(leg, LegParams {
+//!     remote: Some("127.0.0.1:9".parse()?), remote_rtcp: None, rtcp_mux: true,
+//!     codec: Codec::Pcma, pt: 8, dtmf_pt: Some(101), timeout: Duration::ZERO,
+//! });
+//! relay.attach_app(leg, AppParams::default())?;          // an IVR: inband until RFC 4733, barge-in
+//! let greeting: Prompt = vec![0i16; 1600].into();        // 200 ms, loaded once and shared
+//! relay.set_app_source(leg, Source::Player(Player::new(vec![greeting], 0)));
+//! match events.recv_timeout(Duration::from_secs(2))? {
+//!     RelayEvent::App { owner: 42, event: AppEvent::PlayDone { stopped: false }, .. } => {}
+//!     other => panic!("{other:?}"),
+//! }
+//! relay.detach_app(leg);                                 // back to plain relaying
+//! relay.release(leg);
+//! relay.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Events ([`RelayEvent`]) are delivered by calling the closure given to [`Relay::start`] on a
 //! worker thread: it must not block, and must not call [`Relay::connect`] or [`Relay::stats`]
 //! (they wait for a worker's answer; at worst they give up after a timeout).
@@ -52,8 +83,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pbx_media::engine::{DigitSource, EngineStats, InbandMode, Source};
-use pbx_media::record::{RecordEnd, Recorder};
+// The media types in this crate's API, so a caller needs no direct dependency on pbx-media.
+pub use pbx_media::engine::{DigitSource, EngineStats, InbandMode, Source};
+pub use pbx_media::player::{MohSource, Player, Playlist, Prompt};
+pub use pbx_media::record::{RecordEnd, Recorder, SilenceEnd};
+pub use pbx_media::tones::{ToneGen, ToneKind, tone_plan};
 use pool::Pool;
 use worker::{Cmd, Leg, WorkerCounters};
 
