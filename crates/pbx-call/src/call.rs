@@ -13,6 +13,9 @@ use sip_txn::{Dialog, Target, TxnKey};
 use crate::env::{CallTimer, Effect, Env, LocalSip, MediaLeg, MediaSetup};
 use crate::outcome::{CallRecord, HangupBy, Outcome};
 
+mod app;
+use app::AppRun;
+
 /// Methods a leg may send us in a dialog.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY";
 /// How long an ended call waits for its cancelled forks' final responses
@@ -95,6 +98,9 @@ pub enum CallState {
     Routing,
     /// Forks are out.
     Ringing,
+    /// A media application (voice menu, announcement, voicemail) runs on
+    /// the caller's leg.
+    App,
     Answered,
     /// The record is written; waiting for stray final responses.
     Ended,
@@ -105,6 +111,7 @@ impl CallState {
         match self {
             CallState::Routing => "routing",
             CallState::Ringing => "ringing",
+            CallState::App => "app",
             CallState::Answered => "answered",
             CallState::Ended => "ended",
         }
@@ -147,6 +154,8 @@ struct Leg {
     /// code was the attended one.
     collecting: Option<(String, bool)>,
     digits_epoch: u32,
+    /// The media engine plays music on hold on this leg.
+    moh: bool,
 }
 
 /// An RFC 4028 session timer on one leg.
@@ -181,6 +190,7 @@ impl Leg {
             digits: String::new(),
             collecting: None,
             digits_epoch: 0,
+            moh: false,
         }
     }
 
@@ -361,6 +371,22 @@ pub struct Call {
     a_100rel: bool,
     /// The caller's Session-Expires (seconds, refresher).
     a_se: Option<(u32, Option<String>)>,
+    /// The media application on the caller's leg.
+    app: Option<AppRun>,
+    /// Applications started so far (playback ids and timers carry the count,
+    /// so an earlier application's late reports are ignored).
+    apps: u32,
+    /// The AppGrace timer is armed.
+    grace_armed: bool,
+    /// Music on hold class for a held party (empty: silence).
+    moh_class: String,
+    /// The caller's leg hears a tone from the media engine (ringback while
+    /// forks ring for a caller an application answered).
+    a_tone: bool,
+    /// The codecs of the caller's leg once vpbx answered it for an
+    /// application: G.711 only, the negotiated one first; forks then offer
+    /// only what the relay can bridge without a transcoder it lacks.
+    a_codecs: Option<Vec<Codec>>,
 }
 
 impl Call {
@@ -404,6 +430,12 @@ impl Call {
             record_written: false,
             a_100rel: false,
             a_se: None,
+            app: None,
+            apps: 0,
+            grace_armed: false,
+            moh_class: "default".to_owned(),
+            a_tone: false,
+            a_codecs: None,
         };
         let h = &call.inbound.invite.headers;
         call.a_100rel = has_option(h, &HeaderName::Require, "100rel");
@@ -526,14 +558,20 @@ impl Call {
     }
 
     fn local(&self, side: Side) -> Option<LocalMedia> {
-        let codecs = self.offer_codecs();
+        let codecs = match (&self.a_codecs, side) {
+            (Some(c), Side::In) => c.clone(),
+            _ => self.offer_codecs(),
+        };
         self.leg(side)
             .local_media(&codecs, self.p.telephone_event_pt)
     }
 
     /// Our codec list: the caller's negotiated codec first, so the callee
     /// can avoid transcoding, then the rest of the preferences.
+    /// After an application answered the caller (G.711 on its leg) only
+    /// G.711 is offered: the relay converts A-law and µ-law, nothing else.
     fn offer_codecs(&self) -> Vec<Codec> {
+        let g711_only = self.a_codecs.is_some();
         let mut out: Vec<Codec> = Vec::with_capacity(self.p.codecs.len());
         if let Some(n) = &self.a.neg
             && let Some(c) = self
@@ -541,10 +579,15 @@ impl Call {
                 .codecs
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(&n.codec.name))
+                .cloned()
+                .or_else(|| g711_only.then(|| app::static_g711(&n.codec.name)).flatten())
         {
-            out.push(c.clone());
+            out.push(c);
         }
         for c in &self.p.codecs {
+            if g711_only && !app::is_g711(c) {
+                continue;
+            }
             if !out.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
                 out.push(c.clone());
             }
@@ -615,6 +658,11 @@ impl Call {
         }
         if !transfer {
             self.state = CallState::Ringing;
+            if self.caller_up() {
+                // The caller was answered by an application: it hears our
+                // ringback, not the phones' progress.
+                self.start_ringback(env);
+            }
         }
         env.timer(timeout, CallTimer::Ring(self.generation));
     }
@@ -773,23 +821,33 @@ impl Call {
             Outcome::Unavailable => t.on_unavailable.clone(),
             _ => None,
         });
-        if let Some(Destination::User(ext)) = next
-            && self.hops < self.p.max_hops
-        {
-            self.hops += 1;
-            self.state = CallState::Routing;
-            self.ringing_sent = false;
-            env.effect(Effect::Route {
-                ext: ext.as_str().to_owned(),
-                hop: self.hops,
-            });
-            return;
+        match next {
+            Some(Destination::User(ext)) if self.hops < self.p.max_hops => {
+                self.hops += 1;
+                self.state = CallState::Routing;
+                self.ringing_sent = false;
+                env.effect(Effect::Route {
+                    ext: ext.as_str().to_owned(),
+                    hop: self.hops,
+                });
+            }
+            // voicemail:, ivr:, announce:, group: … : the server walks on.
+            Some(dest) if !matches!(dest, Destination::User(_)) => {
+                self.ringing_sent = false;
+                self.goto(dest, env);
+            }
+            _ => self.finish_unanswered(outcome, env),
         }
-        self.finish_unanswered(outcome, env);
     }
 
     /// The caller gets the final status of `outcome`; the call ends.
     fn finish_unanswered(&mut self, outcome: Outcome, env: &mut Env<'_>) {
+        if self.caller_up() {
+            // An application answered the caller: no final status any more,
+            // the caller gets a BYE.
+            return self.drop_caller(HangupBy::System, outcome.reason(), true, env);
+        }
+        self.app_gone(env);
         let status = outcome.status();
         let mut r = self.inbound.invite.make_response(status);
         r.set_to_tag(&self.a.tag);
@@ -871,9 +929,10 @@ impl Call {
                     self.own(k, Role::Bye);
                 }
             }
-            if self.xfer.is_some() {
-                // The caller was answered long ago: a transfer target's
-                // progress is for the transferor's NOTIFY only.
+            if self.xfer.is_some() || self.caller_up() {
+                // The caller was answered long ago (a transfer, or an
+                // application answered it and it hears our ringback): a
+                // fork's progress is not the caller's.
                 return;
             }
             let early_sdp = !resp.body.is_empty();
@@ -1013,7 +1072,14 @@ impl Call {
         if self.xfer.is_some() {
             return self.transfer_done(i, env);
         }
+        let was_up = self.caller_up();
         if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {
+            if was_up {
+                // The caller heard an application or our ringback: the
+                // media engine lets go of its leg before the bridge.
+                env.media.app_detach(a);
+                self.a_tone = false;
+            }
             env.media.connect(a, b);
             if !self.p.blind_transfer_code.is_empty() || !self.p.attended_transfer_code.is_empty() {
                 env.media.watch_digits(a, true);
@@ -1021,6 +1087,16 @@ impl Call {
             }
         }
         self.state = CallState::Answered;
+        if was_up {
+            // 200 OK went to the caller when the application answered.
+            return;
+        }
+        self.answer_caller(env);
+    }
+
+    /// The 200 OK to the caller's INVITE (with the SDP answer, or our
+    /// offer for a delayed offer), RFC 4028 negotiation, the UAS dialog.
+    fn answer_caller(&mut self, env: &mut Env<'_>) {
         self.answer_ms = Some(env.wall_ms);
         let mut r = self.response_to_caller(StatusCode::OK, true);
         if !self.p.session_expires.is_zero() {
@@ -1145,7 +1221,14 @@ impl Call {
     pub fn on_cancel(&mut self, cancel_key: TxnKey, cancel: &Request, env: &mut Env<'_>) {
         let ok = cancel.make_response(StatusCode::OK);
         let _ = env.ep.send_response(env.now, cancel_key, ok);
-        if matches!(self.state, CallState::Routing | CallState::Ringing) {
+        if self.caller_up() {
+            // Too late: the INVITE was answered (RFC 3261 §9.2); a BYE follows.
+            return;
+        }
+        if matches!(
+            self.state,
+            CallState::Routing | CallState::Ringing | CallState::App
+        ) {
             self.cancel_forks(None, env);
             self.finish_unanswered(Outcome::Cancelled, env);
         }
@@ -1210,10 +1293,24 @@ impl Call {
                 env,
             );
         };
+        if side == Side::In
+            && self.caller_up()
+            && matches!(
+                self.state,
+                CallState::App | CallState::Routing | CallState::Ringing
+            )
+        {
+            return self.on_request_unbridged(key, req, env);
+        }
         // Before the answer only the caller's early dialog exists for BYE.
         if req.method == Method::Bye && self.state != CallState::Answered {
             self.reply(key, &req, StatusCode::OK, env);
-            if side == Side::In && matches!(self.state, CallState::Routing | CallState::Ringing) {
+            if side == Side::In
+                && matches!(
+                    self.state,
+                    CallState::Routing | CallState::Ringing | CallState::App
+                )
+            {
                 self.cancel_forks(None, env);
                 return self.finish_unanswered(Outcome::Cancelled, env);
             }
@@ -1323,6 +1420,9 @@ impl Call {
             return self.reply(key, req, StatusCode::OK, env);
         };
         self.reply(key, req, StatusCode::OK, env);
+        if side == Side::In && self.app.is_some() {
+            return self.app_digit(digit, env);
+        }
         let Some(o) = self.other(side) else { return };
         let sent = self
             .leg(o)
@@ -1439,10 +1539,32 @@ impl Call {
         if self.leg(o).local_hold == want {
             return false;
         }
-        self.leg_mut(o).local_hold = want;
-        self.leg(o).configure(env);
-        self.reoffer(o, env);
+        self.set_local_hold(o, want, env);
         true
+    }
+
+    /// We hold (or resume) the peer of leg `side`: the relay's timeout, music
+    /// on hold for it, and our re-offer (`sendonly` / `sendrecv`).
+    fn set_local_hold(&mut self, side: Side, on: bool, env: &mut Env<'_>) {
+        self.leg_mut(side).local_hold = on;
+        self.leg(side).configure(env);
+        self.music_on_hold(side, on, env);
+        self.reoffer(side, env);
+    }
+
+    /// Starts or stops music on hold towards the party on leg `side`.
+    fn music_on_hold(&mut self, side: Side, on: bool, env: &mut Env<'_>) {
+        let Some(m) = self.leg(side).media else {
+            return;
+        };
+        if on {
+            if !self.moh_class.is_empty() && !self.leg(side).moh {
+                let playing = env.media.app_moh(m, &self.moh_class);
+                self.leg_mut(side).moh = playing;
+            }
+        } else if std::mem::take(&mut self.leg_mut(side).moh) {
+            env.media.app_detach(m);
+        }
     }
 
     /// Sends our offer on leg `side` in a re-INVITE (or marks it to be sent
@@ -1485,7 +1607,7 @@ impl Call {
         if resp.status.is_provisional() {
             return;
         }
-        if self.state != CallState::Answered {
+        if !self.leg_up(side) {
             return;
         }
         let leg = self.leg_mut(side);
@@ -1696,7 +1818,13 @@ impl Call {
 
     /// An RFC 4733 digit the relay saw on `leg`: the blind-transfer
     /// feature code, then the extension, ended by `#` or a pause.
+    ///
+    /// While a media application runs on the caller's leg, the caller's
+    /// digits (RFC 4733 or inband, as the relay detects them) are its input.
     pub fn on_digit(&mut self, leg: MediaLeg, digit: char, env: &mut Env<'_>) {
+        if self.app.is_some() && self.a.media == Some(leg) {
+            return self.app_digit(digit, env);
+        }
         if self.state != CallState::Answered || self.xfer.is_some() || self.consult.is_some() {
             return;
         }
@@ -1763,9 +1891,7 @@ impl Call {
                 prev_winner: self.winner,
                 consult_held: Some(stay),
             });
-            self.leg_mut(stay).local_hold = true;
-            self.leg(stay).configure(env);
-            self.reoffer(stay, env);
+            self.set_local_hold(stay, true, env);
             self.anchor = side;
             self.winner = None;
             self.hops = 0;
@@ -1918,9 +2044,7 @@ impl Call {
         ) {
             env.media.connect(a, b);
         }
-        self.leg_mut(held).local_hold = false;
-        self.leg(held).configure(env);
-        self.reoffer(held, env);
+        self.set_local_hold(held, false, env);
     }
 
     /// A BYE during a `*2` consultation. The dialler hanging up hands the
@@ -1989,7 +2113,7 @@ impl Call {
                 let Some(t) = self.leg(side).timer else {
                     return;
                 };
-                if t.epoch != epoch || self.state != CallState::Answered {
+                if t.epoch != epoch || !self.leg_up(side) {
                     return;
                 }
                 if t.we_refresh {
@@ -2016,12 +2140,22 @@ impl Call {
                     env.effect(Effect::Finished);
                 }
             }
+            CallTimer::App { app, token } => self.on_app_timer(app, token, env),
+            CallTimer::AppGrace => self.on_app_grace(env),
         }
     }
 
     /// The relay saw no RTP on `leg` for its timeout.
     pub fn on_media_timeout(&mut self, leg: MediaLeg, env: &mut Env<'_>) {
         if self.state != CallState::Answered {
+            if self.caller_up() && self.a.media == Some(leg) && self.state != CallState::Ended {
+                let reason = if self.a.remote_hold {
+                    "rtp_hold_timeout"
+                } else {
+                    "rtp_timeout"
+                };
+                self.hang_up(HangupBy::System, reason, env);
+            }
             return;
         }
         let held = [self.anchor]
@@ -2058,7 +2192,10 @@ impl Call {
                 }
                 self.end(Outcome::Answered, by, Some(200), reason, env);
             }
-            CallState::Routing | CallState::Ringing => {
+            CallState::Routing | CallState::Ringing | CallState::App if self.caller_up() => {
+                self.drop_caller(by, reason, true, env);
+            }
+            CallState::Routing | CallState::Ringing | CallState::App => {
                 self.finish_unanswered(Outcome::Failed(StatusCode::SERVICE_UNAVAILABLE), env);
             }
             CallState::Ended => {}
@@ -2097,7 +2234,11 @@ impl Call {
             return;
         }
         self.state = CallState::Ended;
-        self.a.release(env);
+        if self.app.is_none() {
+            // (A finishing application keeps the caller's leg: its
+            // recording is there.)
+            self.a.release(env);
+        }
         for f in &mut self.forks {
             f.leg.release(env);
         }
@@ -2131,6 +2272,13 @@ impl Call {
 
     fn maybe_finished(&mut self, env: &mut Env<'_>) {
         if self.state != CallState::Ended {
+            return;
+        }
+        if self.app.is_some() {
+            // Wait for the application (a recording's end) a little.
+            if !std::mem::replace(&mut self.grace_armed, true) {
+                env.timer(app::GRACE, CallTimer::AppGrace);
+            }
             return;
         }
         if self

@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use pbx_core::Destination;
 use pbx_sdp::Negotiated;
 use sip_txn::{Endpoint, Target, TxnKey};
 
 use crate::outcome::CallRecord;
+
+pub use pbx_media::tones::ToneKind;
 
 /// A relay leg (one RTP/RTCP port pair), as the relay names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,6 +41,60 @@ pub trait MediaControl: std::fmt::Debug {
     fn send_digit(&mut self, leg: MediaLeg, digit: char, duration: std::time::Duration) -> bool;
     /// Report RFC 4733 digits received on `leg` (feature codes).
     fn watch_digits(&mut self, leg: MediaLeg, on: bool);
+
+    // ----- media applications (issue 4). Every method has a default that
+    // does nothing, so a relay without a media engine still compiles; the
+    // call then behaves as if each playback and recording ended at once.
+
+    /// Plays `prompts` back to back on `leg` (to its remote), replacing any
+    /// playback, tone or music; the relay's own stream stops meanwhile.
+    /// Report the end with [`Call::on_play_done`](crate::Call::on_play_done)`(id)`
+    /// (not needed after [`MediaControl::app_stop`]). With `barge_in` a digit
+    /// may cut it short. Digits heard on `leg` (RFC 4733, inband) go to
+    /// [`Call::on_digit`](crate::Call::on_digit). False when nothing can
+    /// be played (no engine, a codec it cannot speak): the call takes the
+    /// playback as ended.
+    fn app_play(
+        &mut self,
+        _leg: MediaLeg,
+        _id: u64,
+        _prompts: &[pbx_app::PromptRef],
+        _barge_in: bool,
+    ) -> bool {
+        false
+    }
+    /// Stops the playback (or tone) on `leg`; silence follows.
+    fn app_stop(&mut self, _leg: MediaLeg) {}
+    /// Records what `leg`'s remote says (after a beep when `beep`), ending by
+    /// itself after `max_ms` or `silence_end_ms` of silence; report the end
+    /// with [`Call::on_app_event`](crate::Call::on_app_event)`(Event::RecordDone{..})`.
+    /// False when no recording can start (the call then takes it as an
+    /// empty, silent one).
+    fn app_record(
+        &mut self,
+        _leg: MediaLeg,
+        _max_ms: u64,
+        _silence_end_ms: u64,
+        _beep: bool,
+    ) -> bool {
+        false
+    }
+    /// Ends the recording on `leg` now; its `RecordDone` follows. False when
+    /// none is running (the call then reports an empty one itself).
+    fn app_stop_record(&mut self, _leg: MediaLeg) -> bool {
+        false
+    }
+    /// Plays a call-progress tone on `leg` until stopped or replaced.
+    fn app_tone(&mut self, _leg: MediaLeg, _kind: ToneKind) -> bool {
+        false
+    }
+    /// Plays music on hold of `class` on `leg` (its peer is held).
+    fn app_moh(&mut self, _leg: MediaLeg, _class: &str) -> bool {
+        false
+    }
+    /// Ends whatever the media engine does on `leg` (playback, tone, music,
+    /// recording): back to relaying with the leg it is connected to.
+    fn app_detach(&mut self, _leg: MediaLeg) {}
 }
 
 /// Our own SIP address on the flow a leg uses: what goes in Via sent-by and
@@ -84,6 +141,13 @@ pub enum CallTimer {
     Session { leg: u32, epoch: u32 },
     /// The digits after a feature code on one leg stopped coming.
     Digits { leg: u32, epoch: u32 },
+    /// A timer of the media application: `app` is the call's count of
+    /// applications started (a timer of an earlier one is ignored), `token`
+    /// the application's [`pbx_app::TimerToken`].
+    App { app: u32, token: u32 },
+    /// The caller hung up while the application was still busy (a
+    /// recording finishing): past this the call goes anyway.
+    AppGrace,
 }
 
 /// What the shard must do for a call (beyond what the endpoint sends).
@@ -116,6 +180,20 @@ pub enum Effect {
         to_tag: String,
         from_tag: String,
     },
+    /// The media application chose a destination (an IVR option,
+    /// `on_timeout`, an announcement's next, a voicemail `0`…), or a
+    /// user's failover names a destination other than `user:`: walk the
+    /// destination graph from `dest` and call [`Call::ring`](crate::Call::ring),
+    /// [`Call::unreachable`](crate::Call::unreachable) or
+    /// [`Call::run_app`](crate::Call::run_app). `hop` counts the steps so far
+    /// (the call stops by itself at its limit).
+    Goto { dest: Destination, hop: u32 },
+    /// Something for the server's side of the media application: storing or
+    /// discarding a recording, mailbox changes, MWI, and the two that start
+    /// the next application (`EnterMailbox` → `voicemail::Login`,
+    /// `Authenticated` → `voicemail::MailboxMenu`, by
+    /// [`Call::run_app`](crate::Call::run_app)).
+    App(pbx_app::Action),
     /// The call ended: store the record.
     Record(Box<CallRecord>),
     /// Nothing is left to do: drop the call and its tags and transactions.

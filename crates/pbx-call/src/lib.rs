@@ -28,5 +28,5 @@ mod outcome;
 pub use call::{
     Call, CallParams, CallState, Fork, ForkTarget, Handover, Inbound, LegSummary, RingTarget,
 };
-pub use env::{CallTimer, Effect, Env, LocalSip, MediaControl, MediaLeg, MediaSetup};
+pub use env::{CallTimer, Effect, Env, LocalSip, MediaControl, MediaLeg, MediaSetup, ToneKind};
 pub use outcome::{CallRecord, Disposition, HangupBy, Outcome, Transfer};
