@@ -362,6 +362,9 @@ pub struct Call {
     target: Option<RingTarget>,
     generation: u32,
     hops: u32,
+    /// Destinations walked for applications and failovers other than
+    /// `user:` ([`Effect::Goto`]).
+    walk: u32,
     txns: Vec<(TxnKey, Role)>,
     start_ms: u64,
     answer_ms: Option<u64>,
@@ -383,6 +386,9 @@ pub struct Call {
     /// The caller's leg hears a tone from the media engine (ringback while
     /// forks ring for a caller an application answered).
     a_tone: bool,
+    /// A delayed-offer caller was answered for an application; it starts
+    /// when the ACK brings the caller's answer (media needs a peer).
+    app_wait_ack: bool,
     /// The codecs of the caller's leg once vpbx answered it for an
     /// application: G.711 only, the negotiated one first; forks then offer
     /// only what the relay can bridge without a transcoder it lacks.
@@ -425,6 +431,7 @@ impl Call {
             target: None,
             generation: 0,
             hops: 0,
+            walk: 0,
             txns: Vec::new(),
             answer_ms: None,
             record_written: false,
@@ -436,6 +443,7 @@ impl Call {
             moh_class: "default".to_owned(),
             a_tone: false,
             a_codecs: None,
+            app_wait_ack: false,
         };
         let h = &call.inbound.invite.headers;
         call.a_100rel = has_option(h, &HeaderName::Require, "100rel");
@@ -1265,6 +1273,9 @@ impl Call {
                 env.media.connect(a, b);
             }
             let _ = hold_changed;
+            if side == Side::In && std::mem::take(&mut self.app_wait_ack) {
+                self.app_started(env);
+            }
         }
     }
 

@@ -425,3 +425,65 @@ fn an_empty_music_class_keeps_a_held_party_in_silence() {
     );
     assert!(h.media.app.is_empty());
 }
+
+#[test]
+fn a_delayed_offer_caller_gets_our_g711_offer_and_the_app_starts_after_the_ack() {
+    let mut h = Harness::new();
+    let inv = invite_text("").replace("Content-Type: application/sdp\n", "");
+    h.receive(CALLER, &inv);
+    h.with(|c, env| c.run_app(menu(), env));
+    let ok = h.oks_to_caller();
+    let offer = String::from_utf8_lossy(&ok[0].body).to_string();
+    assert!(offer.contains("RTP/AVP 8 0 101"), "{offer}");
+    assert!(h.media.app.is_empty(), "nothing plays before the ACK");
+    let tag = h.caller_tag();
+    h.receive(CALLER, &ack_from_caller(&tag, &sdp(4000, "0", "sendrecv")));
+    let (leg, setup) = h.media.configured.last().unwrap();
+    assert_eq!((*leg, setup.negotiated.codec.name.as_str()), (1, "PCMU"));
+    assert!(h.media.last_play().is_some(), "the menu plays");
+}
+
+#[test]
+fn a_long_stay_in_a_menu_is_kept_alive_by_our_session_refresh() {
+    let mut h = Harness::new();
+    start_app(&mut h, menu());
+    let ok = &h.oks_to_caller()[0];
+    assert_eq!(
+        ok.headers
+            .get(&sip_msg::HeaderName::parse("Session-Expires").unwrap()),
+        Some("1800;refresher=uas")
+    );
+    // (This media double never ends a playback: the menu waits meanwhile.)
+    h.advance(Duration::from_secs(901));
+    let re = h.requests_to(CALLER, Method::Invite);
+    assert_eq!(re.len(), 1, "our refresh re-INVITE");
+    assert!(String::from_utf8_lossy(&re[0].body).contains("RTP/AVP 0 101"));
+}
+
+#[test]
+fn an_announcement_going_on_to_hangup_ends_the_call_without_the_server() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "0 8", "sendrecv")));
+    let app = Box::new(Announce::new(
+        vec![PromptRef::Named("closed".into())],
+        Some(Destination::Hangup),
+    ));
+    h.with(|c, env| c.run_app(app, env));
+    h.ack();
+    let (id, _) = h.media.last_play().unwrap();
+    h.with(|c, env| c.on_play_done(id, env));
+    assert!(h.gotos().is_empty());
+    assert_eq!(h.requests_to(CALLER, Method::Bye).len(), 1);
+    assert_eq!(h.records[0].hangup_reason, "hangup");
+    assert!(h.finished);
+}
+
+#[test]
+fn a_goto_the_server_cannot_resolve_hangs_up_an_answered_caller() {
+    let mut h = Harness::new();
+    start_app(&mut h, menu());
+    h.with(|c, env| c.on_digit(MediaLeg(1), '1', env));
+    h.with(|c, env| c.goto_failed(env));
+    assert_eq!(h.requests_to(CALLER, Method::Bye).len(), 1);
+    assert_eq!(h.records[0].disposition, Disposition::Answered);
+}

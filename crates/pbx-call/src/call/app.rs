@@ -120,7 +120,34 @@ impl Call {
             id: self.apps,
             draining: false,
         });
-        self.drive_app(Event::Started, env);
+        if self.a.neg.is_none() && !self.caller_up() {
+            // A delayed offer: our offer goes in the 200 now, and the
+            // application starts once the ACK's answer says where to send.
+            self.answer_caller(env);
+            self.app_wait_ack = true;
+            return;
+        }
+        self.app_started(env);
+    }
+
+    pub(super) fn app_started(&mut self, env: &mut Env<'_>) {
+        if self.state == CallState::App {
+            self.drive_app(Event::Started, env);
+        }
+    }
+
+    /// The relay leg of the caller (where applications play and record).
+    pub fn caller_media(&self) -> Option<crate::MediaLeg> {
+        self.a.media
+    }
+
+    /// The destination of the last [`Effect::Goto`] cannot be reached
+    /// (unknown, or a kind the server does not run): an answered caller
+    /// gets a BYE, another one 480.
+    pub fn goto_failed(&mut self, env: &mut Env<'_>) {
+        if self.state == CallState::Routing {
+            self.finish_unanswered(Outcome::Unavailable, env);
+        }
     }
 
     /// An event for the running application: `Digit` (however the server
@@ -365,26 +392,30 @@ impl Call {
         if self.state == CallState::Ended {
             return;
         }
-        if self.hops >= MAX_WALK_HOPS.max(self.p.max_hops) {
-            return self.hop_limit(env);
-        }
-        self.hops += 1;
-        self.state = CallState::Routing;
         self.destination = dest.to_string();
+        if dest == Destination::Hangup {
+            return self.end_walk(StatusCode::TEMPORARILY_UNAVAILABLE, "hangup", env);
+        }
+        if self.walk >= MAX_WALK_HOPS.max(self.p.max_hops) {
+            let loop_detected = StatusCode::new(482).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+            return self.end_walk(loop_detected, "hop_limit", env);
+        }
+        self.walk += 1;
+        self.state = CallState::Routing;
         env.effect(Effect::Goto {
             dest,
-            hop: self.hops,
+            hop: self.walk,
         });
     }
 
-    /// The destination walk went round too often: hang up (BYE, or 482
-    /// Loop Detected to an unanswered caller), reason `hop_limit`.
-    fn hop_limit(&mut self, env: &mut Env<'_>) {
+    /// The walk ends here (`hangup`, or it went round too often, 482 Loop
+    /// Detected): a BYE to an answered caller, else `status`; `reason` in
+    /// the record.
+    fn end_walk(&mut self, status: StatusCode, reason: &str, env: &mut Env<'_>) {
         if self.caller_up() {
-            return self.drop_caller(HangupBy::System, "hop_limit", true, env);
+            return self.drop_caller(HangupBy::System, reason, true, env);
         }
         self.app_gone(env);
-        let status = StatusCode::new(482).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
         let mut r = self.inbound.invite.make_response(status);
         r.set_to_tag(&self.a.tag);
         let _ = env.ep.send_response(env.now, self.inbound.key, r);
@@ -392,7 +423,7 @@ impl Call {
             Outcome::Failed(status),
             HangupBy::System,
             Some(status.as_u16()),
-            "hop_limit",
+            reason,
             env,
         );
     }
