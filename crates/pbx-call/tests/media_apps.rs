@@ -457,7 +457,7 @@ fn a_long_stay_in_a_menu_is_kept_alive_by_our_session_refresh() {
     h.advance(Duration::from_secs(901));
     let re = h.requests_to(CALLER, Method::Invite);
     assert_eq!(re.len(), 1, "our refresh re-INVITE");
-    assert!(String::from_utf8_lossy(&re[0].body).contains("RTP/AVP 0 101"));
+    assert!(String::from_utf8_lossy(&re[0].body).contains("RTP/AVP 0 8 101"));
 }
 
 #[test]
@@ -486,4 +486,38 @@ fn a_goto_the_server_cannot_resolve_hangs_up_an_answered_caller() {
     h.with(|c, env| c.goto_failed(env));
     assert_eq!(h.requests_to(CALLER, Method::Bye).len(), 1);
     assert_eq!(h.records[0].disposition, Disposition::Answered);
+}
+
+#[test]
+fn star_during_a_voicemail_greeting_hands_the_caller_to_the_mailbox_login() {
+    let mut h = Harness::new();
+    start_app(&mut h, deposit());
+    h.with(|c, env| c.on_digit(MediaLeg(1), '*', env));
+    assert_eq!(
+        h.app_effects(),
+        vec![Action::EnterMailbox(Ext::parse("1101").unwrap())]
+    );
+    assert_eq!(h.call().state(), CallState::Routing);
+    let login = pbx_app::voicemail::Login::new(pbx_app::voicemail::LoginSpec::new(
+        pbx_app::say::Lang::En,
+        Ext::parse("1101").unwrap(),
+        "1234".into(),
+    ));
+    h.with(|c, env| c.run_app(Box::new(login), env));
+    assert_eq!(h.call().state(), CallState::App);
+    let (id, _) = h.media.last_play().unwrap();
+    assert_eq!(id >> 32, 2, "the second application's playback");
+    assert_eq!(h.oks_to_caller().len(), 1);
+}
+
+#[test]
+fn a_caller_switching_to_the_other_g711_codec_during_a_menu_is_accepted() {
+    let mut h = Harness::new();
+    start_app(&mut h, menu());
+    reinvite_from_caller(&mut h, "sendrecv", 2, 3);
+    let last = h.responses_to(CALLER).into_iter().last().unwrap();
+    assert_eq!(last.status.as_u16(), 200);
+    assert!(String::from_utf8_lossy(&last.body).contains("RTP/AVP 8 101"));
+    let (leg, setup) = h.media.configured.last().unwrap();
+    assert_eq!((*leg, setup.negotiated.codec.name.as_str()), (1, "PCMA"));
 }

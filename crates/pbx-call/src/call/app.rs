@@ -250,7 +250,14 @@ impl Call {
         let Some(c) = self.a.neg.as_ref().and_then(|n| static_g711(&n.codec.name)) else {
             return false;
         };
-        self.a_codecs = Some(vec![c]);
+        // The negotiated codec first; the other G.711 stays acceptable in a
+        // re-offer (the relay converts between the two).
+        let other = if c.name == "PCMU" {
+            Codec::pcma()
+        } else {
+            Codec::pcmu()
+        };
+        self.a_codecs = Some(vec![c, other]);
         true
     }
 
