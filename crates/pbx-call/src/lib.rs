@@ -19,7 +19,19 @@
 //! said busy, *no answer* when `ring_timeout` passes, *unavailable* when no
 //! contact is reachable; the user's `on_busy` / `on_no_answer` /
 //! `on_unavailable` decide what follows ([`Effect::Route`] for `user:`),
-//! else the caller gets the matching SIP status.
+//! else the caller gets the matching SIP status. A failover to any other
+//! destination (`voicemail:`, `ivr:`, …) is an [`Effect::Goto`].
+//!
+//! vpbx may also answer a call itself: [`Call::run_app`] starts a media
+//! application ([`pbx_app::MediaApp`]: voice menu, announcement, voicemail)
+//! on the caller's leg. The call answers in G.711 (what the media engine
+//! speaks), feeds the application the caller's digits (RFC 4733, inband,
+//! SIP INFO), playback and recording ends and its timers, and turns its
+//! actions into the `app_*` methods of [`MediaControl`], SIP (200 OK, BYE)
+//! and [`Effect::Goto`] / [`Effect::App`] for the server. Ringing a user
+//! after that plays ringback to the caller, and the answer bridges the
+//! legs (the outbound offer carries G.711 only, the caller's codec first).
+//! A party put on hold hears music on hold ([`Call::set_moh_class`]).
 
 mod call;
 mod env;
