@@ -63,7 +63,9 @@ pub trait MediaControl: std::fmt::Debug {
     ) -> bool {
         false
     }
-    /// Stops the playback (or tone) on `leg`; silence follows.
+    /// Stops the playback (or tone) on `leg`; silence follows. A recording
+    /// in progress goes on (the caller hanging up during voicemail stops
+    /// playback only; the recording ends by `app_stop_record`).
     fn app_stop(&mut self, _leg: MediaLeg) {}
     /// Records what `leg`'s remote says (after a beep when `beep`), ending by
     /// itself after `max_ms` or `silence_end_ms` of silence; report the end
