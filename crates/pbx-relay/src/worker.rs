@@ -620,8 +620,15 @@ impl Worker {
             }
             Cmd::StartAppRecording(id, recorder) => {
                 let Some(leg) = self.leg_mut(id) else { return };
-                if let Some(sid) = leg.app.as_deref().and_then(|a| a.session) {
-                    self.engine.start_recording(sid, *recorder);
+                let Some(app) = leg.app.as_deref_mut() else {
+                    return;
+                };
+                match app.session {
+                    Some(sid) => {
+                        self.engine.start_recording(sid, *recorder);
+                    }
+                    // An idle app (codec not G.711) starts it with its session.
+                    None => app.recorder = Some(*recorder),
                 }
             }
             Cmd::StopAppRecording(id) => {
