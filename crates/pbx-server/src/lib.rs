@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod prompts;
 pub mod qualify;
 pub mod security;
 pub mod shard;

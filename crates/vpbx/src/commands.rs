@@ -7,11 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use pbx_core::{ServerConfig, TenantConfig};
+use pbx_server::prompts::FsCatalog;
 use pbx_store::Store;
 
 use crate::settings::{load_config, parse_stored, server_settings, to_stored};
 use crate::{BanCmd, Command, TenantCmd};
-use crate::{http, records};
+use crate::{http, media_cmds, records};
 
 pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
     if let Command::Demo = cmd {
@@ -32,6 +33,8 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
         Command::Calls { domain, json } => records::calls(&cfg, &domain, json),
         Command::Trace { call_id, json } => trace(&cfg, &call_id, json),
         Command::Ban(b) => ban(&cfg, b).await,
+        Command::Prompt(p) => media_cmds::prompt(&cfg, p).await,
+        Command::Moh(m) => media_cmds::moh(&cfg, m).await,
     }
 }
 
@@ -198,6 +201,10 @@ async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
             .check_secrets_present()
             .map_err(|e| anyhow!("{}: {e}", file.display()))?,
     }
+    // Every prompt and the music-on-hold class must exist now: a missing file is an
+    // apply-time error, never silence during a call.
+    new.check_prompts(&FsCatalog::new(&cfg.data_dir, &new.domain))
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let base = old
         .clone()
         .unwrap_or_else(|| TenantConfig::new(&new.domain));

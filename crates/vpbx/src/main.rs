@@ -6,6 +6,7 @@
 
 mod commands;
 mod http;
+mod media_cmds;
 mod records;
 mod settings;
 
@@ -75,6 +76,12 @@ enum Command {
     /// List or lift bans of source addresses.
     #[command(subcommand)]
     Ban(BanCmd),
+    /// A tenant's prompt library (converted to 8 kHz mono WAV on upload).
+    #[command(subcommand)]
+    Prompt(PromptCmd),
+    /// A tenant's music on hold (classes of files; `default` falls back to the system music).
+    #[command(subcommand)]
+    Moh(MohCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +110,49 @@ enum TenantCmd {
         /// Include secrets.
         #[arg(long)]
         secrets: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PromptCmd {
+    /// Convert an audio file (WAV of any rate/channels/encoding, or MP3) and store it as prompt NAME.
+    Add {
+        domain: String,
+        name: String,
+        file: PathBuf,
+    },
+    /// The tenant's prompts with duration and size, and the installed system languages.
+    List {
+        domain: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a prompt (refused while the tenant's config uses it).
+    Remove { domain: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum MohCmd {
+    /// Convert an audio file (WAV or MP3) and add it to music-on-hold class CLASS.
+    Add {
+        domain: String,
+        class: String,
+        file: PathBuf,
+    },
+    /// The tenant's music-on-hold classes and their files.
+    List {
+        domain: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one file of a class, or the whole class (refused while the config plays it).
+    Remove {
+        domain: String,
+        class: String,
+        /// The stored file name (as `moh list` shows it); without it, every file of the class.
+        file: Option<String>,
     },
 }
 
