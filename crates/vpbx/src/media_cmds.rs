@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use pbx_core::tenant::{DEFAULT_MOH_CLASS, SYSTEM_SOUND_DIRS, is_valid_name};
+use pbx_core::tenant::{DEFAULT_MOH_CLASS, FALLBACK_LANGUAGE, SYSTEM_SOUND_DIRS, is_valid_name};
 use pbx_core::{PromptCatalog, ServerConfig, TenantConfig};
 use pbx_server::prompts::{
     FsCatalog, PROMPT_EXT, PROMPT_RATE, SoundRoots, is_tenant_prompt_name, wav_files,
@@ -297,10 +297,14 @@ async fn prompt_list(cfg: &ServerConfig, domain: &str, json: bool) -> Result<()>
     for p in &prompts {
         println!("{:<32} {:>10} {:>12}", p.name, p.duration(), p.bytes);
     }
+    let order = if tenant.language == FALLBACK_LANGUAGE {
+        format!("tenant, then {FALLBACK_LANGUAGE}")
+    } else {
+        format!("tenant, then {}, then {FALLBACK_LANGUAGE}", tenant.language)
+    };
     println!(
-        "{} prompt(s) in {domain}; names resolve: tenant, then language {}, then en",
-        prompts.len(),
-        tenant.language
+        "{} prompt(s) in {domain}; names resolve: {order}",
+        prompts.len()
     );
     let langs: Vec<String> = system
         .iter()

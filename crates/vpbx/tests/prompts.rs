@@ -319,6 +319,29 @@ fn bad_uploads_are_one_line_errors_and_leave_nothing_behind() {
         assert!(err.contains("is not a valid prompt name"), "{err}");
     }
 
+    // Over the tenant's storage quota (1 MiB): 70 s at 8 kHz is 1.12 MB.
+    stdout(&env.vpbx(&[
+        "tenant",
+        "apply",
+        &env.tenant_file(
+            "small.yaml",
+            &format!("{NO_IVR}limits: {{storage_mb: 1}}\n"),
+        ),
+    ]));
+    assert!(env.sox(
+        "big.wav",
+        &["-r", "8000", "-c", "1"],
+        &["synth", "70", "sine", "300"]
+    ));
+    let big = env.path("big.wav");
+    let err = one_line_error(&env.vpbx(&["prompt", "add", DOMAIN, "big", big.to_str().unwrap()]));
+    assert!(
+        err.starts_with(
+            "vpbx: tenant office.example is over its storage quota: this upload would use "
+        ),
+        "{err}"
+    );
+
     // The earlier prompt is intact and no temporary is left.
     assert_eq!(std::fs::read(prompts.join("greet.wav")).unwrap(), before);
     assert_eq!(entries(&prompts), ["greet.wav"]);
