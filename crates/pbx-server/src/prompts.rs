@@ -391,9 +391,12 @@ impl PromptLibrary {
     /// The files of music-on-hold class `class` of a tenant, in name order (see
     /// [`SoundRoots::moh_files`]).
     ///
+    /// A file that cannot be read or decoded is left out (with a log line), so one bad file
+    /// does not silence the class.
+    ///
     /// # Errors
     /// [`PromptError::InvalidName`] for a bad class, [`PromptError::NoMusic`] when the class
-    /// has no files, or why a file could not be read or decoded.
+    /// has no files, or why the first file failed when none could be read.
     pub fn moh_playlist(
         &self,
         tenant_domain: &str,
@@ -409,11 +412,22 @@ impl PromptLibrary {
                 class: class.to_owned(),
             });
         }
-        let tracks = files
-            .iter()
-            .map(|p| self.load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(tracks.into())
+        // One unreadable file does not silence the class: it is skipped with a log line.
+        let mut tracks = Vec::with_capacity(files.len());
+        let mut first_error = None;
+        for path in &files {
+            match self.load(path) {
+                Ok(t) => tracks.push(t),
+                Err(e) => {
+                    tracing::warn!(tenant = tenant_domain, class, error = %e, "music-on-hold file skipped");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if tracks.is_empty() => Err(e),
+            _ => Ok(tracks.into()),
+        }
     }
 
     /// Drops every cached file of a tenant (its prompts and music), e.g. after the
@@ -800,6 +814,39 @@ mod tests {
         assert_eq!(&playlist[0][..], &[1; 80][..], "16 kHz stereo → 8 kHz mono");
         assert_eq!(&playlist[1][..], &[2; 80][..]);
         assert!(FsCatalog::new(dir.path(), DOMAIN).has_moh_class("default"));
+    }
+
+    #[test]
+    fn a_bad_music_file_is_skipped_and_a_class_of_only_bad_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = SoundRoots::new(dir.path());
+        let class = roots.tenant_moh_dir(DOMAIN, "jazz").unwrap();
+        fs::create_dir_all(&class).unwrap();
+        fs::write(class.join("a-broken.wav"), b"RIFF....not really").unwrap();
+        let lib = PromptLibrary::new(roots, DEFAULT_CACHE_BYTES);
+        assert!(matches!(
+            lib.moh_playlist(DOMAIN, "jazz"),
+            Err(PromptError::Audio { .. })
+        ));
+        fs::write(
+            class.join("b-good.wav"),
+            pbx_audio::encode_wav_pcm16(8000, 1, &[9; 160]),
+        )
+        .unwrap();
+        let playlist = lib.moh_playlist(DOMAIN, "jazz").unwrap();
+        assert_eq!(playlist.len(), 1);
+        assert_eq!(&playlist[0][..], &[9; 160][..]);
+    }
+
+    #[test]
+    fn two_segment_system_names_load_from_their_subdirectory() {
+        require_system_sounds();
+        let dir = tempfile::tempdir().unwrap();
+        let lib = PromptLibrary::new(SoundRoots::new(dir.path()), DEFAULT_CACHE_BYTES);
+        let one = lib.get(DOMAIN, "ru", "digits/1").unwrap();
+        let file = Path::new(SYSTEM_SOUNDS_ROOT).join("ru_RU_f_IvrvoiceRU/digits/1.wav");
+        let info = pbx_audio::wav_info(&fs::read(file).unwrap()).unwrap();
+        assert_eq!(one.len() as u64, info.frames);
     }
 
     #[test]
