@@ -31,7 +31,7 @@ FILL_CONC="${FILL_CONC:-400}"     # outstanding registrations at max rate
 SIPP_RATE="${SIPP_RATE:-1000}"    # SIPp calls (REGISTER+401+REGISTER+200) per second, all instances
 SIPP_COUNT="${SIPP_COUNT:-10000}"
 SIPP_INSTANCES="${SIPP_INSTANCES:-1}"
-SHARDS="${SHARDS:-0}"             # vpbx [sip] shards; 0 = one per core
+SHARDS="${SHARDS:-0}"             # vpbx [sip] shards; 0 = four per core
 THREADS="${THREADS:-0}"           # vpbx [sip] threads (runtime workers); 0 = one per core
 KAM_CHILDREN="${KAM_CHILDREN:-2}" # Kamailio UDP worker processes
 VPBX_PORT="${VPBX_PORT:-5070}" KAM_PORT="${KAM_PORT:-5080}" HTTP_PORT="${HTTP_PORT:-18080}"

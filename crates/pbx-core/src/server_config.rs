@@ -138,9 +138,10 @@ pub struct SipConfig {
     pub t4_ms: u64,
     /// Largest accepted SIP message (datagram, or one framed TCP message). Default 65535.
     pub max_message_bytes: usize,
-    /// Worker shards; 0 (default) = one per CPU core (see [`ServerConfig::effective_shards`]).
+    /// Worker shards; 0 (default) = four per CPU core (see [`ServerConfig::effective_shards`]).
     pub shards: usize,
-    /// Runtime worker threads; 0 (default) = one per CPU core.
+    /// Threads receiving and handling SIP over UDP, per UDP socket (like Kamailio's
+    /// `children`); 0 (default) = one per CPU core.
     pub threads: usize,
     /// Bounded inbox per shard; when full, requests get 503 + Retry-After. Default 4096.
     pub queue_depth: usize,
@@ -943,7 +944,7 @@ impl ServerConfig {
     /// The number of shards to run on a machine with `cores` cores (`shards = 0` → `cores`).
     pub fn effective_shards(&self, cores: usize) -> usize {
         if self.sip.shards == 0 {
-            cores.max(1)
+            4 * cores.max(1)
         } else {
             self.sip.shards
         }
@@ -1066,10 +1067,10 @@ mod tests {
     }
 
     #[test]
-    fn zero_shards_means_one_per_core() {
+    fn zero_shards_means_four_per_core() {
         let mut cfg = ServerConfig::default();
-        assert_eq!(cfg.effective_shards(2), 2);
-        assert_eq!(cfg.effective_shards(0), 1);
+        assert_eq!(cfg.effective_shards(2), 8);
+        assert_eq!(cfg.effective_shards(0), 4);
         cfg.sip.shards = 3;
         assert_eq!(cfg.effective_shards(2), 3);
     }

@@ -99,7 +99,7 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
                 .and_then(|b| crate::ids::shard_of_branch(&b));
             match shard {
                 Some(s) if s < ctx.shards.len() => {
-                    ctx.to_shard(s, ShardMsg::Response(Box::new((resp, flow))), None);
+                    ctx.deliver(s, ShardMsg::Response(Box::new((resp, flow))), None);
                 }
                 _ => ctx.metrics.drop(Drop::StrayResponse),
             }
@@ -132,7 +132,7 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         && shard < ctx.shards.len()
     {
         let tenant = tenant_of(ctx, &req);
-        return ctx.to_shard(
+        return ctx.deliver(
             shard,
             ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })),
             Some(flow),
@@ -178,7 +178,7 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
     } else {
         ctx.shard_for(&req.headers.call_id().unwrap_or_default())
     };
-    ctx.to_shard(
+    ctx.deliver(
         shard,
         ShardMsg::Sip(Box::new(Inbound {
             req,

@@ -62,6 +62,9 @@ pub struct Ctx {
     pub metrics: Metrics,
     pub trace: TraceLog,
     pub shards: Vec<mpsc::Sender<ShardMsg>>,
+    /// The shards themselves, for handling a received message on the thread
+    /// that received it. Emptied at shutdown (the shards hold the context).
+    pub(crate) slots: ArcSwap<Vec<Arc<shard::ShardSlot>>>,
     directory: ArcSwap<Directory>,
     pub registrar_cfg: RegistrarConfig,
     pub t1: Duration,
@@ -165,6 +168,17 @@ impl Ctx {
     pub fn shard_for<K: Hash + ?Sized>(&self, key: &K) -> usize {
         let h = std::hash::BuildHasher::hash_one(&self.hasher, key);
         (h % self.shards.len() as u64) as usize
+    }
+
+    /// Handles a received SIP message on the calling thread in the shard
+    /// that owns it; during start-up and shutdown (no slots) it goes to the
+    /// shard's inbox instead.
+    pub fn deliver(&self, shard: usize, msg: ShardMsg, reply: Option<Flow>) {
+        let slots = self.slots.load();
+        match slots.get(shard) {
+            Some(slot) => slot.deliver(msg),
+            None => self.to_shard(shard, msg, reply),
+        }
     }
 
     /// Hands a message to a shard. A full inbox answers a request with 503

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Ctx;
 use crate::metrics::Metrics;
 use crate::security::{BanRecord, Security, SecuritySettings};
-use crate::shard::{Shard, ShardMsg};
+use crate::shard::{Shard, ShardMsg, ShardSlot};
 use crate::tenants::{Directory, TenantSnap};
 use crate::trace::TraceLog;
 use crate::transport::{self, Tp};
@@ -27,8 +27,12 @@ pub struct Settings {
     pub listen: Vec<(Tp, SocketAddr)>,
     pub http_listen: Option<SocketAddr>,
     pub external_ip: Option<IpAddr>,
-    /// Number of shards (0 = one per core).
+    /// Number of shards (0 = four per core: receive threads handle messages
+    /// under the owning shard's lock, and more shards than threads keep them
+    /// from waiting on each other).
     pub shards: usize,
+    /// Threads receiving and handling SIP per UDP socket (0 = one per core).
+    pub udp_threads: usize,
     /// Inbox size of each shard.
     pub queue_depth: usize,
     pub limits: Limits,
@@ -99,7 +103,7 @@ pub async fn serve(
         None => None,
     };
     let nshards = if settings.shards == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
+        4 * std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         settings.shards
     }
@@ -152,6 +156,7 @@ pub async fn serve(
         trace,
         shards: senders,
         directory: ArcSwap::from_pointee(directory),
+        slots: ArcSwap::from_pointee(Vec::new()),
         registrar_cfg: settings.registrar,
         t1: settings.t1,
         nonce_key: key,
@@ -196,14 +201,18 @@ pub async fn serve(
     }
 
     let mut shard_tasks = Vec::new();
+    let mut slots = Vec::new();
     for (i, rx) in inboxes.into_iter().enumerate() {
-        let shard = Shard::new(i, ctx.clone(), rand::random());
+        let mut shard = Shard::new(i, ctx.clone(), rand::random());
         let list = std::mem::take(&mut per_shard[i]);
         if !list.is_empty() {
-            let _ = ctx.shards[i].try_send(ShardMsg::Restore(list));
+            shard.handle(ShardMsg::Restore(list));
         }
-        shard_tasks.push(tokio::spawn(shard.run(rx)));
+        let slot = Arc::new(ShardSlot::new(shard));
+        slots.push(slot.clone());
+        shard_tasks.push(tokio::spawn(Shard::run(slot, rx)));
     }
+    ctx.slots.store(Arc::new(slots));
     tracing::info!(
         shards = nshards,
         restored = restored_n,
@@ -224,9 +233,20 @@ pub async fn serve(
 
     let mut loops = Vec::new();
     let mut bound = Vec::new();
+    let mut receivers = Vec::new();
+    let udp_threads = if settings.udp_threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        settings.udp_threads
+    };
     for (i, local) in udp {
         bound.push((Tp::Udp, local));
-        loops.push(tokio::spawn(transport::udp_loop(ctx.clone(), i, local)));
+        for t in 0..udp_threads {
+            receivers.push(
+                transport::spawn_udp_receiver(ctx.clone(), i, local, t)
+                    .map_err(ServeError::Bind)?,
+            );
+        }
     }
     for (l, local) in tcp {
         bound.push((Tp::Tcp, local));
@@ -256,6 +276,13 @@ pub async fn serve(
     for l in &loops {
         l.abort();
     }
+    // The receive threads see `stopping` within their socket's read timeout.
+    let _ = tokio::task::spawn_blocking(move || {
+        for r in receivers {
+            let _ = r.join();
+        }
+    })
+    .await;
     watcher.abort();
     for tx in &ctx.shards {
         let (done, wait) = oneshot::channel();
@@ -266,6 +293,8 @@ pub async fn serve(
     for t in shard_tasks {
         let _ = t.await;
     }
+    // The shards hold the context: let go of them so the writers see the end.
+    ctx.slots.store(Arc::new(Vec::new()));
     // The shards are gone; once every task let go of the context the
     // flusher's channel closes and it writes what is left.
     if let Some(r) = &ctx.relay {

@@ -1,12 +1,15 @@
-//! A shard: one task that owns a slice of the registrations (by AOR) and of
-//! the transactions and calls (by Call-ID). Nothing it owns is shared; other
-//! tasks talk to it through its bounded inbox. A full inbox answers 503 with
-//! Retry-After instead of queueing without bound.
+//! A shard owns a slice of the registrations (by AOR) and of the
+//! transactions and calls (by Call-ID). It lives in a [`ShardSlot`]: the
+//! thread that received a SIP message handles it at once under the slot's
+//! lock (no hand-over to another thread, no wake-up), while the shard's own
+//! task runs its timers and takes the messages other shards and the relay
+//! send through its bounded inbox. A full inbox answers 503 with Retry-After
+//! instead of queueing without bound.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pbx_registrar::{AorKey, BindingChange, RegisterInput, Registrar, Source, SourceTransport};
@@ -110,6 +113,8 @@ pub struct Shard {
     rng: StdRng,
     /// Binding changes not yet handed to the write-behind writer.
     dirty: crate::run::BindingBatch,
+    /// The call deadline the shard's task is sleeping toward (see [`ShardSlot::deliver`]).
+    armed: Option<Instant>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -117,6 +122,44 @@ impl std::fmt::Debug for Shard {
         f.debug_struct("Shard")
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+/// A shard and the means to reach it: any thread may handle a message for
+/// it under the lock ([`ShardSlot::deliver`]); its task sleeps until the
+/// next timer, the next inbox message or a [`ShardSlot::deliver`] that made
+/// a timer due earlier.
+#[derive(Debug)]
+pub struct ShardSlot {
+    state: Mutex<Shard>,
+    wake: tokio::sync::Notify,
+}
+
+impl ShardSlot {
+    pub fn new(shard: Shard) -> ShardSlot {
+        ShardSlot {
+            state: Mutex::new(shard),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The shard, locked. A panic while it was held (a bug) does not stop
+    /// the shard: its state is taken as it was left.
+    pub fn lock(&self) -> MutexGuard<'_, Shard> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Handles `m` on the calling thread, and wakes the shard's task when
+    /// `m` armed a call timer earlier than the one it sleeps toward.
+    pub fn deliver(&self, m: ShardMsg) {
+        let mut shard = self.lock();
+        shard.handle(m);
+        let armed = shard.armed;
+        let next = shard.next_call_deadline();
+        drop(shard);
+        if next.is_some_and(|n| armed.is_none_or(|a| n < a)) {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -139,17 +182,24 @@ impl Shard {
             stats: HashMap::new(),
             rng: StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             dirty: HashMap::new(),
+            armed: None,
         }
     }
 
-    /// The shard's task: its inbox and a housekeeping tick every
-    /// `[store] flush_interval_ms` (expiry sweep, binding hand-over).
-    pub async fn run(mut self, mut inbox: mpsc::Receiver<ShardMsg>) {
-        let mut tick =
-            tokio::time::interval(self.ctx.flush_interval.max(Duration::from_millis(10)));
+    /// The shard's task: its inbox, a housekeeping tick every
+    /// `[store] flush_interval_ms` (expiry sweep, binding hand-over) and the
+    /// calls' timers. Each step takes the slot's lock for that step only.
+    pub async fn run(slot: Arc<ShardSlot>, mut inbox: mpsc::Receiver<ShardMsg>) {
+        let interval = slot.lock().ctx.flush_interval;
+        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = self.next_call_deadline();
+            let deadline = {
+                let mut shard = slot.lock();
+                let d = shard.next_call_deadline();
+                shard.armed = d;
+                d
+            };
             let wake = async move {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -159,25 +209,29 @@ impl Shard {
             tokio::select! {
                 m = inbox.recv() => match m {
                     Some(ShardMsg::Shutdown(done)) => {
-                        self.hang_up_all();
                         // Hand the last changes to the writer before saying done.
-                        let batch = std::mem::take(&mut self.dirty);
+                        let (batch, ctx) = {
+                            let mut shard = slot.lock();
+                            shard.hang_up_all();
+                            (std::mem::take(&mut shard.dirty), shard.ctx.clone())
+                        };
                         if !batch.is_empty() {
-                            let _ = self.ctx.bindings.send(batch).await;
+                            let _ = ctx.bindings.send(batch).await;
                         }
                         let _ = done.send(());
                         return;
                     }
-                    Some(m) => self.handle(m),
+                    Some(m) => slot.lock().handle(m),
                     None => return,
                 },
-                _ = tick.tick() => self.housekeeping(),
-                () = wake => self.on_call_timers(),
+                _ = tick.tick() => slot.lock().housekeeping(),
+                () = wake => slot.lock().on_call_timers(),
+                () = slot.wake.notified() => {}
             }
         }
     }
 
-    fn handle(&mut self, m: ShardMsg) {
+    pub(crate) fn handle(&mut self, m: ShardMsg) {
         match m {
             ShardMsg::Sip(inb) => self.on_request(*inb),
             ShardMsg::Response(b) => {
@@ -335,7 +389,7 @@ impl Shard {
         };
         match &inb.req.method {
             Method::Options => {
-                if self.require_ok(&inb, key.clone()) {
+                if self.require_ok(&inb, key) {
                     self.on_options(&inb, key);
                 }
             }
@@ -496,10 +550,10 @@ impl Shard {
             Some(to) if matches!(to.uri.scheme, Scheme::Sip | Scheme::Sips) => to,
             _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
         };
-        let Some(user) = self.authenticate(inb, tenant, false, key.clone()) else {
+        let Some(user) = self.authenticate(inb, tenant, false, key) else {
             return;
         };
-        if !self.require_ok(inb, key.clone()) {
+        if !self.require_ok(inb, key) {
             return;
         }
         let aor_user = to.uri.user.clone().unwrap_or_default();
@@ -575,29 +629,30 @@ pub fn fix_top_via(r: &mut Response, flow: &Flow) {
     let Some(top) = r.headers.remove_first_value(&HeaderName::Via) else {
         return;
     };
-    let mut out = String::with_capacity(top.len() + 40);
-    let ip = flow.remote.ip().to_string();
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(top.len() + 48);
+    let ip = flow.remote.ip();
     let mut has_received = false;
+    let starts = |p: &str, prefix: &str| {
+        p.len() >= prefix.len()
+            && p.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
     for (i, part) in top.split(';').enumerate() {
         let p = part.trim();
         if i > 0 {
             out.push(';');
         }
-        let lower = p.to_ascii_lowercase();
-        if i > 0 && (lower == "rport" || lower.starts_with("rport=")) {
-            out.push_str("rport=");
-            out.push_str(&flow.remote.port().to_string());
-        } else if i > 0 && lower.starts_with("received=") {
-            out.push_str("received=");
-            out.push_str(&ip);
+        if i > 0 && (p.eq_ignore_ascii_case("rport") || starts(p, "rport=")) {
+            let _ = write!(out, "rport={}", flow.remote.port());
+        } else if i > 0 && starts(p, "received=") {
+            let _ = write!(out, "received={ip}");
             has_received = true;
         } else {
             out.push_str(if i == 0 { part.trim_end() } else { p });
         }
     }
     if !has_received {
-        out.push_str(";received=");
-        out.push_str(&ip);
+        let _ = write!(out, ";received={ip}");
     }
     r.headers.push_front(HeaderName::Via, out);
 }

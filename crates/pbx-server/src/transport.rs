@@ -1,7 +1,10 @@
 //! SIP over UDP and TCP: receive loops and the send side.
 //!
-//! Receive loops parse and classify (see [`crate::dispatch`]) and hand each
-//! message to the shard that owns it. Shards send with [`Transports::send`]:
+//! Receive loops parse and classify (see [`crate::dispatch`]) and handle each
+//! message in the shard that owns it, on the receiving thread. UDP is
+//! received by plain threads blocked in `recvfrom` on the same socket (the
+//! kernel wakes one of them per datagram, as with Kamailio's children): no
+//! event loop, no hand-over between threads. Shards send with [`Transports::send`]:
 //! UDP answers go from the socket the request came in on to the packet's
 //! source address and port (even without `rport`); TCP answers go over the
 //! connection the request came on, and requests to a TCP-registered phone
@@ -15,8 +18,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sip_msg::{Framed, StreamFramer};
+use std::net::UdpSocket;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::Ctx;
@@ -72,7 +76,14 @@ impl Transports {
     pub fn send(&self, ctx: &Ctx, flow: &Flow, data: Bytes) {
         let ok = match flow.tp {
             Tp::Udp => match self.udp.get(flow.id as usize) {
-                Some(sock) => sock.try_send_to(&data, flow.remote).is_ok(),
+                // The socket blocks for the receive threads; this send never does.
+                Some(sock) => rustix::net::sendto(
+                    &**sock,
+                    &data,
+                    rustix::net::SendFlags::DONTWAIT,
+                    &flow.remote,
+                )
+                .is_ok(),
                 None => false,
             },
             Tp::Tcp => {
@@ -183,17 +194,50 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = sock.set_recv_buffer_size(UDP_RCVBUF);
     let _ = sock.set_send_buffer_size(UDP_RCVBUF / 2);
     sock.bind(&addr.into())?;
-    sock.set_nonblocking(true)?;
-    UdpSocket::from_std(sock.into())
+    // Blocking, with a read timeout so receive threads notice shutdown.
+    sock.set_read_timeout(Some(UDP_STOP_CHECK))?;
+    Ok(sock.into())
 }
 
-/// The receive loop of one UDP socket.
-pub async fn udp_loop(ctx: Arc<Ctx>, index: usize, local: SocketAddr) {
-    let sock = ctx.transports.udp[index].clone();
+/// How often a UDP receive thread with nothing to read checks for shutdown.
+const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Starts one receive thread of UDP socket `index`. Several threads share a
+/// socket; each handles what it receives to the end (parse, classify, the
+/// owning shard's work, the answer). They run inside the runtime's context,
+/// so what a shard starts from them (timers, tasks) lands in the runtime.
+pub fn spawn_udp_receiver(
+    ctx: Arc<Ctx>,
+    index: usize,
+    local: SocketAddr,
+    n: usize,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name(format!("sip-udp-{index}-{n}"))
+        .spawn(move || {
+            let _rt = rt.enter();
+            udp_loop(&ctx, index, local);
+        })
+}
+
+/// The receive loop of one UDP thread.
+fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr) {
+    let Some(sock) = ctx.transports.udp.get(index).cloned() else {
+        return;
+    };
     let mut buf = vec![0u8; 65_536];
-    loop {
-        let (n, remote) = match sock.recv_from(&mut buf).await {
+    while !ctx.is_stopping() {
+        let (n, remote) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 // ICMP port unreachable from an earlier send shows up here on Linux.
                 tracing::debug!(error = %e, "udp recv");
@@ -206,10 +250,7 @@ pub async fn udp_loop(ctx: Arc<Ctx>, index: usize, local: SocketAddr) {
             local,
             remote,
         };
-        dispatch::datagram(&ctx, &buf[..n], flow);
-        if ctx.is_stopping() {
-            break;
-        }
+        dispatch::datagram(ctx, &buf[..n], flow);
     }
 }
 

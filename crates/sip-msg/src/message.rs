@@ -140,6 +140,26 @@ impl Message {
     }
 }
 
+/// What identifies a server transaction in the top Via (RFC 3261 §17.2.3):
+/// the branch and the sent-by, as written in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViaId<'a> {
+    pub branch: Option<&'a str>,
+    /// The sent-by host as written (a domain keeps its case, an IPv6
+    /// reference its brackets).
+    pub host: &'a str,
+    pub port: Option<u16>,
+}
+
+impl ViaId<'_> {
+    /// True when the branch starts with the RFC 3261 magic cookie `z9hG4bK`
+    /// and has more after it.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch
+            .is_some_and(|b| b.len() > 7 && b.starts_with("z9hG4bK"))
+    }
+}
+
 /// Typed access to the headers every request and response carries. They were
 /// validated at parse time; on a message built by hand they may be absent, so
 /// the getters return `Option`/`Result`.
@@ -148,6 +168,17 @@ impl Headers {
     pub fn top_via(&self) -> Option<Via> {
         let v = self.get(&HeaderName::Via)?;
         Via::parse(split_commas(v).next()?).ok()
+    }
+    /// The top Via's transaction identity (RFC 3261 §17.2.3), borrowed from
+    /// the message: no allocation.
+    pub fn top_via_id(&self) -> Option<ViaId<'_>> {
+        let v = self.get(&HeaderName::Via)?;
+        let r = crate::via::parse_via_ref(split_commas(v).next()?).ok()?;
+        Some(ViaId {
+            branch: r.branch,
+            host: r.host_text,
+            port: r.port,
+        })
     }
     /// Every Via value in order (comma-separated values split).
     pub fn vias(&self) -> Result<Vec<Via>, ParseError> {

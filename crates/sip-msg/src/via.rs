@@ -174,10 +174,12 @@ fn token_at(b: &[u8], i: usize) -> usize {
 pub(crate) struct ViaRef<'a> {
     transport: &'a str,
     host: HostRef<'a>,
-    port: Option<u16>,
+    /// The sent-by host as written.
+    pub(crate) host_text: &'a str,
+    pub(crate) port: Option<u16>,
     /// The checked `;name[=value]…` text.
     params: &'a str,
-    branch: Option<&'a str>,
+    pub(crate) branch: Option<&'a str>,
     received: Option<&'a str>,
     rport: Option<Option<u16>>,
 }
@@ -259,6 +261,7 @@ pub(crate) fn parse_via_ref(s: &str) -> Result<ViaRef<'_>, usize> {
     let mut via = ViaRef {
         transport,
         host,
+        host_text,
         port,
         params,
         branch: None,

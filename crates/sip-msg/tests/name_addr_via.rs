@@ -228,3 +228,27 @@ fn compact_and_long_header_names_are_the_same_header() {
     assert_eq!(HeaderName::parse("bad name"), None);
     assert_eq!(HeaderName::parse(""), None);
 }
+
+#[test]
+fn the_top_via_id_borrows_branch_and_sent_by_of_the_first_value() {
+    let mut h = Headers::new();
+    h.push(
+        HeaderName::Via,
+        "SIP/2.0/UDP PC33.Example.com:5066;rport;branch=z9hG4bKnashds8, SIP/2.0/UDP b;branch=z9hG4bK2",
+    );
+    let id = h.top_via_id().unwrap();
+    assert_eq!(id.branch, Some("z9hG4bKnashds8"));
+    assert_eq!(id.host, "PC33.Example.com");
+    assert_eq!(id.port, Some(5066));
+    assert!(id.has_rfc3261_branch());
+
+    let mut old = Headers::new();
+    old.push(HeaderName::Via, "SIP/2.0/UDP [2001:db8::1];branch=1234");
+    let id = old.top_via_id().unwrap();
+    assert_eq!((id.host, id.port), ("[2001:db8::1]", None));
+    assert!(!id.has_rfc3261_branch());
+
+    let mut bad = Headers::new();
+    bad.push(HeaderName::Via, "SIP/2.0/UDP ;branch=z9hG4bK1");
+    assert!(bad.top_via_id().is_none());
+}

@@ -52,6 +52,7 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         http_listen: Some(cfg.http.listen),
         external_ip: cfg.sip.external_ip,
         shards: cfg.sip.shards,
+        udp_threads: cfg.sip.threads,
         queue_depth: cfg.sip.queue_depth,
         limits: sip_msg::Limits {
             max_message: cfg.sip.max_message_bytes,
