@@ -267,6 +267,9 @@ pub struct SmtpConfig {
     pub url: Option<String>,
     /// Sender address. Default `pbx@example.com`.
     pub from: String,
+    /// Seconds before a failed voicemail e-mail is tried again (doubling, up to
+    /// 10 minutes). Default 10.
+    pub retry_initial_s: u64,
 }
 
 /// `[security]`: bans and rate limits.
@@ -408,7 +411,7 @@ const MEDIA_KEYS: &[&str] = &[
 ];
 const FEATURES_KEYS: &[&str] = &["attended_transfer", "blind_transfer"];
 const HTTP_KEYS: &[&str] = &["listen"];
-const SMTP_KEYS: &[&str] = &["url", "from"];
+const SMTP_KEYS: &[&str] = &["url", "from", "retry_initial_s"];
 const SECURITY_KEYS: &[&str] = &[
     "trusted_networks",
     "ban_threshold",
@@ -495,6 +498,7 @@ impl Default for ServerConfig {
             smtp: SmtpConfig {
                 url: None,
                 from: "pbx@example.com".to_owned(),
+                retry_initial_s: 10,
             },
             security: SecurityConfig {
                 trusted_networks: NetworkList::new(),
@@ -771,6 +775,9 @@ impl ServerConfig {
             }
             cfg.smtp.from = from.to_owned();
         }
+        cfg.smtp.retry_initial_s = smtp
+            .uint("retry_initial_s", 1, 3600)?
+            .unwrap_or(cfg.smtp.retry_initial_s);
 
         let sec = section("security", SECURITY_KEYS)?;
         let s = &mut cfg.security;

@@ -201,6 +201,8 @@ pub struct Calls {
     forward_media: HashMap<u64, (usize, u64)>,
     /// Qualify OPTIONS in flight.
     pub(crate) probes: HashMap<TxnKey, crate::qualify::Probe>,
+    /// Media applications' per-leg and per-call state.
+    pub(crate) apps: crate::apps::AppState,
 }
 
 impl Calls {
@@ -223,6 +225,7 @@ impl Calls {
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
+            apps: crate::apps::AppState::default(),
         }
     }
 
@@ -279,6 +282,19 @@ struct RelayMedia<'a> {
     settings: &'a CallSettings,
     ctx: &'a crate::Ctx,
     sip_ip: IpAddr,
+    tenant: Option<&'a TenantSnap>,
+    apps: &'a mut crate::apps::AppState,
+}
+
+impl RelayMedia<'_> {
+    fn app(&mut self) -> crate::apps::AppMedia<'_> {
+        crate::apps::AppMedia {
+            relay: self.relay,
+            ctx: self.ctx,
+            tenant: self.tenant,
+            state: self.apps,
+        }
+    }
 }
 
 impl MediaControl for RelayMedia<'_> {
@@ -344,6 +360,56 @@ impl MediaControl for RelayMedia<'_> {
                 .is_ok()
         })
     }
+
+    fn app_play(
+        &mut self,
+        leg: MediaLeg,
+        id: u64,
+        prompts: &[pbx_app::PromptRef],
+        _barge_in: bool,
+    ) -> bool {
+        self.app().play(leg.0, id, prompts)
+    }
+
+    fn app_stop(&mut self, leg: MediaLeg) {
+        self.app().stop(leg.0);
+    }
+
+    fn app_record(&mut self, leg: MediaLeg, max_ms: u64, silence_end_ms: u64, beep: bool) -> bool {
+        self.app().record(leg.0, max_ms, silence_end_ms, beep)
+    }
+
+    fn app_stop_record(&mut self, leg: MediaLeg) -> bool {
+        self.app().stop_record(leg.0)
+    }
+
+    fn app_tone(&mut self, leg: MediaLeg, kind: pbx_call::ToneKind) -> bool {
+        self.app().tone(leg.0, kind)
+    }
+
+    fn app_moh(&mut self, leg: MediaLeg, class: &str) -> bool {
+        tracing::debug!(
+            leg = leg.0,
+            class,
+            tenant = self.tenant.is_some(),
+            "app_moh"
+        );
+        self.app().moh(leg.0, class)
+    }
+
+    fn app_detach(&mut self, leg: MediaLeg) {
+        self.app().detach(leg.0);
+    }
+}
+
+/// Where a new call goes first.
+enum FirstHop {
+    /// A user of the tenant: ring their phones.
+    User(String),
+    /// Another object with an internal number (a voice menu…).
+    Dest(pbx_core::Destination),
+    /// A service code's application (`*97`: the caller's own mailbox).
+    App(Box<dyn pbx_app::MediaApp + Send>),
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -659,8 +725,13 @@ impl Shard {
             .and_then(|u| String::from_utf8(u).ok())
             .unwrap_or_default();
         let callee_ext = tenant.canonical_ext(&dialed).to_owned();
-        let callee = tenant.calls.get(callee_ext.as_str()).cloned();
-        let Some(callee) = callee else {
+        let route = if let Some(u) = tenant.calls.get(callee_ext.as_str()) {
+            FirstHop::User(u.ext.to_string())
+        } else if let Some(app) = crate::apps::service_code(&tenant.config, &dialed, &caller_ext) {
+            FirstHop::App(app)
+        } else if let Some(d) = tenant.config.internal_number(&dialed) {
+            FirstHop::Dest(d)
+        } else {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
             return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
         };
@@ -726,6 +797,8 @@ impl Shard {
                 settings: &self.ctx.call_settings,
                 ctx: &self.ctx,
                 sip_ip: self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip()),
+                tenant: Some(&tenant),
+                apps: &mut self.calls.apps,
             };
             let mut env = Env {
                 now: self.ctx.now(),
@@ -734,7 +807,9 @@ impl Shard {
                 media: &mut media,
                 effects: &mut effects,
             };
-            Call::new(params, inbound, &mut env)
+            let mut call = Call::new(params, inbound, &mut env);
+            call.set_moh_class(tenant.config.moh.clone());
+            call
         };
         self.calls.slots.insert(
             id,
@@ -755,7 +830,65 @@ impl Shard {
             .get(&id)
             .is_some_and(|s| s.call.state() == pbx_call::CallState::Routing)
         {
-            self.lookup(id, &tenant, &callee.ext, 0);
+            match route {
+                FirstHop::User(ext) => self.lookup(id, &tenant, &ext, 0),
+                FirstHop::Dest(d) => self.goto(id, d, 0),
+                FirstHop::App(app) => self.with_call(id, |c, env| {
+                    c.set_destination("voicemail:login");
+                    c.run_app(app, env);
+                }),
+            }
+        }
+    }
+
+    /// The tenant of call `id`.
+    pub(crate) fn calls_tenant(&self, id: u64) -> Option<Arc<TenantSnap>> {
+        self.calls.slots.get(&id).map(|s| s.tenant.clone())
+    }
+
+    /// Who is calling in call `id`, for voicemail.
+    pub(crate) fn calls_caller(&self, id: u64) -> pbx_app::CallerId {
+        self.calls
+            .slots
+            .get(&id)
+            .map(|s| pbx_app::CallerId {
+                number: Some(s.call.caller().to_owned()).filter(|c| !c.is_empty()),
+                name: s
+                    .tenant
+                    .calls
+                    .get(s.call.caller())
+                    .map(|u| u.name.to_string())
+                    .filter(|n| !n.is_empty()),
+            })
+            .unwrap_or_default()
+    }
+
+    /// The caller's relay leg in call `id`.
+    pub(crate) fn calls_caller_leg(&self, id: u64) -> Option<u64> {
+        self.calls
+            .slots
+            .get(&id)
+            .and_then(|s| s.call.caller_media())
+            .map(|m| m.0)
+    }
+
+    pub(crate) fn apps_state(&mut self) -> &mut crate::apps::AppState {
+        &mut self.calls.apps
+    }
+
+    /// `user:EXT` reached through the destination graph: ring them (the
+    /// user rung before is no longer in the call).
+    pub(crate) fn lookup_user(&mut self, id: u64, tenant: &TenantSnap, ext: &str, hop: u32) {
+        if let Some(s) = self.calls.slots.get_mut(&id)
+            && s.users.len() > 1
+            && let Some(prev) = s.users.pop()
+        {
+            self.ctx.presence.user_remove(tenant.id, &prev);
+        }
+        if tenant.calls.contains_key(ext) {
+            self.lookup(id, tenant, ext, hop);
+        } else {
+            self.with_call(id, |c, env| c.goto_failed(env));
         }
     }
 
@@ -917,6 +1050,9 @@ impl Shard {
             pbx_relay::RelayEvent::Digit { leg, owner, digit } => {
                 self.with_call(owner, |c, env| c.on_digit(MediaLeg(leg.0), digit, env));
             }
+            pbx_relay::RelayEvent::App { leg, owner, event } => {
+                self.on_app_event(owner, leg.0, event);
+            }
         }
     }
 
@@ -1040,7 +1176,7 @@ impl Shard {
     }
 
     /// Runs `f` on call `id` with an environment, then carries out its effects.
-    fn with_call(&mut self, id: u64, f: impl FnOnce(&mut Call, &mut Env<'_>)) {
+    pub(crate) fn with_call(&mut self, id: u64, f: impl FnOnce(&mut Call, &mut Env<'_>)) {
         let _ = self.with_call_ret(id, f);
     }
 
@@ -1064,6 +1200,8 @@ impl Shard {
                 settings: &self.ctx.call_settings,
                 ctx: &self.ctx,
                 sip_ip,
+                tenant: Some(&slot.tenant),
+                apps: &mut self.calls.apps,
             };
             let mut env = Env {
                 now: self.ctx.now(),
@@ -1155,6 +1293,8 @@ impl Shard {
                     self.release_presence(id);
                     self.write_record(*rec);
                 }
+                Effect::Goto { dest, hop } => self.goto(id, dest, hop),
+                Effect::App(action) => self.on_app_action(id, action),
                 Effect::Finished => self.finish(id),
             }
         }
@@ -1182,6 +1322,8 @@ impl Shard {
     fn finish(&mut self, id: u64) {
         self.release_presence(id);
         if let Some(s) = self.calls.slots.remove(&id) {
+            let leg = s.call.caller_media().map(|m| m.0);
+            self.calls.apps.forget_call(id, leg);
             for f in s.forwarded {
                 self.unforward(f);
             }

@@ -11,6 +11,7 @@
 //! * the write-behind flusher for bindings, the ban persister, and HTTP
 //!   (`/metrics`, `/api/v1/trace/{call_id}`).
 
+pub mod apps;
 pub mod auth;
 pub mod calls;
 pub mod dispatch;
@@ -28,7 +29,7 @@ pub mod txn;
 
 mod run;
 
-pub use run::{ServeError, Settings, TenantBuilder, serve};
+pub use run::{ServeError, Settings, SmtpSettings, TenantBuilder, serve};
 
 /// Most TCP connections one source IP may hold open (trusted networks excepted).
 pub const MAX_TCP_PER_IP: u32 = 64;
@@ -91,6 +92,12 @@ pub struct Ctx {
     pub relay: Option<pbx_relay::Relay>,
     pub call_settings: calls::CallSettings,
     pub presence: calls::Presence,
+    /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).
+    pub prompts: prompts::PromptLibrary,
+    /// Per-tenant files: voicemail, greetings, recordings (`None`: `data_dir` unusable).
+    pub vault: Option<pbx_vault::Vault>,
+    /// Voicemail to e-mail (`None` without `[smtp] url`).
+    pub outbox: Option<pbx_vault::Outbox>,
     /// Ended calls' records to the durable writer.
     pub(crate) cdr: mpsc::Sender<pbx_call::CallRecord>,
     /// `[sip] local_networks`: peers inside get our own address, others `external_ip`.

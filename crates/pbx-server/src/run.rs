@@ -58,6 +58,20 @@ pub struct Settings {
     pub calls: crate::calls::CallSettings,
     /// `[sip] local_networks` as (network, prefix length).
     pub local_networks: Vec<(IpAddr, u8)>,
+    /// Where prompts, voicemail and recordings live (`data_dir`).
+    pub data_dir: std::path::PathBuf,
+    /// `[smtp]`: voicemail to e-mail (`None`: messages stay in the mailbox).
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// `[smtp]` as the server uses it.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// `smtp://user:pass@host:port` (lettre's URL forms).
+    pub url: String,
+    pub from: String,
+    /// First wait after a failed delivery (doubling up to 10 min).
+    pub retry_initial: Duration,
 }
 
 /// Builds a tenant snapshot from (id, version, domain, stored config text).
@@ -120,6 +134,13 @@ pub async fn serve(
     }
 
     let (directory, generation) = load_directory(&store, &settings, &Directory::default()).await?;
+    let vault = match pbx_vault::Vault::open(&settings.data_dir) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(data_dir = %settings.data_dir.display(), error = %e, "no voicemail or recordings: the data directory cannot be used");
+            None
+        }
+    };
     let mut trace = TraceLog::new(settings.trace_max_messages, settings.trace_max_bytes);
     if let Some(dir) = &settings.trace_dir
         && settings.trace_max_messages > 0
@@ -137,7 +158,8 @@ pub async fn serve(
             let on_event = Box::new(move |ev: pbx_relay::RelayEvent| {
                 let owner = match &ev {
                     pbx_relay::RelayEvent::Timeout { owner, .. }
-                    | pbx_relay::RelayEvent::Digit { owner, .. } => *owner,
+                    | pbx_relay::RelayEvent::Digit { owner, .. }
+                    | pbx_relay::RelayEvent::App { owner, .. } => *owner,
                 };
                 if let Some(tx) = shards.get(crate::calls::shard_of_owner(owner)) {
                     let _ = tx.try_send(ShardMsg::Media(ev));
@@ -181,6 +203,12 @@ pub async fn serve(
         presence: crate::calls::Presence::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),
+        prompts: crate::prompts::PromptLibrary::new(
+            crate::prompts::SoundRoots::new(&settings.data_dir),
+            crate::prompts::DEFAULT_CACHE_BYTES,
+        ),
+        vault: vault.clone(),
+        outbox: vault.as_ref().map(pbx_vault::Outbox::new),
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -221,6 +249,7 @@ pub async fn serve(
     );
 
     let store = Arc::new(store);
+    let mail_task = start_mail(&settings, &ctx);
     let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
     let cdr_writer = tokio::spawn(write_cdrs(store.clone(), cdr_rx, ctx.directory()));
@@ -284,6 +313,9 @@ pub async fn serve(
     })
     .await;
     watcher.abort();
+    if let Some(t) = &mail_task {
+        t.abort();
+    }
     for tx in &ctx.shards {
         let (done, wait) = oneshot::channel();
         if tx.send(ShardMsg::Shutdown(done)).await.is_ok() {
@@ -628,4 +660,31 @@ fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
             ),
         },
     ))
+}
+
+/// Voicemail to e-mail: the outbox's delivery task, when `[smtp] url` is set.
+fn start_mail(settings: &Settings, ctx: &Arc<Ctx>) -> Option<tokio::task::JoinHandle<()>> {
+    let (smtp, outbox) = (settings.smtp.as_ref()?, ctx.outbox.as_ref()?);
+    let mailer = match pbx_vault::SmtpMailer::new(&smtp.url, &smtp.from, Duration::from_secs(30)) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "[smtp]: voicemail e-mail is off");
+            return None;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel(256);
+    let task = outbox.spawn(
+        mailer,
+        pbx_vault::DeliveryConfig {
+            initial_backoff: smtp.retry_initial,
+            ..pbx_vault::DeliveryConfig::default()
+        },
+        tx,
+    );
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            tracing::info!(event = ?ev, "voicemail e-mail");
+        }
+    });
+    Some(task)
 }

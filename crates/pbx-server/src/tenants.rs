@@ -65,6 +65,9 @@ pub struct TenantSnap {
     pub calls: HashMap<Box<str>, UserCall>,
     /// `limits.max_calls`: calls in progress at once in this tenant.
     pub max_calls: Option<u32>,
+    /// The tenant file without the users' SIP secrets: voice menus,
+    /// schedules, voicemail and the other media settings calls read.
+    pub config: Arc<pbx_core::TenantConfig>,
 }
 
 impl TenantSnap {
@@ -246,5 +249,16 @@ pub fn snapshot(id: i64, version: i64, cfg: &pbx_core::TenantConfig) -> TenantSn
         max_contacts: cfg.limits.max_contacts_per_aor.map(|n| n as usize),
         calls,
         max_calls: cfg.limits.max_calls,
+        config: Arc::new(media_view(cfg)),
     }
+}
+
+/// The tenant file as calls need it: without the users' SIP secrets (those
+/// stay in [`UserAuth`] as digest hashes).
+fn media_view(cfg: &pbx_core::TenantConfig) -> pbx_core::TenantConfig {
+    let mut c = cfg.clone();
+    for u in &mut c.users {
+        u.secret = None;
+    }
+    c
 }

@@ -107,6 +107,12 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
             .iter()
             .map(|n| (n.network(), n.prefix_len()))
             .collect(),
+        data_dir: cfg.data_dir.clone(),
+        smtp: cfg.smtp.url.as_ref().map(|url| pbx_server::SmtpSettings {
+            url: url.clone(),
+            from: cfg.smtp.from.clone(),
+            retry_initial: Duration::from_secs(cfg.smtp.retry_initial_s.max(1)),
+        }),
     }
 }
 

@@ -1,0 +1,221 @@
+"""Issue 4 proofs with real phones on loopback: a voice menu answered by vpbx plays its prompt
+(checked by energy and duration against the prompt file), a digit sent as RFC 4733 lands on the
+destination the menu names, music on hold reaches a held party, and a voicemail left by a
+caller arrives by e-mail at a real SMTP server (aiosmtpd) with a WAV of the right length.
+"""
+
+import email
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from calls import add_media_config, analyze, assert_tone, read_wav, rms_dbfs, wait_recording_seconds
+from peers import free_port, wait_until
+from test_calls_vpbx import A_HZ, A_PEAK, B_HZ, B_PEAK, DOMAIN, RMS, SECRETS, Pbx, uri
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+PROMPT = "demo-congrats"          # 30.3 s of speech: long enough to hear, cut short by a digit
+
+
+def prompt_seconds(name: str) -> float:
+    samples, rate = read_wav(SOUNDS / f"{name}.wav")
+    return len(samples) / rate
+
+
+def active_seconds(path: Path, start: float = 0.0) -> float:
+    """Seconds of 20 ms frames louder than -45 dBFS in a recording."""
+    samples, rate = read_wav(path)
+    frame = rate // 50
+    samples = samples[int(start * rate):]
+    return sum(1 for i in range(0, len(samples) - frame + 1, frame)
+               if rms_dbfs(samples[i:i + frame]) > -45.0) / 50
+
+
+def tenant_with(pbx_users: list[dict], extra_yaml: str) -> str:
+    out = [f"domain: {json.dumps(DOMAIN)}", 'language: "en"', 'country: "US"', "users:"]
+    for u in pbx_users:
+        out.append(f"  - ext: {json.dumps(u['ext'])}")
+        for k, v in u.items():
+            if k != "ext":
+                out.append(f"    {k}: {json.dumps(v)}")
+    return "\n".join(out) + "\n" + extra_yaml
+
+
+def users(**extra) -> list[dict]:
+    out = []
+    for ext, secret in SECRETS.items():
+        u = {"ext": ext, "name": f"User {ext}", "secret": secret}
+        u.update(extra.get(ext, {}))
+        out.append(u)
+    return out
+
+
+def test_a_voice_menu_plays_its_prompt_and_a_digit_reaches_the_user_it_names(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    yaml = tenant_with(users(), f"""ivrs:
+  - name: main
+    ext: "5000"
+    prompts: [{PROMPT}]
+    digit_timeout: 10
+    options: {{"1": "user:1002"}}
+    on_timeout: hangup
+""")
+    (tmp_path / "ivr.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
+    time.sleep(1.0)  # the server polls the configuration
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("5000"))
+    a.wait_established(10)
+    rec = wait_recording_seconds(a, 6.0, timeout=15)
+    # The prompt's speech arrives: most of the first 6 s is sound, and its level is speech-like.
+    assert active_seconds(rec) >= 4.0, f"only {active_seconds(rec):.1f} s of sound from the menu"
+    _, level = analyze(rec, start=0.5, end=6.0)
+    assert -40.0 < level < -5.0, f"prompt level {level:.1f} dBFS"
+    a.send_dtmf("1")
+    b.wait_established(15)
+    rec_a = wait_recording_seconds(a, 12.0, timeout=20)
+    a.hangup()
+    a.wait_closed(5)
+    b.wait_closed(5)
+    # After the digit: the user's 1 kHz, not the rest of the 30 s prompt.
+    assert_tone(rec_a, B_HZ, B_PEAK + RMS, start=-2.5)
+    assert prompt_seconds(PROMPT) > 20
+
+
+def test_a_menu_without_an_answer_times_out_to_its_destination(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    yaml = tenant_with(users(), """ivrs:
+  - name: short
+    ext: "5001"
+    prompts: [vm-goodbye]
+    digit_timeout: 2
+    repeat: 1
+    options: {"1": "user:1003"}
+    on_timeout: "user:1002"
+""")
+    (tmp_path / "ivr.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("5001"))
+    a.wait_established(10)
+    # Two passes of a 0.9 s prompt, each followed by 2 s of waiting, then the user.
+    b.wait_established(15)
+    rec = wait_recording_seconds(a, 10.0, timeout=20)
+    a.hangup()
+    a.wait_closed(5)
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.5)
+
+
+def test_a_held_party_hears_music_on_hold(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    # pjsua2 keeps recording what it receives while held (baresip stops its player).
+    a = pbx.pjphone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("1002"))
+    a.wait_confirmed(timeout=10)
+    b.wait_established(10)
+    time.sleep(3.0)
+    b.hold()
+    time.sleep(6.0)
+    a.hangup()
+    b.wait_closed(5)
+    a.stop()
+    rec = a.recording("c1")
+    # Before the hold a hears b's 1 kHz; while held, music (broadband, not 1 kHz), not silence.
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=0.5, end=2.5)
+    freq, level = analyze(rec, start=-4.0)
+    assert level > -50.0, f"held party hears silence ({level:.1f} dBFS)"
+    assert abs(freq - B_HZ) > 30, f"held party still hears the other phone's {freq:.0f} Hz"
+
+
+class Smtp:
+    """aiosmtpd writing each received mail into a Maildir-like directory."""
+
+    def __init__(self, tmp: Path, reaper, port: int) -> None:
+        self.dir = tmp / "mail"
+        for sub in ("tmp", "new", "cur"):          # a Maildir
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.reaper = reaper
+        self.proc = None
+
+    def start(self) -> "Smtp":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.reaper.procs.append(self.proc)
+        wait_until(lambda: self._listening(), 10)
+        return self
+
+    def _listening(self) -> bool:
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+    def mails(self) -> list[email.message.Message]:
+        out = []
+        for sub in ("new", "cur"):
+            for f in sorted((self.dir / sub).glob("*")) if (self.dir / sub).exists() else []:
+                out.append(email.message_from_bytes(f.read_bytes()))
+        return out
+
+
+def test_a_voicemail_arrives_by_e_mail_even_when_the_mail_server_was_down(vpbx, reaper, tmp_path):
+    smtp_port = free_port()
+    smtp = Smtp(tmp_path, reaper, smtp_port)   # not started yet: the server is "down"
+    with open(vpbx.config, "a") as f:
+        f.write(f'\n[smtp]\nurl = "smtp://127.0.0.1:{smtp_port}"\nfrom = "pbx@vpbx.test"\nretry_initial_s = 1\n')
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    vm = {"1003": {"email": "u1003@example.test", "pin": "4321",
+                   "voicemail": {"enabled": True, "delete_after_email": True, "format": "wav"},
+                   "on_unavailable": "voicemail:1003"}}
+    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
+    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    a.dial(uri("1003"))                          # 1003 has no phone registered
+    a.wait_established(10)
+    # Greeting ("the person at extension 1 0 0 3 is unavailable", instructions, beep), then
+    # several seconds of a's 440 Hz.
+    time.sleep(20.0)
+    a.hangup()
+    a.wait_closed(5)
+    mailbox = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "INBOX"
+    wait_until(lambda: mailbox.exists() and any(mailbox.iterdir()), 10)
+    stored = list(mailbox.iterdir())
+    assert len(stored) == 1, stored
+    time.sleep(2.0)
+    assert not smtp.mails(), "no mail server yet"
+    assert any(mailbox.iterdir()), "the message waits while the mail server is down"
+    smtp.start()
+    wait_until(lambda: smtp.mails(), 30)
+    mails = smtp.mails()
+    assert len(mails) == 1, mails
+    m = mails[0]
+    assert m["To"] == "u1003@example.test", m["To"]
+    wavs = [p for p in m.walk() if p.get_content_type() == "audio/wav"]
+    assert len(wavs) == 1, [p.get_content_type() for p in m.walk()]
+    data = wavs[0].get_payload(decode=True)
+    out = tmp_path / "vm.wav"
+    out.write_bytes(data)
+    samples, rate = read_wav(out)
+    seconds = len(samples) / rate
+    assert 4.0 <= seconds <= 20.0, f"message of {seconds:.1f} s"
+    assert_tone(out, A_HZ, A_PEAK + RMS, start=0.5, end=-0.5, db_tol=6.0)
+    # delete_after_email: the message is gone once the mail was accepted.
+    wait_until(lambda: not any(mailbox.iterdir()), 10)
+    smtp.stop()
