@@ -219,3 +219,128 @@ def test_a_voicemail_arrives_by_e_mail_even_when_the_mail_server_was_down(vpbx, 
     # delete_after_email: the message is gone once the mail was accepted.
     wait_until(lambda: not any(mailbox.iterdir()), 10)
     smtp.stop()
+
+
+def test_a_digit_sent_as_sip_info_chooses_in_the_menu(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    yaml = tenant_with(users(), f"""ivrs:
+  - name: main
+    ext: "5000"
+    prompts: [{PROMPT}]
+    digit_timeout: 10
+    options: {{"2": "user:1002"}}
+    on_timeout: hangup
+""")
+    (tmp_path / "ivr.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
+    time.sleep(1.0)
+    # pjsua2 sends SIP INFO (application/dtmf-relay); baresip 1.0.0 cannot.
+    a = pbx.pjphone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("5000"))
+    a.wait_confirmed(timeout=10)
+    time.sleep(2.0)
+    a.dtmf("2", info=True)
+    b.wait_established(15)
+    time.sleep(3.0)
+    a.hangup()
+    b.wait_closed(5)
+    a.stop()
+    rec = a.recording("c1")
+    # First the prompt's speech, then the user's 1 kHz.
+    assert active_seconds(rec) >= 3.0
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
+
+
+def dtmf_wav(path: Path, key_hz: tuple[float, float], at: float, seconds: float) -> Path:
+    """A WAV that is silent except for one 150 ms DTMF key (two tones at -10 dBFS each) at `at`."""
+    import math
+    import struct
+    import wave
+    rate = 8000
+    n = int(seconds * rate)
+    amp = 32767 * 10 ** (-10 / 20)
+    start, stop = int(at * rate), int((at + 0.15) * rate)
+    frames = bytearray()
+    for i in range(n):
+        v = 0.0
+        if start <= i < stop:
+            t = i / rate
+            v = amp * (math.sin(2 * math.pi * key_hz[0] * t) + math.sin(2 * math.pi * key_hz[1] * t))
+        frames += struct.pack("<h", int(v))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
+def test_an_inband_dtmf_tone_chooses_in_the_menu(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    yaml = tenant_with(users(), f"""ivrs:
+  - name: main
+    ext: "5000"
+    prompts: [{PROMPT}]
+    digit_timeout: 10
+    options: {{"1": "user:1002"}}
+    on_timeout: hangup
+""")
+    (tmp_path / "ivr.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
+    time.sleep(1.0)
+    # The caller's microphone is a file: silence, the key "1" (697 + 1209 Hz) at 4 s, silence.
+    pbx.wavs["dtmf"] = dtmf_wav(tmp_path / "dtmf1.wav", (697.0, 1209.0), 4.0, 40.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "dtmf")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("5000"))
+    a.wait_established(10)
+    b.wait_established(20)
+    rec = wait_recording_seconds(a, 9.0, timeout=20)
+    a.hangup()
+    a.wait_closed(5)
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
+
+
+def test_a_schedule_sends_calls_to_the_day_or_the_night_destination_by_the_time_now(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    yaml = tenant_with(users(), f"""ivrs:
+  - name: pick
+    ext: "5000"
+    prompts: [vm-goodbye]
+    digit_timeout: 10
+    options: {{"1": "schedule:open-now", "2": "schedule:closed-today"}}
+    on_timeout: hangup
+schedules:
+  - name: open-now
+    timezone: UTC
+    weekly: {{mon-sun: "00:00-24:00"}}
+    in_hours: "user:1002"
+    after_hours: "user:1003"
+  - name: closed-today
+    timezone: UTC
+    weekly: {{mon-sun: "00:00-24:00"}}
+    closed: ["{today}"]
+    in_hours: "user:1002"
+    after_hours: "user:1003"
+""")
+    (tmp_path / "sched.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "sched.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    c = pbx.phone("c", "1003", "127.0.0.5", "c", auto_answer=True)
+    for key, answering, hz, peak in (("1", b, B_HZ, B_PEAK), ("2", c, 2000, -9.0)):
+        a.dial(uri("5000"))
+        a.wait_established(10)
+        time.sleep(1.5)
+        a.send_dtmf(key)
+        answering.wait_established(15)
+        time.sleep(3.0)
+        rec = a.last_recording()
+        a.hangup()
+        a.wait_closed(5)
+        answering.wait_closed(5)
+        assert_tone(rec, hz, peak + RMS, start=-2.0)
+        time.sleep(1.0)
