@@ -344,3 +344,31 @@ schedules:
         answering.wait_closed(5)
         assert_tone(rec, hz, peak + RMS, start=-2.0)
         time.sleep(1.0)
+
+
+def test_an_invalid_choice_goes_to_on_invalid(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    yaml = tenant_with(users(), f"""ivrs:
+  - name: main
+    ext: "5000"
+    prompts: [{PROMPT}]
+    digit_timeout: 10
+    options: {{"1": "user:1003"}}
+    on_invalid: "user:1002"
+    on_timeout: hangup
+""")
+    (tmp_path / "ivr.yaml").write_text(yaml)
+    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
+    a.dial(uri("5000"))
+    a.wait_established(10)
+    time.sleep(1.5)
+    a.send_dtmf("7")
+    # "That is not a valid option", then the on_invalid destination.
+    b.wait_established(15)
+    rec = wait_recording_seconds(a, 8.0, timeout=20)
+    a.hangup()
+    a.wait_closed(5)
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
