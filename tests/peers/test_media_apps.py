@@ -372,3 +372,41 @@ def test_an_invalid_choice_goes_to_on_invalid(vpbx, reaper, tmp_path):
     a.hangup()
     a.wait_closed(5)
     assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
+
+
+def test_a_wav49_voicemail_is_mailed_as_gsm_and_kept_without_delete_after_email(vpbx, reaper, tmp_path):
+    smtp_port = free_port()
+    smtp = Smtp(tmp_path, reaper, smtp_port).start()
+    with open(vpbx.config, "a") as f:
+        f.write(f'\n[smtp]\nurl = "smtp://127.0.0.1:{smtp_port}"\nfrom = "pbx@vpbx.test"\nretry_initial_s = 1\n')
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    vm = {"1003": {"email": "u1003@example.test",
+                   "voicemail": {"enabled": True, "delete_after_email": False, "format": "wav49"},
+                   "on_unavailable": "voicemail:1003"}}
+    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
+    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    a.dial(uri("1003"))
+    a.wait_established(10)
+    time.sleep(20.0)
+    a.hangup()
+    a.wait_closed(5)
+    wait_until(lambda: smtp.mails(), 30)
+    m = smtp.mails()[0]
+    assert "1001" in m["Subject"], m["Subject"]
+    wavs = [p for p in m.walk() if p.get_content_type() == "audio/wav"]
+    assert len(wavs) == 1
+    gsm = tmp_path / "vm49.wav"
+    gsm.write_bytes(wavs[0].get_payload(decode=True))
+    info = subprocess.run(["sox", "--i", str(gsm)], capture_output=True, text=True).stdout
+    assert "GSM" in info and "8000" in info, info
+    pcm = tmp_path / "vm49-pcm.wav"
+    subprocess.run(["sox", str(gsm), "-b", "16", "-e", "signed-integer", str(pcm)], check=True)
+    samples, rate = read_wav(pcm)
+    assert 4.0 <= len(samples) / rate <= 20.0, len(samples) / rate
+    assert_tone(pcm, A_HZ, A_PEAK + RMS, start=0.5, end=-0.5, db_tol=6.0)
+    # Kept in the mailbox (delete_after_email is off).
+    inbox = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "INBOX"
+    assert len(list(inbox.iterdir())) == 1
+    smtp.stop()
