@@ -410,3 +410,37 @@ def test_a_wav49_voicemail_is_mailed_as_gsm_and_kept_without_delete_after_email(
     inbox = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "INBOX"
     assert len(list(inbox.iterdir())) == 1
     smtp.stop()
+
+
+def test_a_user_listens_to_a_voicemail_by_phone_with_the_service_code_and_pin(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    vm = {"1003": {"pin": "4321", "voicemail": {"enabled": True, "delete_after_email": False, "format": "wav"},
+                   "on_unavailable": "voicemail:1003"}}
+    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
+    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
+    time.sleep(1.0)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    a.dial(uri("1003"))                          # 1003 not registered yet: voicemail
+    a.wait_established(10)
+    time.sleep(20.0)
+    a.hangup()
+    a.wait_closed(5)
+    inbox = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "INBOX"
+    wait_until(lambda: inbox.exists() and any(inbox.iterdir()), 10)
+    # 1003's phone (2 kHz microphone) dials *97, gives the PIN, presses 1 to listen.
+    c = pbx.phone("c", "1003", "127.0.0.5", "c")
+    c.dial(uri("*97"))
+    c.wait_established(10)
+    time.sleep(2.0)
+    c.send_dtmf("4321#")
+    time.sleep(5.0)
+    c.send_dtmf("1")
+    time.sleep(6.0)
+    rec = c.last_recording()
+    c.hangup()
+    c.wait_closed(5)
+    # The message (a's 440 Hz) is heard.
+    assert_tone(rec, A_HZ, A_PEAK + RMS, start=-5.0, end=-1.0, db_tol=6.0)
+    # Listened to: it moved to Old.
+    old = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "Old"
+    wait_until(lambda: old.exists() and any(old.iterdir()), 5)
