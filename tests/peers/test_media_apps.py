@@ -52,19 +52,27 @@ def users(**extra) -> list[dict]:
     return out
 
 
+def apply_live(vpbx, tmp_path: Path, yaml: str) -> None:
+    """`vpbx tenant apply` on the running server, then a poll interval for it to take effect."""
+    f = tmp_path / f"tenant-{len(list(tmp_path.glob('tenant-*.yaml')))}.yaml"
+    f.write_text(yaml)
+    vpbx.cli("tenant", "apply", str(f))
+    time.sleep(1.0)  # the server polls the configuration
+
+
+def menu_yaml(options: dict[str, str], on_invalid: str | None = None) -> str:
+    """The tenant with menu `main` on 5000: the 30 s prompt, 10 s for a digit, then hang up."""
+    lines = ["ivrs:", "  - name: main", '    ext: "5000"', f"    prompts: [{PROMPT}]",
+             "    digit_timeout: 10", f"    options: {json.dumps(options)}"]
+    if on_invalid:
+        lines.append(f"    on_invalid: {json.dumps(on_invalid)}")
+    lines.append("    on_timeout: hangup")
+    return tenant_with(users(), "\n".join(lines) + "\n")
+
+
 def test_a_voice_menu_plays_its_prompt_and_a_digit_reaches_the_user_it_names(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
-    yaml = tenant_with(users(), f"""ivrs:
-  - name: main
-    ext: "5000"
-    prompts: [{PROMPT}]
-    digit_timeout: 10
-    options: {{"1": "user:1002"}}
-    on_timeout: hangup
-""")
-    (tmp_path / "ivr.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
-    time.sleep(1.0)  # the server polls the configuration
+    apply_live(vpbx, tmp_path, menu_yaml({"1": "user:1002"}))
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("5000"))
@@ -96,9 +104,7 @@ def test_a_menu_without_an_answer_times_out_to_its_destination(vpbx, reaper, tmp
     options: {"1": "user:1003"}
     on_timeout: "user:1002"
 """)
-    (tmp_path / "ivr.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, yaml)
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("5001"))
@@ -183,9 +189,7 @@ def test_a_voicemail_arrives_by_e_mail_even_when_the_mail_server_was_down(vpbx, 
     vm = {"1003": {"email": "u1003@example.test", "pin": "4321",
                    "voicemail": {"enabled": True, "delete_after_email": True, "format": "wav"},
                    "on_unavailable": "voicemail:1003"}}
-    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
-    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), ""))
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     a.dial(uri("1003"))                          # 1003 has no phone registered
     a.wait_established(10)
@@ -223,17 +227,7 @@ def test_a_voicemail_arrives_by_e_mail_even_when_the_mail_server_was_down(vpbx, 
 
 def test_a_digit_sent_as_sip_info_chooses_in_the_menu(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
-    yaml = tenant_with(users(), f"""ivrs:
-  - name: main
-    ext: "5000"
-    prompts: [{PROMPT}]
-    digit_timeout: 10
-    options: {{"2": "user:1002"}}
-    on_timeout: hangup
-""")
-    (tmp_path / "ivr.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, menu_yaml({"2": "user:1002"}))
     # pjsua2 sends SIP INFO (application/dtmf-relay); baresip 1.0.0 cannot.
     a = pbx.pjphone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
@@ -278,17 +272,7 @@ def dtmf_wav(path: Path, key_hz: tuple[float, float], at: float, seconds: float)
 
 def test_an_inband_dtmf_tone_chooses_in_the_menu(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
-    yaml = tenant_with(users(), f"""ivrs:
-  - name: main
-    ext: "5000"
-    prompts: [{PROMPT}]
-    digit_timeout: 10
-    options: {{"1": "user:1002"}}
-    on_timeout: hangup
-""")
-    (tmp_path / "ivr.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, menu_yaml({"1": "user:1002"}))
     # The caller's microphone is a file: silence, the key "1" (697 + 1209 Hz) at 4 s, silence.
     pbx.wavs["dtmf"] = dtmf_wav(tmp_path / "dtmf1.wav", (697.0, 1209.0), 4.0, 40.0)
     a = pbx.phone("a", "1001", "127.0.0.3", "dtmf")
@@ -325,9 +309,7 @@ schedules:
     in_hours: "user:1002"
     after_hours: "user:1003"
 """)
-    (tmp_path / "sched.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "sched.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, yaml)
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     c = pbx.phone("c", "1003", "127.0.0.5", "c", auto_answer=True)
@@ -348,18 +330,7 @@ schedules:
 
 def test_an_invalid_choice_goes_to_on_invalid(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
-    yaml = tenant_with(users(), f"""ivrs:
-  - name: main
-    ext: "5000"
-    prompts: [{PROMPT}]
-    digit_timeout: 10
-    options: {{"1": "user:1003"}}
-    on_invalid: "user:1002"
-    on_timeout: hangup
-""")
-    (tmp_path / "ivr.yaml").write_text(yaml)
-    vpbx.cli("tenant", "apply", str(tmp_path / "ivr.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, menu_yaml({"1": "user:1003"}, on_invalid="user:1002"))
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("5000"))
@@ -383,9 +354,7 @@ def test_a_wav49_voicemail_is_mailed_as_gsm_and_kept_without_delete_after_email(
     vm = {"1003": {"email": "u1003@example.test",
                    "voicemail": {"enabled": True, "delete_after_email": False, "format": "wav49"},
                    "on_unavailable": "voicemail:1003"}}
-    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
-    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), ""))
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     a.dial(uri("1003"))
     a.wait_established(10)
@@ -416,9 +385,7 @@ def test_a_user_listens_to_a_voicemail_by_phone_with_the_service_code_and_pin(vp
     pbx = Pbx(vpbx, tmp_path, reaper)
     vm = {"1003": {"pin": "4321", "voicemail": {"enabled": True, "delete_after_email": False, "format": "wav"},
                    "on_unavailable": "voicemail:1003"}}
-    (tmp_path / "vm.yaml").write_text(tenant_with(users(**vm), ""))
-    vpbx.cli("tenant", "apply", str(tmp_path / "vm.yaml"))
-    time.sleep(1.0)
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), ""))
     a = pbx.phone("a", "1001", "127.0.0.3", "a")
     a.dial(uri("1003"))                          # 1003 not registered yet: voicemail
     a.wait_established(10)
