@@ -1,7 +1,7 @@
 """Issue 4 proof of call recording with real phones on loopback: two baresip phones sending
 440 Hz and 1 kHz talk through vpbx with recording on; the stereo WAV linked from the call record
 carries each phone on its own channel; `recording_download` gates the HTTP download; a tenant
-with no storage left is not recorded and its calls go on.
+with no storage left gets no recording and no voicemail, and its calls go on.
 """
 
 import subprocess
@@ -81,12 +81,20 @@ def test_a_recorded_call_has_each_phone_on_its_own_channel_and_its_record_links_
     assert download(vpbx, "recordings/../vpbx.db")[0] in (400, 404)
 
 
-def test_a_tenant_without_storage_left_is_not_recorded_and_its_calls_go_on(vpbx, reaper, tmp_path):
+def test_a_tenant_without_storage_left_records_nothing_and_its_calls_go_on(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)
-    apply_live(vpbx, tmp_path, tenant_with(users(), "options: {recording: true}\nlimits: {storage_mb: 0}\n"))
+    vm = {"1003": {"pin": "4321", "voicemail": {"enabled": True}, "on_unavailable": "voicemail:1003"}}
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), "options: {recording: true}\nlimits: {storage_mb: 0}\n"))
     talk(pbx, seconds=1.5)
     cdr = wait_cdr(vpbx, DOMAIN)[0]
     assert cdr["disposition"] == "ANSWERED" and cdr["billsec_s"] >= 1, cdr
     assert cdr["recording"] is None, cdr
     assert metric(vpbx, "vpbx_recordings_refused_total") == 1
-    assert not list((vpbx.data / "tenants" / DOMAIN).glob("recordings/**/*.wav*"))
+    tenant_dir = vpbx.data / "tenants" / DOMAIN
+    assert not list(tenant_dir.glob("recordings/**/*.wav*"))
+    # Voicemail to 1003 (no phone): "the mailbox is full, goodbye", then vpbx hangs up.
+    a = pbx.phone("a2", "1001", "127.0.0.3", "a")
+    a.dial(uri("1003"))
+    a.wait_established(10)
+    a.wait_closed(15)
+    assert not list(tenant_dir.glob("voicemail/1003/INBOX/*")), "nothing was recorded"

@@ -28,6 +28,8 @@ pub const VM_INTRO: &str = "vm-intro";
 pub const VM_TOOSHORT: &str = "vm-tooshort";
 /// "Message saved".
 pub const VM_MSGSAVED: &str = "vm-msgsaved";
+/// "The mailbox is full".
+pub const VM_MAILBOXFULL: &str = "vm-mailboxfull";
 /// "Password".
 pub const VM_PASSWORD: &str = "vm-password";
 /// "Login incorrect".
@@ -99,6 +101,7 @@ pub const COMMON: &[&str] = &[
     VM_INTRO,
     VM_TOOSHORT,
     VM_MSGSAVED,
+    VM_MAILBOXFULL,
     VM_PASSWORD,
     VM_INCORRECT,
     VM_YOUHAVE,

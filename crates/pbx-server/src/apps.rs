@@ -270,7 +270,8 @@ impl Shard {
             Destination::Announce(name) => Some(announce(&cfg, name)),
             Destination::Voicemail(ext) | Destination::Message(ext) => {
                 let caller = self.calls_caller(id);
-                deposit(&cfg, ext, caller)
+                let full = self.storage_full(&cfg);
+                deposit(&cfg, ext, caller, full)
             }
             _ => None,
         };
@@ -284,6 +285,21 @@ impl Shard {
                 self.with_call(id, |c, env| c.goto_failed(env));
             }
         }
+    }
+
+    /// The tenant may store nothing more: `limits.storage_mb` is 0 or used up, or there is
+    /// no usable data directory. A voicemail then says "mailbox full" and records nothing.
+    fn storage_full(&self, cfg: &TenantConfig) -> bool {
+        let quota = cfg.limits.storage_mb;
+        let full = match self.ctx.vault.as_ref() {
+            None => true,
+            Some(_) if quota == 0 => true,
+            Some(v) => v.check_quota(&cfg.domain, quota).is_err(),
+        };
+        if full {
+            tracing::warn!(tenant = %cfg.domain, storage_mb = quota, "voicemail refused: the tenant's storage is full");
+        }
+        full
     }
 
     /// What an application asks beyond media.
@@ -544,7 +560,12 @@ fn announce(cfg: &TenantConfig, name: &str) -> Box<dyn MediaApp + Send> {
 }
 
 /// Leaving a message in `ext`'s mailbox (its voicemail must be on).
-fn deposit(cfg: &TenantConfig, ext: &Ext, caller: CallerId) -> Option<Box<dyn MediaApp + Send>> {
+fn deposit(
+    cfg: &TenantConfig,
+    ext: &Ext,
+    caller: CallerId,
+    full: bool,
+) -> Option<Box<dyn MediaApp + Send>> {
     let u = cfg.user(ext.as_str())?;
     if !u.voicemail.enabled {
         return None;
@@ -552,6 +573,7 @@ fn deposit(cfg: &TenantConfig, ext: &Ext, caller: CallerId) -> Option<Box<dyn Me
     let mut spec = DepositSpec::new(lang_of(cfg), ext.clone(), GreetingKind::Unavailable, caller);
     spec.has_greeting = u.voicemail.unavailable_greeting.is_some();
     spec.max_ms = u64::from(u.voicemail.max_message_s) * 1000;
+    spec.mailbox_full = full;
     Some(Box::new(Deposit::new(spec)))
 }
 

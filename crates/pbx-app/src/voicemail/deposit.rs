@@ -36,6 +36,9 @@ pub struct DepositSpec {
     pub min_ms: u64,
     /// `*` during the greeting goes to the mailbox login.
     pub star_to_login: bool,
+    /// The tenant has no storage left (`limits.storage_mb`, or the disk): the caller hears
+    /// "the mailbox is full, goodbye" and nothing is recorded.
+    pub mailbox_full: bool,
 }
 
 impl DepositSpec {
@@ -52,6 +55,7 @@ impl DepositSpec {
             silence_end_ms: 5_000,
             min_ms: 1_000,
             star_to_login: true,
+            mailbox_full: false,
         }
     }
 }
@@ -204,6 +208,17 @@ impl MediaApp for Deposit {
                 self.io.forget();
                 self.state = S::Done;
             }
+            (S::ExpectStart, Event::Started) if self.spec.mailbox_full => {
+                self.io.push(Action::Answer);
+                self.io.play(
+                    vec![
+                        PromptRef::System(p::VM_MAILBOXFULL),
+                        PromptRef::System(p::GOODBYE),
+                    ],
+                    false,
+                );
+                self.state = S::Leaving;
+            }
             (S::ExpectStart, Event::Started) => {
                 self.io.push(Action::Answer);
                 let greeting = self.greeting();
@@ -296,6 +311,26 @@ mod tests {
                 .greeting()
                 .contains(&PromptRef::System("vm-isonphone"))
         );
+    }
+
+    #[test]
+    fn a_full_mailbox_says_so_and_records_nothing() {
+        let mut s = spec();
+        s.mailbox_full = true;
+        let mut d = Deposit::new(s);
+        d.handle_event(1_000, Event::Started);
+        let a = drain(&mut d);
+        assert_eq!(a[0], Action::Answer);
+        assert!(
+            matches!(&a[1], Action::Play { prompts, .. }
+            if *prompts == sys(&["vm-mailboxfull", "vm-goodbye"])),
+            "{a:?}"
+        );
+        d.handle_event(2_000, Event::Digit('#'));
+        assert!(drain(&mut d).is_empty(), "no recording on #");
+        d.handle_event(4_000, Event::PlayDone(play_id(&a)));
+        assert_eq!(drain(&mut d), [Action::Hangup]);
+        assert!(d.is_finished());
     }
 
     #[test]
