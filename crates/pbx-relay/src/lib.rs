@@ -283,6 +283,31 @@ pub enum RelayError {
     /// G.711 only): the app cannot run on it.
     #[error("the leg's codec is not G.711: no media application on it")]
     AppCodec,
+    /// The system refused the worker's scheduling policy (a real-time policy needs root or
+    /// `CAP_SYS_NICE`, and an `RLIMIT_RTPRIO` that allows the priority).
+    #[error("worker {worker}: scheduling policy refused: {reason}")]
+    Priority {
+        /// The worker thread (`pbx-relay-N`).
+        worker: usize,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+/// How the relay's worker threads are scheduled; see [`Relay::set_worker_priority`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerPriority {
+    /// The normal time-sharing policy (`SCHED_OTHER`), as every thread starts: the default.
+    #[default]
+    Normal,
+    /// `SCHED_FIFO` at this priority (1–99): a worker that has a packet or a frame due runs
+    /// before every normal thread of the machine (compilers, databases, the SIP threads), so
+    /// its frames leave on time however loaded the machine is. The kernel still keeps 5 % of
+    /// each second for normal threads (`kernel.sched_rt_runtime_us`).
+    Fifo(u8),
+    /// `SCHED_RR` at this priority (1–99): as [`WorkerPriority::Fifo`], and workers at the
+    /// same priority share a CPU in 100 ms turns.
+    RoundRobin(u8),
 }
 
 /// A leg's counters.
@@ -441,6 +466,30 @@ impl Relay {
                 hasher: std::collections::hash_map::RandomState::new(),
             }),
         })
+    }
+
+    /// Sets the scheduling policy of every worker thread (each sets its own), and returns the
+    /// first refusal. Real-time policies are the operator's choice for a loaded machine: they
+    /// need root or `CAP_SYS_NICE`. Asterisk's `-p` and rtpengine's thread priority options are
+    /// the same idea; `bench/media.sh` measures what it changes.
+    pub fn set_worker_priority(&self, priority: WorkerPriority) -> Result<(), RelayError> {
+        if self.inner.shut.load(Ordering::Acquire) {
+            return Err(RelayError::ShutDown);
+        }
+        let mut replies = Vec::with_capacity(self.inner.workers.len());
+        for i in 0..self.inner.workers.len() {
+            let (tx, rx) = mpsc::sync_channel(1);
+            self.send(i, Cmd::SetPriority(priority, tx));
+            replies.push(rx);
+        }
+        for (worker, rx) in replies.into_iter().enumerate() {
+            match rx.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(RelayError::Priority { worker, reason }),
+                Err(_) => return Err(RelayError::ShutDown),
+            }
+        }
+        Ok(())
     }
 
     /// The configuration the relay runs with.
