@@ -17,11 +17,12 @@ use pbx_media::record::{self, RecordEnd, RecordState, Recorder};
 use pbx_media::rtp::{self, RtcpMap};
 use pbx_media::{Latch, Restamper, g711};
 
+use crate::callrec::CallRec;
 use crate::poller::{Poller, TIMER, WAKER, Waker, monotonic_ns};
 use crate::pool::Pool;
 use crate::{
-    AppEvent, AppParams, Codec, EventFn, LegId, LegParams, LegStats, RelayEvent, TapPacket,
-    WorkerHandle, WorkerPriority,
+    AppEvent, AppParams, Codec, EventFn, LegId, LegParams, LegStats, RecordingSink, RelayEvent,
+    TapPacket, WorkerHandle, WorkerPriority,
 };
 
 /// Timeout checks run this often.
@@ -42,6 +43,13 @@ const DTMF_QUEUE: usize = 32;
 /// Within a batch of readable sockets, the clock is read after this many and the frames that
 /// came due are sent (a `clock_gettime` through the vDSO costs far less than one packet).
 const CLOCK_EVERY: usize = 16;
+/// When the next frame is due within this, the worker sleeps on its clock (timer and
+/// commands) and takes the packets that arrived meanwhile in one batch at the deadline: with
+/// many app sessions (a slot every millisecond) that is one wake-up per millisecond instead of
+/// one per packet. A relayed packet waits at most this long.
+const CLOCKED_WITHIN_US: u64 = 1000;
+/// Call recordings move their aligned frames out this often (their rings hold a second).
+const REC_POLL_US: u64 = 100_000;
 
 pub(crate) enum Cmd {
     Add(Box<Leg>),
@@ -60,6 +68,8 @@ pub(crate) enum Cmd {
     StartAppRecording(LegId, Box<Recorder>),
     StopAppRecording(LegId),
     DetachApp(LegId),
+    StartCallRecording(LegId, RecordingSink),
+    StopCallRecording(LegId),
     /// Sessions and lateness of the worker's engine.
     AppStats(SyncSender<(usize, EngineStats)>),
     /// Scheduling policy of the worker thread; the reply is the system's refusal, if any.
@@ -85,6 +95,8 @@ impl std::fmt::Debug for Cmd {
             Cmd::StartAppRecording(..) => "StartAppRecording",
             Cmd::StopAppRecording(_) => "StopAppRecording",
             Cmd::DetachApp(_) => "DetachApp",
+            Cmd::StartCallRecording(..) => "StartCallRecording",
+            Cmd::StopCallRecording(_) => "StopCallRecording",
             Cmd::AppStats(_) => "AppStats",
             Cmd::SetPriority(..) => "SetPriority",
             Cmd::Shutdown => "Shutdown",
@@ -140,6 +152,8 @@ pub(crate) struct Leg {
     app_count: u32,
     /// Seeds the identities of this leg's streams.
     seed: u64,
+    /// The call recording started on this leg (its remote left, its peer's right).
+    rec: Option<Box<CallRec>>,
 }
 
 /// A leg's media application: its engine session and what is needed to re-create it (after a
@@ -221,6 +235,7 @@ impl Leg {
             app: None,
             app_count: 0,
             seed,
+            rec: None,
         }
     }
 }
@@ -273,6 +288,8 @@ pub(crate) fn spawn(
         injecting: Vec::new(),
         engine: Engine::new(Instant::now().saturating_duration_since(epoch).as_micros() as u64),
         apps: HashMap::new(),
+        recording: Vec::new(),
+        next_rec_poll_us: 0,
     };
     let handle = std::thread::Builder::new()
         .name(thread_name(i))
@@ -311,6 +328,10 @@ struct Worker {
     engine: Engine,
     /// Engine session → slot of its leg.
     apps: HashMap<SessionId, usize>,
+    /// Slots of the legs carrying a call recording.
+    recording: Vec<usize>,
+    /// When the recordings are polled next.
+    next_rec_poll_us: u64,
 }
 
 /// What the source leg contributes to forwarding one packet.
@@ -329,6 +350,21 @@ fn token(slot: usize, rtcp: bool) -> u64 {
 
 impl Worker {
     fn run(&mut self) {
+        self.serve();
+        // Recordings end with what they have; nothing is lost at shutdown.
+        for slot in std::mem::take(&mut self.recording) {
+            if let Some(rec) = self
+                .legs
+                .get_mut(slot)
+                .and_then(|l| l.as_deref_mut())
+                .and_then(|l| l.rec.take())
+            {
+                rec.finish();
+            }
+        }
+    }
+
+    fn serve(&mut self) {
         let mut events = Vec::with_capacity(EVENTS);
         let mut next_tick = Instant::now() + TICK;
         // What the deadline timer is set to (None: disarmed), and whether it has fired since
@@ -345,8 +381,22 @@ impl Worker {
                 }
                 armed = due;
             }
-            let timeout = next_tick.saturating_duration_since(Instant::now());
-            if self.poll.wait(&mut events, timeout).is_err() {
+            let before = Instant::now();
+            let timeout = next_tick.saturating_duration_since(before);
+            let before_us = before.duration_since(self.epoch).as_micros() as u64;
+            let waited = if events.len() == EVENTS {
+                // The last batch was full: more sockets are ready now.
+                self.poll.wait(&mut events, Duration::ZERO)
+            } else if self
+                .engine
+                .next_deadline()
+                .is_some_and(|d| d <= before_us + CLOCKED_WITHIN_US)
+            {
+                self.poll.wait_clocked(&mut events, timeout)
+            } else {
+                self.poll.wait(&mut events, timeout)
+            };
+            if waited.is_err() {
                 return;
             }
             let now = Instant::now();
@@ -379,6 +429,9 @@ impl Worker {
             if handled >= CLOCK_EVERY {
                 self.send_due(self.now_us());
             }
+            if !self.recording.is_empty() && now_us >= self.next_rec_poll_us {
+                self.poll_recordings(now_us);
+            }
             if now >= next_tick {
                 self.tick(now_us);
                 next_tick = now + TICK;
@@ -396,12 +449,14 @@ impl Worker {
         self.epoch.elapsed().as_micros() as u64
     }
 
-    /// When the next injected event packet or engine frame is due (µs since the epoch).
+    /// When the next injected event packet, engine frame or recordings' poll is due (µs since
+    /// the epoch).
     fn next_due(&self) -> Option<u64> {
-        match (self.next_digit_due(), self.engine.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let rec_due = (!self.recording.is_empty()).then_some(self.next_rec_poll_us);
+        [self.next_digit_due(), self.engine.next_deadline(), rec_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Sends the injected event packets and the engine frames due at `now_us`.
@@ -467,6 +522,11 @@ impl Worker {
             leg.unforwarded += 1;
             return;
         };
+        if hdr.is_some()
+            && let Some(rec) = leg.rec.as_deref_mut()
+        {
+            rec.push(record::Leg::A, now_us, pkt);
+        }
         let params = leg.params.as_ref();
         let src = Src {
             codec: params.map(|p| p.codec),
@@ -503,7 +563,12 @@ impl Worker {
         };
         let sent = match legs.get_mut(peer).and_then(|l| l.as_deref_mut()) {
             Some(dst) => match hdr {
-                Some(h) => forward_rtp(pkt, &h, &src, dst, now_us),
+                Some(h) => {
+                    if let Some(rec) = dst.rec.as_deref_mut() {
+                        rec.push(record::Leg::B, now_us, pkt);
+                    }
+                    forward_rtp(pkt, &h, &src, dst, now_us)
+                }
                 None => forward_rtcp(pkt, &src, dst),
             },
             None => false,
@@ -569,6 +634,9 @@ impl Worker {
                 if self.legs[slot].as_ref().is_some_and(|l| l.app.is_some()) {
                     self.open_app(slot);
                 }
+                if self.legs[slot].as_ref().is_some_and(|l| l.rec.is_some()) {
+                    self.recording.push(slot);
+                }
             }
             Cmd::Configure(id, params) => {
                 if let Some(leg) = self.leg_mut(id) {
@@ -617,7 +685,10 @@ impl Worker {
                 }
             }
             Cmd::Release(id) => {
-                if let Some(leg) = self.remove(id) {
+                if let Some(mut leg) = self.remove(id) {
+                    if let Some(rec) = leg.rec.take() {
+                        rec.finish();
+                    }
                     let port = leg.local.port();
                     drop(leg);
                     crate::lock(&self.pool).release(port, Instant::now());
@@ -684,6 +755,35 @@ impl Worker {
             }
             Cmd::SetPriority(priority, reply) => {
                 let _ = reply.send(set_own_priority(priority));
+            }
+            Cmd::StartCallRecording(id, sink) => {
+                let Some(slot) = self.slot(id) else { return };
+                let peer = self.legs[slot].as_deref().and_then(|l| l.peer);
+                let peer_params = peer
+                    .and_then(|p| self.legs.get(p)?.as_deref())
+                    .and_then(|l| l.params.as_ref());
+                let Some(leg) = self.legs[slot].as_deref() else {
+                    return;
+                };
+                let rec = Box::new(CallRec::new(sink, leg.params.as_ref(), peer_params));
+                if let Some(leg) = self.legs[slot].as_deref_mut()
+                    && let Some(old) = leg.rec.replace(rec)
+                {
+                    old.finish();
+                }
+                if !self.recording.contains(&slot) {
+                    self.recording.push(slot);
+                }
+                if self.recording.len() == 1 {
+                    self.next_rec_poll_us = now_us + REC_POLL_US;
+                }
+            }
+            Cmd::StopCallRecording(id) => {
+                let Some(slot) = self.slot(id) else { return };
+                self.recording.retain(|&s| s != slot);
+                if let Some(rec) = self.legs[slot].as_deref_mut().and_then(|l| l.rec.take()) {
+                    rec.finish();
+                }
             }
             Cmd::AppStats(reply) => {
                 let _ = reply.send((self.engine.len(), self.engine.stats().clone()));
@@ -777,6 +877,7 @@ impl Worker {
         self.poll.delete(&leg.rtcp);
         self.free_slots.push(slot);
         self.injecting.retain(|&s| s != slot);
+        self.recording.retain(|&s| s != slot);
         Some(leg)
     }
 
@@ -959,6 +1060,21 @@ impl Worker {
                 event,
             });
         }
+    }
+
+    /// Moves every recording's aligned frames into its chunk.
+    fn poll_recordings(&mut self, now_us: u64) {
+        for &slot in &self.recording {
+            if let Some(rec) = self
+                .legs
+                .get_mut(slot)
+                .and_then(|l| l.as_deref_mut())
+                .and_then(|l| l.rec.as_deref_mut())
+            {
+                rec.poll(now_us);
+            }
+        }
+        self.next_rec_poll_us = now_us + REC_POLL_US;
     }
 
     /// The earliest time an injected event packet is due.

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use pbx_media::dtmf::{DigitDetector, TelephoneEvent};
 use pbx_media::rtp::{self, RtpHeader};
 use pbx_media::{g711, tone};
-use pbx_relay::{Codec, LegId, LegParams, Relay, RelayConfig, RelayError, RelayEvent};
+use pbx_relay::{
+    Codec, LegId, LegParams, RecordingChunk, Relay, RelayConfig, RelayError, RelayEvent,
+    WorkerPriority,
+};
 
 const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -597,4 +600,146 @@ fn a_digit_is_refused_for_a_leg_without_telephone_event_or_an_unknown_one() {
         Err(RelayError::UnknownLeg)
     ));
     relay.shutdown();
+}
+
+/// A sink that forwards chunks to a channel the test reads.
+fn recording_sink() -> (pbx_relay::RecordingSink, Receiver<RecordingChunk>) {
+    let (tx, rx) = mpsc::sync_channel(64);
+    (
+        Box::new(move |c| {
+            let _ = tx.try_send(c);
+        }),
+        rx,
+    )
+}
+
+/// Every chunk up to the last one (bounded wait).
+fn collect_recording(rx: &Receiver<RecordingChunk>) -> (Vec<i16>, RecordingChunk) {
+    let mut all = Vec::new();
+    loop {
+        let c = rx
+            .recv_timeout(Duration::from_secs(3))
+            .expect("a chunk within 3 s");
+        all.extend_from_slice(&c.samples);
+        if c.last {
+            return (all, c);
+        }
+    }
+}
+
+#[test]
+fn a_call_recording_has_the_callers_tone_on_the_left_and_the_callees_on_the_right() {
+    let (relay, _ev) = start(42100, 8, Duration::from_millis(500));
+    let [(a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcma, 8));
+    let (sink, rx) = recording_sink();
+    relay.start_call_recording(a, sink);
+    relay.stats(a).unwrap();
+    let mut caller = tone::Tone::new(440.0, -10.0, 8000);
+    let mut callee = tone::Tone::new(1000.0, -10.0, 8000);
+    let t0 = Instant::now();
+    // 1.5 s of 20 ms packets each way, paced in real time as phones send them.
+    for i in 0..75u16 {
+        let (mut ua, mut ub) = ([0u8; 160], [0u8; 160]);
+        caller.fill_ulaw(&mut ua);
+        callee.fill_alaw(&mut ub);
+        let ts = 160 * u32::from(i);
+        pa.send_to(&packet(0, i, ts, 0xa, &ua), la).unwrap();
+        pb.send_to(&packet(8, i, 9000 + ts, 0xb, &ub), lb).unwrap();
+        recv_rtp(&pb);
+        recv_rtp(&pa);
+        let due = t0 + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    // A chunk (one second) arrived while the call went on, before the end.
+    let first = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    assert!(!first.last);
+    assert_eq!(first.samples.len(), 16_000, "one second of stereo");
+    relay.release(a);
+    let (rest, last) = collect_recording(&rx);
+    let mut all = first.samples;
+    all.extend_from_slice(&rest);
+    assert_eq!(last.stats.packets, 150, "{:?}", last.stats);
+    assert_eq!(last.stats.late, 0);
+    let frames = all.len() / 2;
+    // 1.5 s of audio plus the 60 ms lead-in of the jitter buffer, to a 20 ms frame.
+    assert!((12_000..=12_800).contains(&frames), "{frames} frames");
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let (l, r) = (&left[800..frames - 800], &right[800..frames - 800]);
+    let g = |x: &[i16], f: f64| tone::goertzel(x, f, 8000);
+    assert!(
+        g(l, 440.0) > 5000.0 && g(l, 1000.0) < 100.0,
+        "left: {} {}",
+        g(l, 440.0),
+        g(l, 1000.0)
+    );
+    assert!(
+        g(r, 1000.0) > 5000.0 && g(r, 440.0) < 100.0,
+        "right: {} {}",
+        g(r, 1000.0),
+        g(r, 440.0)
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn stopping_a_call_recording_or_shutting_down_ends_it_with_a_last_chunk() {
+    let (relay, _ev) = start(42200, 8, Duration::from_millis(500));
+    let [(a, la, pa), (b, _lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    let (sink, rx) = recording_sink();
+    relay.start_call_recording(a, sink);
+    relay.stats(a).unwrap();
+    for i in 0..5u16 {
+        pa.send_to(&packet(0, i, 160 * u32::from(i), 1, &[0x10; 160]), la)
+            .unwrap();
+        recv_rtp(&pb);
+    }
+    relay.stop_call_recording(a);
+    let (samples, last) = collect_recording(&rx);
+    assert_eq!(last.stats.packets, 5);
+    assert!(samples.len() >= 2 * 800, "the five packets are in it");
+    // The other leg records too, until the relay shuts down.
+    let (sink, rx) = recording_sink();
+    relay.start_call_recording(b, sink);
+    relay.stats(b).unwrap();
+    pa.send_to(&packet(0, 5, 800, 1, &[0x10; 160]), la).unwrap();
+    recv_rtp(&pb);
+    relay.stats(b).unwrap();
+    relay.shutdown();
+    let (_, last) = collect_recording(&rx);
+    assert_eq!(
+        last.stats.packets, 1,
+        "the caller's packet, on b's right channel"
+    );
+}
+
+#[test]
+fn workers_take_a_real_time_priority_or_report_the_refusal_and_packets_still_flow() {
+    let (relay, _events) = start(46000, 4, Duration::from_secs(2));
+    // Priority 0 is not a real-time priority: every system refuses it, with the worker named.
+    match relay.set_worker_priority(WorkerPriority::Fifo(0)) {
+        Err(RelayError::Priority { worker: 0, .. }) => {}
+        other => panic!("expected worker 0's refusal, got {other:?}"),
+    }
+    // As root (or with CAP_SYS_NICE) SCHED_FIFO is granted; otherwise it is refused.
+    let fifo = relay.set_worker_priority(WorkerPriority::Fifo(5));
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if root {
+        assert!(fifo.is_ok(), "{fifo:?}");
+    }
+    let [(a, la, pa), (b, _, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    pa.send_to(&packet(0, 1, 160, 7, &[0xff; 160]), la).unwrap();
+    let (h, _) = recv_rtp(&pb);
+    assert_eq!(h.pt, 0);
+    relay.set_worker_priority(WorkerPriority::Normal).unwrap();
+    relay.release(a);
+    relay.release(b);
+    relay.shutdown();
+    assert!(matches!(
+        relay.set_worker_priority(WorkerPriority::Normal),
+        Err(RelayError::ShutDown)
+    ));
 }
