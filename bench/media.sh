@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$CARGO_TARGET_DIR/release/examples"
 
 if [[ "${QUICK:-0}" == 1 ]]; then
-  SESSIONS="${SESSIONS:-1000}" MEASURE_S="${MEASURE_S:-5}" REPEAT="${REPEAT:-1}" CALLS="${CALLS:-250}"
+  SESSIONS="${SESSIONS:-1000}" MEASURE_S="${MEASURE_S:-5}" REPEAT="${REPEAT:-1}" CALLS="${CALLS:-500}"
 fi
 SESSIONS="${SESSIONS:-1000}"   # concurrent IVR sessions
 MEASURE_S="${MEASURE_S:-20}"   # measured interval per run (after a 2 s warm-up)
@@ -25,7 +25,7 @@ WORKERS="${WORKERS:-2}"        # relay worker threads (one per core)
 REPEAT="${REPEAT:-2}"          # runs per configuration (the machine is shared: figures vary)
 FIFO="${FIFO:-20}"             # SCHED_FIFO priority of the relay workers in the real-time runs; 0 = skip
 PHONES_FIFO="${PHONES_FIFO:-10}" # ... and of the generator/receiver threads (below the workers)
-CALLS="${CALLS:-500}"          # bridged calls for the relay baseline and the recording runs
+CALLS="${CALLS:-500 1000}"     # bridged calls for the relay baseline and the recording runs
 OUT="${OUT:-$(mktemp -d /tmp/vpbx-media.XXXXXX)}"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.txt"
@@ -43,9 +43,12 @@ if [[ "$FIFO" != 0 && "$(id -u)" != 0 ]]; then
   log "not root: skipping the SCHED_FIFO runs"; FIFO=0
 fi
 
-run() { # LABEL TIME-LIMIT CMD… -> appends "LABEL key=value…" to $RESULTS
-  local label=$1 limit=$2 line; shift 2
-  line=$(timeout "$limit" "$@" 2>>"$OUT/stderr.txt" | head -1) || true
+N=0
+run() { # LABEL TIME-LIMIT CMD… -> appends "LABEL key=value…" to $RESULTS (full output in $OUT)
+  local label=$1 limit=$2 line out; shift 2
+  N=$((N + 1)); out="$OUT/$N-${label//\//-}.txt"
+  timeout "$limit" "$@" >"$out" 2>>"$OUT/stderr.txt" || true
+  line=$(head -1 "$out")
   [[ -n "$line" ]] || line="error=exited_without_figures"
   echo "$label $line" >>"$RESULTS"
 }
@@ -63,18 +66,20 @@ done
 
 # The relay alone (no media engine): the baseline of the recording runs. vpbx as a whole
 # (SIP + relay) against rtpengine is bench/calls.sh.
-for ((r = 1; r <= REPEAT; r++)); do
-  log "relay: $CALLS bridged calls, no recording (run $r)"
-  run "relay/plain" "$limit" "$BIN/relay_load" "$CALLS" "$MEASURE_S" "$WORKERS" 20000
-  # ---- recorded calls -------------------------------------------------------------------
-  # `relay_load --record` records every call (Relay::start_call_recording, 8 kHz stereo
-  # chunks about once a second to a sink that keeps only their length).
-  if grep -q 'fn start_call_recording' "$ROOT/crates/pbx-relay/src/lib.rs"; then
-    log "relay: $CALLS bridged calls, every call recorded (run $r)"
-    run "relay/record" "$limit" "$BIN/relay_load" "$CALLS" "$MEASURE_S" "$WORKERS" 20000 --record
-  elif ((r == 1)); then
-    log "recorded calls: skipped, the relay has no call recording (Relay::start_call_recording) yet"
-  fi
+for n in $CALLS; do
+  for ((r = 1; r <= REPEAT; r++)); do
+    log "relay: $n bridged calls, no recording (run $r)"
+    run "relay/plain" "$limit" "$BIN/relay_load" "$n" "$MEASURE_S" "$WORKERS" 20000
+    # ---- recorded calls -----------------------------------------------------------------
+    # `relay_load --record` records every call (Relay::start_call_recording, 8 kHz stereo
+    # chunks about once a second to a sink that keeps only their length).
+    if grep -q 'fn start_call_recording' "$ROOT/crates/pbx-relay/src/lib.rs"; then
+      log "relay: $n bridged calls, every call recorded (run $r)"
+      run "relay/record" "$limit" "$BIN/relay_load" "$n" "$MEASURE_S" "$WORKERS" 20000 --record
+    elif ((r == 1)); then
+      log "recorded calls: skipped, the relay has no call recording (Relay::start_call_recording) yet"
+    fi
+  done
 done
 
 # ---------------------------------------------------------------- report
@@ -117,14 +122,18 @@ if rel:
         print("%-13s %6s %10s %8d %8s %14s %11s %9s %6s" % (label[6:], kv.get("calls"), kv.get("relayed_pps"),
               int(kv.get("calls", 0)) * 100, f(up, "%.2f"), f(up and up * 100, "%.0f"),
               kv.get("recorded_call_s", "-"), kv.get("recording_chunks", "-"), kv.get("load_end", "-").split(",")[0]))
-    def mean(name):
-        v = [num(kv, "us_per_pkt") for l, kv in rel if l == name and num(kv, "us_per_pkt") is not None]
+    def mean(name, n):
+        v = [num(kv, "us_per_pkt") for l, kv in rel if l == name and kv.get("calls") == n and num(kv, "us_per_pkt") is not None]
         return sum(v) / len(v) if v else None
-    plain, rec = mean("relay/plain"), mean("relay/record")
-    if plain is not None and rec is not None:
-        print("a recording adds %.0f us of worker CPU per call-second (%.2f us per packet, %.4f %% of a core per recorded call;"
-              " %+.0f %% on a relayed call)" % ((rec - plain) * 100, rec - plain, (rec - plain) * 100 / 1e4, (rec - plain) / plain * 100))
-    else:
+    any_rec = False
+    for n in sorted({kv.get("calls") for _, kv in rel}, key=lambda x: int(x or 0)):
+        plain, rec = mean("relay/plain", n), mean("relay/record", n)
+        if plain is None or rec is None: continue
+        any_rec = True
+        spread = [num(kv, "us_per_pkt") for l, kv in rel if l == "relay/plain" and kv.get("calls") == n]
+        print("%s calls: a recording adds %.0f us of worker CPU per call-second (%+.2f us per packet, %+.1f %% on a relayed call;"
+              " plain runs spread %.2f us/pkt)" % (n, (rec - plain) * 100, rec - plain, (rec - plain) / plain * 100, max(spread) - min(spread)))
+    if not any_rec:
         print("recorded calls: not measured (the relay has no call recording in this build)")
 print()
 print("%core/sess: relay worker threads' run time (/proc/self/task/*/schedstat) over the interval / sessions, % of one core;")
