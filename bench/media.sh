@@ -5,8 +5,8 @@
 # recording adds to a call. In-process load generators (crates/pbx-relay/examples), all on
 # 127.0.0.1; every step bounded in time. See bench/README.md.
 #
-#   bash bench/media.sh            # full run (about 3 min)
-#   QUICK=1 bash bench/media.sh    # small run (about 1 min)
+#   bash bench/media.sh            # full run (about 5 min)
+#   QUICK=1 bash bench/media.sh    # small run (under 1 min)
 #
 # Knobs (environment): SESSIONS MEASURE_S WORKERS REPEAT FIFO PHONES_FIFO CALLS NO_BUILD=1
 # OUT=dir. FIFO=0 skips the real-time runs (they need root).
