@@ -115,13 +115,14 @@ print()
 rel = [(l, kv) for l, kv in rows if l.startswith("relay/")]
 if rel:
     print("Bridged calls through the relay alone (PCMU, 50 packets/s each way per call)")
-    print("%-13s %6s %10s %8s %8s %14s %11s %9s %6s" % ("run", "calls", "pkts/s", "wanted", "us/pkt", "us CPU/call-s", "recorded s", "chunks", "load"))
+    print("%-13s %6s %10s %8s %8s %14s %11s %9s %12s %6s" % ("run", "calls", "pkts/s", "wanted", "us/pkt", "us CPU/call-s", "recorded s", "chunks", "RSS kB/call", "load"))
     for label, kv in rel:
         if "error" in kv: print("%-13s %s" % (label, kv["error"])); continue
         up = num(kv, "us_per_pkt")
-        print("%-13s %6s %10s %8d %8s %14s %11s %9s %6s" % (label[6:], kv.get("calls"), kv.get("relayed_pps"),
+        print("%-13s %6s %10s %8d %8s %14s %11s %9s %12s %6s" % (label[6:], kv.get("calls"), kv.get("relayed_pps"),
               int(kv.get("calls", 0)) * 100, f(up, "%.2f"), f(up and up * 100, "%.0f"),
-              kv.get("recorded_call_s", "-"), kv.get("recording_chunks", "-"), kv.get("load_end", "-").split(",")[0]))
+              kv.get("recorded_call_s", "-"), kv.get("recording_chunks", "-"), kv.get("rss_kib_per_call", "-"),
+              kv.get("load_end", "-").split(",")[0]))
     def mean(name, n):
         v = [num(kv, "us_per_pkt") for l, kv in rel if l == name and kv.get("calls") == n and num(kv, "us_per_pkt") is not None]
         return sum(v) / len(v) if v else None
