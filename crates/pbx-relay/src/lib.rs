@@ -11,7 +11,8 @@
 //! mapping, A-law ↔ µ-law transcoding when the legs' codecs differ, re-stamping for the outgoing
 //! leg ([`pbx_media::Restamper`]) and `send_to` from the peer leg's socket: one reused buffer,
 //! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
-//! (the clock is read once per wake-up). No-RTP timeouts are checked on a 250 ms timer.
+//! (the clock is read once per wake-up, and every 16 packets of a long batch). No-RTP timeouts
+//! are checked on a 250 ms timer.
 //!
 //! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
 //! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
@@ -29,8 +30,15 @@
 //! injected digits. While the app is attached the connected peer's packets (RTP and RTCP) are not
 //! forwarded to the leg (that is how music on hold replaces the held party's audio); the leg's
 //! own packets are still forwarded to its peer. [`Relay::detach_app`] returns it to plain
-//! relaying. The worker's epoll timeout is the earlier of its 250 ms housekeeping tick, the next
-//! injected-digit packet and the engine's next frame; the engine is ticked after every wake-up.
+//! relaying. The worker's deadline (the earlier of the next injected-digit packet, the engine's
+//! next frame and the recordings' next poll) is an absolute `timerfd` in its epoll set, exact to
+//! the microsecond (an `epoll_wait` timeout is whole milliseconds plus timer slack); the frames
+//! that are due go out first in every wake-up, before the packets that came with it. When the
+//! engine's next frame is due within 1 ms (many sessions: one slot every millisecond) the worker
+//! sleeps on its timer and commands only and takes the packets that arrived meanwhile in one
+//! batch: one wake-up per millisecond instead of one per packet, at the price of up to 1 ms more
+//! delay for packets relayed on that worker. [`Relay::set_worker_priority`] runs the workers
+//! with a real-time policy on a loaded machine (`bench/media.sh` measures both).
 //! App results arrive as [`RelayEvent::App`]. Legs without an app take the same path as before
 //! (one `Option` check more per forwarded packet).
 //!
