@@ -619,6 +619,24 @@ impl WavWriter {
         Ok(())
     }
 
+    /// Takes back the last `bytes` of data written (bytes that never reached the file, e.g. a
+    /// write refused by a full disk), so that [`WavWriter::header`] describes what did. Whole
+    /// frames only; PCM and G.711 (a GSM encoder's state cannot go back: `false` for WAV49, and
+    /// for more bytes than were written).
+    pub fn unwrite(&mut self, bytes: u64) -> bool {
+        let frame = match self.encoding {
+            WavEncoding::Pcm16 => 2 * u64::from(self.channels.max(1)),
+            WavEncoding::G711(_) => u64::from(self.channels.max(1)),
+            WavEncoding::Wav49 => return false,
+        };
+        if bytes > self.data_len || !bytes.is_multiple_of(frame) {
+            return false;
+        }
+        self.data_len -= bytes;
+        self.frames -= bytes / frame;
+        true
+    }
+
     /// Flushes what an encoder still holds (WAV49: the last block, zero-padded) into `out`, then
     /// the RIFF pad byte if the data length is odd (not counted in [`WavWriter::data_len`]).
     /// [`WavWriter::header`] is final afterwards. Call once.
@@ -680,6 +698,21 @@ pub fn encode_wav49(samples_8k: &[i16]) -> Result<Vec<u8>, AudioError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn unwriting_a_refused_chunk_makes_the_header_describe_what_was_kept() {
+        let mut w = WavWriter::pcm16(8000, 2);
+        let mut out = Vec::new();
+        w.write(&[1, 2, 3, 4], &mut out).unwrap();
+        let kept = w.header();
+        w.write(&[5, 6, 7, 8, 9, 10], &mut out).unwrap();
+        assert!(!w.unwrite(3), "not a whole frame");
+        assert!(!w.unwrite(100), "more than was written");
+        assert!(w.unwrite(12));
+        assert_eq!(w.header(), kept);
+        assert_eq!(w.frames(), 2);
+        assert!(!WavWriter::wav49().unwrap().unwrite(0));
+    }
     use crate::level::goertzel_dbfs;
     use proptest::prelude::*;
 

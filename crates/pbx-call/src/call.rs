@@ -1093,6 +1093,11 @@ impl Call {
                 env.media.watch_digits(a, true);
                 env.media.watch_digits(b, true);
             }
+            env.effect(Effect::Answered {
+                caller: a,
+                callee: b,
+                destination: self.destination.clone(),
+            });
         }
         self.state = CallState::Answered;
         if was_up {
@@ -2276,6 +2281,7 @@ impl Call {
                 sip_cause: cause,
                 hangup_reason: reason.to_owned(),
                 transfers: self.transfers.clone(),
+                recording: None,
             })));
         }
         self.maybe_finished(env);

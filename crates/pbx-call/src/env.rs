@@ -196,6 +196,15 @@ pub enum Effect {
     /// `Authenticated` → `voicemail::MailboxMenu`, by
     /// [`Call::run_app`](crate::Call::run_app)).
     App(pbx_app::Action),
+    /// The call was answered and its caller's leg `caller` is bridged to the
+    /// answering fork's leg `callee`, which reached `destination` (e.g.
+    /// `user:1002`): the shard may start recording it (once per call; a later
+    /// transfer keeps a recording of `caller` going).
+    Answered {
+        caller: MediaLeg,
+        callee: MediaLeg,
+        destination: String,
+    },
     /// The call ended: store the record.
     Record(Box<CallRecord>),
     /// Nothing is left to do: drop the call and its tags and transactions.

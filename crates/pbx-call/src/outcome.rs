@@ -163,6 +163,9 @@ pub struct CallRecord {
     /// `normal`, `busy`, `no_answer`, `cancel`, `rtp_timeout`, `rtp_hold_timeout`, …
     pub hangup_reason: String,
     pub transfers: Vec<Transfer>,
+    /// The call's recording, relative to the tenant's data directory (filled
+    /// in by the shard, which started it).
+    pub recording: Option<String>,
 }
 
 /// A transfer during the call.

@@ -391,6 +391,24 @@ fn recording_is_inherited_from_the_tenant_unless_the_user_says_true_or_false() {
             [tenant, true, false, tenant]
         );
     }
+    // A call is recorded when one of its users records calls.
+    let t = parse(&text(false));
+    assert!(!t.records_call(Some("10"), "user:13"));
+    assert!(t.records_call(Some("10"), "user:11"));
+    assert!(t.records_call(Some("11"), "user:12"));
+    assert!(!t.records_call(Some("12"), "ivr:main"));
+    assert!(!t.records_call(None, "user:10"));
+    assert!(t.records_call(None, "user:11"));
+    let t = parse(&text(true));
+    assert!(
+        t.records_call(Some("12"), "user:10"),
+        "10 inherits the tenant's true"
+    );
+    assert!(!t.records_call(Some("12"), "user:12"));
+    assert!(
+        t.records_call(None, "voicemail:10"),
+        "no user answered: the tenant decides"
+    );
     let user = |rec: &str| {
         err(&format!(
             "domain: a.example\nusers:\n  - {{ext: \"10\", name: A, secret: \"secret-10\", recording: {rec}}}\n"

@@ -160,6 +160,11 @@ struct Slot {
     /// requests and relay events here until this call is gone:
     /// (shard, tag, relay leg).
     forwarded: Vec<(usize, String, Option<u64>)>,
+    /// The calling user's extension (None for an outside caller).
+    caller_user: Option<Box<str>>,
+    /// The call's recording: its path relative to the tenant's directory once the writer
+    /// created the file.
+    recording: Option<Arc<std::sync::OnceLock<String>>>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -821,6 +826,8 @@ impl Shard {
                 tags: Vec::new(),
                 txns: Vec::new(),
                 forwarded: Vec::new(),
+                caller_user: caller.is_some().then(|| caller_ext.as_str().into()),
+                recording: None,
             },
         );
         self.apply_effects(id, effects);
@@ -1289,8 +1296,16 @@ impl Shard {
                         _ => self.on_take_leg(to_tag, from_tag, self.id, id),
                     }
                 }
-                Effect::Record(rec) => {
+                Effect::Answered {
+                    caller,
+                    callee: _,
+                    destination,
+                } => self.maybe_record(id, caller, &destination),
+                Effect::Record(mut rec) => {
                     self.release_presence(id);
+                    if let Some(s) = self.calls.slots.get(&id) {
+                        rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());
+                    }
                     self.write_record(*rec);
                 }
                 Effect::Goto { dest, hop } => self.goto(id, dest, hop),
@@ -1308,6 +1323,32 @@ impl Shard {
             if std::mem::take(&mut s.tenant_slot) {
                 self.ctx.presence.tenant_remove(s.tenant.id);
             }
+        }
+    }
+
+    /// Starts recording an answered call when the tenant or one of its users asks for it
+    /// (once per call: the recording follows the caller's leg through transfers).
+    fn maybe_record(&mut self, id: u64, caller: pbx_call::MediaLeg, destination: &str) {
+        let (Some(relay), Some(writer)) = (self.ctx.relay.as_ref(), self.ctx.recordings.as_ref())
+        else {
+            return;
+        };
+        let Some(s) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        let cfg = &s.tenant.config;
+        if s.recording.is_some() || !cfg.records_call(s.caller_user.as_deref(), destination) {
+            return;
+        }
+        let req = crate::recordings::RecordingRequest {
+            domain: cfg.domain.clone(),
+            call_id: s.call.call_id().to_owned(),
+            started: std::time::SystemTime::now(),
+            quota_mb: cfg.limits.storage_mb,
+        };
+        if let Some(started) = writer.open(req) {
+            relay.start_call_recording(pbx_relay::LegId(caller.0), started.sink);
+            s.recording = Some(started.path);
         }
     }
 

@@ -1,6 +1,7 @@
 //! HTTP on `[http] listen`: `GET /metrics` (Prometheus text; Zabbix reads
 //! the same), `GET /api/v1/trace/{call_id}` (what `vpbx trace` prints) and
-//! `GET /api/v1/health`.
+//! `GET /api/v1/health`, and `GET /api/v1/recordings/{domain}/{path}` (a call
+//! recording named by its call record, for tenants with `recording_download`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,15 +24,17 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/health", get(|| async { "ok\n" }))
         .route("/api/v1/trace/{call_id}", get(trace))
         .route("/api/v1/calls/{domain}", get(calls))
+        .route("/api/v1/recordings/{domain}/{*path}", get(recording))
         .with_state(ctx)
 }
 
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     let snap = snapshot(&ctx).await;
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ctx.metrics.render(&snap),
-    )
+    let mut text = ctx.metrics.render(&snap);
+    if let Some(r) = &ctx.recordings {
+        r.render(&mut text);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Collects the per-tenant and per-shard figures from the shards.
@@ -110,4 +113,87 @@ async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl 
     }
     all.sort_by_key(|c| c.start_ms);
     Json(all).into_response()
+}
+
+fn error(status: StatusCode, text: String) -> axum::response::Response {
+    (status, Json(serde_json::json!({ "error": text }))).into_response()
+}
+
+/// Whether `path` names a finished recording inside a tenant's directory: `recordings/`,
+/// then plain names (no `..`, no empty or hidden parts), ending in `.wav`.
+fn recording_path_ok(path: &str) -> bool {
+    let mut parts = path.split('/');
+    parts.next() == Some("recordings")
+        && path.ends_with(".wav")
+        && parts.all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+')
+                })
+        })
+}
+
+/// One call recording as `audio/wav`, by the path its call record carries. 403 when the
+/// tenant's `options.recording_download` is off: the operator decides whether a tenant may
+/// take its recordings away.
+async fn recording(
+    State(ctx): State<Arc<Ctx>>,
+    Path((domain, path)): Path<(String, String)>,
+) -> axum::response::Response {
+    let Some(tenant) = ctx.directory().by_domain(&domain) else {
+        return error(StatusCode::NOT_FOUND, format!("no tenant {domain}"));
+    };
+    if !tenant.config.options.recording_download {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("recording download is off for {domain} (options.recording_download)"),
+        );
+    }
+    if !recording_path_ok(&path) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("not a recording path: {path:?}"),
+        );
+    }
+    let Some(vault) = ctx.vault.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "no data directory".into());
+    };
+    let Ok(dir) = vault.layout().tenant_dir(&domain) else {
+        return error(StatusCode::NOT_FOUND, format!("no tenant {domain}"));
+    };
+    match tokio::fs::read(dir.join(&path)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            error(StatusCode::NOT_FOUND, format!("no recording {path}"))
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading {path}: {e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recording_path_ok;
+
+    #[test]
+    fn only_plain_paths_under_recordings_are_served() {
+        assert!(recording_path_ok(
+            "recordings/2026/11/26/101500-abc@host.wav"
+        ));
+        for bad in [
+            "recordings/../secrets.wav",
+            "recordings/2026/../../x.wav",
+            "voicemail/1001/INBOX/msg0000.wav",
+            "recordings//x.wav",
+            "recordings/2026/.x.wav",
+            "recordings/2026/x.wav.part",
+            "recordings/a b.wav",
+            "/etc/passwd",
+        ] {
+            assert!(!recording_path_ok(bad), "{bad}");
+        }
+    }
 }

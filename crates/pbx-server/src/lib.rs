@@ -20,6 +20,7 @@ pub mod ids;
 pub mod metrics;
 pub mod prompts;
 pub mod qualify;
+pub(crate) mod recordings;
 pub mod security;
 pub mod shard;
 pub mod tenants;
@@ -98,6 +99,8 @@ pub struct Ctx {
     pub vault: Option<pbx_vault::Vault>,
     /// Voicemail to e-mail (`None` without `[smtp] url`).
     pub outbox: Option<pbx_vault::Outbox>,
+    /// The call recording writer (`None` without a usable data directory).
+    pub(crate) recordings: Option<recordings::Recordings>,
     /// Ended calls' records to the durable writer.
     pub(crate) cdr: mpsc::Sender<pbx_call::CallRecord>,
     /// `[sip] local_networks`: peers inside get our own address, others `external_ip`.

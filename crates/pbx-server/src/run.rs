@@ -170,6 +170,16 @@ pub async fn serve(
         None => None,
     };
     let (cdr_tx, cdr_rx) = mpsc::channel::<pbx_call::CallRecord>(65_536);
+    let recordings = match &vault {
+        Some(v) => match crate::recordings::Recordings::start(v.clone()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "no call recording: the writer thread could not start");
+                None
+            }
+        },
+        None => None,
+    };
     let ctx = Arc::new(Ctx {
         limits: settings.limits,
         transports,
@@ -209,6 +219,7 @@ pub async fn serve(
         ),
         vault: vault.clone(),
         outbox: vault.as_ref().map(pbx_vault::Outbox::new),
+        recordings,
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -332,6 +343,16 @@ pub async fn serve(
     if let Some(r) = &ctx.relay {
         r.shutdown();
     }
+    // The relay's workers handed over the ends of the recordings they carried.
+    if ctx.recordings.is_some() {
+        let c = ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(r) = &c.recordings {
+                r.shutdown();
+            }
+        })
+        .await;
+    }
     drop(ctx);
     for l in loops {
         let _ = l.await;
@@ -417,6 +438,7 @@ fn cdr_row(r: &pbx_call::CallRecord) -> pbx_store::Cdr {
             })
             .collect(),
         node: String::new(),
+        recording: r.recording.clone(),
     }
 }
 

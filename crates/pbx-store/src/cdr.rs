@@ -174,6 +174,10 @@ pub struct Cdr {
     pub transfers: Vec<CdrTransfer>,
     /// The node that handled the call.
     pub node: String,
+    /// The call's recording, relative to the tenant's data directory; `None` when it was
+    /// not recorded (or the recording could not start: quota, disk).
+    #[serde(default)]
+    pub recording: Option<String>,
 }
 
 impl Cdr {
@@ -189,12 +193,12 @@ impl Cdr {
 
 const CDR_COLUMNS: &str = "tenant_id, call_id, leg_call_ids, caller, caller_name, dialed, \
      destination, start_ms, answer_ms, end_ms, duration_s, billsec_s, disposition, hangup_by, \
-     sip_cause, hangup_reason, transfers, node";
+     sip_cause, hangup_reason, transfers, node, recording";
 
 /// `INSERT … SELECT $1 … WHERE the tenant exists RETURNING id`: no row comes back for a
 /// tenant deleted meanwhile.
 fn insert_sql() -> String {
-    let params: Vec<String> = (1..=18).map(|i| format!("${i}")).collect();
+    let params: Vec<String> = (1..=19).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO cdr ({CDR_COLUMNS}) SELECT {} WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
          RETURNING id",
@@ -246,6 +250,7 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, StoreError> {
         hangup_reason: row.try_get("hangup_reason")?,
         transfers: json_list(&transfers, "transfers")?,
         node: row.try_get("node")?,
+        recording: row.try_get("recording")?,
     })
 }
 
@@ -270,6 +275,7 @@ async fn insert_in(tx: &mut Transaction<'static, Any>, c: &Cdr) -> Result<Option
         .bind(c.hangup_reason.as_str())
         .bind(to_json(&c.transfers))
         .bind(c.node.as_str())
+        .bind(c.recording.as_deref())
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
@@ -345,6 +351,18 @@ impl Store {
         .await?;
         rows.iter().map(cdr_from_row).collect()
     }
+
+    /// One record of the tenant by id (`None` when there is none, or it is another tenant's).
+    pub async fn get_cdr(&self, tenant: TenantId, id: i64) -> Result<Option<Cdr>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, {CDR_COLUMNS} FROM cdr WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant.0)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(cdr_from_row).transpose()
+    }
 }
 
 #[cfg(test)]
@@ -380,7 +398,7 @@ mod tests {
     #[test]
     fn the_insert_statement_numbers_every_column() {
         let sql = insert_sql();
-        assert!(sql.contains("$18 WHERE EXISTS"), "{sql}");
-        assert_eq!(CDR_COLUMNS.split(',').count(), 18);
+        assert!(sql.contains("$19 WHERE EXISTS"), "{sql}");
+        assert_eq!(CDR_COLUMNS.split(',').count(), 19);
     }
 }

@@ -36,6 +36,7 @@ fn record(tenant: TenantId) -> Cdr {
         hangup_reason: "normal".into(),
         transfers: Vec::new(),
         node: "n1".into(),
+        recording: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn cdr(tenant: TenantId, call_id: &str, start_ms: i64) -> Cdr {
         hangup_reason: "normal".to_owned(),
         transfers: Vec::new(),
         node: "node-a".to_owned(),
+        recording: Some("recordings/2026/11/27/101500-abc.wav".to_owned()),
     }
 }
 
@@ -747,9 +748,18 @@ async fn a_call_record_round_trips_with_every_field(store: Store) {
     bare.hangup_by = HangupBy::System;
     bare.sip_cause = Some(480);
     bare.hangup_reason = "ring_timeout".into();
+    bare.recording = None;
     bare.id = store.insert_cdr(&bare).await.unwrap();
     assert!(bare.id > id);
-    assert_eq!(store.list_cdr(t, 10, None).await.unwrap(), [bare, full]);
+    assert_eq!(
+        store.list_cdr(t, 10, None).await.unwrap(),
+        [bare.clone(), full.clone()]
+    );
+    // One record by id, only for its own tenant.
+    assert_eq!(store.get_cdr(t, id).await.unwrap(), Some(full));
+    let other = store.create_tenant("b.example").await.unwrap();
+    assert_eq!(store.get_cdr(other, id).await.unwrap(), None);
+    assert_eq!(store.get_cdr(t, bare.id + 100).await.unwrap(), None);
 }
 
 async fn every_disposition_and_hangup_side_is_stored_as_its_text(store: Store) {

@@ -46,7 +46,7 @@ pub(crate) async fn cdr(
     );
     for c in &list {
         println!(
-            "{:<8} {:<20} {:<16} {:<16} {:<20} {:<11} {:>7}s {:>7}s  {:<9} {:>5}  {}",
+            "{:<8} {:<20} {:<16} {:<16} {:<20} {:<11} {:>7}s {:>7}s  {:<9} {:>5}  {}{}",
             c.id,
             rfc3339_utc(c.start_ms),
             c.caller,
@@ -58,7 +58,10 @@ pub(crate) async fn cdr(
             c.hangup_by.as_str(),
             c.sip_cause
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            c.hangup_reason
+            c.hangup_reason,
+            c.recording
+                .as_deref()
+                .map_or_else(String::new, |r| format!("  recording={r}"))
         );
     }
     println!("{} call(s)", list.len());

@@ -103,6 +103,7 @@ fn record(tenant: TenantId, n: i64, disposition: Disposition) -> Cdr {
         },
         transfers: Vec::new(),
         node: "node-1".into(),
+        recording: None,
     }
 }
 

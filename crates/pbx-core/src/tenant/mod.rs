@@ -1358,6 +1358,25 @@ impl TenantConfig {
     pub fn user(&self, ext: &str) -> Option<&User> {
         self.users.iter().find(|u| u.ext.as_str() == ext)
     }
+
+    /// Whether an answered call is recorded: `caller` is the calling user's extension (None
+    /// for an outside caller), `destination` where it was answered (`user:1002`, …). Recorded
+    /// when one of the users in it records calls ([`User::records_calls`]: a user set to
+    /// `true` is recorded whoever they talk to, and a tenant-wide `recording` covers a user
+    /// left at `inherit` even when the other side is set to `false`); a call with no user in
+    /// it follows `options.recording`.
+    pub fn records_call(&self, caller: Option<&str>, destination: &str) -> bool {
+        let callee = destination.strip_prefix("user:");
+        let mut users = [caller, callee]
+            .into_iter()
+            .flatten()
+            .filter_map(|ext| self.user(ext))
+            .peekable();
+        if users.peek().is_none() {
+            return self.options.recording;
+        }
+        users.any(|u| u.records_calls(&self.options))
+    }
 }
 
 /// Names in one list are unique: `ivrs[1].name: "main" is already used by ivrs[0]`.
