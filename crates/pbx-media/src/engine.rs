@@ -178,6 +178,44 @@ impl EngineStats {
         self.buckets[b] += 1;
     }
 
+    /// The frames recorded since `earlier`, a snapshot of the same statistics: a measurement
+    /// window without the set-up before it. The window's largest lateness is exact when it
+    /// exceeds every earlier one, else the upper bound of its highest non-empty bucket.
+    pub fn since(&self, earlier: &EngineStats) -> EngineStats {
+        let buckets: Box<[u64]> = self
+            .buckets
+            .iter()
+            .zip(earlier.buckets.iter())
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        let max_late_us = if self.max_late_us > earlier.max_late_us {
+            self.max_late_us
+        } else {
+            buckets
+                .iter()
+                .rposition(|n| *n > 0)
+                .map_or(0, |i| ((i as u64 + 1) * BUCKET_US).min(self.max_late_us))
+        };
+        EngineStats {
+            frames: self.frames.saturating_sub(earlier.frames),
+            late_over_20ms: self.late_over_20ms.saturating_sub(earlier.late_over_20ms),
+            skipped: self.skipped.saturating_sub(earlier.skipped),
+            max_late_us,
+            buckets,
+        }
+    }
+
+    /// Adds `other`'s frames (another engine's): quantiles of the sum are those of all frames.
+    pub fn merge(&mut self, other: &EngineStats) {
+        self.frames += other.frames;
+        self.late_over_20ms += other.late_over_20ms;
+        self.skipped += other.skipped;
+        self.max_late_us = self.max_late_us.max(other.max_late_us);
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a += b;
+        }
+    }
+
     /// The lateness (µs, bucket upper bound) that `q` (0–1) of the frames did not exceed.
     pub fn quantile_us(&self, q: f64) -> u64 {
         if self.frames == 0 {
@@ -752,6 +790,42 @@ mod tests {
         e.remove(c);
         assert_eq!(e.next_deadline(), None);
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn a_window_of_lateness_excludes_what_came_before_and_merged_engines_count_every_frame() {
+        let mut a = EngineStats::default();
+        for _ in 0..10 {
+            a.record(30_000);
+        }
+        let before = a.clone();
+        for _ in 0..1000 {
+            a.record(150);
+        }
+        let w = a.since(&before);
+        assert_eq!(w.frames, 1000);
+        assert_eq!(w.late_over_20ms, 0);
+        assert_eq!(w.p999_us(), 200);
+        assert_eq!(
+            w.max_late_us, 200,
+            "bucket bound, below the earlier 30 ms maximum"
+        );
+        a.record(40_000);
+        assert_eq!(
+            a.since(&before).max_late_us,
+            40_000,
+            "a new maximum is exact"
+        );
+        let mut b = EngineStats::default();
+        for _ in 0..1000 {
+            b.record(4_950);
+        }
+        let mut all = w.clone();
+        all.merge(&b);
+        assert_eq!(all.frames, 2000);
+        assert_eq!(all.quantile_us(0.5), 200);
+        assert_eq!(all.quantile_us(0.51), 5_000);
+        assert_eq!(all.max_late_us, 4_950);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! and inband DTMF detection on), while a generator sends every leg caller audio (PCMU, speech:
 //! the same Asterisk prompts) and now and then an RFC 4733 digit.
 //!
-//! `cargo run --release -p pbx-relay --example app_load -- [sessions] [seconds] [workers] [first_port]`
-//! (defaults 1000, 20, 1, 30000).
+//! `cargo run --release -p pbx-relay --example app_load -- [sessions] [seconds] [workers] [first_port] [worker_fifo] [phones_fifo]`
+//! (defaults 1000, 20, 1, 30000, 0, 0). `worker_fifo` > 0 runs the relay workers with
+//! `SCHED_FIFO` at that priority ([`Relay::set_worker_priority`], needs root);
+//! `phones_fifo` > 0 does the same for the generator and receiver threads (the phones, which
+//! on a real network are other machines and do not compete for these cores).
 //!
 //! Prompts come from `/usr/share/asterisk/sounds/en_US_f_Allison/*.wav` (Debian's
 //! `asterisk-core-sounds-en-wav`), read by a small RIFF reader here (8 kHz 16-bit mono PCM, as
@@ -14,7 +17,8 @@
 //!   nanoseconds) over the measured interval (after a warm-up), per session, as % of one core;
 //!   the generator's and receiver's threads are measured apart and not included;
 //! - engine frame lateness from [`Relay::app_stats`] (how late after its 1 ms slot each frame
-//!   left the worker, the whole run including set-up): p50, p99, p99.9, max, % > 20 ms, skipped;
+//!   left the worker), over the measured interval, all workers' frames together: p50, p99,
+//!   p99.9, max, % > 20 ms, skipped;
 //! - receiver jitter: each packet's arrival at the phone socket against that leg's 20 ms grid
 //!   (RTP timestamp / 8 kHz from the leg's earliest-arriving packet), measured interval only;
 //! - digits: RFC 4733 digits sent and reported; inband digits reported (false detections in
@@ -32,7 +36,10 @@ use pbx_media::dtmf::TelephoneEvent;
 use pbx_media::engine::{DigitSource, InbandMode, Source};
 use pbx_media::player::{Player, Prompt};
 use pbx_media::{g711, rtp};
-use pbx_relay::{AppEvent, AppParams, Codec, LegParams, Relay, RelayConfig, RelayEvent};
+use pbx_relay::{
+    AppEvent, AppParams, Codec, EngineStats, LegParams, Relay, RelayConfig, RelayEvent,
+    WorkerPriority,
+};
 use rustix::event::epoll;
 
 const SOUNDS: &str = "/usr/share/asterisk/sounds/en_US_f_Allison";
@@ -168,6 +175,34 @@ struct Jitter {
     offsets: Vec<Vec<i64>>,
 }
 
+/// Runs the calling thread with `SCHED_FIFO` at `priority` (0: leaves it as it is).
+fn fifo(priority: u8) {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    if priority == 0 {
+        return;
+    }
+    thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Crossplatform(ThreadPriorityValue::try_from(priority).unwrap()),
+        ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+    )
+    .expect("SCHED_FIFO for the phones (needs root)");
+}
+
+/// The workers' frames between two `app_stats` snapshots, all workers together.
+fn window(before: &[EngineStats], after: &[EngineStats]) -> EngineStats {
+    let mut all = EngineStats::default();
+    for (i, a) in after.iter().enumerate() {
+        match before.get(i) {
+            Some(b) => all.merge(&a.since(b)),
+            None => all.merge(a),
+        }
+    }
+    all
+}
+
 fn quantile(sorted: &[i64], q: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
@@ -181,6 +216,8 @@ fn main() {
     let seconds = arg(2, 20);
     let workers = arg(3, 1) as usize;
     let first_port = arg(4, 30000) as u16;
+    let worker_fifo = arg(5, 0) as u8;
+    let phones_fifo = arg(6, 0) as u8;
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let load_start = loadavg();
     let (prompts, real) = load_prompts();
@@ -215,6 +252,11 @@ fn main() {
         }),
     )
     .unwrap();
+    if worker_fifo > 0 {
+        relay
+            .set_worker_priority(WorkerPriority::Fifo(worker_fifo))
+            .unwrap();
+    }
 
     // The IVR: a dozen prompts in a row, 300 ms apart, over and over; digits do not stop it
     // (no barge-in) and inband detection stays on after RFC 4733 digits (the costliest case).
@@ -264,6 +306,7 @@ fn main() {
         std::thread::Builder::new()
             .name("app-load-rx".into())
             .spawn(move || {
+                fifo(phones_fifo);
                 let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
                 for (i, (s, _)) in phones.iter().enumerate() {
                     epoll::add(
@@ -326,6 +369,7 @@ fn main() {
         std::thread::Builder::new()
             .name("app-load-gen".into())
             .spawn(move || {
+                fifo(phones_fifo);
                 let n = phones.len();
                 let mut pkt = [0u8; 12 + 160];
                 let mut pcm = [0i16; 160];
@@ -400,6 +444,8 @@ fn main() {
     let rx_ns = thread_cpu_ns("app-load-rx") - rx0;
     let totals = relay.totals();
     let apps = relay.app_stats();
+    let win = window(&apps_at_start.per_worker, &apps.per_worker);
+    let win_over20_pct = win.late_over_20ms as f64 * 100.0 / win.frames.max(1) as f64;
     stop.store(true, Ordering::Relaxed);
     let (digits_sent, gen_sent, gen_time) = generator.join().unwrap();
     let gen_pps = gen_sent as f64 / gen_time.as_secs_f64();
@@ -424,7 +470,8 @@ fn main() {
          relay_cpu_pct={core_pct:.2} relay_runqueue_wait_pct={wait_pct:.2} core_pct_per_session={per_session_pct:.5} \
          us_cpu_per_session_s={us_per_session_s:.1} generator_cpu_pct={:.2} receiver_cpu_pct={:.2} \
          engine_frames={} engine_p50_us={} engine_p99_us={} engine_p999_us={} engine_max_us={} \
-         engine_over20ms_pct={:.4} engine_skipped={} rx_jitter_p50_us={} rx_jitter_p99_us={} \
+         engine_over20ms_pct={:.4} engine_skipped={} engine_run_p999_us={} engine_run_max_us={} \
+         worker_fifo={worker_fifo} phones_fifo={phones_fifo} rx_jitter_p50_us={} rx_jitter_p99_us={} \
          rx_jitter_p999_us={} rx_jitter_max_us={} rx_over20ms_pct={over20_pct:.4} rx_packets={} \
          generator_pps={gen_pps:.0} wanted_pps={want_pps:.0} relay_rx_pps={:.0} relay_tx_pps={:.0} digits_sent={digits_sent} rfc4733_reported={} \
          inband_reported={} load_start={load_start} load_end={load_end}",
@@ -432,13 +479,15 @@ fn main() {
         if real { "asterisk-en" } else { "synthetic" },
         gen_ns as f64 / 1e9 / elapsed * 100.0,
         rx_ns as f64 / 1e9 / elapsed * 100.0,
-        apps.frames,
-        apps.p50_us,
-        apps.p99_us,
+        win.frames,
+        win.quantile_us(0.5),
+        win.quantile_us(0.99),
+        win.p999_us(),
+        win.max_late_us,
+        win_over20_pct,
+        win.skipped,
         apps.p999_us,
         apps.max_late_us,
-        apps.late_over_20ms_pct(),
-        apps.skipped,
         quantile(&all, 0.5),
         quantile(&all, 0.99),
         quantile(&all, 0.999),
@@ -453,21 +502,34 @@ fn main() {
         "\n{} IVR sessions ({} worker(s)), {elapsed:.0} s measured after {} s warm-up, load average {load_start} → {load_end}\n\
          relay worker CPU: {core_pct:.1} % of one core = {per_session_pct:.4} % per session ({us_per_session_s:.1} µs CPU per session-second); \
          runnable but waiting for a CPU: {wait_pct:.1} % of the time (other load on the machine)\n\
-         engine lateness (whole run, {} frames): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {:.4} % > 20 ms, {} skipped (engine frames before warm-up end: {})\n\
+         engine lateness (measured interval, {} frames of all workers): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {:.4} % > 20 ms, {} skipped (engine frames before: {}; whole run p99.9 {} µs, max {} µs)\n\
+         scheduling: relay workers {}, generator and receiver {}\n\
          receiver jitter vs 20 ms grid ({} packets): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {over20_pct:.4} % > 20 ms\n\
          caller packets: {gen_pps:.0}/s sent by the generator (wanted {want_pps:.0}/s)\n\
          digits: {digits_sent} RFC 4733 sent, {} reported; {} inband reported (false detections in speech)",
         apps.sessions,
         workers,
         WARMUP.as_secs(),
-        apps.frames,
-        apps.p50_us,
-        apps.p99_us,
+        win.frames,
+        win.quantile_us(0.5),
+        win.quantile_us(0.99),
+        win.p999_us(),
+        win.max_late_us,
+        win_over20_pct,
+        win.skipped,
+        apps_at_start.frames,
         apps.p999_us,
         apps.max_late_us,
-        apps.late_over_20ms_pct(),
-        apps.skipped,
-        apps_at_start.frames,
+        if worker_fifo > 0 {
+            format!("SCHED_FIFO {worker_fifo}")
+        } else {
+            "normal".into()
+        },
+        if phones_fifo > 0 {
+            format!("SCHED_FIFO {phones_fifo}")
+        } else {
+            "normal".into()
+        },
         all.len(),
         quantile(&all, 0.5),
         quantile(&all, 0.99),

@@ -1,6 +1,11 @@
 //! CPU per relayed packet: N calls × 50 packets/s each way through the relay on loopback.
 //!
-//! `cargo run --release -p pbx-relay --example relay_load -- [calls] [seconds] [workers] [first_port]`
+//! `cargo run --release -p pbx-relay --example relay_load -- [calls] [seconds] [workers] [first_port] [--record]`
+//!
+//! `--record` records every call ([`Relay::start_call_recording`] on its first leg: both
+//! directions decoded into 8 kHz stereo, handed over in one-second chunks on the worker thread)
+//! into a sink that counts the samples and drops them, so the figure is the relay's cost of a
+//! recording without the file writing (which a writer thread does elsewhere).
 //!
 //! One generator thread plays both phones of every call (172-byte G.711 packets every 20 ms)
 //! and drains what comes back. The relay's cost is the CPU time of its worker threads
@@ -11,12 +16,15 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pbx_relay::{Codec, LegParams, Relay, RelayConfig};
 
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
+        .filter(|a| !a.starts_with("--"))
         .nth(i)
         .and_then(|a| a.parse().ok())
         .unwrap_or(default)
@@ -55,6 +63,10 @@ fn main() {
     let seconds = arg(2, 10);
     let workers = arg(3, 1) as usize;
     let first_port = arg(4, 20000) as u16;
+    let record = std::env::args().any(|a| a == "--record");
+    // Samples and chunks the recording sinks received.
+    let rec_samples = Arc::new(AtomicU64::new(0));
+    let rec_chunks = Arc::new(AtomicU64::new(0));
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let relay = Relay::start(
         RelayConfig {
@@ -94,11 +106,23 @@ fn main() {
             legs.push(leg);
         }
         relay.connect(a, b);
+        if record {
+            let (samples, chunks) = (rec_samples.clone(), rec_chunks.clone());
+            relay.start_call_recording(
+                a,
+                Box::new(move |c| {
+                    samples.fetch_add(c.samples.len() as u64, Ordering::Relaxed);
+                    chunks.fetch_add(1, Ordering::Relaxed);
+                }),
+            );
+        }
     }
     let rss_calls = rss_kib();
 
+    // RTP version 2, payload type 0 (PCMU, what the legs are configured with), µ-law silence.
     let mut pkt = [0xffu8; 172];
     pkt[0] = 0x80;
+    pkt[1] = 0;
     let mut buf = [0u8; 2048];
     let mut seq: u16 = 0;
     let mut received = 0u64;
@@ -144,6 +168,7 @@ fn main() {
         }
     }
     let (t0, cpu0, tx0, rx0) = measured.unwrap();
+    let rec_s = rec_samples.load(Ordering::Relaxed) as f64 / 2.0 / 8000.0;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu_ns = thread_cpu_ns("pbx-relay-") - cpu0;
     let relayed = relay.totals().tx_packets - tx0;
@@ -157,12 +182,20 @@ fn main() {
         "relay_load calls={calls} workers={workers} seconds={elapsed:.1} relayed_pps={:.0} \
          relay_cpu_pct={core_pct:.2} us_per_pkt={us_per_pkt:.2} core_pct_per_call={per_call_pct:.4} \
          rss_kib_per_call={rss_per_call:.1} generator_sent={sent} relay_rx={} relay_tx={} \
-         dropped={} returned_loss={:.4}",
+         dropped={} returned_loss={:.4} record={record} recorded_call_s={rec_s:.0} \
+         recording_chunks={} load_end={}",
         relayed as f64 / elapsed,
         totals.rx_packets,
         totals.tx_packets,
         totals.dropped,
         lost.max(0.0),
+        rec_chunks.load(Ordering::Relaxed),
+        fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(","),
     );
     for leg in legs {
         relay.release(leg);

@@ -11,7 +11,8 @@
 //! mapping, A-law ↔ µ-law transcoding when the legs' codecs differ, re-stamping for the outgoing
 //! leg ([`pbx_media::Restamper`]) and `send_to` from the peer leg's socket: one reused buffer,
 //! no allocation (a tap, when set, copies the packet), no syscall besides the two socket calls
-//! (the clock is read once per wake-up). No-RTP timeouts are checked on a 250 ms timer.
+//! (the clock is read once per wake-up, and every 16 packets of a long batch). No-RTP timeouts
+//! are checked on a 250 ms timer.
 //!
 //! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
 //! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
@@ -29,8 +30,15 @@
 //! injected digits. While the app is attached the connected peer's packets (RTP and RTCP) are not
 //! forwarded to the leg (that is how music on hold replaces the held party's audio); the leg's
 //! own packets are still forwarded to its peer. [`Relay::detach_app`] returns it to plain
-//! relaying. The worker's epoll timeout is the earlier of its 250 ms housekeeping tick, the next
-//! injected-digit packet and the engine's next frame; the engine is ticked after every wake-up.
+//! relaying. The worker's deadline (the earlier of the next injected-digit packet, the engine's
+//! next frame and the recordings' next poll) is an absolute `timerfd` in its epoll set, exact to
+//! the microsecond (an `epoll_wait` timeout is whole milliseconds plus timer slack); the frames
+//! that are due go out first in every wake-up, before the packets that came with it. When the
+//! engine's next frame is due within 1 ms (many sessions: one slot every millisecond) the worker
+//! sleeps on its timer and commands only and takes the packets that arrived meanwhile in one
+//! batch: one wake-up per millisecond instead of one per packet, at the price of up to 1 ms more
+//! delay for packets relayed on that worker. [`Relay::set_worker_priority`] runs the workers
+//! with a real-time policy on a loaded machine (`bench/media.sh` measures both).
 //! App results arrive as [`RelayEvent::App`]. Legs without an app take the same path as before
 //! (one `Option` check more per forwarded packet).
 //!
@@ -290,6 +298,31 @@ pub enum RelayError {
     /// G.711 only): the app cannot run on it.
     #[error("the leg's codec is not G.711: no media application on it")]
     AppCodec,
+    /// The system refused the worker's scheduling policy (a real-time policy needs root or
+    /// `CAP_SYS_NICE`, and an `RLIMIT_RTPRIO` that allows the priority).
+    #[error("worker {worker}: scheduling policy refused: {reason}")]
+    Priority {
+        /// The worker thread (`pbx-relay-N`).
+        worker: usize,
+        /// What the system said.
+        reason: String,
+    },
+}
+
+/// How the relay's worker threads are scheduled; see [`Relay::set_worker_priority`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerPriority {
+    /// The normal time-sharing policy (`SCHED_OTHER`), as every thread starts: the default.
+    #[default]
+    Normal,
+    /// `SCHED_FIFO` at this priority (1–99): a worker that has a packet or a frame due runs
+    /// before every normal thread of the machine (compilers, databases, the SIP threads), so
+    /// its frames leave on time however loaded the machine is. The kernel still keeps 5 % of
+    /// each second for normal threads (`kernel.sched_rt_runtime_us`).
+    Fifo(u8),
+    /// `SCHED_RR` at this priority (1–99): as [`WorkerPriority::Fifo`], and workers at the
+    /// same priority share a CPU in 100 ms turns.
+    RoundRobin(u8),
 }
 
 /// A leg's counters.
@@ -466,6 +499,30 @@ impl Relay {
                 hasher: std::collections::hash_map::RandomState::new(),
             }),
         })
+    }
+
+    /// Sets the scheduling policy of every worker thread (each sets its own), and returns the
+    /// first refusal. Real-time policies are the operator's choice for a loaded machine: they
+    /// need root or `CAP_SYS_NICE`. Asterisk's `-p` and rtpengine's thread priority options are
+    /// the same idea; `bench/media.sh` measures what it changes.
+    pub fn set_worker_priority(&self, priority: WorkerPriority) -> Result<(), RelayError> {
+        if self.inner.shut.load(Ordering::Acquire) {
+            return Err(RelayError::ShutDown);
+        }
+        let mut replies = Vec::with_capacity(self.inner.workers.len());
+        for i in 0..self.inner.workers.len() {
+            let (tx, rx) = mpsc::sync_channel(1);
+            self.send(i, Cmd::SetPriority(priority, tx));
+            replies.push(rx);
+        }
+        for (worker, rx) in replies.into_iter().enumerate() {
+            match rx.recv_timeout(ANSWER_TIMEOUT) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => return Err(RelayError::Priority { worker, reason }),
+                Err(_) => return Err(RelayError::ShutDown),
+            }
+        }
+        Ok(())
     }
 
     /// The configuration the relay runs with.

@@ -18,11 +18,11 @@ use pbx_media::rtp::{self, RtcpMap};
 use pbx_media::{Latch, Restamper, g711};
 
 use crate::callrec::CallRec;
-use crate::poller::{Poller, WAKER, Waker};
+use crate::poller::{Poller, TIMER, WAKER, Waker, monotonic_ns};
 use crate::pool::Pool;
 use crate::{
     AppEvent, AppParams, Codec, EventFn, LegId, LegParams, LegStats, RecordingSink, RelayEvent,
-    TapPacket, WorkerHandle,
+    TapPacket, WorkerHandle, WorkerPriority,
 };
 
 /// Timeout checks run this often.
@@ -40,6 +40,14 @@ const DTMF_STEP_TICKS: u16 = 160;
 const DTMF_VOLUME: u8 = 10;
 /// Digits queued on one leg beyond this are dropped (a dialing burst is far shorter).
 const DTMF_QUEUE: usize = 32;
+/// Within a batch of readable sockets, the clock is read after this many and the frames that
+/// came due are sent (a `clock_gettime` through the vDSO costs far less than one packet).
+const CLOCK_EVERY: usize = 16;
+/// When the next frame is due within this, the worker sleeps on its clock (timer and
+/// commands) and takes the packets that arrived meanwhile in one batch at the deadline: with
+/// many app sessions (a slot every millisecond) that is one wake-up per millisecond instead of
+/// one per packet. A relayed packet waits at most this long.
+const CLOCKED_WITHIN_US: u64 = 1000;
 /// Call recordings move their aligned frames out this often (their rings hold a second).
 const REC_POLL_US: u64 = 100_000;
 
@@ -64,6 +72,8 @@ pub(crate) enum Cmd {
     StopCallRecording(LegId),
     /// Sessions and lateness of the worker's engine.
     AppStats(SyncSender<(usize, EngineStats)>),
+    /// Scheduling policy of the worker thread; the reply is the system's refusal, if any.
+    SetPriority(WorkerPriority, SyncSender<Result<(), String>>),
     Shutdown,
 }
 
@@ -88,6 +98,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::StartCallRecording(..) => "StartCallRecording",
             Cmd::StopCallRecording(_) => "StopCallRecording",
             Cmd::AppStats(_) => "AppStats",
+            Cmd::SetPriority(..) => "SetPriority",
             Cmd::Shutdown => "Shutdown",
         };
         f.write_str(name)
@@ -269,6 +280,7 @@ pub(crate) fn spawn(
         events,
         pool,
         epoch,
+        epoch_ns: monotonic_ns().saturating_sub(epoch.elapsed().as_nanos() as u64),
         counters: counters.clone(),
         rx_total: 0,
         tx_total: 0,
@@ -304,6 +316,8 @@ struct Worker {
     pool: Arc<Mutex<Pool>>,
     /// Shared by all workers, so a leg's times stay valid when it moves.
     epoch: Instant,
+    /// The epoch on `CLOCK_MONOTONIC`, ns (for the absolute deadline timer).
+    epoch_ns: u64,
     counters: Arc<WorkerCounters>,
     rx_total: u64,
     tx_total: u64,
@@ -352,28 +366,42 @@ impl Worker {
 
     fn serve(&mut self) {
         let mut events = Vec::with_capacity(EVENTS);
-        let mut now = Instant::now();
-        let mut next_tick = now + TICK;
+        let mut next_tick = Instant::now() + TICK;
+        // What the deadline timer is set to (None: disarmed), and whether it has fired since
+        // (setting it again clears its readiness; a fired timer left as is would wake every
+        // wait).
+        let mut armed: Option<u64> = None;
+        let mut fired = false;
         loop {
-            let mut timeout = next_tick.saturating_duration_since(now);
-            let rec_due = (!self.recording.is_empty()).then_some(self.next_rec_poll_us);
-            let due = [self.next_digit_due(), self.engine.next_deadline(), rec_due]
-                .into_iter()
-                .flatten()
-                .min();
-            if let Some(due) = due {
-                // A fresh reading: handling the last batch took time, and sleeping from the
-                // wake-up's clock would send the next frames late by that much.
-                now = Instant::now();
-                timeout = next_tick.saturating_duration_since(now);
-                let now_us = now.duration_since(self.epoch).as_micros() as u64;
-                timeout = timeout.min(Duration::from_micros(due.saturating_sub(now_us)));
+            let due = self.next_due();
+            if due != armed || fired {
+                let at_ns = due.map(|us| self.epoch_ns.saturating_add(us.saturating_mul(1000)));
+                if self.poll.set_deadline(at_ns).is_err() {
+                    return;
+                }
+                armed = due;
             }
-            if self.poll.wait(&mut events, timeout).is_err() {
+            let before = Instant::now();
+            let timeout = next_tick.saturating_duration_since(before);
+            let before_us = before.duration_since(self.epoch).as_micros() as u64;
+            let waited = if events.len() == EVENTS {
+                // The last batch was full: more sockets are ready now.
+                self.poll.wait(&mut events, Duration::ZERO)
+            } else if self
+                .engine
+                .next_deadline()
+                .is_some_and(|d| d <= before_us + CLOCKED_WITHIN_US)
+            {
+                self.poll.wait_clocked(&mut events, timeout)
+            } else {
+                self.poll.wait(&mut events, timeout)
+            };
+            if waited.is_err() {
                 return;
             }
-            now = Instant::now();
+            let now = Instant::now();
             let now_us = now.duration_since(self.epoch).as_micros() as u64;
+            fired = events.iter().any(|e| e.data.u64() == TIMER);
             // Commands first: a connect or configure sent before a packet arrived applies to it.
             if events.iter().any(|e| e.data.u64() == WAKER) {
                 self.waker.reset();
@@ -381,17 +409,25 @@ impl Worker {
                     return;
                 }
             }
+            // Then the frames that are due: the packets that arrived meanwhile can wait a few
+            // microseconds, the frames were already waiting for their slot.
+            self.send_due(now_us);
+            let mut handled = 0usize;
             for ev in &events {
                 let t = ev.data.u64();
-                if t != WAKER {
-                    self.readable((t / 2) as usize, t % 2 == 1, now, now_us);
+                if t == WAKER || t == TIMER {
+                    continue;
+                }
+                self.readable((t / 2) as usize, t % 2 == 1, now, now_us);
+                handled += 1;
+                if handled.is_multiple_of(CLOCK_EVERY) {
+                    // A long batch (a burst, or a wake-up after the thread waited for a CPU)
+                    // does not hold back a slot that came due meanwhile.
+                    self.send_due(self.now_us());
                 }
             }
-            if !self.injecting.is_empty() {
-                self.inject(now_us);
-            }
-            if !self.engine.is_empty() {
-                self.run_engine(now_us);
+            if handled >= CLOCK_EVERY {
+                self.send_due(self.now_us());
             }
             if !self.recording.is_empty() && now_us >= self.next_rec_poll_us {
                 self.poll_recordings(now_us);
@@ -405,6 +441,31 @@ impl Worker {
             self.counters
                 .dropped
                 .store(self.dropped_total, Ordering::Relaxed);
+        }
+    }
+
+    /// Microseconds since the relay's epoch, now.
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// When the next injected event packet, engine frame or recordings' poll is due (µs since
+    /// the epoch).
+    fn next_due(&self) -> Option<u64> {
+        let rec_due = (!self.recording.is_empty()).then_some(self.next_rec_poll_us);
+        [self.next_digit_due(), self.engine.next_deadline(), rec_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Sends the injected event packets and the engine frames due at `now_us`.
+    fn send_due(&mut self, now_us: u64) {
+        if !self.injecting.is_empty() {
+            self.inject(now_us);
+        }
+        if self.engine.next_deadline().is_some_and(|d| d <= now_us) {
+            self.run_engine(now_us);
         }
     }
 
@@ -691,6 +752,9 @@ impl Worker {
                 if let Some(slot) = self.slot(id) {
                     self.end_app(slot);
                 }
+            }
+            Cmd::SetPriority(priority, reply) => {
+                let _ = reply.send(set_own_priority(priority));
             }
             Cmd::StartCallRecording(id, sink) => {
                 let Some(slot) = self.slot(id) else { return };
@@ -1061,6 +1125,38 @@ impl Worker {
             }
         }
     }
+}
+
+/// Sets the calling thread's scheduling policy.
+fn set_own_priority(priority: WorkerPriority) -> Result<(), String> {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, RealtimeThreadSchedulePolicy, ThreadPriority,
+        ThreadPriorityValue, ThreadSchedulePolicy,
+    };
+    let (value, policy) = match priority {
+        WorkerPriority::Normal => (
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+        ),
+        WorkerPriority::Fifo(p) | WorkerPriority::RoundRobin(p) => {
+            let value = ThreadPriorityValue::try_from(p).map_err(|e| e.to_string())?;
+            let policy = if matches!(priority, WorkerPriority::Fifo(_)) {
+                RealtimeThreadSchedulePolicy::Fifo
+            } else {
+                RealtimeThreadSchedulePolicy::RoundRobin
+            };
+            (
+                ThreadPriority::Crossplatform(value),
+                ThreadSchedulePolicy::Realtime(policy),
+            )
+        }
+    };
+    thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        value,
+        policy,
+    )
+    .map_err(|e| format!("{e:?}"))
 }
 
 /// The next packet of the leg's front injected digit, numbered into its outgoing stream and

@@ -11,6 +11,7 @@ use pbx_media::rtp::{self, RtpHeader};
 use pbx_media::{g711, tone};
 use pbx_relay::{
     Codec, LegId, LegParams, RecordingChunk, Relay, RelayConfig, RelayError, RelayEvent,
+    WorkerPriority,
 };
 
 const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -710,4 +711,35 @@ fn stopping_a_call_recording_or_shutting_down_ends_it_with_a_last_chunk() {
         last.stats.packets, 1,
         "the caller's packet, on b's right channel"
     );
+}
+
+#[test]
+fn workers_take_a_real_time_priority_or_report_the_refusal_and_packets_still_flow() {
+    let (relay, _events) = start(46000, 4, Duration::from_secs(2));
+    // Priority 0 is not a real-time priority: every system refuses it, with the worker named.
+    match relay.set_worker_priority(WorkerPriority::Fifo(0)) {
+        Err(RelayError::Priority { worker: 0, .. }) => {}
+        other => panic!("expected worker 0's refusal, got {other:?}"),
+    }
+    // As root (or with CAP_SYS_NICE) SCHED_FIFO is granted; otherwise it is refused.
+    let fifo = relay.set_worker_priority(WorkerPriority::Fifo(5));
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if root {
+        assert!(fifo.is_ok(), "{fifo:?}");
+    }
+    let [(a, la, pa), (b, _, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
+    pa.send_to(&packet(0, 1, 160, 7, &[0xff; 160]), la).unwrap();
+    let (h, _) = recv_rtp(&pb);
+    assert_eq!(h.pt, 0);
+    relay.set_worker_priority(WorkerPriority::Normal).unwrap();
+    relay.release(a);
+    relay.release(b);
+    relay.shutdown();
+    assert!(matches!(
+        relay.set_worker_priority(WorkerPriority::Normal),
+        Err(RelayError::ShutDown)
+    ));
 }
