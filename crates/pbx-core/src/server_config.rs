@@ -246,6 +246,10 @@ pub struct MediaConfig {
     pub learn_window_ms: u32,
     /// Relay worker threads; 0 (default) = one per CPU core.
     pub workers: usize,
+    /// Run the relay workers with the real-time policy SCHED_FIFO at this priority (1–99;
+    /// needs root or CAP_SYS_NICE), so media frames keep their 20 ms cadence on a loaded
+    /// machine (as Asterisk's `-p`). 0 (default) = normal scheduling.
+    pub realtime_priority: u8,
     /// Codecs offered and accepted, in order of preference. Default `["PCMA", "PCMU"]`.
     pub codecs: Vec<Codec>,
     /// Payload type vpbx uses for RFC 4733 telephone-event in its own offers, 96..=127.
@@ -406,6 +410,7 @@ const MEDIA_KEYS: &[&str] = &[
     "rtp_hold_timeout_s",
     "learn_window_ms",
     "workers",
+    "realtime_priority",
     "codecs",
     "telephone_event_pt",
 ];
@@ -489,6 +494,7 @@ impl Default for ServerConfig {
                 rtp_hold_timeout_s: 300,
                 learn_window_ms: 2000,
                 workers: 0,
+                realtime_priority: 0,
                 codecs: Codec::ALL.to_vec(),
                 telephone_event_pt: 101,
             },
@@ -715,6 +721,11 @@ impl ServerConfig {
             .uint("learn_window_ms", 0, 60_000)?
             .map_or(m.learn_window_ms, to_u32);
         m.workers = media.uint("workers", 0, 1024)?.map_or(m.workers, to_usize);
+        m.realtime_priority = media
+            .uint("realtime_priority", 0, 99)?
+            .map_or(m.realtime_priority, |v| {
+                u8::try_from(v).expect("range-checked to 0..=99")
+            });
         if media.get("codecs").is_some() {
             let path = media.at("codecs");
             let names = string_list(media.list("codecs")?, &path)?;

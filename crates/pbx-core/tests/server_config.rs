@@ -375,6 +375,7 @@ rtp_timeout_s = 5
 rtp_hold_timeout_s = 0
 learn_window_ms = 0
 workers = 2
+realtime_priority = 20
 codecs = ["pcmu"]
 telephone_event_pt = 96
 [features]
@@ -408,6 +409,7 @@ blind_transfer = "#1#"
         (5, 0, 0, 2)
     );
     assert_eq!(c.media.codecs, [Codec::Pcmu]);
+    assert_eq!(c.media.realtime_priority, 20);
     assert_eq!(c.media.telephone_event_pt, 96);
     assert_eq!(c.features.attended_transfer, "*7");
     assert_eq!(c.features.blind_transfer, "#1#");
@@ -454,6 +456,10 @@ fn call_and_media_values_are_validated() {
     assert_eq!(
         err("[media]\ntelephone_event_pt = 8\n"),
         "media.telephone_event_pt: 8 is out of range (allowed 96..=127)"
+    );
+    assert_eq!(
+        err("[media]\nrealtime_priority = 100\n"),
+        "media.realtime_priority: 100 is out of range (allowed 0..=99)"
     );
     assert_eq!(
         err("[media]\nlearn_window_ms = 90000\n"),

@@ -55,6 +55,8 @@ pub struct Settings {
     pub own_ip_policy: crate::OwnIpPolicy,
     /// The RTP relay (`[media]`); `None` runs without media (calls get 503).
     pub relay: Option<pbx_relay::RelayConfig>,
+    /// `[media] realtime_priority`: SCHED_FIFO priority of the relay workers, 0 = normal.
+    pub relay_realtime_priority: u8,
     pub calls: crate::calls::CallSettings,
     /// `[sip] local_networks` as (network, prefix length).
     pub local_networks: Vec<(IpAddr, u8)>,
@@ -165,7 +167,18 @@ pub async fn serve(
                     let _ = tx.try_send(ShardMsg::Media(ev));
                 }
             });
-            Some(pbx_relay::Relay::start(cfg.clone(), on_event).map_err(ServeError::Relay)?)
+            let relay =
+                pbx_relay::Relay::start(cfg.clone(), on_event).map_err(ServeError::Relay)?;
+            let prio = settings.relay_realtime_priority;
+            if prio > 0 {
+                match relay.set_worker_priority(pbx_relay::WorkerPriority::Fifo(prio)) {
+                    Ok(()) => tracing::info!(priority = prio, "relay workers run SCHED_FIFO"),
+                    Err(e) => {
+                        tracing::warn!(priority = prio, error = %e, "relay workers keep normal scheduling (realtime_priority needs root or CAP_SYS_NICE)")
+                    }
+                }
+            }
+            Some(relay)
         }
         None => None,
     };

@@ -99,6 +99,7 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
             _ => pbx_server::OwnIpPolicy::UniqueAuthUser,
         },
         relay: Some(relay_config(cfg)),
+        relay_realtime_priority: cfg.media.realtime_priority,
         calls: call_settings(cfg),
         local_networks: cfg
             .sip
