@@ -432,15 +432,7 @@ async fn demo() -> Result<()> {
             parse_stored(domain, t.config.as_deref().unwrap_or(""), None).map_err(|e| anyhow!(e))?
         }
         None => {
-            let mut yaml = format!("domain: {domain}\nlanguage: en\ncountry: IT\nusers:\n");
-            for (ext, name) in DEMO_USERS {
-                let secret: String = (0..12)
-                    .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
-                    .collect();
-                yaml.push_str(&format!(
-                    "  - {{ext: \"{ext}\", name: \"{name}\", secret: \"{secret}\"}}\n"
-                ));
-            }
+            let yaml = demo_tenant_yaml(domain, demo_sounds_installed());
             let t = TenantConfig::from_yaml_str(&yaml).map_err(|e| anyhow!("demo tenant: {e}"))?;
             store
                 .create_tenant(domain)
@@ -458,9 +450,15 @@ async fn demo() -> Result<()> {
     println!("  registrar/proxy: 127.0.0.1:5060   domain (realm): {domain}");
     for u in &tenant.users {
         println!(
-            "  user {}  password {}",
+            "  user {}  password {}  voicemail PIN {}{}",
             u.ext,
-            u.secret.as_deref().unwrap_or("?")
+            u.secret.as_deref().unwrap_or("?"),
+            u.pin.as_deref().unwrap_or("-"),
+            if u.records_calls(&tenant.options) {
+                "  (calls recorded)"
+            } else {
+                ""
+            }
         );
     }
     if let Some(u) = tenant.users.first() {
@@ -485,6 +483,88 @@ async fn demo() -> Result<()> {
          the audio goes through vpbx's relay; see the call with `calls {domain}` while it runs \
          and its record with `cdr {domain}` after"
     );
+    if tenant.ivrs.iter().any(|i| i.ext.is_some()) {
+        println!(
+            "dial 5000 for the voice menu (\"enter the number you wish to call\": key an extension)"
+        );
+    }
+    println!(
+        "an unanswered or unregistered user's calls go to voicemail; dial {} from a phone to \
+         listen (PIN above); a held party hears music on hold; recordings of 1003's calls land in \
+         {}/tenants/{domain}/recordings/",
+        tenant.service_codes.voicemail,
+        cfg.data_dir.display()
+    );
     println!("stop with Ctrl-C");
     serve(cfg).await
+}
+
+/// Whether the Asterisk English prompts the demo's voice menu plays are installed (Debian's
+/// `asterisk-core-sounds-en-wav`); without them the demo has no menu.
+fn demo_sounds_installed() -> bool {
+    std::path::Path::new("/usr/share/asterisk/sounds/en_US_f_Allison/vm-enter-num-to-call.wav")
+        .exists()
+}
+
+/// The demo tenant: three users with random secrets and PINs, each with voicemail on no
+/// answer, 1003's calls recorded, and (with the system prompts installed) a voice menu on 5000
+/// that dials any extension keyed.
+fn demo_tenant_yaml(domain: &str, with_menu: bool) -> String {
+    let mut yaml = format!(
+        "domain: {domain}\nlanguage: en\ncountry: IT\noptions: {{recording_download: true}}\nusers:\n"
+    );
+    for (ext, name) in DEMO_USERS {
+        let secret: String = (0..12)
+            .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+            .collect();
+        let pin: String = (0..4)
+            .map(|_| char::from(b'0' + rand::random_range(0..10u8)))
+            .collect();
+        let recording = if ext == "1003" {
+            ", recording: true"
+        } else {
+            ""
+        };
+        yaml.push_str(&format!(
+            "  - {{ext: \"{ext}\", name: \"{name}\", secret: \"{secret}\", pin: \"{pin}\", \
+             voicemail: {{enabled: true}}, on_no_answer: \"voicemail:{ext}\", \
+             on_unavailable: \"voicemail:{ext}\"{recording}}}\n"
+        ));
+    }
+    if with_menu {
+        yaml.push_str(
+            "ivrs:\n  - {name: main, ext: \"5000\", prompts: [vm-enter-num-to-call], \
+             direct_dial: true, options: {\"0\": \"user:1001\"}, on_timeout: \"voicemail:1001\"}\n",
+        );
+    }
+    yaml
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_demo_tenant_has_voicemail_a_recorded_user_and_a_menu_when_the_prompts_exist() {
+        for with_menu in [false, true] {
+            let t = TenantConfig::from_yaml_str(&demo_tenant_yaml("demo.vpbx.test", with_menu))
+                .unwrap();
+            assert_eq!(t.users.len(), 3);
+            for u in &t.users {
+                assert!(u.voicemail.enabled && u.pin.as_deref().is_some_and(|p| p.len() == 4));
+            }
+            let recorded: Vec<&str> = t
+                .users
+                .iter()
+                .filter(|u| u.records_calls(&t.options))
+                .map(|u| u.ext.as_str())
+                .collect();
+            assert_eq!(recorded, ["1003"]);
+            assert_eq!(
+                t.ivrs.iter().filter_map(|i| i.ext.as_ref()).count(),
+                usize::from(with_menu)
+            );
+        }
+    }
 }
