@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from calls import add_media_config, analyze, assert_tone, read_wav, rms_dbfs, wait_recording_seconds
+from calls import (add_media_config, analyze, assert_tone, make_tone_wav, read_wav, rms_dbfs,
+                   wait_recording_seconds)
 from peers import free_port, wait_until
 from test_calls_vpbx import A_HZ, A_PEAK, B_HZ, B_PEAK, DOMAIN, RMS, SECRETS, Pbx, uri
 
@@ -409,3 +410,23 @@ def test_a_user_listens_to_a_voicemail_by_phone_with_the_service_code_and_pin(vp
     # Listened to: it moved to Old.
     old = Path(vpbx.data) / "tenants" / DOMAIN / "voicemail" / "1003" / "Old"
     wait_until(lambda: old.exists() and any(old.iterdir()), 5)
+
+
+def test_a_busy_users_voicemail_plays_the_busy_greeting_they_uploaded(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    # The user's own busy greeting: 3 s of 1.5 kHz (their unavailable one stays the system's).
+    greeting = make_tone_wav(tmp_path / "busy-greeting.wav", 1500, 3, -10.0)
+    vpbx.cli("prompt", "add", DOMAIN, "bob-busy", str(greeting))
+    vm = {"1002": {"voicemail": {"enabled": True, "busy_greeting": "bob-busy", "max_message_s": 5},
+                   "on_busy": "voicemail:1002", "on_unavailable": "voicemail:1002"}}
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), ""))
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b")
+    a.dial(uri("1002"))
+    b.wait_event("CALL_INCOMING", 10)
+    b.reject()                                   # 486: busy, so on_busy and the busy greeting
+    a.wait_established(10)
+    rec = wait_recording_seconds(a, 3.0, timeout=10)
+    a.hangup()
+    a.wait_closed(5)
+    assert_tone(rec, 1500, -10.0 + RMS, start=0.3, end=2.7, db_tol=6.0)

@@ -393,6 +393,9 @@ pub struct Call {
     /// application: G.711 only, the negotiated one first; forks then offer
     /// only what the relay can bridge without a transcoder it lacks.
     a_codecs: Option<Vec<Codec>>,
+    /// The walk left a user who was busy (`on_busy`): a voicemail reached
+    /// from there plays the busy greeting.
+    busy_failover: bool,
 }
 
 impl Call {
@@ -443,6 +446,7 @@ impl Call {
             moh_class: "default".to_owned(),
             a_tone: false,
             a_codecs: None,
+            busy_failover: false,
             app_wait_ack: false,
         };
         let h = &call.inbound.invite.headers;
@@ -540,6 +544,13 @@ impl Call {
 
     pub fn answer_ms(&self) -> Option<u64> {
         self.answer_ms
+    }
+
+    /// The destination being walked to was reached because the user rung
+    /// before was busy (their `on_busy`), not unanswered or unavailable:
+    /// voicemail plays the user's busy greeting.
+    pub fn failover_was_busy(&self) -> bool {
+        self.busy_failover
     }
 
     /// Whether the answered call is on hold on either side.
@@ -843,6 +854,7 @@ impl Call {
             Some(dest) if !matches!(dest, Destination::User(_)) => {
                 self.ringing_sent = false;
                 self.goto(dest, env);
+                self.busy_failover = outcome == Outcome::Busy;
             }
             _ => self.finish_unanswered(outcome, env),
         }

@@ -294,6 +294,23 @@ fn no_answer_after_the_menu_goes_to_the_users_voicemail() {
 }
 
 #[test]
+fn voicemail_knows_whether_the_user_was_busy_or_did_not_answer() {
+    for (status, busy) in [(486, true), (480, false)] {
+        let mut h = Harness::new();
+        h.receive(CALLER, &invite_text(&sdp(4000, "8 0", "sendrecv")));
+        let mut t = user("1002");
+        t.contacts = vec![contact(PHONE_1)];
+        t.on_busy = Some(dest("voicemail:1002"));
+        t.on_unavailable = Some(dest("voicemail:1002"));
+        t.on_no_answer = Some(dest("voicemail:1002"));
+        h.with(|c, env| c.ring(t, env));
+        h.answer(PHONE_1, status, None);
+        assert_eq!(h.gotos(), vec![(dest("voicemail:1002"), 1)], "{status}");
+        assert_eq!(h.call().failover_was_busy(), busy, "{status}");
+    }
+}
+
+#[test]
 fn an_unanswered_callers_no_answer_destination_may_be_voicemail() {
     let mut h = Harness::new();
     h.receive(CALLER, &invite_text(&sdp(4000, "8 0", "sendrecv")));

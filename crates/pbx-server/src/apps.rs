@@ -271,7 +271,12 @@ impl Shard {
             Destination::Voicemail(ext) | Destination::Message(ext) => {
                 let caller = self.calls_caller(id);
                 let full = self.storage_full(&cfg);
-                deposit(&cfg, ext, caller, full)
+                let kind = if self.calls_failover_busy(id) {
+                    GreetingKind::Busy
+                } else {
+                    GreetingKind::Unavailable
+                };
+                deposit(&cfg, ext, caller, kind, full)
             }
             _ => None,
         };
@@ -564,14 +569,18 @@ fn deposit(
     cfg: &TenantConfig,
     ext: &Ext,
     caller: CallerId,
+    kind: GreetingKind,
     full: bool,
 ) -> Option<Box<dyn MediaApp + Send>> {
     let u = cfg.user(ext.as_str())?;
     if !u.voicemail.enabled {
         return None;
     }
-    let mut spec = DepositSpec::new(lang_of(cfg), ext.clone(), GreetingKind::Unavailable, caller);
-    spec.has_greeting = u.voicemail.unavailable_greeting.is_some();
+    let mut spec = DepositSpec::new(lang_of(cfg), ext.clone(), kind, caller);
+    spec.has_greeting = match kind {
+        GreetingKind::Busy => u.voicemail.busy_greeting.is_some(),
+        _ => u.voicemail.unavailable_greeting.is_some(),
+    };
     spec.max_ms = u64::from(u.voicemail.max_message_s) * 1000;
     spec.mailbox_full = full;
     Some(Box::new(Deposit::new(spec)))

@@ -854,6 +854,15 @@ impl Shard {
     }
 
     /// Who is calling in call `id`, for voicemail.
+    /// The call walks on because the user it rang was busy (see
+    /// [`Call::failover_was_busy`]).
+    pub(crate) fn calls_failover_busy(&self, id: u64) -> bool {
+        self.calls
+            .slots
+            .get(&id)
+            .is_some_and(|s| s.call.failover_was_busy())
+    }
+
     pub(crate) fn calls_caller(&self, id: u64) -> pbx_app::CallerId {
         self.calls
             .slots

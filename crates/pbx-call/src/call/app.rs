@@ -400,6 +400,7 @@ impl Call {
             return;
         }
         self.destination = dest.to_string();
+        self.busy_failover = false;
         if dest == Destination::Hangup {
             return self.end_walk(StatusCode::TEMPORARILY_UNAVAILABLE, "hangup", env);
         }
