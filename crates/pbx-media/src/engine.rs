@@ -361,18 +361,22 @@ impl Engine {
         true
     }
 
-    /// Replaces what the session sends. A prompt list that was still playing ends with
-    /// `PlayDone { stopped: true }`. `false` if the session is unknown.
+    /// Replaces what the session sends. A prompt list that had not reported its end yet
+    /// reports it now: `PlayDone { stopped: true }` (playing, or stopped by a barge-in digit
+    /// since the last frame), so every prompt list set yields exactly one `PlayDone`. `false`
+    /// if the session is unknown.
     pub fn set_source(&mut self, id: SessionId, source: Source) -> bool {
         let Some(s) = self.session(id) else {
             return false;
         };
         let old = std::mem::replace(&mut s.source, source);
-        if let Source::Player(p) = old
-            && p.state() == PlayState::Playing
-        {
+        // Every prompt list set reports exactly one PlayDone: one replaced while playing, or
+        // stopped by a barge-in digit but not yet ticked (the owner often answers the digit
+        // with a new source before the next frame), or empty and not yet ticked.
+        if let Source::Player(p) = old {
+            let stopped = p.state() != PlayState::Finished;
             self.events
-                .push_back((id, EngineEvent::PlayDone { stopped: true }));
+                .push_back((id, EngineEvent::PlayDone { stopped }));
         }
         true
     }
@@ -664,6 +668,35 @@ mod tests {
         assert_eq!(done_at, Some(980)); // the 50th frame carries the prompt's end
         assert!(goertzel(&audio[..8000], 1000.0, 8000) > 0.9 * t.amplitude());
         assert!(audio[8000..].iter().all(|s| *s == 0));
+    }
+
+    #[test]
+    fn a_prompt_list_cut_by_a_digit_and_replaced_before_the_next_frame_still_reports_its_end() {
+        let mut e = Engine::new(0);
+        let id = e.add(params(1));
+        let long: Prompt = vec![1000i16; 80_000].into();
+        e.set_source(id, Source::Player(Player::new(vec![long.clone()], 0)));
+        e.tick(0, &mut |_, _| {});
+        let ev = TelephoneEvent {
+            event: 1,
+            end: false,
+            volume: 10,
+            duration: 160,
+        };
+        let got = e.on_rtp(id, 0, &rtp_packet(101, 1, 160, &ev.to_bytes()));
+        assert!(matches!(got, Some(EngineEvent::Digit { digit: '1', .. })));
+        // The owner answers the digit with the next prompts before any frame went out.
+        e.set_source(id, Source::Player(Player::new(vec![long], 0)));
+        assert_eq!(
+            e.poll_event(),
+            Some((id, EngineEvent::PlayDone { stopped: true }))
+        );
+        assert_eq!(e.poll_event(), None, "one PlayDone per prompt list");
+        e.set_source(id, Source::Silence);
+        assert_eq!(
+            e.poll_event(),
+            Some((id, EngineEvent::PlayDone { stopped: true }))
+        );
     }
 
     #[test]
