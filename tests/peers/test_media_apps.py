@@ -14,7 +14,7 @@ from pathlib import Path
 from calls import (add_media_config, analyze, assert_tone, make_tone_wav, read_wav, rms_dbfs,
                    wait_recording_seconds)
 from peers import free_port, wait_until
-from test_calls_vpbx import A_HZ, A_PEAK, B_HZ, B_PEAK, DOMAIN, RMS, SECRETS, Pbx, uri
+from test_calls_vpbx import A_HZ, A_PEAK, B_HZ, B_PEAK, C_HZ, C_PEAK, DOMAIN, RMS, SECRETS, Pbx, uri
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 PROMPT = "demo-congrats"          # 30.3 s of speech: long enough to hear, cut short by a digit
@@ -430,3 +430,35 @@ def test_a_busy_users_voicemail_plays_the_busy_greeting_they_uploaded(vpbx, reap
     a.hangup()
     a.wait_closed(5)
     assert_tone(rec, 1500, -10.0 + RMS, start=0.3, end=2.7, db_tol=6.0)
+
+
+def test_a_user_records_their_greeting_by_phone_and_callers_hear_it(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper)
+    vm = {"1003": {"pin": "4321", "ring_timeout": 3, "voicemail": {"enabled": True, "max_message_s": 5},
+                   "on_unavailable": "voicemail:1003", "on_no_answer": "voicemail:1003"}}
+    apply_live(vpbx, tmp_path, tenant_with(users(**vm), ""))
+    # 1003's phone (its microphone: 2 kHz) opens the mailbox, 0 = options, 1 = unavailable greeting.
+    c = pbx.phone("c", "1003", "127.0.0.5", "c")
+    c.dial(uri("*97"))
+    c.wait_established(10)
+    time.sleep(2.0)
+    c.send_dtmf("4321#")
+    time.sleep(3.0)
+    c.send_dtmf("0")
+    time.sleep(1.5)
+    c.send_dtmf("1")                             # "after the tone, say your unavailable message…" 5.4 s
+    time.sleep(10.0)                             # then the beep and about 4 s of 2 kHz
+    c.send_dtmf("#")
+    greeting = vpbx.data / "tenants" / DOMAIN / "greetings" / "1003" / "unavailable.wav"
+    assert wait_until(greeting.exists, 10), "the greeting was not stored"
+    c.hangup()
+    c.wait_closed(5)
+    c.stop()
+    # A caller reaching 1003's voicemail hears that greeting (2 kHz), not the system one.
+    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+    a.dial(uri("1003"))
+    a.wait_established(15)
+    rec = wait_recording_seconds(a, 3.5, timeout=10)
+    a.hangup()
+    a.wait_closed(5)
+    assert_tone(rec, C_HZ, C_PEAK + RMS, start=0.5, end=3.0, db_tol=6.0)

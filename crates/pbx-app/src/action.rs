@@ -177,6 +177,14 @@ pub enum Action {
     StoreMessage(MessageMeta),
     /// Delete the recording that just ended (too short or silent).
     DiscardRecording,
+    /// Keep the recording that just ended as this mailbox's greeting of `kind` (recorded by
+    /// its owner from the mailbox options): played instead of the system greeting.
+    StoreGreeting {
+        /// Whose greeting.
+        mailbox: Ext,
+        /// Busy or unavailable.
+        kind: GreetingKind,
+    },
     /// Delete a stored message.
     DeleteMessage {
         /// Which one.

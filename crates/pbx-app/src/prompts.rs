@@ -30,6 +30,12 @@ pub const VM_TOOSHORT: &str = "vm-tooshort";
 pub const VM_MSGSAVED: &str = "vm-msgsaved";
 /// "The mailbox is full".
 pub const VM_MAILBOXFULL: &str = "vm-mailboxfull";
+/// "Press 1 to record your unavailable message, 2 … busy message, … * to return".
+pub const VM_OPTIONS: &str = "vm-options";
+/// "After the tone, say your unavailable message, then press pound".
+pub const VM_REC_UNV: &str = "vm-rec-unv";
+/// "After the tone, say your busy message, then press pound".
+pub const VM_REC_BUSY: &str = "vm-rec-busy";
 /// "Password".
 pub const VM_PASSWORD: &str = "vm-password";
 /// "Login incorrect".
@@ -102,6 +108,9 @@ pub const COMMON: &[&str] = &[
     VM_TOOSHORT,
     VM_MSGSAVED,
     VM_MAILBOXFULL,
+    VM_OPTIONS,
+    VM_REC_UNV,
+    VM_REC_BUSY,
     VM_PASSWORD,
     VM_INCORRECT,
     VM_YOUHAVE,

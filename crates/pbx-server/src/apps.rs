@@ -96,6 +96,16 @@ impl<'a> AppMedia<'a> {
             PromptRef::System(name) => get(name),
             PromptRef::Named(name) => get(name),
             PromptRef::Greeting { ext, kind } => {
+                // Recorded by the user from the mailbox options: it wins over a configured one.
+                if let Some(vault) = self.ctx.vault.as_ref()
+                    && let Ok(path) =
+                        vault.file_path(&cfg.domain, &greeting_file(ext.as_str(), *kind))
+                    && let Ok(bytes) = std::fs::read(path)
+                    && let Ok(pcm) = pbx_audio::decode_wav(&bytes)
+                    && let Ok(pcm) = pbx_audio::resample(&pcm, 8000)
+                {
+                    return Some(pcm.samples.into());
+                }
                 let u = cfg.user(ext.as_str())?;
                 let name = match kind {
                     GreetingKind::Busy => u.voicemail.busy_greeting.as_deref(),
@@ -276,7 +286,8 @@ impl Shard {
                 } else {
                     GreetingKind::Unavailable
                 };
-                deposit(&cfg, ext, caller, kind, full)
+                let recorded = self.has_recorded_greeting(&cfg, ext.as_str(), kind);
+                deposit(&cfg, ext, caller, kind, full, recorded)
             }
             _ => None,
         };
@@ -307,6 +318,33 @@ impl Shard {
         full
     }
 
+    /// Whether `ext` recorded a greeting of `kind` by phone.
+    fn has_recorded_greeting(&self, cfg: &TenantConfig, ext: &str, kind: GreetingKind) -> bool {
+        self.ctx.vault.as_ref().is_some_and(|v| {
+            v.file_path(&cfg.domain, &greeting_file(ext, kind))
+                .is_ok_and(|p| p.exists())
+        })
+    }
+
+    /// Keeps a greeting the user recorded from the mailbox options (off the shard).
+    fn store_greeting(&self, cfg: &TenantConfig, ext: &str, kind: GreetingKind, samples: Vec<i16>) {
+        let Some(vault) = self.ctx.vault.clone() else {
+            return;
+        };
+        if samples.is_empty() || self.storage_full(cfg) {
+            tracing::warn!(tenant = %cfg.domain, ext, "greeting not stored");
+            return;
+        }
+        let domain = cfg.domain.clone();
+        let file = greeting_file(ext, kind);
+        let wav = pbx_audio::encode_wav_pcm16(8000, 1, &samples);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = vault.put_file(&domain, &file, &wav) {
+                tracing::error!(tenant = %domain, error = %e, "greeting not stored");
+            }
+        });
+    }
+
     /// What an application asks beyond media.
     pub(crate) fn on_app_action(&mut self, id: u64, action: Action) {
         let Some(tenant) = self.calls_tenant(id) else {
@@ -320,6 +358,10 @@ impl Shard {
             }
             Action::DiscardRecording => {
                 self.apps_state().recorded.remove(&id);
+            }
+            Action::StoreGreeting { mailbox, kind } => {
+                let samples = self.apps_state().recorded.remove(&id).unwrap_or_default();
+                self.store_greeting(&cfg, mailbox.as_str(), kind, samples);
             }
             Action::EnterMailbox(ext) => {
                 let app = login(&cfg, &ext);
@@ -571,16 +613,18 @@ fn deposit(
     caller: CallerId,
     kind: GreetingKind,
     full: bool,
+    recorded_greeting: bool,
 ) -> Option<Box<dyn MediaApp + Send>> {
     let u = cfg.user(ext.as_str())?;
     if !u.voicemail.enabled {
         return None;
     }
     let mut spec = DepositSpec::new(lang_of(cfg), ext.clone(), kind, caller);
-    spec.has_greeting = match kind {
-        GreetingKind::Busy => u.voicemail.busy_greeting.is_some(),
-        _ => u.voicemail.unavailable_greeting.is_some(),
-    };
+    spec.has_greeting = recorded_greeting
+        || match kind {
+            GreetingKind::Busy => u.voicemail.busy_greeting.is_some(),
+            _ => u.voicemail.unavailable_greeting.is_some(),
+        };
     spec.max_ms = u64::from(u.voicemail.max_message_s) * 1000;
     spec.mailbox_full = full;
     Some(Box::new(Deposit::new(spec)))
@@ -607,4 +651,17 @@ pub(crate) fn service_code(
         return None;
     }
     login(cfg, &Ext::parse(caller_ext)?)
+}
+
+/// Where a greeting recorded by phone is kept: `greetings/<ext>/busy.wav` or
+/// `unavailable.wav` in the tenant's directory.
+fn greeting_file(ext: &str, kind: GreetingKind) -> pbx_vault::TenantFile {
+    let name = match kind {
+        GreetingKind::Busy => "busy.wav",
+        _ => "unavailable.wav",
+    };
+    pbx_vault::TenantFile::Greeting {
+        ext: ext.to_owned(),
+        name: name.to_owned(),
+    }
 }

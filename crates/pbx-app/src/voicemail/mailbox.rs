@@ -5,7 +5,10 @@
 //! new, `1` old, `#` cancel), `*` help, `#` goodbye. During and after a message: `7`
 //! delete, `9` save, `4` previous, `6` next, `5` repeat, `3` envelope (caller and time),
 //! `*` help, `#` goodbye, and (as in Asterisk, where every key works everywhere) `1`
-//! first message, `2` change folder. A message moves from new to old as soon as it starts playing
+//! first message, `2` change folder. `0` in the main menu opens the mailbox options: `1`
+//! records the unavailable greeting, `2` the busy greeting ("after the tone, say your …
+//! message, then press pound": a beep, up to 60 s, `#` or 5 s of silence ends it; a silent or
+//! shorter-than-1 s take is refused as too short), `*` back to the main menu. A message moves from new to old as soon as it starts playing
 //! (Asterisk marks it heard then); every change of the counts emits
 //! [`Action::SetMwi`]. Silence replays the current instructions; after `max_repeats`
 //! silent rounds the menu says goodbye and hangs up.
@@ -15,7 +18,9 @@
 
 use pbx_core::Ext;
 
-use crate::action::{Action, CallerId, Event, Folder, Io, MediaApp, MessageId, PromptRef, is_dtmf};
+use crate::action::{
+    Action, CallerId, Event, Folder, GreetingKind, Io, MediaApp, MessageId, PromptRef, is_dtmf,
+};
 use crate::prompts as p;
 use crate::say::{self, Lang};
 
@@ -81,6 +86,23 @@ pub enum MailboxState {
     Main,
     /// "Change to which folder?".
     FolderChoice,
+    /// The mailbox options (record a greeting).
+    Options,
+    /// "After the tone, say your … message" plays (keys are ignored until the beep).
+    GreetingInstructions {
+        /// The busy greeting, else the unavailable one.
+        busy: bool,
+    },
+    /// Recording a greeting (after its instructions and the beep).
+    RecordingGreeting {
+        /// The busy greeting, else the unavailable one.
+        busy: bool,
+    },
+    /// `#` ended the greeting's recording; waiting for [`Event::RecordDone`].
+    ExpectGreetingDone {
+        /// The busy greeting, else the unavailable one.
+        busy: bool,
+    },
     /// At message `index` of the current folder's list (playing it, or after it).
     Message {
         /// Position in the current list.
@@ -111,7 +133,19 @@ enum AfterPlay {
     Instructions,
     /// Hang up.
     Hangup,
+    /// Start recording a greeting (its instructions were played).
+    RecordGreeting {
+        /// The busy greeting, else the unavailable one.
+        busy: bool,
+    },
 }
+
+/// Longest greeting a user may record.
+const GREETING_MAX_MS: u64 = 60_000;
+/// Silence that ends a greeting's recording.
+const GREETING_SILENCE_MS: u64 = 5_000;
+/// Shorter takes are refused.
+const GREETING_MIN_MS: u64 = 1_000;
 
 /// A user listening to their mailbox.
 #[derive(Debug)]
@@ -258,6 +292,7 @@ impl MailboxMenu {
     fn instructions(&self) -> Vec<PromptRef> {
         match self.state {
             MailboxState::FolderChoice => Self::folder_instructions(),
+            MailboxState::Options => sys([p::VM_OPTIONS]),
             MailboxState::Message { index } => self.message_instructions(index),
             _ => self.main_instructions(),
         }
@@ -344,10 +379,49 @@ impl MailboxMenu {
                 self.state = MailboxState::FolderChoice;
                 self.say(Self::folder_instructions(), AfterPlay::Wait);
             }
+            '0' => self.go_options(Vec::new()),
             '*' => self.go_main(Vec::new()),
             '#' => self.goodbye(),
             _ => self.go_main(sys([p::INVALID_OPTION])),
         }
+    }
+
+    fn go_options(&mut self, mut before: Vec<PromptRef>) {
+        self.state = MailboxState::Options;
+        before.push(PromptRef::System(p::VM_OPTIONS));
+        self.say(before, AfterPlay::Wait);
+    }
+
+    fn options_digit(&mut self, d: char) {
+        match d {
+            '1' | '2' => {
+                let busy = d == '2';
+                let said = if busy { p::VM_REC_BUSY } else { p::VM_REC_UNV };
+                // No barge-in: the instructions end with "press pound", which ends the take.
+                self.io.play(sys([said]), false);
+                self.after_play = AfterPlay::RecordGreeting { busy };
+                self.state = MailboxState::GreetingInstructions { busy };
+            }
+            '*' | '#' => self.go_main(Vec::new()),
+            _ => self.go_options(sys([p::INVALID_OPTION])),
+        }
+    }
+
+    /// A greeting's recording ended.
+    fn greeting_recorded(&mut self, busy: bool, duration_ms: u64, silent: bool) {
+        if silent || duration_ms < GREETING_MIN_MS {
+            self.io.push(Action::DiscardRecording);
+            return self.go_options(sys([p::VM_TOOSHORT]));
+        }
+        self.io.push(Action::StoreGreeting {
+            mailbox: self.spec.mailbox.clone(),
+            kind: if busy {
+                GreetingKind::Busy
+            } else {
+                GreetingKind::Unavailable
+            },
+        });
+        self.go_options(sys([p::VM_MSGSAVED]));
     }
 
     fn folder_digit(&mut self, d: char) {
@@ -459,7 +533,33 @@ impl MediaApp for MailboxMenu {
                     self.io.finish(Action::Hangup);
                     self.state = S::Done;
                 }
+                AfterPlay::RecordGreeting { busy } => {
+                    self.io.push(Action::Record {
+                        max_ms: GREETING_MAX_MS,
+                        silence_end_ms: GREETING_SILENCE_MS,
+                        beep: true,
+                    });
+                    self.after_play = AfterPlay::Wait;
+                    self.state = S::RecordingGreeting { busy };
+                }
             },
+            (
+                S::RecordingGreeting { busy } | S::ExpectGreetingDone { busy },
+                Event::RecordDone {
+                    duration_ms,
+                    silent,
+                },
+            ) => self.greeting_recorded(busy, duration_ms, silent),
+            (S::RecordingGreeting { busy }, Event::Digit('#')) => {
+                self.io.push(Action::StopRecord);
+                self.state = S::ExpectGreetingDone { busy };
+            }
+            (
+                S::GreetingInstructions { .. }
+                | S::RecordingGreeting { .. }
+                | S::ExpectGreetingDone { .. },
+                _,
+            ) => {}
             (S::Leaving, _) => {}
             (_, Event::Timer(_)) => {
                 self.silent_rounds = self.silent_rounds.saturating_add(1);
@@ -477,6 +577,7 @@ impl MediaApp for MailboxMenu {
                 match state {
                     S::Main => self.main_digit(d),
                     S::FolderChoice => self.folder_digit(d),
+                    S::Options => self.options_digit(d),
                     S::Message { index } => self.message_digit(index, d),
                     _ => {}
                 }
@@ -547,6 +648,64 @@ mod tests {
     fn started(m: &mut MailboxMenu) -> Vec<Action> {
         m.handle_event(0, Event::Started);
         drain(m)
+    }
+
+    #[test]
+    fn the_owner_records_a_busy_greeting_from_the_mailbox_options() {
+        let mut m = menu(&[], &[]);
+        started(&mut m);
+        let (_, prompts) = last_play(&press(&mut m, '0'));
+        assert_eq!(prompts, sys(["vm-options"]));
+        assert_eq!(m.state(), MailboxState::Options);
+        let a = press(&mut m, '2');
+        let (id, prompts) = last_play(&a);
+        assert_eq!(prompts, sys(["vm-rec-busy"]));
+        assert!(press(&mut m, '5').is_empty(), "keys wait for the beep");
+        m.handle_event(3_000, Event::PlayDone(id));
+        assert_eq!(
+            drain(&mut m),
+            [Action::Record {
+                max_ms: 60_000,
+                silence_end_ms: 5_000,
+                beep: true
+            }]
+        );
+        assert_eq!(press(&mut m, '#'), [Action::StopRecord]);
+        m.handle_event(
+            9_000,
+            Event::RecordDone {
+                duration_ms: 4_000,
+                silent: false,
+            },
+        );
+        let a = drain(&mut m);
+        assert_eq!(
+            a[0],
+            Action::StoreGreeting {
+                mailbox: ext(),
+                kind: GreetingKind::Busy
+            }
+        );
+        assert_eq!(last_play(&a).1, sys(["vm-msgsaved", "vm-options"]));
+        assert_eq!(m.state(), MailboxState::Options);
+        // `1`: the unavailable greeting; a silent take is refused.
+        let (id, prompts) = last_play(&press(&mut m, '1'));
+        assert_eq!(prompts, sys(["vm-rec-unv"]));
+        m.handle_event(12_000, Event::PlayDone(id));
+        drain(&mut m);
+        m.handle_event(
+            20_000,
+            Event::RecordDone {
+                duration_ms: 5_000,
+                silent: true,
+            },
+        );
+        let a = drain(&mut m);
+        assert_eq!(a[0], Action::DiscardRecording);
+        assert_eq!(last_play(&a).1, sys(["vm-tooshort", "vm-options"]));
+        // `*` goes back to the main menu.
+        press(&mut m, '*');
+        assert_eq!(m.state(), MailboxState::Main);
     }
 
     #[test]
