@@ -391,6 +391,11 @@ impl<D> Subscriptions<D> {
             .map(|s| (s.tenant, s.user.as_str(), &s.data))
     }
 
+    /// The dialog details of `id`, to update (the subscriber moved).
+    pub fn get_mut(&mut self, id: SubId) -> Option<&mut D> {
+        self.subs.get_mut(&id).map(|s| &mut s.data)
+    }
+
     /// Finds a subscription by its dialog details.
     pub fn find(&self, mut pred: impl FnMut(&D) -> bool) -> Option<SubId> {
         self.subs
