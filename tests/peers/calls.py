@@ -421,7 +421,13 @@ statmode_default\toff
         else:
             aor = f"sip:{self.user}@{ip}:{self.sip_port};transport={transport}"
             extra = "regint=0;"
-        (self.dir / "accounts").write_text(f"<{aor}>;{extra}answermode={mode};audio_codecs={codecs}\n")
+        account = f"<{aor}>;{extra}answermode={mode};audio_codecs={codecs}"
+        # baresip 1.0.0's mwi module subscribes every account again from a 1 ms start-up
+        # timer, appending to the list it walks: when a slow start lets the registration
+        # finish first, it loops forever. So an MWI phone's account is added only once the
+        # control channel is up (`uanew`), after that timer has run.
+        self._late_account = account if mwi else None
+        (self.dir / "accounts").write_text("" if mwi else account + "\n")
         self.uri = f"sip:{self.user}@{ip}:{self.sip_port}"
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
@@ -448,6 +454,8 @@ statmode_default\toff
         self._sock.settimeout(None)
         self._reader = threading.Thread(target=self._read_loop, name=f"ctrl-{self.name}", daemon=True)
         self._reader.start()
+        if self._late_account:
+            self.command(f"uanew {self._late_account}")
         return self
 
     def _read_loop(self) -> None:
