@@ -421,8 +421,18 @@ impl Shard {
         );
     }
 
-    /// NOTIFY subscription `id` of `counts`.
+    /// NOTIFY subscription `id` of `counts`. While an earlier NOTIFY of it
+    /// is unanswered, nothing is sent: its answer sends the latest counts
+    /// (one NOTIFY in flight per subscription, so they cannot overtake).
     fn notify_sub(&mut self, id: SubId, counts: Counts) {
+        if self
+            .mwi
+            .pending
+            .values()
+            .any(|p| matches!(p, Pending::Sub(s) if *s == id))
+        {
+            return;
+        }
         let now_ms = self.ctx.wall_ms();
         let (Some(state), Some(cseq)) = (
             self.mwi.subs.state_header(now_ms, id),
@@ -566,13 +576,22 @@ impl Shard {
         }
         // RFC 6665 §4.2.2: a NOTIFY that fails (481, 408, a timeout, …) ends
         // the subscription; a challenge we cannot answer does not.
-        if let Pending::Sub(id) = p
-            && !ok
-            && !matches!(status, Some(401 | 407))
-            && let Some(ended) = self.mwi.subs.remove(id, EndReason::NotifyFailed)
+        let Pending::Sub(id) = p else {
+            return true;
+        };
+        if !ok && !matches!(status, Some(401 | 407)) {
+            if let Some(ended) = self.mwi.subs.remove(id, EndReason::NotifyFailed) {
+                tracing::info!(tenant = ended.tenant, user = %ended.user, status = ?status, "MWI subscription ended: NOTIFY failed");
+                self.close(ended);
+            }
+            return true;
+        }
+        // Counts that changed while this NOTIFY was in flight go now.
+        if let Some((tenant, user, _)) = self.mwi.subs.get(id)
+            && let Some(c) = self.mwi.counts.get(&(tenant, user.into())).copied()
+            && self.mwi.subs.last_sent(id) != Some(c)
         {
-            tracing::info!(tenant = ended.tenant, user = %ended.user, status = ?status, "MWI subscription ended: NOTIFY failed");
-            self.close(ended);
+            self.notify_sub(id, c);
         }
         true
     }

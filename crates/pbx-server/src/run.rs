@@ -728,7 +728,7 @@ fn start_mail(settings: &Settings, ctx: &Arc<Ctx>) -> Option<tokio::task::JoinHa
 /// The retention purge: shortly after start, then every interval, each
 /// tenant's recordings and voicemail older than its `limits.recording_days`
 /// / `limits.voicemail_days` are deleted (off the shards, in a blocking
-/// thread). One log line per tenant that lost something; mailboxes that
+/// thread). One log line per tenant with what was deleted; mailboxes that
 /// changed get MWI.
 async fn purge_loop(ctx: std::sync::Weak<Ctx>, when: RetentionSettings) {
     tokio::time::sleep(when.first).await;
@@ -771,19 +771,15 @@ fn purge_all(ctx: &std::sync::Weak<Ctx>, vault: &pbx_vault::Vault, tenants: &[(S
                 m.purge_voicemail_deleted_total
                     .fetch_add(u64::from(r.voicemail_deleted), Relaxed);
                 m.purge_bytes_freed_total.fetch_add(r.bytes_freed, Relaxed);
-                if r.recordings_deleted > 0 || r.voicemail_deleted > 0 {
-                    tracing::info!(
-                        tenant = %domain,
-                        recordings = r.recordings_deleted,
-                        voicemail = r.voicemail_deleted,
-                        bytes = r.bytes_freed,
-                        recording_days,
-                        voicemail_days,
-                        "retention purge"
-                    );
-                } else {
-                    tracing::debug!(tenant = %domain, "retention purge: nothing old enough");
-                }
+                tracing::info!(
+                    tenant = %domain,
+                    recordings = r.recordings_deleted,
+                    voicemail = r.voicemail_deleted,
+                    bytes = r.bytes_freed,
+                    recording_days,
+                    voicemail_days,
+                    "retention purge"
+                );
                 for (ext, counts) in &r.mailboxes_changed {
                     ctx.mwi_changed(domain, ext, *counts);
                 }
