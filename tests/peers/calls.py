@@ -354,13 +354,15 @@ class Phone:
     127.0.0.1:proxy_port (outbound proxy, as peers.Baresip does); without it the account is
     `sip:user@ip:sip_port` with no registration, for direct calls (`phone.uri`).
     `codecs`: baresip's `audio_codecs` account parameter, e.g. "PCMU", "PCMA" or "PCMU,PCMA".
+    `mwi`: load baresip's mwi module and set `mwi=yes` on the account, so the phone SUBSCRIBEs
+    to message-summary after registering (its NOTIFYs arrive as MWI_NOTIFY events).
     """
 
     def __init__(self, tmp: Path, reaper: Reaper, name: str, *, ip: str = "127.0.0.1",
                  wav: Path | None = None, user: str | None = None, domain: str | None = None,
                  password: str | None = None, proxy_port: int | None = None,
                  codecs: str = "PCMU", auto_answer: bool = False, transport: str = "udp",
-                 regint: int = 300) -> None:
+                 regint: int = 300, mwi: bool = False) -> None:
         require_binary("baresip")
         self.name = name
         self.dir = Path(tmp) / f"phone-{name}"
@@ -406,7 +408,7 @@ module_tmp\t\tuuid.so
 module_tmp\t\taccount.so
 module_app\t\tmenu.so
 module_app\t\tctrl_tcp.so
-ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}
+{"module_app" + chr(9) * 2 + "mwi.so" + chr(10) if mwi else ""}ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}
 snd_path\t\t{self.rec}
 statmode_default\toff
 """)
@@ -415,11 +417,17 @@ statmode_default\toff
             assert domain and password is not None, "a registered phone needs domain and password"
             aor = f"sip:{self.user}@{domain};transport={transport}"
             extra = (f'auth_pass={password};outbound="sip:127.0.0.1:{proxy_port};transport={transport}";'
-                     f"regint={regint};")
+                     f"regint={regint};mwi={'yes' if mwi else 'no'};")
         else:
             aor = f"sip:{self.user}@{ip}:{self.sip_port};transport={transport}"
             extra = "regint=0;"
-        (self.dir / "accounts").write_text(f"<{aor}>;{extra}answermode={mode};audio_codecs={codecs}\n")
+        account = f"<{aor}>;{extra}answermode={mode};audio_codecs={codecs}"
+        # baresip 1.0.0's mwi module subscribes every account again from a 1 ms start-up
+        # timer, appending to the list it walks: when a slow start lets the registration
+        # finish first, it loops forever. So an MWI phone's account is added only once the
+        # control channel is up (`uanew`), after that timer has run.
+        self._late_account = account if mwi else None
+        (self.dir / "accounts").write_text("" if mwi else account + "\n")
         self.uri = f"sip:{self.user}@{ip}:{self.sip_port}"
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
@@ -446,6 +454,8 @@ statmode_default\toff
         self._sock.settimeout(None)
         self._reader = threading.Thread(target=self._read_loop, name=f"ctrl-{self.name}", daemon=True)
         self._reader.start()
+        if self._late_account:
+            self.command(f"uanew {self._late_account}")
         return self
 
     def _read_loop(self) -> None:

@@ -39,6 +39,18 @@ pub struct ServerConfig {
     pub trace: TraceConfig,
     /// `[features]`: in-call feature codes.
     pub features: FeaturesConfig,
+    /// `[storage]`: the retention purge.
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: when the retention purge (`limits.recording_days`,
+/// `limits.voicemail_days`) runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Seconds after start before the first purge. Default 60.
+    pub purge_delay_s: u64,
+    /// Seconds between purges. Default 86400 (daily).
+    pub purge_interval_s: u64,
 }
 
 /// A SIP transport vpbx listens on. TLS and WebSocket are recognised in `listen` but
@@ -383,6 +395,7 @@ const TOP_KEYS: &[&str] = &[
     "security",
     "registrar",
     "store",
+    "storage",
     "trace",
     "features",
 ];
@@ -417,6 +430,7 @@ const MEDIA_KEYS: &[&str] = &[
 const FEATURES_KEYS: &[&str] = &["attended_transfer", "blind_transfer"];
 const HTTP_KEYS: &[&str] = &["listen"];
 const SMTP_KEYS: &[&str] = &["url", "from", "retry_initial_s"];
+const STORAGE_KEYS: &[&str] = &["purge_delay_s", "purge_interval_s"];
 const SECURITY_KEYS: &[&str] = &[
     "trusted_networks",
     "ban_threshold",
@@ -505,6 +519,10 @@ impl Default for ServerConfig {
                 url: None,
                 from: "pbx@example.com".to_owned(),
                 retry_initial_s: 10,
+            },
+            storage: StorageConfig {
+                purge_delay_s: 60,
+                purge_interval_s: 86_400,
             },
             security: SecurityConfig {
                 trusted_networks: NetworkList::new(),
@@ -766,6 +784,14 @@ impl ServerConfig {
                 ConfigError::invalid(http.at("listen"), format!("\"{listen}\" is not IP:PORT"))
             })?;
         }
+
+        let storage = section("storage", STORAGE_KEYS)?;
+        cfg.storage.purge_delay_s = storage
+            .uint("purge_delay_s", 0, 86_400)?
+            .unwrap_or(cfg.storage.purge_delay_s);
+        cfg.storage.purge_interval_s = storage
+            .uint("purge_interval_s", 1, 604_800)?
+            .unwrap_or(cfg.storage.purge_interval_s);
 
         let smtp = section("smtp", SMTP_KEYS)?;
         if let Some(url) = optional_text(&smtp, "url")? {

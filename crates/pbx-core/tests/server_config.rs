@@ -147,6 +147,9 @@ queue_depth = 16
 own_ip_policy = "drop"
 [media]
 ports = "30000-30100"
+[storage]
+purge_delay_s = 0
+purge_interval_s = 5
 [http]
 listen = "0.0.0.0:9090"
 [smtp]
@@ -179,6 +182,10 @@ dir = "/tmp/trace"
     assert_eq!(c.sip.external_ip, Some("203.0.113.5".parse().unwrap()));
     assert_eq!((c.sip.t1_ms, c.sip.shards, c.sip.queue_depth), (250, 2, 16));
     assert_eq!(c.sip.own_ip_policy, OwnIpPolicy::Drop);
+    assert_eq!(
+        (c.storage.purge_delay_s, c.storage.purge_interval_s),
+        (0, 5)
+    );
     assert_eq!(
         c.media.ports,
         PortRange {
@@ -213,7 +220,7 @@ dir = "/tmp/trace"
 fn unknown_keys_are_named_with_their_section() {
     assert_eq!(
         err("data_dri = \"x\"\n"),
-        "top level: unknown key \"data_dri\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace, features)"
+        "top level: unknown key \"data_dri\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, storage, trace, features)"
     );
     assert_eq!(
         err("[sip]\nlisten_on = []\n"),
@@ -225,7 +232,7 @@ fn unknown_keys_are_named_with_their_section() {
     );
     assert_eq!(
         err("[sipp]\n"),
-        "top level: unknown key \"sipp\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, trace, features)"
+        "top level: unknown key \"sipp\" (expected one of: data_dir, database, sip, media, http, smtp, security, registrar, store, storage, trace, features)"
     );
 }
 

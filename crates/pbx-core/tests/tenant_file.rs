@@ -92,6 +92,40 @@ fn a_minimal_tenant_gets_the_documented_defaults() {
 }
 
 #[test]
+fn unsolicited_mwi_is_on_by_default_and_a_user_may_override_the_tenant() {
+    let t = parse(
+        "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"12345678\"}\n  - {ext: \"11\", name: B, secret: \"12345678\", voicemail: {unsolicited_mwi: false}}\n",
+    );
+    assert!(t.options.unsolicited_mwi);
+    assert!(
+        t.users[0]
+            .voicemail
+            .unsolicited_mwi_or(t.options.unsolicited_mwi)
+    );
+    assert!(
+        !t.users[1]
+            .voicemail
+            .unsolicited_mwi_or(t.options.unsolicited_mwi)
+    );
+    let t = parse(
+        "domain: a.example\noptions: {unsolicited_mwi: false}\nusers:\n  - {ext: \"10\", name: A, secret: \"12345678\"}\n  - {ext: \"11\", name: B, secret: \"12345678\", voicemail: {unsolicited_mwi: true}}\n",
+    );
+    assert!(
+        !t.users[0]
+            .voicemail
+            .unsolicited_mwi_or(t.options.unsolicited_mwi)
+    );
+    assert!(
+        t.users[1]
+            .voicemail
+            .unsolicited_mwi_or(t.options.unsolicited_mwi)
+    );
+    assert!(
+        err("domain: a.example\noptions: {unsolicited_mwi: maybe}\n").contains("unsolicited_mwi")
+    );
+}
+
+#[test]
 fn auth_settings_parse_per_tenant_and_per_user() {
     let t = parse(
         "domain: a.example\noptions: {digest_algorithms: [sha256, md5], register_networks: [192.0.2.0/24, 2001:db8::1]}\n\
@@ -163,13 +197,13 @@ fn an_unknown_user_key_is_named_with_its_path() {
 fn unknown_keys_in_nested_sections_are_refused_too() {
     assert_eq!(
         err("domain: a.example\noptions: {recordings: true}\n"),
-        "options: unknown key \"recordings\" (expected one of: recording, recording_download, analytics, disa, digest_algorithms, register_networks)"
+        "options: unknown key \"recordings\" (expected one of: recording, recording_download, analytics, disa, digest_algorithms, register_networks, unsolicited_mwi)"
     );
     assert_eq!(
         err(&with_user(
             "{ext: \"12\", name: B, secret: \"secret-1102\", voicemail: {enable: true}}"
         )),
-        "users[1].voicemail: unknown key \"enable\" (expected one of: enabled, delete_after_email, format, max_message_s, busy_greeting, unavailable_greeting)"
+        "users[1].voicemail: unknown key \"enable\" (expected one of: enabled, delete_after_email, format, max_message_s, busy_greeting, unavailable_greeting, unsolicited_mwi)"
     );
     assert_eq!(
         err("domain: a.example\nlimits: {max_call: 3}\n"),

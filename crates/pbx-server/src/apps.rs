@@ -388,6 +388,10 @@ impl Shard {
                     tracing::warn!(tenant = %cfg.domain, error = %e, "voicemail: delete failed");
                 }
             }
+            Action::SetMwi { mailbox, new, old } => {
+                let ext = tenant.canonical_ext(mailbox.as_str()).to_owned();
+                self.ctx.mwi_update(tenant.id, &ext, (new, old), true);
+            }
             Action::MoveMessage { id: msg, to } => {
                 if to == pbx_app::Folder::Old
                     && let Some(mb) = self.call_mailbox(&cfg, id)
@@ -473,10 +477,12 @@ impl Shard {
         let delete_after_email = user.voicemail.delete_after_email;
         let received = SystemTime::UNIX_EPOCH + Duration::from_millis(meta.started_ms);
         let outbox = self.ctx.outbox.clone();
-        // File writes and fsyncs stay off the shard.
+        let ctx = Arc::downgrade(&self.ctx);
+        // File writes and fsyncs stay off the shard; the new counts go back
+        // to the user's shard as MWI.
         tokio::task::spawn_blocking(move || {
             let stored = vault.mailbox(&domain, &ext).and_then(|mb| {
-                mb.store(pbx_vault::NewMessage {
+                let m = mb.store(pbx_vault::NewMessage {
                     caller_number: meta.caller.number.clone().unwrap_or_default(),
                     caller_name: meta.caller.name.clone(),
                     received,
@@ -487,11 +493,20 @@ impl Shard {
                         pbx_vault::AudioFormat::Wav
                     },
                     audio: &audio,
-                })
+                })?;
+                Ok((m, mb))
             });
             match stored {
-                Ok(m) => {
+                Ok((m, mb)) => {
                     tracing::info!(tenant = %domain, mailbox = %ext, id = m.id, duration_ms = meta.duration_ms, "voicemail stored");
+                    if let Some(ctx) = ctx.upgrade() {
+                        match mb.counts() {
+                            Ok(c) => ctx.mwi_changed(&domain, &ext, c),
+                            Err(e) => {
+                                tracing::warn!(tenant = %domain, mailbox = %ext, error = %e, "MWI: counts not read")
+                            }
+                        }
+                    }
                     if let (Some(to), Some(outbox)) = (email, outbox) {
                         let mail = pbx_vault::PendingMail {
                             domain: domain.clone(),

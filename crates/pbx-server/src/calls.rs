@@ -420,7 +420,8 @@ enum FirstHop {
 /// Whether a request goes to the transaction endpoint and the calls
 /// rather than the registrar's stateless path.
 pub fn is_call_request(req: &Request) -> bool {
-    req.headers.to_tag().is_some()
+    // SUBSCRIBE, in a dialog or not, is the MWI notifier's (crate::mwi).
+    req.method != Method::Subscribe && req.headers.to_tag().is_some()
         || matches!(
             req.method,
             Method::Invite
@@ -580,6 +581,9 @@ impl Shard {
                 }
             }
             Event::Response { key, response } => {
+                if self.notify_done(key, Some(response.status.as_u16())) {
+                    return;
+                }
                 if self.probe_done(key, true) {
                     return;
                 }
@@ -591,6 +595,9 @@ impl Shard {
                 self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
             }
             Event::TimedOut { key, .. } | Event::TransportError { key } => {
+                if self.notify_done(key, None) {
+                    return;
+                }
                 if self.probe_done(key, false) {
                     return;
                 }
@@ -1037,7 +1044,7 @@ impl Shard {
 
     /// Our Via/Contact address on `flow`: the external IP for peers
     /// outside our networks when one is configured.
-    fn local_sip(&self, flow: &Flow) -> LocalSip {
+    pub(crate) fn local_sip(&self, flow: &Flow) -> LocalSip {
         let ip = self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip());
         LocalSip {
             transport: match flow.tp {

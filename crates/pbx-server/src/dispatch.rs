@@ -20,7 +20,9 @@
 //!    (`vpbx_sip_dropped_total{reason="unknown_domain"}`).
 //!
 //! Out-of-dialog requests are sharded by Call-ID, REGISTER by AOR
-//! (tenant + user), so each call and each registration has one owner.
+//! (tenant + user), so each call and each registration has one owner;
+//! SUBSCRIBE by the Request-URI's user, so MWI subscriptions live with the
+//! user's bindings.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -174,6 +176,10 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
             .to()
             .and_then(|t| t.uri.user)
             .unwrap_or_default();
+        ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
+    } else if req.method == Method::Subscribe {
+        // MWI subscriptions live with the user's bindings (crate::mwi).
+        let user = req.uri.user.clone().unwrap_or_default();
         ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
     } else {
         ctx.shard_for(&req.headers.call_id().unwrap_or_default())

@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod mwi;
 pub mod prompts;
 pub mod qualify;
 pub(crate) mod recordings;
@@ -30,7 +31,7 @@ pub mod txn;
 
 mod run;
 
-pub use run::{ServeError, Settings, SmtpSettings, TenantBuilder, serve};
+pub use run::{RetentionSettings, ServeError, Settings, SmtpSettings, TenantBuilder, serve};
 
 /// Most TCP connections one source IP may hold open (trusted networks excepted).
 pub const MAX_TCP_PER_IP: u32 = 64;
@@ -105,6 +106,10 @@ pub struct Ctx {
     pub(crate) cdr: mpsc::Sender<pbx_call::CallRecord>,
     /// `[sip] local_networks`: peers inside get our own address, others `external_ip`.
     local_networks: Vec<(IpAddr, u8)>,
+    /// MWI subscriptions per tenant, across shards.
+    pub mwi_shared: mwi::MwiShared,
+    /// Bounds and expiry of MWI subscriptions.
+    pub mwi_limits: sip_event::subscription::Limits,
 }
 
 /// What to do with a request addressed to one of our own IP addresses

@@ -106,6 +106,16 @@ pub struct Metrics {
     pub calls_total: AtomicU64,
     pub calls_ended_total: AtomicU64,
     pub cdr_drops_total: AtomicU64,
+    /// MWI subscriptions held now (gauge).
+    pub mwi_subscriptions: AtomicU64,
+    pub mwi_notifies_total: AtomicU64,
+    pub mwi_unsolicited_total: AtomicU64,
+    pub mwi_notify_failures_total: AtomicU64,
+    pub purge_runs_total: AtomicU64,
+    pub purge_errors_total: AtomicU64,
+    pub purge_recordings_deleted_total: AtomicU64,
+    pub purge_voicemail_deleted_total: AtomicU64,
+    pub purge_bytes_freed_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -125,6 +135,15 @@ impl Default for Metrics {
             calls_total: AtomicU64::new(0),
             calls_ended_total: AtomicU64::new(0),
             cdr_drops_total: AtomicU64::new(0),
+            mwi_subscriptions: AtomicU64::new(0),
+            mwi_notifies_total: AtomicU64::new(0),
+            mwi_unsolicited_total: AtomicU64::new(0),
+            mwi_notify_failures_total: AtomicU64::new(0),
+            purge_runs_total: AtomicU64::new(0),
+            purge_errors_total: AtomicU64::new(0),
+            purge_recordings_deleted_total: AtomicU64::new(0),
+            purge_voicemail_deleted_total: AtomicU64::new(0),
+            purge_bytes_freed_total: AtomicU64::new(0),
         }
     }
 }
@@ -268,6 +287,46 @@ impl Metrics {
                 "Call records the writer could not take (should stay 0).",
                 &self.cdr_drops_total,
             ),
+            (
+                "vpbx_mwi_notifies_total",
+                "Message-waiting NOTIFYs sent (subscribed and unsolicited).",
+                &self.mwi_notifies_total,
+            ),
+            (
+                "vpbx_mwi_unsolicited_total",
+                "Unsolicited message-waiting NOTIFYs sent (phones without a subscription).",
+                &self.mwi_unsolicited_total,
+            ),
+            (
+                "vpbx_mwi_notify_failures_total",
+                "Message-waiting NOTIFYs that got an error or no answer.",
+                &self.mwi_notify_failures_total,
+            ),
+            (
+                "vpbx_purge_runs_total",
+                "Retention purges run (one per tenant per run).",
+                &self.purge_runs_total,
+            ),
+            (
+                "vpbx_purge_errors_total",
+                "Retention purges of a tenant that failed.",
+                &self.purge_errors_total,
+            ),
+            (
+                "vpbx_purge_recordings_deleted_total",
+                "Recordings deleted by the retention purge.",
+                &self.purge_recordings_deleted_total,
+            ),
+            (
+                "vpbx_purge_voicemail_deleted_total",
+                "Voicemail messages deleted by the retention purge.",
+                &self.purge_voicemail_deleted_total,
+            ),
+            (
+                "vpbx_purge_bytes_freed_total",
+                "Bytes freed by the retention purge.",
+                &self.purge_bytes_freed_total,
+            ),
         ];
         for (name, help, c) in counters {
             let _ = writeln!(
@@ -276,6 +335,11 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_mwi_subscriptions Message-waiting subscriptions held now.\n# TYPE vpbx_mwi_subscriptions gauge\nvpbx_mwi_subscriptions {}",
+            self.mwi_subscriptions.load(Relaxed)
+        );
         let _ = writeln!(
             o,
             "# HELP vpbx_tcp_connections Open TCP connections.\n# TYPE vpbx_tcp_connections gauge"

@@ -64,6 +64,26 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     /// `[smtp]`: voicemail to e-mail (`None`: messages stay in the mailbox).
     pub smtp: Option<SmtpSettings>,
+    /// `[storage]`: the retention purge's schedule.
+    pub retention: RetentionSettings,
+}
+
+/// When the retention purge runs (`[storage] purge_delay_s`, `purge_interval_s`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    /// After start, before the first purge.
+    pub first: Duration,
+    /// Between purges.
+    pub interval: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            first: Duration::from_secs(60),
+            interval: Duration::from_secs(86_400),
+        }
+    }
 }
 
 /// `[smtp]` as the server uses it.
@@ -233,6 +253,8 @@ pub async fn serve(
         vault: vault.clone(),
         outbox: vault.as_ref().map(pbx_vault::Outbox::new),
         recordings,
+        mwi_shared: crate::mwi::MwiShared::default(),
+        mwi_limits: sip_event::subscription::Limits::default(),
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -274,6 +296,7 @@ pub async fn serve(
 
     let store = Arc::new(store);
     let mail_task = start_mail(&settings, &ctx);
+    let purge_task = tokio::spawn(purge_loop(Arc::downgrade(&ctx), settings.retention));
     let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
     let cdr_writer = tokio::spawn(write_cdrs(store.clone(), cdr_rx, ctx.directory()));
@@ -340,6 +363,7 @@ pub async fn serve(
     if let Some(t) = &mail_task {
         t.abort();
     }
+    purge_task.abort();
     for tx in &ctx.shards {
         let (done, wait) = oneshot::channel();
         if tx.send(ShardMsg::Shutdown(done)).await.is_ok() {
@@ -708,6 +732,7 @@ fn start_mail(settings: &Settings, ctx: &Arc<Ctx>) -> Option<tokio::task::JoinHa
         }
     };
     let (tx, mut rx) = mpsc::channel(256);
+    let weak = Arc::downgrade(ctx);
     let task = outbox.spawn(
         mailer,
         pbx_vault::DeliveryConfig {
@@ -719,7 +744,85 @@ fn start_mail(settings: &Settings, ctx: &Arc<Ctx>) -> Option<tokio::task::JoinHa
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             tracing::info!(event = ?ev, "voicemail e-mail");
+            // A message deleted after mailing changes the lamp.
+            if let pbx_vault::OutboxEvent::Delivered {
+                domain,
+                ext,
+                mwi: Some(counts),
+                ..
+            } = &ev
+                && let Some(ctx) = weak.upgrade()
+            {
+                ctx.mwi_changed(domain, ext, *counts);
+            }
         }
     });
     Some(task)
+}
+
+/// The retention purge: shortly after start, then every interval, each
+/// tenant's recordings and voicemail older than its `limits.recording_days`
+/// / `limits.voicemail_days` are deleted (off the shards, in a blocking
+/// thread). One log line per tenant with what was deleted; mailboxes that
+/// changed get MWI.
+async fn purge_loop(ctx: std::sync::Weak<Ctx>, when: RetentionSettings) {
+    tokio::time::sleep(when.first).await;
+    let mut tick = tokio::time::interval(when.interval.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(c) = ctx.upgrade() else { return };
+        let Some(vault) = c.vault.clone() else { return };
+        let tenants: Vec<(String, u32, u32)> = c
+            .directory()
+            .iter()
+            .map(|t| {
+                let l = &t.config.limits;
+                (t.domain.to_string(), l.recording_days, l.voicemail_days)
+            })
+            .collect();
+        drop(c);
+        let ctx = ctx.clone();
+        let done = tokio::task::spawn_blocking(move || purge_all(&ctx, &vault, &tenants)).await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "retention purge task failed");
+        }
+    }
+}
+
+fn purge_all(ctx: &std::sync::Weak<Ctx>, vault: &pbx_vault::Vault, tenants: &[(String, u32, u32)]) {
+    for (domain, recording_days, voicemail_days) in tenants {
+        let Some(ctx) = ctx.upgrade() else { return };
+        if ctx.is_stopping() {
+            return;
+        }
+        ctx.metrics.purge_runs_total.fetch_add(1, Relaxed);
+        let now = std::time::SystemTime::now();
+        match vault.purge(domain, now, *recording_days, *voicemail_days) {
+            Ok(r) => {
+                let m = &ctx.metrics;
+                m.purge_recordings_deleted_total
+                    .fetch_add(u64::from(r.recordings_deleted), Relaxed);
+                m.purge_voicemail_deleted_total
+                    .fetch_add(u64::from(r.voicemail_deleted), Relaxed);
+                m.purge_bytes_freed_total.fetch_add(r.bytes_freed, Relaxed);
+                tracing::info!(
+                    tenant = %domain,
+                    recordings = r.recordings_deleted,
+                    voicemail = r.voicemail_deleted,
+                    bytes = r.bytes_freed,
+                    recording_days,
+                    voicemail_days,
+                    "retention purge"
+                );
+                for (ext, counts) in &r.mailboxes_changed {
+                    ctx.mwi_changed(domain, ext, *counts);
+                }
+            }
+            Err(e) => {
+                ctx.metrics.purge_errors_total.fetch_add(1, Relaxed);
+                tracing::error!(tenant = %domain, error = %e, "retention purge failed");
+            }
+        }
+    }
 }

@@ -77,6 +77,19 @@ pub enum ShardMsg {
         tag: String,
         media: Option<u64>,
     },
+    /// (To the user's shard.) The user's mailbox holds `counts` (new, old);
+    /// `changed`: they changed (else read for a new subscription).
+    Mwi {
+        tenant: i64,
+        ext: Box<str>,
+        counts: (u32, u32),
+        changed: bool,
+    },
+    /// The counts for a fetch (SUBSCRIBE with `Expires: 0`): one NOTIFY.
+    MwiFetch {
+        dialog: Box<crate::mwi::Dialog>,
+        counts: (u32, u32),
+    },
 }
 
 /// A request routed to this shard.
@@ -96,7 +109,7 @@ pub struct ShardReport {
 }
 
 /// The methods we answer; `Allow` lists them.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, SUBSCRIBE";
 
 /// Option tags (RFC 3261 §19.2) we support; a Require naming another gets 420.
 pub const SUPPORTED: &[&str] = &["100rel", "timer"];
@@ -106,11 +119,13 @@ pub struct Shard {
     pub(crate) ctx: Arc<Ctx>,
     dir: Arc<Directory>,
     pub(crate) registrar: Registrar,
-    txns: ServerTxns,
+    pub(crate) txns: ServerTxns,
     auth: Authenticator,
     pub(crate) stats: HashMap<i64, TenantStats>,
     pub(crate) calls: crate::calls::Calls,
-    rng: StdRng,
+    pub(crate) rng: StdRng,
+    /// Message-waiting subscriptions and NOTIFYs in flight.
+    pub(crate) mwi: crate::mwi::MwiState,
     /// Binding changes not yet handed to the write-behind writer.
     dirty: crate::run::BindingBatch,
     /// The call deadline the shard's task is sleeping toward (see [`ShardSlot::deliver`]).
@@ -171,6 +186,7 @@ impl Shard {
         registrar.set_qualify_interval(ctx.wall_ms(), qualify_ms);
         let auth = Authenticator::new(ctx.nonce_key, ctx.nonce_ttl, ctx.replay_guard.clone());
         let t1 = ctx.t1;
+        let ctx_limits = ctx.mwi_limits;
         Shard {
             id,
             ctx,
@@ -183,6 +199,7 @@ impl Shard {
             rng: StdRng::seed_from_u64(seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             dirty: HashMap::new(),
             armed: None,
+            mwi: crate::mwi::MwiState::new(ctx_limits),
         }
     }
 
@@ -267,6 +284,13 @@ impl Shard {
             } => self.on_adopt(call, *handover, from_shard),
             ShardMsg::AdoptFailed { call } => self.replace_failed(call),
             ShardMsg::Unforward { tag, media } => self.on_unforward(&tag, media),
+            ShardMsg::Mwi {
+                tenant,
+                ext,
+                counts,
+                changed,
+            } => self.on_mwi(tenant, ext, counts, changed),
+            ShardMsg::MwiFetch { dialog, counts } => self.on_mwi_fetch(*dialog, counts),
             ShardMsg::Tenants(dir) => self.on_directory(dir),
             ShardMsg::Restore(list) => {
                 let now = self.ctx.wall_ms();
@@ -299,6 +323,7 @@ impl Shard {
         self.hand_over_bindings();
         self.txns.expire(self.ctx.now());
         self.qualify_due();
+        self.mwi_housekeeping();
         self.drain_calls();
     }
 
@@ -309,6 +334,7 @@ impl Shard {
             Some(t) => !t.has_aor(&k.user),
         });
         self.stats.retain(|id, _| dir.by_id(*id).is_some());
+        self.mwi_directory(&dir);
         self.dir = dir;
         self.persist(changes);
     }
@@ -338,7 +364,12 @@ impl Shard {
         }
     }
 
-    fn send_response(&mut self, flow: &Flow, resp: &Response, txn: Option<crate::txn::TxnKey>) {
+    pub(crate) fn send_response(
+        &mut self,
+        flow: &Flow,
+        resp: &Response,
+        txn: Option<crate::txn::TxnKey>,
+    ) {
         let bytes = Bytes::from(resp.to_bytes());
         self.ctx.metrics.response_out(resp.status.as_u16());
         if let Some(key) = txn {
@@ -359,7 +390,12 @@ impl Shard {
         r
     }
 
-    fn reply(&mut self, inb: &Inbound, status: StatusCode, txn: Option<crate::txn::TxnKey>) {
+    pub(crate) fn reply(
+        &mut self,
+        inb: &Inbound,
+        status: StatusCode,
+        txn: Option<crate::txn::TxnKey>,
+    ) {
         let r = self.response(&inb.req, status, &inb.flow);
         self.send_response(&inb.flow, &r, txn);
     }
@@ -378,6 +414,9 @@ impl Shard {
             TxnMatch::Retransmission(None) | TxnMatch::AckAbsorbed => return,
             TxnMatch::New(key) => key,
         };
+        if inb.req.method == Method::Subscribe {
+            return self.on_subscribe(inb, key);
+        }
         if let Some(t) = &inb.tenant {
             self.stats.entry(t.id).or_default().requests += 1;
         }
@@ -413,7 +452,7 @@ impl Shard {
 
     /// RFC 3261 §8.2.2.3: a Require naming an extension we do not support is
     /// answered 420 with Unsupported listing it. Returns true when all is well.
-    fn require_ok(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) -> bool {
+    pub(crate) fn require_ok(&mut self, inb: &Inbound, key: Option<crate::txn::TxnKey>) -> bool {
         match self.unsupported(&inb.req, &inb.flow) {
             None => true,
             Some(r) => {
@@ -451,7 +490,7 @@ impl Shard {
 
     /// Digest authentication. On success returns the user's AOR name; else
     /// has already answered (challenge or refusal) and returns `None`.
-    fn authenticate(
+    pub(crate) fn authenticate(
         &mut self,
         inb: &Inbound,
         tenant: &Arc<TenantSnap>,

@@ -114,6 +114,10 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
             from: cfg.smtp.from.clone(),
             retry_initial: Duration::from_secs(cfg.smtp.retry_initial_s.max(1)),
         }),
+        retention: pbx_server::RetentionSettings {
+            first: Duration::from_secs(cfg.storage.purge_delay_s),
+            interval: Duration::from_secs(cfg.storage.purge_interval_s.max(1)),
+        },
     }
 }
 

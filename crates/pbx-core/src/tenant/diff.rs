@@ -116,6 +116,10 @@ fn user_fields(u: &User) -> Vec<(&'static str, Val<'_>)> {
             "voicemail.unavailable_greeting",
             Val::Shown(opt_q(&u.voicemail.unavailable_greeting)),
         ),
+        (
+            "voicemail.unsolicited_mwi",
+            Val::Shown(opt(&u.voicemail.unsolicited_mwi)),
+        ),
         ("pin", Val::Hidden(u.pin.as_deref())),
         ("recording", s(u.recording)),
     ]
@@ -198,6 +202,7 @@ fn settings(c: &TenantConfig) -> Vec<(&'static str, Val<'_>)> {
         ("options.recording_download", s(o.recording_download)),
         ("options.analytics", s(o.analytics)),
         ("options.disa", s(o.disa)),
+        ("options.unsolicited_mwi", s(o.unsolicited_mwi)),
         (
             "options.digest_algorithms",
             Val::Shown(list(&o.digest_algorithms)),

@@ -39,7 +39,9 @@
 //! - **Voicemail** per user: `enabled`, `delete_after_email`, `format` (`wav`, `wav49`),
 //!   `max_message_s` (default 180), `busy_greeting` / `unavailable_greeting` (prompt
 //!   names; without them the system greeting, or one the user recorded, is played);
-//!   the user's `pin` is 4–10 digits.
+//!   the user's `pin` is 4–10 digits. Message waiting: phones that SUBSCRIBE get
+//!   NOTIFYs; the others get unsolicited ones unless `options.unsolicited_mwi: false`
+//!   (default true) or the user's `voicemail.unsolicited_mwi` says otherwise.
 //! - **Recording**: `options.recording` for the tenant, `recording: true|false|inherit`
 //!   per user (default `inherit`, see [`User::records_calls`]); `options.recording_download`.
 //! - **Storage**: `limits.storage_mb` (default 1024), `limits.recording_days` and
@@ -222,6 +224,16 @@ pub struct TenantOptions {
     /// If set, only these networks may REGISTER (seed 003, FAQ 4.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register_networks: Option<NetworkList>,
+    /// Send message-waiting NOTIFYs to registered phones that did not
+    /// SUBSCRIBE (unsolicited MWI, as Asterisk does for desk phones configured
+    /// with a mailbox). Default true; a user's `voicemail.unsolicited_mwi`
+    /// overrides it.
+    #[serde(skip_serializing_if = "is_true")]
+    pub unsolicited_mwi: bool,
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 impl Default for TenantOptions {
@@ -233,6 +245,7 @@ impl Default for TenantOptions {
             disa: false,
             digest_algorithms: vec![DigestAlgorithm::Md5],
             register_networks: None,
+            unsolicited_mwi: true,
         }
     }
 }
@@ -332,6 +345,17 @@ pub struct Voicemail {
     /// Prompt played when the user does not answer or is not registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_greeting: Option<String>,
+    /// Unsolicited MWI NOTIFYs to this user's phones: unset follows the
+    /// tenant's `options.unsolicited_mwi`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsolicited_mwi: Option<bool>,
+}
+
+impl Voicemail {
+    /// Whether this user's phones get unsolicited MWI, given the tenant's option.
+    pub fn unsolicited_mwi_or(&self, tenant_default: bool) -> bool {
+        self.unsolicited_mwi.unwrap_or(tenant_default)
+    }
 }
 
 impl Voicemail {
@@ -348,6 +372,7 @@ impl Default for Voicemail {
             max_message_s: Voicemail::DEFAULT_MAX_MESSAGE_S,
             busy_greeting: None,
             unavailable_greeting: None,
+            unsolicited_mwi: None,
         }
     }
 }
@@ -588,6 +613,7 @@ const OPTION_KEYS: &[&str] = &[
     "disa",
     "digest_algorithms",
     "register_networks",
+    "unsolicited_mwi",
 ];
 const LIMIT_KEYS: &[&str] = &[
     "max_calls",
@@ -622,6 +648,7 @@ const VOICEMAIL_KEYS: &[&str] = &[
     "max_message_s",
     "busy_greeting",
     "unavailable_greeting",
+    "unsolicited_mwi",
 ];
 const GROUP_KEYS: &[&str] = &[
     "ext",
@@ -876,6 +903,7 @@ impl TenantConfig {
         o.recording_download = opts.bool_or("recording_download", o.recording_download)?;
         o.analytics = opts.bool_or("analytics", o.analytics)?;
         o.disa = opts.bool_or("disa", o.disa)?;
+        o.unsolicited_mwi = opts.bool_or("unsolicited_mwi", o.unsolicited_mwi)?;
         if let Some(algs) = algorithms(&opts, "digest_algorithms")? {
             o.digest_algorithms = algs;
         }
@@ -1476,6 +1504,10 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
                     .unwrap_or(Voicemail::DEFAULT_MAX_MESSAGE_S),
                 busy_greeting: greeting("busy_greeting")?,
                 unavailable_greeting: greeting("unavailable_greeting")?,
+                unsolicited_mwi: match v.get("unsolicited_mwi") {
+                    None => None,
+                    Some(_) => Some(v.bool_or("unsolicited_mwi", true)?),
+                },
             };
             if vm.delete_after_email && email.is_none() {
                 return Err(ConfigError::invalid(
