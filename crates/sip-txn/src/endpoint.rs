@@ -166,6 +166,10 @@ struct Txn {
     cancel: Option<TxnKey>,
     /// Server INVITE: the reliable provisional awaiting PRACK.
     reliable: Option<Retrans>,
+    /// Server INVITE: the reliable provisional still unacknowledged when the final response
+    /// went out (no longer retransmitted): its PRACK, arriving after the final response,
+    /// still matches (200, not 481) while the transaction lives.
+    late_prack: Option<(DialogCseqKey, u32)>,
     next_rseq: u32,
 }
 
@@ -319,6 +323,7 @@ impl Endpoint {
                 pending_cancel: None,
                 cancel: None,
                 reliable: None,
+                late_prack: None,
                 next_rseq: 0,
             },
         );
@@ -358,7 +363,9 @@ impl Endpoint {
             && let Some(rel) = txn.reliable.take()
             && let Some(k) = rel.key
         {
-            self.prack_index.remove(&(k, rel.rseq));
+            // RFC 3262 §3 lets the final response overtake the PRACK (of a provisional
+            // without SDP): the retransmissions stop, the PRACK still matches.
+            txn.late_prack = Some((k, rel.rseq));
         }
         if is_invite && status.is_success() && !self.acks.contains_key(&key) {
             let dkey = txn
@@ -610,6 +617,7 @@ impl Endpoint {
                 pending_cancel: None,
                 cancel: None,
                 reliable: None,
+                late_prack: None,
                 next_rseq: 0,
             },
         );
@@ -645,6 +653,7 @@ impl Endpoint {
         };
         if let Some(txn) = self.txns.get_mut(&invite) {
             txn.reliable = None;
+            txn.late_prack = None;
         }
         Related::Pracks {
             invite,
@@ -888,6 +897,9 @@ impl Endpoint {
             && let Some(d) = r.key
         {
             self.prack_index.remove(&(d, r.rseq));
+        }
+        if let Some(late) = txn.late_prack {
+            self.prack_index.remove(&late);
         }
         if let Some(cancel) = txn.pending_cancel {
             self.event(Event::Terminated { key: cancel });

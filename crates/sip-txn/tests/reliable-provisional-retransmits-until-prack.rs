@@ -147,3 +147,63 @@ fn a_prack_for_an_unknown_rseq_is_not_matched() {
         "retransmission goes on"
     );
 }
+
+#[test]
+fn a_prack_overtaken_by_the_200_still_matches_and_the_180_stops() {
+    let mut sim = Sim::new(41);
+    let a = sim.add_node(quiet());
+    let b = sim.add_node(quiet());
+    let contact = sim.addr(b);
+    // The callee answers at once: the 2xx follows the reliable 180 before any PRACK
+    // (RFC 3262 §3 allows it for a provisional without SDP).
+    sim.on_event(b, move |ep, now, e| {
+        let Event::NewRequest { key, request, .. } = e else {
+            return;
+        };
+        match request.method {
+            Method::Invite => {
+                ep.send_reliable_provisional(now, *key, answer(contact, request, 180, "b1"))
+                    .unwrap();
+                ep.send_response(now, *key, answer(contact, request, 200, "b1"))
+                    .unwrap();
+            }
+            Method::Prack => ep
+                .send_response(now, *key, request.make_response(StatusCode::OK))
+                .unwrap(),
+            _ => {}
+        }
+    });
+    let invite = request(&mut sim, a, b, "INVITE", "call-rel4", 1);
+    sim.send(a, b, invite.clone());
+    sim.run_for(ms(100));
+    let ringing: Vec<Response> = sim
+        .responses(a)
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.status.as_u16() == 180)
+        .collect();
+    assert_eq!(ringing.len(), 1);
+    let mut dialog = Dialog::uac(&invite, &ringing[0]).unwrap();
+    let a_addr = sim.addr(a);
+    let prack = sim.with(a, |ep, _| {
+        let via = format!("SIP/2.0/UDP {a_addr};branch={}", ep.new_branch());
+        dialog.prack(&ringing[0], &via).unwrap()
+    });
+    sim.send(a, b, prack);
+    sim.run_for(ms(5_000));
+    assert!(
+        sim.events(b).iter().any(|e| matches!(
+            e,
+            Event::NewRequest {
+                related: Related::Pracks { .. },
+                ..
+            }
+        )),
+        "the late PRACK matches its 180"
+    );
+    assert_eq!(
+        sim.response_offsets_ms(b, 180).len(),
+        1,
+        "the 200 stopped the 180's retransmissions"
+    );
+}
