@@ -22,6 +22,17 @@ def _failed(request) -> bool:
     return rep is None or rep.failed
 
 
+@pytest.fixture(autouse=True)
+def _release_ports():
+    """Ports a test took (`peers.free_port`) are free again once its processes are gone:
+    without this the suite's ~120 tests, each taking a 200-port media range, fragment the
+    12000-32000 range until `free_port` finds no run of free ports. Set up before (so torn
+    down after) the test's reaper; a port still bound elsewhere is refused by the bind check."""
+    before = set(peers._handed_out)
+    yield
+    peers._handed_out.intersection_update(before)
+
+
 @pytest.fixture
 def reaper(request):
     """Owns every process the test starts; on failure prints the peers' logs."""
