@@ -14,6 +14,14 @@
 //! (the clock is read once per wake-up, and every 16 packets of a long batch). No-RTP timeouts
 //! are checked on a 250 ms timer.
 //!
+//! **G.722.** When one leg speaks G.722 and its peer G.711, the worker transcodes on a slower
+//! path: the payload is decoded (G.722 → 16 kHz → resampled to 8 kHz, or a G.711 table) into a
+//! reused buffer and encoded in place for the other leg (G.711, or 8 → 16 kHz → G.722), the
+//! same number of bytes either way (64 kbit/s both). Each G.722 leg owns one
+//! [`pbx_audio::FrameCodec`] whose decoder serves what its remote sends and whose encoder what
+//! is sent to it, allocated when the leg is configured: still no allocation per packet. Two
+//! G.722 legs relay untouched like two G.711 legs.
+//!
 //! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
 //! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
 //!
@@ -135,6 +143,9 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
+    /// G.722 (RTP clock 8000 for 16 kHz audio, RFC 3551 §4.5.2). Transcoded to and from a
+    /// G.711 peer on the slow path (decode, resample, encode; state per leg and direction).
+    G722,
     /// Anything else: relayed untouched (no transcoding), clock assumed 8 kHz for re-stamping.
     Other(u8),
 }
@@ -597,7 +608,7 @@ impl Relay {
                 return;
             };
             route.dtmf = params.dtmf_pt.is_some();
-            route.other_codec = matches!(params.codec, Codec::Other(_));
+            route.other_codec = !matches!(params.codec, Codec::Pcmu | Codec::Pcma);
             route.worker
         };
         self.send(w, Cmd::Configure(leg, params));

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use pbx_audio::FrameCodec;
+use pbx_audio::level::goertzel_dbfs;
 use pbx_media::dtmf::{DigitDetector, TelephoneEvent};
 use pbx_media::rtp::{self, RtpHeader};
 use pbx_media::{g711, tone};
@@ -218,6 +220,113 @@ fn pcma_is_transcoded_to_pcmu_and_the_tone_survives() {
     );
     assert!(tone::goertzel(&decoded, 440.0, 8000) < at_1k / 30.0);
     // Untranscoded A-law bytes read as µ-law would not carry a clean 1 kHz.
+    relay.shutdown();
+}
+
+/// 1 s of a 1 kHz tone at −12 dBFS, 8 kHz.
+fn tone_1k() -> Vec<i16> {
+    (0..8000)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect()
+}
+
+/// Sends `audio` from `from` to the relay port `to` in 20 ms packets of `codec` with payload type
+/// `pt`, and decodes what `rx` receives with `rx_codec` (expecting payload type `rx_pt`).
+fn through(
+    audio: &[i16],
+    (from, to): (&UdpSocket, SocketAddr),
+    (mut codec, pt): (FrameCodec, u8),
+    (rx, mut rx_codec, rx_pt): (&UdpSocket, FrameCodec, u8),
+) -> Vec<i16> {
+    let mut heard = Vec::new();
+    for (i, chunk) in audio.chunks(160).enumerate() {
+        let mut payload = [0u8; 160];
+        assert_eq!(codec.encode(chunk, &mut payload).unwrap(), 160);
+        let seq = i as u16;
+        from.send_to(&packet(pt, seq, 160 * u32::from(seq), 77, &payload), to)
+            .unwrap();
+        let (h, got) = recv_rtp(rx);
+        assert_eq!((h.pt, got.len()), (rx_pt, 160), "payload type and length");
+        let mut pcm = [0i16; 160];
+        assert_eq!(rx_codec.decode(&got, &mut pcm).unwrap(), 160);
+        heard.extend_from_slice(&pcm);
+    }
+    heard
+}
+
+/// The 1 kHz level of `heard` is within 1 dB of `sent`'s and nothing else stands out (the
+/// first 100 ms, with the resamplers' delay, are skipped).
+fn same_tone(sent: &[i16], heard: &[i16], what: &str) {
+    let a = goertzel_dbfs(&sent[800..], 8000, 1000.0);
+    let b = goertzel_dbfs(&heard[800..], 8000, 1000.0);
+    assert!(
+        (a - b).abs() < 1.0,
+        "{what}: {a:.2} dBFS sent, {b:.2} heard"
+    );
+    for f in [440.0, 2000.0, 3000.0] {
+        let other = goertzel_dbfs(&heard[800..], 8000, f);
+        assert!(other < b - 30.0, "{what}: {other:.1} dBFS at {f} Hz");
+    }
+}
+
+#[test]
+fn a_1khz_tone_crosses_from_g722_to_pcmu_and_back_at_its_level() {
+    let (relay, _ev) = start(42300, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::G722, 9), (Codec::Pcmu, 0));
+    let tone = tone_1k();
+    let heard = through(
+        &tone,
+        (&pa, la),
+        (FrameCodec::g722(), 9),
+        (&pb, FrameCodec::Pcmu, 0),
+    );
+    same_tone(&tone, &heard, "G.722 → PCMU");
+    let heard = through(
+        &tone,
+        (&pb, lb),
+        (FrameCodec::Pcmu, 0),
+        (&pa, FrameCodec::g722(), 9),
+    );
+    same_tone(&tone, &heard, "PCMU → G.722");
+    relay.shutdown();
+}
+
+#[test]
+fn g722_with_a_dynamic_payload_type_crosses_to_pcma_and_two_g722_legs_relay_untouched() {
+    let (relay, _ev) = start(42400, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::Pcma, 8), (Codec::G722, 109));
+    let tone = tone_1k();
+    let heard = through(
+        &tone,
+        (&pb, lb),
+        (FrameCodec::g722(), 109),
+        (&pa, FrameCodec::Pcma, 8),
+    );
+    same_tone(&tone, &heard, "G.722 → PCMA");
+    let heard = through(
+        &tone,
+        (&pa, la),
+        (FrameCodec::Pcma, 8),
+        (&pb, FrameCodec::g722(), 109),
+    );
+    same_tone(&tone, &heard, "PCMA → G.722");
+
+    let [(_c, lc, pc), (_d, _ld, pd)] = call(&relay, (Codec::G722, 9), (Codec::G722, 9));
+    for i in 0..5u16 {
+        let payload: Vec<u8> = (0..160)
+            .map(|b| (b as u8).wrapping_mul(i as u8 + 3))
+            .collect();
+        pc.send_to(&packet(9, i, 160 * u32::from(i), 5, &payload), lc)
+            .unwrap();
+        let (h, got) = recv_rtp(&pd);
+        assert_eq!(
+            (h.pt, got),
+            (9, payload),
+            "same codec: the bytes are untouched"
+        );
+    }
     relay.shutdown();
 }
 
