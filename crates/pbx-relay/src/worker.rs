@@ -166,7 +166,7 @@ pub(crate) struct Leg {
 pub(crate) struct App {
     params: AppParams,
     /// The session in this worker's engine (None while the leg moves, or when the leg's codec
-    /// is not G.711).
+    /// is neither G.711 nor G.722).
     session: Option<SessionId>,
     /// Codec, payload type and telephone-event payload type the session was made with.
     media: Option<(record::Codec, u8, Option<u8>)>,
@@ -186,7 +186,8 @@ fn leg_media(leg: &Leg) -> Option<(record::Codec, u8, Option<u8>)> {
         Some(p) => match p.codec {
             Codec::Pcmu => Some((record::Codec::Pcmu, p.pt, p.dtmf_pt)),
             Codec::Pcma => Some((record::Codec::Pcma, p.pt, p.dtmf_pt)),
-            Codec::G722 | Codec::Other(_) => None,
+            Codec::G722 => Some((record::Codec::G722, p.pt, p.dtmf_pt)),
+            Codec::Other(_) => None,
         },
     }
 }
@@ -774,7 +775,7 @@ impl Worker {
                     Some(sid) => {
                         self.engine.start_recording(sid, *recorder);
                     }
-                    // An idle app (codec not G.711) starts it with its session.
+                    // An idle app (an unknown codec) starts it with its session.
                     None => app.recorder = Some(*recorder),
                 }
             }
@@ -917,7 +918,8 @@ impl Worker {
     }
 
     /// Starts the engine session of the app on the leg in `slot` (with its last source and any
-    /// recorder it carries). A leg whose codec is not G.711 keeps its app without a session.
+    /// recorder it carries). A leg whose codec is neither G.711 nor G.722 keeps its app without
+    /// a session.
     fn open_app(&mut self, slot: usize) {
         let Some(leg) = self.legs.get_mut(slot).and_then(|l| l.as_deref_mut()) else {
             return;
