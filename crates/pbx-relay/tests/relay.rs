@@ -792,6 +792,49 @@ fn a_call_recording_has_the_callers_tone_on_the_left_and_the_callees_on_the_righ
 }
 
 #[test]
+fn a_call_recording_decodes_a_g722_caller_with_a_dynamic_payload_type_beside_a_pcmu_callee() {
+    let (relay, _ev) = start(42500, 8, Duration::from_millis(500));
+    let [(a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::G722, 110), (Codec::Pcmu, 0));
+    let (sink, rx) = recording_sink();
+    relay.start_call_recording(a, sink);
+    relay.stats(a).unwrap();
+    let tone = tone_1k();
+    let mut caller = FrameCodec::g722();
+    let mut callee = tone::Tone::new(440.0, -10.0, 8000);
+    let t0 = Instant::now();
+    for i in 0..60u16 {
+        let (mut ga, mut ub) = ([0u8; 160], [0u8; 160]);
+        let at = usize::from(i % 50) * 160;
+        caller.encode(&tone[at..at + 160], &mut ga).unwrap();
+        callee.fill_ulaw(&mut ub);
+        let ts = 160 * u32::from(i);
+        pa.send_to(&packet(110, i, ts, 0xa, &ga), la).unwrap();
+        pb.send_to(&packet(0, i, 9000 + ts, 0xb, &ub), lb).unwrap();
+        recv_rtp(&pb);
+        recv_rtp(&pa);
+        let due = t0 + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    relay.stop_call_recording(a);
+    let (all, last) = collect_recording(&rx);
+    assert_eq!(last.stats.packets, 120, "{:?}", last.stats);
+    let frames = all.len() / 2;
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let l = &left[1600..frames - 800];
+    let sent = goertzel_dbfs(&tone, 8000, 1000.0);
+    let heard = goertzel_dbfs(l, 8000, 1000.0);
+    assert!(
+        (sent - heard).abs() < 1.0,
+        "left: {heard:.2} dBFS, sent {sent:.2}"
+    );
+    assert!(goertzel_dbfs(l, 8000, 440.0) < heard - 30.0);
+    let r = &right[1600..frames - 800];
+    assert!(goertzel_dbfs(r, 8000, 440.0) > goertzel_dbfs(r, 8000, 1000.0) + 30.0);
+    relay.shutdown();
+}
+
+#[test]
 fn stopping_a_call_recording_or_shutting_down_ends_it_with_a_last_chunk() {
     let (relay, _ev) = start(42200, 8, Duration::from_millis(500));
     let [(a, la, pa), (b, _lb, pb)] = call(&relay, (Codec::Pcmu, 0), (Codec::Pcmu, 0));
