@@ -1,6 +1,7 @@
 //! What the relay's slow path costs per 20 ms packet: the same decode and encode calls the
-//! worker makes for a G.722 ↔ G.711 pair (per-leg G.722 state, reused buffers), against the
-//! fast path's in-place A-law → µ-law table. Run with
+//! worker makes for a G.722 ↔ G.711 pair (narrowband G.722, per-leg state, reused buffers),
+//! against the 16 kHz alternative (`FrameCodec`: full G.722 and a resampler, what the media
+//! engine uses) and the fast path's in-place µ-law → A-law table. Run with
 //! `cargo run --release -p pbx-relay --example transcode_cost`.
 #![allow(clippy::unwrap_used)]
 
@@ -60,6 +61,25 @@ fn main() {
     }
     let up = t.elapsed().as_secs_f64() * 1e6 / f64::from(PACKETS);
 
+    let mut enc = pbx_audio::g722::G722Encoder::new();
+    let mut dec = pbx_audio::g722::G722Decoder::new();
+    let t = Instant::now();
+    for i in 0..PACKETS {
+        let mut payload = g722_packets[i as usize % g722_packets.len()];
+        dec.decode_narrowband(&payload, &mut scratch).unwrap();
+        g711::encode_ulaw(&scratch, &mut payload);
+        black_box(&payload);
+    }
+    let nb_down = t.elapsed().as_secs_f64() * 1e6 / f64::from(PACKETS);
+    let t = Instant::now();
+    for i in 0..PACKETS {
+        let mut payload = ulaw_packets[i as usize % ulaw_packets.len()];
+        g711::decode_ulaw(&payload, &mut scratch);
+        enc.encode_narrowband(&scratch, &mut payload).unwrap();
+        black_box(&payload);
+    }
+    let nb_up = t.elapsed().as_secs_f64() * 1e6 / f64::from(PACKETS);
+
     let t = Instant::now();
     for i in 0..PACKETS {
         let mut payload = ulaw_packets[i as usize % ulaw_packets.len()];
@@ -69,11 +89,14 @@ fn main() {
     let fast = t.elapsed().as_secs_f64() * 1e6 / f64::from(PACKETS);
 
     println!("per 20 ms packet (160 bytes), {PACKETS} packets each:");
-    println!("  G.722 → PCMU (decode, 16→8 kHz, µ-law encode): {down:.2} µs");
-    println!("  PCMU → G.722 (µ-law decode, 8→16 kHz, encode): {up:.2} µs");
+    println!("  relay, G.722 → PCMU (narrowband decode, µ-law encode): {nb_down:.2} µs");
+    println!("  relay, PCMU → G.722 (µ-law decode, narrowband encode): {nb_up:.2} µs");
+    println!("  16 kHz alternative, G.722 → PCMU (decode, 16→8 kHz resample): {down:.2} µs");
+    println!("  16 kHz alternative, PCMU → G.722 (8→16 kHz resample, encode): {up:.2} µs");
     println!("  PCMU → PCMA in place (the fast path's transcode): {fast:.3} µs");
     println!(
-        "  a transcoded call (50 packets/s each way): {:.3} % of a core",
+        "  a transcoded call (50 packets/s each way): {:.3} % of a core ({:.3} % at 16 kHz)",
+        (nb_down + nb_up) * 50.0 / 1e6 * 100.0,
         (down + up) * 50.0 / 1e6 * 100.0
     );
 }

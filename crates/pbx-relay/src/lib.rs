@@ -15,12 +15,15 @@
 //! are checked on a 250 ms timer.
 //!
 //! **G.722.** When one leg speaks G.722 and its peer G.711, the worker transcodes on a slower
-//! path: the payload is decoded (G.722 → 16 kHz → resampled to 8 kHz, or a G.711 table) into a
-//! reused buffer and encoded in place for the other leg (G.711, or 8 → 16 kHz → G.722), the
-//! same number of bytes either way (64 kbit/s both). Each G.722 leg owns one
-//! [`pbx_audio::FrameCodec`] whose decoder serves what its remote sends and whose encoder what
-//! is sent to it, allocated when the leg is configured: still no allocation per packet. Two
-//! G.722 legs relay untouched like two G.711 legs.
+//! path: the payload is decoded into a reused buffer of 8 kHz samples and encoded in place for
+//! the other leg, the same number of bytes either way (64 kbit/s both). G.722 is coded in its
+//! narrowband mode ([`pbx_audio::g722::G722Decoder::decode_narrowband`],
+//! [`pbx_audio::g722::G722Encoder::encode_narrowband`]: the lower sub-band alone, as SpanDSP and
+//! Asterisk do between G.722 and narrowband audio): the G.711 side carries 0–4 kHz anyway, and
+//! it costs about a third of decoding 16 kHz audio and resampling it (measured by
+//! `examples/transcode_cost.rs`). Each G.722 leg owns its decoder (what its remote sends) and
+//! encoder (what is sent to it), allocated when the leg is configured: still no allocation per
+//! packet. Two G.722 legs relay untouched like two G.711 legs.
 //!
 //! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
 //! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
@@ -144,7 +147,8 @@ pub enum Codec {
     /// G.711 A-law.
     Pcma,
     /// G.722 (RTP clock 8000 for 16 kHz audio, RFC 3551 §4.5.2). Transcoded to and from a
-    /// G.711 peer on the slow path (decode, resample, encode; state per leg and direction).
+    /// G.711 peer on the slow path (narrowband G.722 ↔ 8 kHz ↔ G.711; state per leg and
+    /// direction).
     G722,
     /// Anything else: relayed untouched (no transcoding), clock assumed 8 kHz for re-stamping.
     Other(u8),
