@@ -6,7 +6,7 @@
 //! fixed afterwards), and any player mixes it to mono on playback. The mono mix
 //! ([`RecordLayout::Mono`], saturating sum) is there for consumers that need one channel.
 
-use pbx_audio::FrameCodec;
+use pbx_audio::g722::G722Decoder;
 
 use crate::{g711, rtp};
 
@@ -143,8 +143,9 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
-    /// G.722 (16 kHz audio, RTP clock 8000), decoded and resampled to 8 kHz with a decoder per
-    /// leg ([`pbx_audio::FrameCodec`]).
+    /// G.722 (16 kHz audio, RTP clock 8000). The engine speaks it through
+    /// [`pbx_audio::FrameCodec`] (8 ↔ 16 kHz resampled); the [`CallRecorder`] decodes its lower
+    /// sub-band alone, 8 kHz directly.
     G722,
 }
 
@@ -199,8 +200,9 @@ struct LegBuf {
     anchor: Option<Anchor>,
     /// End (exclusive) of the newest audio written, in output samples.
     end: i64,
-    /// The leg's G.722 decoder, made by its first G.722 packet.
-    g722: Option<Box<FrameCodec>>,
+    /// The leg's G.722 decoder (narrowband: the lower sub-band is the 8 kHz recording), made
+    /// by its first G.722 packet.
+    g722: Option<Box<G722Decoder>>,
 }
 
 impl LegBuf {
@@ -246,8 +248,10 @@ pub struct CallRecorder {
 impl CallRecorder {
     /// A recorder with `depth_ms` of jitter buffer (60 is a good value) that decodes the
     /// static payload types 0 (PCMU), 8 (PCMA) and 9 (G.722) plus `dynamic` mappings. G.722 is
-    /// decoded to 16 kHz and resampled to the recording's 8 kHz by a decoder per leg, allocated
-    /// by the leg's first G.722 packet (a G.711 call allocates nothing more).
+    /// decoded straight to the recording's 8 kHz from its lower sub-band
+    /// ([`pbx_audio::g722::G722Decoder::decode_narrowband`]: 0–4 kHz, a third of the cost of
+    /// 16 kHz and a resampler) by a decoder per leg, allocated by the leg's first G.722 packet
+    /// (a G.711 call allocates nothing more).
     pub fn new(layout: RecordLayout, depth_ms: u32, dynamic: &[(u8, Codec)]) -> Self {
         let mut codecs = [None; 128];
         codecs[0] = Some(Codec::Pcmu);
@@ -347,12 +351,12 @@ impl CallRecorder {
             Codec::G722 => {
                 // The whole payload goes through the leg's decoder (its state follows the
                 // stream); what lands before `out` is not written.
-                let decoder = lb.g722.get_or_insert_with(|| Box::new(FrameCodec::g722()));
+                let decoder = lb.g722.get_or_insert_with(Box::default);
                 let mut pcm = [0i16; FRAME];
                 let mut pos = at;
                 for chunk in payload.chunks(FRAME) {
                     let pcm = &mut pcm[..chunk.len()];
-                    if decoder.decode(chunk, pcm).is_err() {
+                    if decoder.decode_narrowband(chunk, pcm).is_err() {
                         pcm.fill(0);
                     }
                     for (k, v) in pcm.iter().enumerate() {
@@ -439,6 +443,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::tone::{Tone, goertzel};
+    use pbx_audio::FrameCodec;
 
     #[test]
     fn voicemail_ends_after_three_seconds_of_silence_and_trims_it() {
