@@ -38,12 +38,14 @@ from peers import HERE, Reaper, free_port, require_binary, require_pjsua2, run, 
 # --------------------------------------------------------------------------- audio fixtures
 
 
-def make_tone_wav(path: Path, hz: float, seconds: float, level_db: float = -6.0) -> Path:
-    """Write an 8 kHz mono 16-bit sine of `hz` at `level_db` dBFS peak (sox)."""
+def make_tone_wav(path: Path, hz: float, seconds: float, level_db: float = -6.0,
+                  rate: int = 8000) -> Path:
+    """Write a mono 16-bit sine of `hz` at `level_db` dBFS peak (sox), 8 kHz unless `rate` says
+    otherwise (baresip 1.0.0's aufile does not resample: a G.722 phone needs 16 kHz)."""
     require_binary("sox")
     path = Path(path)
     amp = 10 ** (level_db / 20)
-    r = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(path),
+    r = run(["sox", "-n", "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(path),
              "synth", f"{seconds}", "sine", f"{hz}", "vol", f"{amp:.6f}"], timeout=30)
     if r.returncode != 0 or not path.exists():
         raise RuntimeError(f"sox failed ({r.returncode}): {r.stderr}")
@@ -353,7 +355,9 @@ class Phone:
     With `proxy_port` the account registers `user@domain` with `password` through vpbx at
     127.0.0.1:proxy_port (outbound proxy, as peers.Baresip does); without it the account is
     `sip:user@ip:sip_port` with no registration, for direct calls (`phone.uri`).
-    `codecs`: baresip's `audio_codecs` account parameter, e.g. "PCMU", "PCMA" or "PCMU,PCMA".
+    `codecs`: baresip's `audio_codecs` account parameter, e.g. "PCMU", "PCMA", "PCMU,PCMA" or
+    "G722/16000/1" (baresip names G.722 by its audio rate; this also loads its g722 module, and
+    the phone's recordings of a G.722 call are 16 kHz).
     `mwi`: load baresip's mwi module and set `mwi=yes` on the account, so the phone SUBSCRIBEs
     to message-summary after registering (its NOTIFYs arrive as MWI_NOTIFY events).
     """
@@ -380,6 +384,8 @@ class Phone:
         self.wav = wav
         self.registered = proxy_port is not None
         source = f"aufile,{wav}" if wav else "ausine,440"
+        # baresip's G.722 codec (16 kHz audio, `G722/8000` in SDP) for phones that offer it.
+        g722 = "module\t\t\tg722.so\n" if "G722" in codecs.upper() else ""
         (self.dir / "config").write_text(f"""poll_method\t\tepoll
 sip_listen\t\t{ip}:{self.sip_port}
 call_local_timeout\t120
@@ -400,7 +406,7 @@ rtp_stats\t\tno
 net_interface\t\t{ip}
 module_path\t\t/usr/lib/baresip/modules
 module\t\t\tg711.so
-module\t\t\taufile.so
+{g722}module\t\t\taufile.so
 module\t\t\tausine.so
 module\t\t\taubridge.so
 module\t\t\tsndfile.so

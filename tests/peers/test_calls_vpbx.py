@@ -18,7 +18,7 @@ import time
 import pytest
 
 from calls import (PjPhone, Phone, add_media_config, assert_tone, call_tenant_yaml,
-                   cdrs, make_tone_wav, wait_cdr, wait_recording_seconds)
+                   cdrs, make_tone_wav, read_wav, wait_cdr, wait_recording_seconds)
 from peers import free_port, sipsak_register, wait_until
 
 
@@ -141,6 +141,27 @@ def test_pcma_only_caller_and_pcmu_only_callee_still_hear_each_other(vpbx, reape
 
 
 # --------------------------------------------------------------------------- unanswered outcomes
+
+def test_a_g722_phone_and_a_g711_only_phone_hear_each_other_through_the_transcoding_relay(
+        vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper, codecs=["G722", "PCMA", "PCMU"])
+    pbx.wavs["a16"] = make_tone_wav(tmp_path / "a440-16k.wav", A_HZ, 40, A_PEAK, rate=16000)
+    a = pbx.phone("a", "1001", "127.0.0.3", "a16", codecs="G722/16000/1")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", codecs="PCMU", auto_answer=True)
+    a.dial(uri("1002"))
+    a.wait_established(10)
+    rec_a = wait_recording_seconds(a, 2.5)
+    rec_b = wait_recording_seconds(b, 2.5)
+    a.hangup()
+    b.wait_closed(5)
+    assert a.remote_sdps()[-1].codecs[0] == "G722", "vpbx answered the G.722 phone in G.722"
+    assert b.remote_sdps()[0].codecs[:3] == ["G722", "PCMA", "PCMU"], "the callee is offered G.722 first"
+    assert b.local_sdps()[-1].codecs[0] == "PCMU"
+    assert read_wav(rec_a)[1] == 16000, "the G.722 phone decoded 16 kHz audio"
+    assert_tone(rec_b, A_HZ, A_PEAK + RMS, start=0.5, db_tol=1.0)
+    assert_tone(rec_a, B_HZ, B_PEAK + RMS, start=0.5, db_tol=1.0)
+    assert pbx.cdr()["disposition"] == "ANSWERED"
+
 
 def test_cancel_before_answer_gives_487_and_a_cancelled_record(vpbx, reaper, tmp_path):
     pbx = Pbx(vpbx, tmp_path, reaper)

@@ -245,12 +245,13 @@ def test_a_digit_sent_as_sip_info_chooses_in_the_menu(vpbx, reaper, tmp_path):
     assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
 
 
-def dtmf_wav(path: Path, key_hz: tuple[float, float], at: float, seconds: float) -> Path:
-    """A WAV that is silent except for one 150 ms DTMF key (two tones at -10 dBFS each) at `at`."""
+def dtmf_wav(path: Path, key_hz: tuple[float, float], at: float, seconds: float,
+             rate: int = 8000) -> Path:
+    """A WAV that is silent except for one 150 ms DTMF key (two tones at -10 dBFS each) at `at`
+    (8 kHz unless `rate` says otherwise: a G.722 baresip needs 16 kHz)."""
     import math
     import struct
     import wave
-    rate = 8000
     n = int(seconds * rate)
     amp = 32767 * 10 ** (-10 / 20)
     start, stop = int(at * rate), int((at + 0.15) * rate)
@@ -283,6 +284,28 @@ def test_an_inband_dtmf_tone_chooses_in_the_menu(vpbx, reaper, tmp_path):
     a.hangup()
     a.wait_closed(5)
     assert_tone(rec, B_HZ, B_PEAK + RMS, start=-2.0)
+
+
+def test_a_g722_caller_hears_the_menu_and_its_inband_digit_reaches_a_g711_user(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper, codecs=["G722", "PCMA", "PCMU"])
+    apply_live(vpbx, tmp_path, menu_yaml({"1": "user:1002"}))
+    # A G.722 phone whose microphone sends the key "1" (697 + 1209 Hz) at 2.5 s, in G.722.
+    pbx.wavs["dtmf16"] = dtmf_wav(tmp_path / "dtmf1-16k.wav", (697.0, 1209.0), 2.5, 40.0,
+                                  rate=16000)
+    a = pbx.phone("a", "1001", "127.0.0.3", "dtmf16", codecs="G722/16000/1")
+    b = pbx.phone("b", "1002", "127.0.0.4", "b", codecs="PCMU", auto_answer=True)
+    a.dial(uri("5000"))
+    a.wait_established(10)
+    assert a.remote_sdps()[-1].codecs[0] == "G722", "the menu answered in G.722"
+    b.wait_established(15)
+    rec = wait_recording_seconds(a, 6.0, timeout=15)
+    a.hangup()
+    a.wait_closed(5)
+    assert read_wav(rec)[1] == 16000
+    # The menu's prompt (upsampled to 16 kHz) before the key, the G.711 user's 1 kHz after.
+    _, level = analyze(rec, start=0.3, end=2.4)
+    assert -40.0 < level < -5.0, f"prompt level {level:.1f} dBFS"
+    assert_tone(rec, B_HZ, B_PEAK + RMS, start=-1.5, db_tol=1.0)
 
 
 def test_a_schedule_sends_calls_to_the_day_or_the_night_destination_by_the_time_now(vpbx, reaper, tmp_path):

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from calls import assert_tone, wait_cdr
+from calls import assert_tone, make_tone_wav, wait_cdr
 from peers import wait_until
 from test_calls_vpbx import A_HZ, A_PEAK, B_HZ, B_PEAK, DOMAIN, RMS, Pbx, uri
 from test_media_apps import apply_live, tenant_with, users
@@ -18,8 +18,8 @@ from test_media_apps import apply_live, tenant_with, users
 TALK_S = 4.0
 
 
-def talk(pbx, seconds: float = TALK_S) -> None:
-    a = pbx.phone("a", "1001", "127.0.0.3", "a")
+def talk(pbx, seconds: float = TALK_S, a_tone: str = "a", a_codecs: str = "PCMU") -> None:
+    a = pbx.phone("a", "1001", "127.0.0.3", a_tone, codecs=a_codecs)
     b = pbx.phone("b", "1002", "127.0.0.4", "b", auto_answer=True)
     a.dial(uri("1002"))
     a.wait_established(10)
@@ -79,6 +79,21 @@ def test_a_recorded_call_has_each_phone_on_its_own_channel_and_its_record_links_
     status, body = download(vpbx, rel)
     assert status == 200 and body == wav.read_bytes(), (status, len(body))
     assert download(vpbx, "recordings/../vpbx.db")[0] in (400, 404)
+
+
+def test_a_g722_caller_is_recorded_at_8khz_on_its_channel_beside_a_pcmu_callee(vpbx, reaper, tmp_path):
+    pbx = Pbx(vpbx, tmp_path, reaper, codecs=["G722", "PCMA", "PCMU"],
+              user_extra={"1002": {"recording": True}})
+    pbx.wavs["a16"] = make_tone_wav(tmp_path / "a440-16k.wav", A_HZ, 40, A_PEAK, rate=16000)
+    talk(pbx, seconds=3.0, a_tone="a16", a_codecs="G722/16000/1")
+    rel = wait_cdr(vpbx, DOMAIN)[0]["recording"]
+    wav = vpbx.data / "tenants" / DOMAIN / rel
+    assert wait_until(wav.exists, 5), f"{wav} not published"
+    info = subprocess.run(["soxi", str(wav)], capture_output=True, text=True, check=True).stdout
+    assert "Channels       : 2" in info and "Sample Rate    : 8000" in info, info
+    # Left: the G.722 caller's 440 Hz, decoded to 8 kHz at its level; right: the callee's 1 kHz.
+    assert_tone(channel(wav, 1), A_HZ, A_PEAK + RMS, start=0.5, end=-0.5, db_tol=1.0)
+    assert_tone(channel(wav, 2), B_HZ, B_PEAK + RMS, start=0.5, end=-0.5, db_tol=1.0)
 
 
 def test_a_tenant_without_storage_left_records_nothing_and_its_calls_go_on(vpbx, reaper, tmp_path):

@@ -390,8 +390,9 @@ pub struct Call {
     /// when the ACK brings the caller's answer (media needs a peer).
     app_wait_ack: bool,
     /// The codecs of the caller's leg once vpbx answered it for an
-    /// application: G.711 only, the negotiated one first; forks then offer
-    /// only what the relay can bridge without a transcoder it lacks.
+    /// application: engine codecs only (G.711, G.722), the negotiated one
+    /// first; forks then offer only what the relay can bridge without a
+    /// transcoder it lacks (any engine codec with any other).
     a_codecs: Option<Vec<Codec>>,
     /// The walk left a user who was busy (`on_busy`): a voicemail reached
     /// from there plays the busy greeting.
@@ -587,10 +588,11 @@ impl Call {
 
     /// Our codec list: the caller's negotiated codec first, so the callee
     /// can avoid transcoding, then the rest of the preferences.
-    /// After an application answered the caller (G.711 on its leg) only
-    /// G.711 is offered: the relay converts A-law and µ-law, nothing else.
+    /// After an application answered the caller (an engine codec on its leg)
+    /// only engine codecs are offered: the relay converts A-law, µ-law and
+    /// G.722 into one another, nothing else.
     fn offer_codecs(&self) -> Vec<Codec> {
-        let g711_only = self.a_codecs.is_some();
+        let engine_only = self.a_codecs.is_some();
         let mut out: Vec<Codec> = Vec::with_capacity(self.p.codecs.len());
         if let Some(n) = &self.a.neg
             && let Some(c) = self
@@ -599,12 +601,16 @@ impl Call {
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(&n.codec.name))
                 .cloned()
-                .or_else(|| g711_only.then(|| app::static_g711(&n.codec.name)).flatten())
+                .or_else(|| {
+                    engine_only
+                        .then(|| app::static_engine_codec(&n.codec.name))
+                        .flatten()
+                })
         {
             out.push(c);
         }
         for c in &self.p.codecs {
-            if g711_only && !app::is_g711(c) {
+            if engine_only && !app::is_engine_codec(c) {
                 continue;
             }
             if !out.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {

@@ -350,31 +350,80 @@ fn a_destination_walk_that_loops_is_hung_up_at_the_hop_limit() {
 }
 
 #[test]
-fn a_caller_offering_g722_first_is_answered_in_g711_for_the_media_engine() {
+fn a_caller_offering_g722_first_keeps_g722_for_the_media_engine_and_forks_are_offered_every_engine_codec()
+ {
     let mut h = Harness::new();
     h.params
         .codecs
         .insert(0, pbx_sdp::Codec::new(9, "G722", 8000));
     h.receive(CALLER, &invite_text(&sdp(4000, "9 8", "sendrecv")));
     h.with(|c, env| c.run_app(menu(), env));
+    h.ack();
     let ok = h.oks_to_caller();
     let answer = String::from_utf8_lossy(&ok[0].body).to_string();
-    assert!(answer.contains("RTP/AVP 8 101"), "{answer}");
+    assert!(answer.contains("RTP/AVP 9 101"), "{answer}");
     let (leg, setup) = h.media.configured.last().unwrap();
     assert_eq!(*leg, 1);
-    assert_eq!(setup.negotiated.codec.name, "PCMA");
+    assert_eq!(setup.negotiated.codec.name, "G722");
+
+    // A digit rings a user: the relay transcodes G.722 to G.711, so the fork
+    // is offered G.722 first and both G.711 laws after it.
+    h.with(|c, env| c.on_digit(MediaLeg(1), '1', env));
+    let mut t = user("1101");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    let inv = &h.requests_to(PHONE_1, Method::Invite)[0];
+    let offer = String::from_utf8_lossy(&inv.body).to_string();
+    assert!(offer.contains("RTP/AVP 9 8 0 101"), "{offer}");
+    // A G.711-only phone answers: the call is bridged (G.722 on one leg, PCMU on the other).
+    h.answer(PHONE_1, 200, Some(sdp(6000, "0", "sendrecv")));
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert_eq!(h.media.connected.last(), Some(&(1, 2)));
+    let (leg, setup) = h.media.configured.last().unwrap();
+    assert_eq!((*leg, setup.negotiated.codec.name.as_str()), (2, "PCMU"));
 }
 
 #[test]
-fn a_caller_offering_no_g711_cannot_reach_an_application() {
+fn a_caller_offering_only_g722_reaches_an_application_in_g722() {
     let mut h = Harness::new();
     h.params
         .codecs
         .insert(0, pbx_sdp::Codec::new(9, "G722", 8000));
     h.receive(CALLER, &invite_text(&sdp(4000, "9", "sendrecv")));
     h.with(|c, env| c.run_app(menu(), env));
+    let ok = h.oks_to_caller();
+    let answer = String::from_utf8_lossy(&ok[0].body).to_string();
+    assert!(answer.contains("RTP/AVP 9 101"), "{answer}");
+    assert_eq!(h.call().state(), CallState::App);
+}
+
+#[test]
+fn a_caller_offering_no_engine_codec_cannot_reach_an_application() {
+    let mut h = Harness::new();
+    h.params
+        .codecs
+        .insert(0, pbx_sdp::Codec::new(3, "GSM", 8000));
+    h.receive(CALLER, &invite_text(&sdp(4000, "3", "sendrecv")));
+    h.with(|c, env| c.run_app(menu(), env));
     assert_eq!(final_status(&h, CALLER), Some(488));
     assert!(h.finished);
+}
+
+#[test]
+fn a_g711_caller_of_an_application_is_offered_to_forks_in_g711_then_g722_when_configured() {
+    let mut h = Harness::new();
+    h.params.codecs.push(pbx_sdp::Codec::new(9, "G722", 8000));
+    start_app(&mut h, menu());
+    let ok = h.oks_to_caller();
+    let answer = String::from_utf8_lossy(&ok[0].body).to_string();
+    assert!(answer.contains("RTP/AVP 0 101"), "{answer}");
+    h.with(|c, env| c.on_digit(MediaLeg(1), '1', env));
+    let mut t = user("1101");
+    t.contacts = vec![contact(PHONE_1)];
+    h.with(|c, env| c.ring(t, env));
+    let inv = &h.requests_to(PHONE_1, Method::Invite)[0];
+    let offer = String::from_utf8_lossy(&inv.body).to_string();
+    assert!(offer.contains("RTP/AVP 0 8 9 101"), "{offer}");
 }
 
 /// A re-INVITE from the caller with its SDP in direction `dir` (version `v`).

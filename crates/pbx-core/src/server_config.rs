@@ -201,17 +201,25 @@ pub enum Codec {
     Pcma,
     /// G.711 µ-law, static payload type 0.
     Pcmu,
+    /// G.722 (16 kHz audio, 64 kbit/s), static payload type 9, `G722/8000` in SDP (RFC 3551
+    /// §4.5.2). Opt-in: the relay transcodes it to and from G.711 legs, which costs CPU.
+    G722,
 }
 
 impl Codec {
-    /// Every codec the relay supports, in the default preference order.
-    pub const ALL: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
+    /// Every codec the relay supports, in the order the error message lists them.
+    pub const ALL: [Codec; 3] = [Codec::Pcma, Codec::Pcmu, Codec::G722];
+
+    /// The default `[media] codecs`: G.711 only, A-law preferred. G.722 is offered only when
+    /// listed (a G.722 phone calling a G.711 one makes the relay transcode both ways).
+    pub const DEFAULT: [Codec; 2] = [Codec::Pcma, Codec::Pcmu];
 
     /// The SDP encoding name (`a=rtpmap`), upper case as RFC 3551 writes it.
     pub fn name(self) -> &'static str {
         match self {
             Codec::Pcma => "PCMA",
             Codec::Pcmu => "PCMU",
+            Codec::G722 => "G722",
         }
     }
 
@@ -220,7 +228,14 @@ impl Codec {
         match self {
             Codec::Pcma => 8,
             Codec::Pcmu => 0,
+            Codec::G722 => 9,
         }
+    }
+
+    /// The RTP clock rate in SDP: 8000 for all, G.722 included (RFC 3551 §4.5.2: its audio is
+    /// 16 kHz, its RTP clock 8 kHz).
+    pub fn clock_rate(self) -> u32 {
+        8000
     }
 
     /// Parses an encoding name, ASCII case-insensitively (SDP names are).
@@ -262,7 +277,8 @@ pub struct MediaConfig {
     /// needs root or CAP_SYS_NICE), so media frames keep their 20 ms cadence on a loaded
     /// machine (as Asterisk's `-p`). 0 (default) = normal scheduling.
     pub realtime_priority: u8,
-    /// Codecs offered and accepted, in order of preference. Default `["PCMA", "PCMU"]`.
+    /// Codecs offered and accepted, in order of preference: `PCMA`, `PCMU`, `G722`. Default
+    /// `["PCMA", "PCMU"]` ([`Codec::DEFAULT`]).
     pub codecs: Vec<Codec>,
     /// Payload type vpbx uses for RFC 4733 telephone-event in its own offers, 96..=127.
     /// Default 101.
@@ -509,7 +525,7 @@ impl Default for ServerConfig {
                 learn_window_ms: 2000,
                 workers: 0,
                 realtime_priority: 0,
-                codecs: Codec::ALL.to_vec(),
+                codecs: Codec::DEFAULT.to_vec(),
                 telephone_event_pt: 101,
             },
             http: HttpConfig {

@@ -450,7 +450,7 @@ fn call_and_media_values_are_validated() {
     );
     assert_eq!(
         err("[media]\ncodecs = [\"PCMA\", \"G729\"]\n"),
-        "media.codecs[1]: \"G729\" is not a supported codec (supported: PCMA, PCMU)"
+        "media.codecs[1]: \"G729\" is not a supported codec (supported: PCMA, PCMU, G722)"
     );
     assert_eq!(
         err("[media]\ncodecs = [\"PCMA\", \"pcma\"]\n"),
@@ -536,4 +536,17 @@ fn without_external_ip_or_specific_addresses_the_server_picks_the_socket_address
     let peer = "198.51.100.20".parse().unwrap();
     assert_eq!(c.sip_advertise_for(peer), None);
     assert_eq!(c.media_advertise_for(peer), None);
+}
+
+#[test]
+fn g722_is_accepted_when_listed_but_not_offered_by_default() {
+    let c = ServerConfig::from_toml_str("[media]\ncodecs = [\"g722\", \"PCMU\"]\n").unwrap();
+    assert_eq!(c.media.codecs, [Codec::G722, Codec::Pcmu]);
+    let g722 = c.media.codecs[0];
+    assert_eq!(
+        (g722.name(), g722.payload_type(), g722.clock_rate()),
+        ("G722", 9, 8000)
+    );
+    let default = ServerConfig::from_toml_str("").unwrap();
+    assert!(!default.media.codecs.contains(&Codec::G722));
 }

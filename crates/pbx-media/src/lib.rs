@@ -20,10 +20,12 @@
 //! - [`player`]: prompt lists ([`player::Player`]: order, gaps, repeat, barge-in stop) and music
 //!   on hold from a per-listener position ([`player::MohSource`]).
 //! - [`record`]: a voicemail [`record::Recorder`] (maximum length, ends on silence) and a two-leg
-//!   [`record::CallRecorder`] that turns tapped RTP of both legs into aligned stereo (stored) or
-//!   mono frames.
+//!   [`record::CallRecorder`] that turns tapped RTP of both legs (G.711 or G.722) into aligned
+//!   8 kHz stereo (stored) or mono frames.
 //! - [`engine`]: the media engine: many sessions on one 20 ms clock spread over 1 ms phase slots
-//!   ([`engine::Engine`]; its module documentation says what the I/O side calls and when).
+//!   ([`engine::Engine`]; its module documentation says what the I/O side calls and when). A
+//!   session speaks G.711 or G.722 (through `pbx_audio::FrameCodec`, which resamples the 8 kHz
+//!   audio to and from G.722's 16 kHz).
 //!
 //! The engine's run loop, as a relay worker drives it:
 //!

@@ -6,6 +6,8 @@
 //! fixed afterwards), and any player mixes it to mono on playback. The mono mix
 //! ([`RecordLayout::Mono`], saturating sum) is there for consumers that need one channel.
 
+use pbx_audio::g722::G722Decoder;
+
 use crate::{g711, rtp};
 
 /// When a [`Recorder`] ends on silence.
@@ -141,6 +143,10 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
+    /// G.722 (16 kHz audio, RTP clock 8000). The engine speaks it through
+    /// [`pbx_audio::FrameCodec`] (8 ↔ 16 kHz resampled); the [`CallRecorder`] decodes its lower
+    /// sub-band alone, 8 kHz directly.
+    G722,
 }
 
 /// What frames a [`CallRecorder`] produces.
@@ -194,6 +200,9 @@ struct LegBuf {
     anchor: Option<Anchor>,
     /// End (exclusive) of the newest audio written, in output samples.
     end: i64,
+    /// The leg's G.722 decoder (narrowband: the lower sub-band is the 8 kHz recording), made
+    /// by its first G.722 packet.
+    g722: Option<Box<G722Decoder>>,
 }
 
 impl LegBuf {
@@ -202,6 +211,7 @@ impl LegBuf {
             ring: vec![0; RING].into_boxed_slice(),
             anchor: None,
             end: 0,
+            g722: None,
         }
     }
 }
@@ -237,11 +247,16 @@ pub struct CallRecorder {
 
 impl CallRecorder {
     /// A recorder with `depth_ms` of jitter buffer (60 is a good value) that decodes the
-    /// static payload types 0 (PCMU) and 8 (PCMA) plus `dynamic` mappings.
+    /// static payload types 0 (PCMU), 8 (PCMA) and 9 (G.722) plus `dynamic` mappings. G.722 is
+    /// decoded straight to the recording's 8 kHz from its lower sub-band
+    /// ([`pbx_audio::g722::G722Decoder::decode_narrowband`]: 0–4 kHz, a third of the cost of
+    /// 16 kHz and a resampler) by a decoder per leg, allocated by the leg's first G.722 packet
+    /// (a G.711 call allocates nothing more).
     pub fn new(layout: RecordLayout, depth_ms: u32, dynamic: &[(u8, Codec)]) -> Self {
         let mut codecs = [None; 128];
         codecs[0] = Some(Codec::Pcmu);
         codecs[8] = Some(Codec::Pcma);
+        codecs[9] = Some(Codec::G722);
         for (pt, c) in dynamic {
             if let Some(slot) = codecs.get_mut(usize::from(*pt)) {
                 *slot = Some(*c);
@@ -333,6 +348,30 @@ impl CallRecorder {
         let table = match codec {
             Codec::Pcmu => &g711::ULAW_DECODE,
             Codec::Pcma => &g711::ALAW_DECODE,
+            Codec::G722 => {
+                // The whole payload goes through the leg's decoder (its state follows the
+                // stream); what lands before `out` is not written.
+                let decoder = lb.g722.get_or_insert_with(Box::default);
+                let mut pcm = [0i16; FRAME];
+                let mut pos = at;
+                for chunk in payload.chunks(FRAME) {
+                    let pcm = &mut pcm[..chunk.len()];
+                    if decoder.decode_narrowband(chunk, pcm).is_err() {
+                        pcm.fill(0);
+                    }
+                    for (k, v) in pcm.iter().enumerate() {
+                        let p = pos + k as i64;
+                        if p >= out {
+                            // p ≥ out ≥ 0.
+                            lb.ring[p as usize % RING] = *v;
+                        }
+                    }
+                    pos += chunk.len() as i64;
+                }
+                lb.end = lb.end.max(end);
+                self.stats.packets += 1;
+                return;
+            }
         };
         let skip = (out - at).max(0) as usize;
         // at + skip ≥ out ≥ 0; the payload wraps around the ring at most once.
@@ -404,6 +443,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::tone::{Tone, goertzel};
+    use pbx_audio::FrameCodec;
 
     #[test]
     fn voicemail_ends_after_three_seconds_of_silence_and_trims_it() {
@@ -473,6 +513,41 @@ mod tests {
                 packet(pt, 1000 + i as u16, 5000 + 160 * i as u32, ssrc, &b)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_g722_leg_is_decoded_to_8khz_on_its_channel_beside_a_g711_leg() {
+        // A: 1 kHz G.722 at a dynamic payload type. B: 440 Hz µ-law. Both 2 s, 20 ms apart.
+        let mut enc = FrameCodec::g722();
+        let mut t = Tone::new(1000.0, -10.0, 8000);
+        let b = leg_packets(440.0, 0, 100, 0xbbbb);
+        let mut r = CallRecorder::new(RecordLayout::Stereo, 60, &[(110, Codec::G722)]);
+        let mut stereo = Vec::new();
+        let mut sink = |f: RecordedFrame<'_>| stereo.extend_from_slice(f.stereo.unwrap());
+        for (i, pb) in b.iter().enumerate() {
+            let mut pcm = [0i16; 160];
+            t.fill_linear(&mut pcm);
+            let mut pay = [0u8; 160];
+            enc.encode(&pcm, &mut pay).unwrap();
+            let now = i as u64 * 20_000;
+            r.push(
+                Leg::A,
+                now,
+                &packet(110, i as u16, 160 * i as u32, 0xaaaa, &pay),
+            );
+            r.push(Leg::B, now + 3000, pb);
+            r.poll(now, &mut sink);
+        }
+        r.finish(&mut sink);
+        assert_eq!(r.stats().packets, 200);
+        let left: Vec<i16> = stereo.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = stereo.iter().skip(1).step_by(2).copied().collect();
+        let amp = t.amplitude();
+        let level = goertzel(&left[2000..14_000], 1000.0, 8000) / amp;
+        assert!((0.9..1.1).contains(&level), "G.722 leg at {level:.3}");
+        assert!(goertzel(&left[2000..14_000], 440.0, 8000) < 0.02 * amp);
+        assert!(goertzel(&right[2000..14_000], 440.0, 8000) > 0.9 * amp);
+        assert!(goertzel(&right[2000..14_000], 1000.0, 8000) < 0.02 * amp);
     }
 
     #[test]

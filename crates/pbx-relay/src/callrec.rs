@@ -25,7 +25,7 @@ impl std::fmt::Debug for CallRec {
     }
 }
 
-/// The dynamic payload type a leg's remote uses for G.711, if it is not the static one.
+/// The dynamic payload type a leg's remote uses for G.711 or G.722, if it is not the static one.
 fn dynamic(p: Option<&LegParams>) -> Option<(u8, record::Codec)> {
     match p? {
         LegParams {
@@ -38,6 +38,11 @@ fn dynamic(p: Option<&LegParams>) -> Option<(u8, record::Codec)> {
             pt,
             ..
         } if *pt != 8 => Some((*pt, record::Codec::Pcma)),
+        LegParams {
+            codec: Codec::G722,
+            pt,
+            ..
+        } if *pt != 9 => Some((*pt, record::Codec::G722)),
         _ => None,
     }
 }

@@ -14,6 +14,17 @@
 //! (the clock is read once per wake-up, and every 16 packets of a long batch). No-RTP timeouts
 //! are checked on a 250 ms timer.
 //!
+//! **G.722.** When one leg speaks G.722 and its peer G.711, the worker transcodes on a slower
+//! path: the payload is decoded into a reused buffer of 8 kHz samples and encoded in place for
+//! the other leg, the same number of bytes either way (64 kbit/s both). G.722 is coded in its
+//! narrowband mode ([`pbx_audio::g722::G722Decoder::decode_narrowband`],
+//! [`pbx_audio::g722::G722Encoder::encode_narrowband`]: the lower sub-band alone, as SpanDSP and
+//! Asterisk do between G.722 and narrowband audio): the G.711 side carries 0–4 kHz anyway, and
+//! it costs about a third of decoding 16 kHz audio and resampling it (measured by
+//! `examples/transcode_cost.rs`). Each G.722 leg owns its decoder (what its remote sends) and
+//! encoder (what is sent to it), allocated when the leg is configured: still no allocation per
+//! packet. Two G.722 legs relay untouched like two G.711 legs.
+//!
 //! [`Relay::send_digit`] injects RFC 4733 events that the worker generates on its own timer,
 //! numbered into the leg's outgoing stream by the same [`pbx_media::Restamper`].
 //!
@@ -135,6 +146,10 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
+    /// G.722 (RTP clock 8000 for 16 kHz audio, RFC 3551 §4.5.2). Transcoded to and from a
+    /// G.711 peer on the slow path (narrowband G.722 ↔ 8 kHz ↔ G.711; state per leg and
+    /// direction).
+    G722,
     /// Anything else: relayed untouched (no transcoding), clock assumed 8 kHz for re-stamping.
     Other(u8),
 }
@@ -296,7 +311,7 @@ pub enum RelayError {
     NotADigit(char),
     /// The leg's remote negotiated a codec the media engine cannot play or listen to (it speaks
     /// G.711 only): the app cannot run on it.
-    #[error("the leg's codec is not G.711: no media application on it")]
+    #[error("the leg's codec is neither G.711 nor G.722: no media application on it")]
     AppCodec,
     /// The system refused the worker's scheduling policy (a real-time policy needs root or
     /// `CAP_SYS_NICE`, and an `RLIMIT_RTPRIO` that allows the priority).
@@ -413,7 +428,7 @@ struct Route {
     worker: usize,
     /// The last [`LegParams`] given had a telephone-event payload type.
     dtmf: bool,
-    /// The last [`LegParams`] given had a codec other than G.711.
+    /// The last [`LegParams`] given had a codec other than G.711 and G.722.
     other_codec: bool,
 }
 
@@ -718,8 +733,8 @@ impl Relay {
 
     /// Records the call on `leg` from now on: what `leg`'s remote sends on the left channel,
     /// what its connected peer's remote sends on the right (whichever leg is its peer at the
-    /// time: a transfer keeps recording), G.711 decoded through a 60 ms jitter buffer so
-    /// reordered packets land in place and lost ones leave silence. Other codecs and
+    /// time: a transfer keeps recording), G.711 and G.722 (resampled to 8 kHz) decoded through
+    /// a 60 ms jitter buffer so reordered packets land in place and lost ones leave silence. Other codecs and
     /// telephone-events are skipped (silence). The worker hands about a second at a time to
     /// `sink` and never waits on it or does I/O for it. The recording ends with a chunk
     /// marked `last` on [`Relay::stop_call_recording`], when `leg` is released, or at
@@ -746,13 +761,16 @@ impl Relay {
     /// peer's packets are not forwarded to `leg`, the leg's RFC 4733 digits are reported as
     /// [`AppEvent::Digit`] (not [`RelayEvent::Digit`]), and its own packets still go to the
     /// peer. Attaching again replaces the app (a recording in progress ends as by
-    /// [`Relay::detach_app`]). A leg later reconfigured to a codec other than G.711 keeps its
-    /// app idle (nothing sent, nothing heard) until it is configured with G.711 again. A leg
+    /// [`Relay::detach_app`]). On a G.722 leg the session upsamples the 8 kHz sources to 16 kHz
+    /// and encodes them, and decodes what the remote sends back to 8 kHz (digits, voicemail). A
+    /// leg later reconfigured to a codec other than G.711 and G.722 keeps its app idle (nothing
+    /// sent, nothing heard) until it is configured with one of them again. A leg
     /// that moves to another worker ([`Relay::connect`] with a leg of another owner) gets its
     /// app re-created there: a prompt list restarts from its beginning, a recording goes on.
     /// Takes effect at the worker's next wake-up.
     ///
-    /// Fails when the leg is unknown or its last [`LegParams`] named a codec other than G.711.
+    /// Fails when the leg is unknown or its last [`LegParams`] named a codec other than G.711
+    /// and G.722.
     pub fn attach_app(&self, leg: LegId, params: AppParams) -> Result<(), RelayError> {
         let route = lock(&self.inner.routing)
             .legs

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use pbx_audio::FrameCodec;
 use pbx_media::dtmf::TelephoneEvent;
 use pbx_media::engine::{DigitSource, InbandMode, Source};
 use pbx_media::player::{MohSource, Player, Prompt};
@@ -484,7 +485,7 @@ fn a_codec_change_restarts_the_app_in_the_new_codec_on_the_same_stream() {
 }
 
 #[test]
-fn an_app_needs_a_known_g711_leg() {
+fn an_app_needs_a_g711_or_g722_leg() {
     let (relay, _ev) = start(43600);
     let p = phone();
     let (leg, _) = relay.allocate(1).unwrap();
@@ -498,5 +499,67 @@ fn an_app_needs_a_known_g711_leg() {
         relay.attach_app(leg, AppParams::default()),
         Err(RelayError::UnknownLeg)
     ));
+    relay.shutdown();
+}
+
+#[test]
+fn an_app_on_a_g722_leg_plays_its_8khz_prompt_in_g722_and_hears_an_inband_digit() {
+    let (relay, ev) = start(43900);
+    let p = phone();
+    let (leg, local) = relay.allocate(5).unwrap();
+    relay.configure(leg, params(&p, Codec::G722, 9));
+    relay.attach_app(leg, AppParams::default()).unwrap();
+    relay.set_app_source(
+        leg,
+        Source::Player(Player::new(vec![sine(1000.0, 8000)], 0)),
+    );
+    let mut phone_codec = FrameCodec::g722();
+    let mut audio = Vec::new();
+    let until = Instant::now() + Duration::from_millis(1300);
+    while Instant::now() < until {
+        let (h, payload, _) = recv(&p);
+        assert_eq!(
+            (h.pt, h.payload_len),
+            (9, 160),
+            "G.722, 160 bytes per 20 ms"
+        );
+        let mut pcm = [0i16; 160];
+        phone_codec.decode(&payload, &mut pcm).unwrap();
+        audio.extend_from_slice(&pcm);
+    }
+    let start = audio.iter().position(|s| s.abs() > 100).unwrap();
+    let prompt = &audio[start + 400..start + 7600];
+    let amp = tone::Tone::new(1000.0, -10.0, 8000).amplitude();
+    let level = tone::goertzel(prompt, 1000.0, 8000) / amp;
+    assert!(
+        (0.9..1.1).contains(&level),
+        "1 kHz at {level:.3} of its amplitude"
+    );
+    assert!(tone::goertzel(prompt, 440.0, 8000) < 0.02 * amp);
+    assert_eq!(
+        app_event(&ev),
+        (leg, 5, AppEvent::PlayDone { stopped: false })
+    );
+    // The caller presses '4' (inband, G.722).
+    let (r, c) = inband::key_frequencies('4').unwrap();
+    let mut lo = tone::Tone::new(f64::from(r), -10.0, 8000);
+    let mut hi = tone::Tone::new(f64::from(c), -10.0, 8000);
+    for i in 0..10u16 {
+        let mut pcm = [0i16; 160];
+        if i < 5 {
+            for s in pcm.iter_mut() {
+                *s = lo.next_sample() + hi.next_sample();
+            }
+        }
+        let mut pay = [0u8; 160];
+        phone_codec.encode(&pcm, &mut pay).unwrap();
+        p.send_to(&packet(9, i, u32::from(i) * 160, 55, &pay), local)
+            .unwrap();
+    }
+    let digit = AppEvent::Digit {
+        digit: '4',
+        source: DigitSource::Inband,
+    };
+    assert_eq!(app_event(&ev), (leg, 5, digit));
     relay.shutdown();
 }

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use pbx_audio::FrameCodec;
+use pbx_audio::level::goertzel_dbfs;
 use pbx_media::dtmf::{DigitDetector, TelephoneEvent};
 use pbx_media::rtp::{self, RtpHeader};
 use pbx_media::{g711, tone};
@@ -218,6 +220,113 @@ fn pcma_is_transcoded_to_pcmu_and_the_tone_survives() {
     );
     assert!(tone::goertzel(&decoded, 440.0, 8000) < at_1k / 30.0);
     // Untranscoded A-law bytes read as µ-law would not carry a clean 1 kHz.
+    relay.shutdown();
+}
+
+/// 1 s of a 1 kHz tone at −12 dBFS, 8 kHz.
+fn tone_1k() -> Vec<i16> {
+    (0..8000)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect()
+}
+
+/// Sends `audio` from `from` to the relay port `to` in 20 ms packets of `codec` with payload type
+/// `pt`, and decodes what `rx` receives with `rx_codec` (expecting payload type `rx_pt`).
+fn through(
+    audio: &[i16],
+    (from, to): (&UdpSocket, SocketAddr),
+    (mut codec, pt): (FrameCodec, u8),
+    (rx, mut rx_codec, rx_pt): (&UdpSocket, FrameCodec, u8),
+) -> Vec<i16> {
+    let mut heard = Vec::new();
+    for (i, chunk) in audio.chunks(160).enumerate() {
+        let mut payload = [0u8; 160];
+        assert_eq!(codec.encode(chunk, &mut payload).unwrap(), 160);
+        let seq = i as u16;
+        from.send_to(&packet(pt, seq, 160 * u32::from(seq), 77, &payload), to)
+            .unwrap();
+        let (h, got) = recv_rtp(rx);
+        assert_eq!((h.pt, got.len()), (rx_pt, 160), "payload type and length");
+        let mut pcm = [0i16; 160];
+        assert_eq!(rx_codec.decode(&got, &mut pcm).unwrap(), 160);
+        heard.extend_from_slice(&pcm);
+    }
+    heard
+}
+
+/// The 1 kHz level of `heard` is within 1 dB of `sent`'s and nothing else stands out (the
+/// first 100 ms, with the resamplers' delay, are skipped).
+fn same_tone(sent: &[i16], heard: &[i16], what: &str) {
+    let a = goertzel_dbfs(&sent[800..], 8000, 1000.0);
+    let b = goertzel_dbfs(&heard[800..], 8000, 1000.0);
+    assert!(
+        (a - b).abs() < 1.0,
+        "{what}: {a:.2} dBFS sent, {b:.2} heard"
+    );
+    for f in [440.0, 2000.0, 3000.0] {
+        let other = goertzel_dbfs(&heard[800..], 8000, f);
+        assert!(other < b - 30.0, "{what}: {other:.1} dBFS at {f} Hz");
+    }
+}
+
+#[test]
+fn a_1khz_tone_crosses_from_g722_to_pcmu_and_back_at_its_level() {
+    let (relay, _ev) = start(42300, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::G722, 9), (Codec::Pcmu, 0));
+    let tone = tone_1k();
+    let heard = through(
+        &tone,
+        (&pa, la),
+        (FrameCodec::g722(), 9),
+        (&pb, FrameCodec::Pcmu, 0),
+    );
+    same_tone(&tone, &heard, "G.722 → PCMU");
+    let heard = through(
+        &tone,
+        (&pb, lb),
+        (FrameCodec::Pcmu, 0),
+        (&pa, FrameCodec::g722(), 9),
+    );
+    same_tone(&tone, &heard, "PCMU → G.722");
+    relay.shutdown();
+}
+
+#[test]
+fn g722_with_a_dynamic_payload_type_crosses_to_pcma_and_two_g722_legs_relay_untouched() {
+    let (relay, _ev) = start(42400, 8, Duration::from_millis(500));
+    let [(_a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::Pcma, 8), (Codec::G722, 109));
+    let tone = tone_1k();
+    let heard = through(
+        &tone,
+        (&pb, lb),
+        (FrameCodec::g722(), 109),
+        (&pa, FrameCodec::Pcma, 8),
+    );
+    same_tone(&tone, &heard, "G.722 → PCMA");
+    let heard = through(
+        &tone,
+        (&pa, la),
+        (FrameCodec::Pcma, 8),
+        (&pb, FrameCodec::g722(), 109),
+    );
+    same_tone(&tone, &heard, "PCMA → G.722");
+
+    let [(_c, lc, pc), (_d, _ld, pd)] = call(&relay, (Codec::G722, 9), (Codec::G722, 9));
+    for i in 0..5u16 {
+        let payload: Vec<u8> = (0..160)
+            .map(|b| (b as u8).wrapping_mul(i as u8 + 3))
+            .collect();
+        pc.send_to(&packet(9, i, 160 * u32::from(i), 5, &payload), lc)
+            .unwrap();
+        let (h, got) = recv_rtp(&pd);
+        assert_eq!(
+            (h.pt, got),
+            (9, payload),
+            "same codec: the bytes are untouched"
+        );
+    }
     relay.shutdown();
 }
 
@@ -679,6 +788,49 @@ fn a_call_recording_has_the_callers_tone_on_the_left_and_the_callees_on_the_righ
         g(r, 1000.0),
         g(r, 440.0)
     );
+    relay.shutdown();
+}
+
+#[test]
+fn a_call_recording_decodes_a_g722_caller_with_a_dynamic_payload_type_beside_a_pcmu_callee() {
+    let (relay, _ev) = start(42500, 8, Duration::from_millis(500));
+    let [(a, la, pa), (_b, lb, pb)] = call(&relay, (Codec::G722, 110), (Codec::Pcmu, 0));
+    let (sink, rx) = recording_sink();
+    relay.start_call_recording(a, sink);
+    relay.stats(a).unwrap();
+    let tone = tone_1k();
+    let mut caller = FrameCodec::g722();
+    let mut callee = tone::Tone::new(440.0, -10.0, 8000);
+    let t0 = Instant::now();
+    for i in 0..60u16 {
+        let (mut ga, mut ub) = ([0u8; 160], [0u8; 160]);
+        let at = usize::from(i % 50) * 160;
+        caller.encode(&tone[at..at + 160], &mut ga).unwrap();
+        callee.fill_ulaw(&mut ub);
+        let ts = 160 * u32::from(i);
+        pa.send_to(&packet(110, i, ts, 0xa, &ga), la).unwrap();
+        pb.send_to(&packet(0, i, 9000 + ts, 0xb, &ub), lb).unwrap();
+        recv_rtp(&pb);
+        recv_rtp(&pa);
+        let due = t0 + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    relay.stop_call_recording(a);
+    let (all, last) = collect_recording(&rx);
+    assert_eq!(last.stats.packets, 120, "{:?}", last.stats);
+    let frames = all.len() / 2;
+    let left: Vec<i16> = all.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    let l = &left[1600..frames - 800];
+    let sent = goertzel_dbfs(&tone, 8000, 1000.0);
+    let heard = goertzel_dbfs(l, 8000, 1000.0);
+    assert!(
+        (sent - heard).abs() < 1.0,
+        "left: {heard:.2} dBFS, sent {sent:.2}"
+    );
+    assert!(goertzel_dbfs(l, 8000, 440.0) < heard - 30.0);
+    let r = &right[1600..frames - 800];
+    assert!(goertzel_dbfs(r, 8000, 440.0) > goertzel_dbfs(r, 8000, 1000.0) + 30.0);
     relay.shutdown();
 }
 

@@ -385,3 +385,23 @@ fn remote_reoffer_with_the_same_version_has_the_same_content() {
     b.media[0].attributes[0] = Attribute::property("sendonly");
     assert!(!a.same_content(&b));
 }
+
+#[test]
+fn g722_is_offered_and_answered_at_the_8000_rtp_clock_of_rfc_3551() {
+    let g722 = Codec::new(9, "G722", 8000);
+    let ours = LocalMedia {
+        codecs: vec![g722.clone(), Codec::pcma()],
+        ..local()
+    };
+    let offer = build_offer(&Origin::new(1, ip("203.0.113.5")), &ours);
+    let text = offer.to_string();
+    assert!(text.contains("m=audio 30000 RTP/AVP 9 8 101\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:9 G722/8000\r\n"), "{text}");
+    // A phone answering with the static type alone (no rtpmap) gets G.722 at 8000.
+    let n = accept_answer(&offer, &phone_answer("m=audio 4000 RTP/AVP 9", "")).unwrap();
+    assert_eq!(n.codec, g722);
+    // A G.711-only phone's offer answered from a G.722-first list agrees on G.711.
+    let phone = phone_answer("m=audio 4000 RTP/AVP 0 8", "");
+    let (_, n) = answer(&phone, &Origin::new(2, ip("203.0.113.5")), &ours).unwrap();
+    assert_eq!(n.codec, Codec::pcma());
+}

@@ -320,6 +320,8 @@ impl MediaControl for RelayMedia<'_> {
             pbx_relay::Codec::Pcma
         } else if n.codec.name.eq_ignore_ascii_case("PCMU") {
             pbx_relay::Codec::Pcmu
+        } else if n.codec.name.eq_ignore_ascii_case("G722") {
+            pbx_relay::Codec::G722
         } else {
             pbx_relay::Codec::Other(n.codec.pt)
         };

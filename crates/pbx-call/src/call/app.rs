@@ -41,16 +41,21 @@ pub(crate) struct AppRun {
     draining: bool,
 }
 
-pub(super) fn is_g711(c: &Codec) -> bool {
-    c.name.eq_ignore_ascii_case("PCMU") || c.name.eq_ignore_ascii_case("PCMA")
+/// Whether the media engine plays and listens in `c`, and the relay bridges it with any other
+/// such codec: G.711 A-law and µ-law (converted by a table) and G.722 (transcoded to and from
+/// G.711).
+pub(super) fn is_engine_codec(c: &Codec) -> bool {
+    static_engine_codec(&c.name).is_some()
 }
 
-/// The static-payload-type codec for a G.711 name.
-pub(super) fn static_g711(name: &str) -> Option<Codec> {
+/// The static-payload-type codec for an engine codec's name (PCMU 0, PCMA 8, G722 9).
+pub(super) fn static_engine_codec(name: &str) -> Option<Codec> {
     if name.eq_ignore_ascii_case("PCMU") {
         Some(Codec::pcmu())
     } else if name.eq_ignore_ascii_case("PCMA") {
         Some(Codec::pcma())
+    } else if name.eq_ignore_ascii_case("G722") {
+        Some(Codec::new(9, "G722", 8000))
     } else {
         None
     }
@@ -208,33 +213,37 @@ impl Call {
         }
     }
 
-    /// Makes the caller's leg G.711 for the media engine (answering the
-    /// offer again if it chose another codec); false if the caller offered
-    /// no G.711.
+    /// Makes the caller's leg speak a codec of the media engine (G.711 or
+    /// G.722), answering the offer again if it chose another codec; false if
+    /// the caller offered none of them.
     fn prepare_app_media(&mut self, env: &mut Env<'_>) -> bool {
         if self.a_codecs.is_some() || self.caller_up() {
             return true;
         }
+        // The configured engine codecs in preference order (G.711 when none is).
+        let mut engine: Vec<Codec> = self
+            .p
+            .codecs
+            .iter()
+            .filter(|c| is_engine_codec(c))
+            .cloned()
+            .collect();
+        if engine.is_empty() {
+            engine = vec![Codec::pcma(), Codec::pcmu()];
+        }
         if self.inbound.invite.body.is_empty() {
-            // Delayed offer: our offer in the 200 carries G.711 only.
-            let mut codecs: Vec<Codec> = self
-                .p
-                .codecs
-                .iter()
-                .filter(|c| is_g711(c))
-                .cloned()
-                .collect();
-            if codecs.is_empty() {
-                codecs = vec![Codec::pcma(), Codec::pcmu()];
-            }
-            self.a_codecs = Some(codecs);
+            // Delayed offer: our offer in the 200 carries engine codecs only.
+            self.a_codecs = Some(engine);
             return true;
         }
-        if !self.a.neg.as_ref().is_some_and(|n| is_g711(&n.codec)) {
+        if !self
+            .a
+            .neg
+            .as_ref()
+            .is_some_and(|n| is_engine_codec(&n.codec))
+        {
             let offer = pbx_sdp::parse(&self.inbound.invite.body).ok();
-            let local = self
-                .a
-                .local_media(&[Codec::pcmu(), Codec::pcma()], self.p.telephone_event_pt);
+            let local = self.a.local_media(&engine, self.p.telephone_event_pt);
             let answered = match (offer, local) {
                 (Some(o), Some(l)) => self.a.sdp.answer(&o, &l).ok(),
                 _ => None,
@@ -247,17 +256,27 @@ impl Call {
             self.a_answer = Some(answer);
             self.a.configure(env);
         }
-        let Some(c) = self.a.neg.as_ref().and_then(|n| static_g711(&n.codec.name)) else {
+        let Some(c) = self
+            .a
+            .neg
+            .as_ref()
+            .and_then(|n| static_engine_codec(&n.codec.name))
+        else {
             return false;
         };
-        // The negotiated codec first; the other G.711 stays acceptable in a
-        // re-offer (the relay converts between the two).
-        let other = if c.name == "PCMU" {
-            Codec::pcma()
-        } else {
-            Codec::pcmu()
-        };
-        self.a_codecs = Some(vec![c, other]);
+        // The negotiated codec first; the other engine codecs stay acceptable
+        // in a re-offer (the relay converts between them): both G.711 laws,
+        // and G.722 when configured.
+        let mut codecs = vec![c];
+        for other in engine.into_iter().chain([Codec::pcma(), Codec::pcmu()]) {
+            if !codecs
+                .iter()
+                .any(|k| k.name.eq_ignore_ascii_case(&other.name))
+            {
+                codecs.push(other);
+            }
+        }
+        self.a_codecs = Some(codecs);
         true
     }
 

@@ -174,6 +174,7 @@ pub(crate) fn sdp(port: u16, codecs: &str, dir: &str) -> String {
         let name = match pt {
             "0" => "PCMU",
             "9" => "G722",
+            "3" => "GSM",
             _ => "PCMA",
         };
         s.push_str(&format!("a=rtpmap:{pt} {name}/8000\n"));
