@@ -91,12 +91,27 @@ def _bindable(ip: str, port: int) -> bool:
     return True
 
 
+def _port_range() -> tuple[int, int]:
+    """12000-32000 (below the Linux ephemeral range, so clients' outgoing sockets do not steal
+    them), split between pytest-xdist workers: a vpbx binds its media range only call by call,
+    so two workers must never hand out overlapping ranges."""
+    lo, hi = 12000, 32000
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if worker.startswith("gw") and worker[2:].isdigit() and count > 1:
+        i = int(worker[2:])
+        width = (hi - lo) // count
+        lo, hi = lo + i * width, lo + (i + 1) * width
+    return lo, hi
+
+
 def free_port(span: int = 1, ip: str = "0.0.0.0") -> int:
-    """A port p such that p..p+span-1 are free for UDP and TCP. Taken below the Linux
-    ephemeral range so that clients' outgoing sockets do not steal them."""
+    """A port p such that p..p+span-1 are free for UDP and TCP, from this worker's share of
+    12000-32000 (see `_port_range`)."""
     rnd = random.Random()
+    lo, hi = _port_range()
     for _ in range(2000):
-        p = rnd.randrange(12000, 32000 - span)
+        p = rnd.randrange(lo, hi - span)
         ports = range(p, p + span)
         if any(q in _handed_out for q in ports):
             continue
