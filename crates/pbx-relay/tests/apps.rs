@@ -176,16 +176,7 @@ fn inband_and_rfc4733_digits_sent_to_an_app_leg_come_back_as_events_and_barge_in
         Source::Player(Player::new(vec![sine(500.0, 80_000)], 0)),
     );
     // Inband '7': 100 ms of the key's two tones, then silence.
-    let (r, c) = inband::key_frequencies('7').unwrap();
-    let mut lo = tone::Tone::new(f64::from(r), -10.0, 8000);
-    let mut hi = tone::Tone::new(f64::from(c), -10.0, 8000);
-    for i in 0..10u16 {
-        let mut pcm = [0i16; 160];
-        if i < 5 {
-            for s in pcm.iter_mut() {
-                *s = lo.next_sample() + hi.next_sample();
-            }
-        }
+    for (i, pcm) in (0u16..).zip(key_frames('7')) {
         let mut pay = [0u8; 160];
         g711::encode_ulaw(&pcm, &mut pay);
         p.send_to(&packet(0, i, u32::from(i) * 160, 55, &pay), local)
@@ -541,16 +532,7 @@ fn an_app_on_a_g722_leg_plays_its_8khz_prompt_in_g722_and_hears_an_inband_digit(
         (leg, 5, AppEvent::PlayDone { stopped: false })
     );
     // The caller presses '4' (inband, G.722).
-    let (r, c) = inband::key_frequencies('4').unwrap();
-    let mut lo = tone::Tone::new(f64::from(r), -10.0, 8000);
-    let mut hi = tone::Tone::new(f64::from(c), -10.0, 8000);
-    for i in 0..10u16 {
-        let mut pcm = [0i16; 160];
-        if i < 5 {
-            for s in pcm.iter_mut() {
-                *s = lo.next_sample() + hi.next_sample();
-            }
-        }
+    for (i, pcm) in (0u16..).zip(key_frames('4')) {
         let mut pay = [0u8; 160];
         phone_codec.encode(&pcm, &mut pay).unwrap();
         p.send_to(&packet(9, i, u32::from(i) * 160, 55, &pay), local)
@@ -562,4 +544,23 @@ fn an_app_on_a_g722_leg_plays_its_8khz_prompt_in_g722_and_hears_an_inband_digit(
     };
     assert_eq!(app_event(&ev), (leg, 5, digit));
     relay.shutdown();
+}
+
+/// Ten 20 ms frames of `key` pressed inband: 100 ms of its two tones at -10 dBm0 each, then
+/// silence.
+fn key_frames(key: char) -> Vec<[i16; 160]> {
+    let (r, c) = inband::key_frequencies(key).unwrap();
+    let mut lo = tone::Tone::new(f64::from(r), -10.0, 8000);
+    let mut hi = tone::Tone::new(f64::from(c), -10.0, 8000);
+    (0..10)
+        .map(|i| {
+            let mut pcm = [0i16; 160];
+            if i < 5 {
+                for s in pcm.iter_mut() {
+                    *s = lo.next_sample() + hi.next_sample();
+                }
+            }
+            pcm
+        })
+        .collect()
 }
