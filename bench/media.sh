@@ -96,15 +96,15 @@ def num(kv, k):
 def f(x, fmt):
     return "-" if x is None else fmt % x
 print("IVR sessions: prompt playback, inband + RFC 4733 DTMF detection, caller audio 50 packets/s")
-print("%-11s %8s %12s %11s %7s %7s %8s %8s %9s %9s %11s %17s" % ("run", "sessions", "%core/sess", "us CPU/s/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "% >20 ms", "wait %", "rx p99.9 ms", "load start→end"))
+print("%-11s %8s %12s %11s %7s %7s %8s %8s %9s %7s %8s %11s %17s" % ("run", "sessions", "%core/sess", "us CPU/s/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "% >20 ms", "wait %", "steal %", "rx p99.9 ms", "load start→end"))
 for label, kv in rows:
     if not label.startswith("ivr/"): continue
     if "error" in kv: print("%-11s %s" % (label, kv["error"])); continue
     ms = lambda k: f(num(kv, k) and num(kv, k) / 1000, "%.1f")
-    print("%-11s %8s %12s %11s %7s %7s %8s %8s %9s %9s %11s %17s" % (label[4:], kv.get("sessions"),
+    print("%-11s %8s %12s %11s %7s %7s %8s %8s %9s %7s %8s %11s %17s" % (label[4:], kv.get("sessions"),
           f(num(kv, "core_pct_per_session"), "%.4f"), f(num(kv, "us_cpu_per_session_s"), "%.0f"),
           ms("engine_p50_us"), ms("engine_p99_us"), ms("engine_p999_us"), ms("engine_max_us"),
-          f(num(kv, "engine_over20ms_pct"), "%.4f"), f(num(kv, "relay_runqueue_wait_pct"), "%.0f"),
+          f(num(kv, "engine_over20ms_pct"), "%.4f"), f(num(kv, "relay_runqueue_wait_pct"), "%.0f"), f(num(kv, "steal_pct"), "%.1f"),
           ms("rx_jitter_p999_us"), kv.get("load_start", "?").split(",")[0] + "→" + kv.get("load_end", "?").split(",")[0]))
 for label, kv in rows:
     if label.startswith("ivr/") and "error" not in kv:
@@ -140,7 +140,8 @@ print()
 print("%core/sess: relay worker threads' run time (/proc/self/task/*/schedstat) over the interval / sessions, % of one core;")
 print("  us CPU/s/s: the same in us of CPU per session-second. p50..max: engine frame lateness (how long after its 1 ms slot")
 print("  each frame left the worker) over the measured interval, all workers. wait %: time the workers were runnable but")
-print("  waiting for a CPU (other load). rx p99.9: arrival jitter at the phones against each leg's 20 ms grid.")
+print("  waiting for a CPU (other load). steal %: CPU time the hypervisor gave to other guests (/proc/stat; it comes in")
+print("  multi-ms gaps no priority can avoid). rx p99.9: arrival jitter at the phones against each leg's 20 ms grid.")
 EOF
 echo "load at the end: $(uptime) (other processes on the 2 cores inflate every CPU figure and the lateness of normal runs)"
 echo "raw: $RESULTS"

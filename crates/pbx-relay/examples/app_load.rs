@@ -150,6 +150,23 @@ fn thread_sched_ns(prefix: &str, field: usize) -> u64 {
     total
 }
 
+/// The machine's stolen time so far (the hypervisor ran another guest on our CPUs), in
+/// clock ticks summed over CPUs, and the number of CPUs: `/proc/stat` (proc(5)).
+fn steal_ticks() -> (u64, usize) {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let steal = stat
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(8))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    (steal, cpus.max(1))
+}
+
 fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -432,11 +449,14 @@ fn main() {
     let gen0 = thread_cpu_ns("app-load-gen");
     let rx0 = thread_cpu_ns("app-load-rx");
     let totals0 = relay.totals();
+    let (steal0, cpus) = steal_ticks();
     let t0 = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(seconds));
     measuring.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    // Clock ticks are 1/100 s on Linux (USER_HZ).
+    let steal_pct = (steal_ticks().0 - steal0) as f64 / (elapsed * 100.0 * cpus as f64) * 100.0;
     let cpu_ns = thread_cpu_ns("pbx-relay-") - cpu0;
     let wait_ns = thread_wait_ns("pbx-relay-") - wait0;
     let wait_pct = wait_ns as f64 / 1e9 / elapsed * 100.0;
@@ -467,7 +487,7 @@ fn main() {
     let over20_pct = over20 as f64 * 100.0 / all.len().max(1) as f64;
     println!(
         "app_load sessions={} workers={workers} seconds={elapsed:.1} prompts={} \
-         relay_cpu_pct={core_pct:.2} relay_runqueue_wait_pct={wait_pct:.2} core_pct_per_session={per_session_pct:.5} \
+         relay_cpu_pct={core_pct:.2} relay_runqueue_wait_pct={wait_pct:.2} steal_pct={steal_pct:.2} core_pct_per_session={per_session_pct:.5} \
          us_cpu_per_session_s={us_per_session_s:.1} generator_cpu_pct={:.2} receiver_cpu_pct={:.2} \
          engine_frames={} engine_p50_us={} engine_p99_us={} engine_p999_us={} engine_max_us={} \
          engine_over20ms_pct={:.4} engine_skipped={} engine_run_p999_us={} engine_run_max_us={} \
@@ -501,7 +521,8 @@ fn main() {
     println!(
         "\n{} IVR sessions ({} worker(s)), {elapsed:.0} s measured after {} s warm-up, load average {load_start} → {load_end}\n\
          relay worker CPU: {core_pct:.1} % of one core = {per_session_pct:.4} % per session ({us_per_session_s:.1} µs CPU per session-second); \
-         runnable but waiting for a CPU: {wait_pct:.1} % of the time (other load on the machine)\n\
+         runnable but waiting for a CPU: {wait_pct:.1} % of the time (other load on the machine); \
+         CPU time stolen by the hypervisor: {steal_pct:.1} %\n\
          engine lateness (measured interval, {} frames of all workers): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {:.4} % > 20 ms, {} skipped (engine frames before: {}; whole run p99.9 {} µs, max {} µs)\n\
          scheduling: relay workers {}, generator and receiver {}\n\
          receiver jitter vs 20 ms grid ({} packets): p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {over20_pct:.4} % > 20 ms\n\
