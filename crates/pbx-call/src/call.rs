@@ -77,6 +77,9 @@ pub struct ForkTarget {
     /// Where the INVITE goes (the contact address, or the NAT'ed source / TCP flow).
     pub target: Target,
     pub local: LocalSip,
+    /// The group member this contact belongs to, when a group rings it: the one who
+    /// answers becomes the call's `user:` destination and counts as in a call.
+    pub member: Option<String>,
 }
 
 /// A user to ring.
@@ -89,6 +92,12 @@ pub struct RingTarget {
     pub on_busy: Option<Destination>,
     pub on_no_answer: Option<Destination>,
     pub on_unavailable: Option<Destination>,
+    /// A ring group's stage rather than a user: `ext` is the group's, the contacts
+    /// carry their [`ForkTarget::member`].
+    pub group: bool,
+    /// More stages of the group wait: an unanswered ring asks for the next one
+    /// ([`Effect::Hunt`]) instead of failing over.
+    pub hunt: bool,
 }
 
 /// Where the call is.
@@ -244,8 +253,10 @@ enum ForkState {
 pub struct Fork {
     /// The ring attempt (user) it belongs to.
     generation: u32,
-    /// The user it rings.
+    /// The user it rings (a group's member, or the user rung).
     ext: String,
+    /// It rings a member of a group ([`ForkTarget::member`]).
+    group_member: bool,
     uri: Uri,
     /// Its INVITE client transaction (`None` for a leg adopted from
     /// another call by an attended transfer).
@@ -670,7 +681,8 @@ impl Call {
             return;
         }
         self.generation += 1;
-        self.destination = format!("user:{}", target.ext);
+        let kind = if target.group { "group" } else { "user" };
+        self.destination = format!("{kind}:{}", target.ext);
         let contacts = target.contacts.clone();
         let timeout = target.ring_timeout;
         self.target = Some(target);
@@ -708,7 +720,12 @@ impl Call {
         if self.state != CallState::Routing {
             return;
         }
-        self.destination = format!("user:{ext}");
+        let kind = if target.as_ref().is_some_and(|t| t.group) {
+            "group"
+        } else {
+            "user"
+        };
+        self.destination = format!("{kind}:{ext}");
         self.target = target;
         self.unanswered(outcome, env);
     }
@@ -741,7 +758,11 @@ impl Call {
             .expect("media address set just above");
         let offer = leg.sdp.offer(&local);
         leg.our_offer = Some(offer.clone());
-        let target_user = self.target.as_ref().map_or("", |t| t.ext.as_str());
+        let target_user = c.member.clone().unwrap_or_else(|| {
+            self.target
+                .as_ref()
+                .map_or_else(String::new, |t| t.ext.clone())
+        });
         let mf = self
             .inbound
             .invite
@@ -798,10 +819,8 @@ impl Call {
         self.own(key, Role::ForkInvite(idx));
         self.forks.push(Fork {
             generation: self.generation,
-            ext: self
-                .target
-                .as_ref()
-                .map_or_else(String::new, |t| t.ext.clone()),
+            group_member: c.member.is_some(),
+            ext: target_user,
             uri: c.uri,
             key: Some(key),
             invite: req,
@@ -839,6 +858,20 @@ impl Call {
         self.cancel_forks(None, env);
         if self.state == CallState::Answered && self.xfer.is_some() {
             return self.transfer_failed(outcome.status(), env);
+        }
+        if let Some(t) = &self.target
+            && t.hunt
+            && matches!(
+                outcome,
+                Outcome::Busy | Outcome::NoAnswer | Outcome::Unavailable | Outcome::Failed(_)
+            )
+        {
+            self.state = CallState::Routing;
+            env.effect(Effect::Hunt {
+                hop: self.hops,
+                busy: outcome == Outcome::Busy,
+            });
+            return;
         }
         let next = self.target.as_ref().and_then(|t| match outcome {
             Outcome::Busy => t.on_busy.clone(),
@@ -1095,6 +1128,15 @@ impl Call {
         self.winner = Some(i);
         self.early = Some(i);
         self.cancel_forks(Some(i), env);
+        if self.forks[i].group_member {
+            // A group member answered: the call is theirs now.
+            let m = self.forks[i].ext.clone();
+            self.destination = format!("user:{m}");
+            if let Some(t) = self.target.as_mut() {
+                t.hunt = false;
+            }
+            env.effect(Effect::Joined { ext: m });
+        }
         if self.xfer.is_some() {
             return self.transfer_done(i, env);
         }
@@ -1823,6 +1865,7 @@ impl Call {
         let i = self.forks.len();
         self.forks.push(Fork {
             generation: self.generation,
+            group_member: false,
             ext: h.ext,
             uri: h.uri,
             key: None,

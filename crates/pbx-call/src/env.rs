@@ -166,6 +166,11 @@ pub enum Effect {
     /// contacts and state, then call [`Call::ring`](crate::Call::ring) or
     /// [`Call::unreachable`](crate::Call::unreachable).
     Route { ext: String, hop: u32 },
+    /// A group's stage ended unanswered ([`RingTarget::hunt`](crate::RingTarget)): ring
+    /// its next stage with [`Call::ring`](crate::Call::ring), or when none is left
+    /// follow the group's `on_timeout` ([`Call::unreachable`](crate::Call::unreachable)).
+    /// `busy`: every member of the stage said busy.
+    Hunt { hop: u32, busy: bool },
     /// A transfer to `ext`: look up their contacts and state like for
     /// [`Effect::Route`] (the user rung so far stays in the call).
     Transfer { ext: String },

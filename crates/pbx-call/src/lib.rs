@@ -35,6 +35,7 @@
 
 mod call;
 mod env;
+pub mod group;
 mod outcome;
 
 pub use call::{

@@ -155,6 +155,96 @@ fn no_contact_means_unavailable_and_on_unavailable_can_route_elsewhere() {
     assert_eq!(h.call().destination(), "user:1003");
 }
 
+const PHONE_4: &str = "127.0.0.1:5084";
+
+/// A ring group's stage: `ext` is the group, each contact a member's phone.
+fn group_stage(members: &[(&str, &str)], hunt: bool) -> pbx_call::RingTarget {
+    let mut t = user("1100");
+    t.group = true;
+    t.hunt = hunt;
+    t.ring_timeout = Duration::from_secs(15);
+    t.on_no_answer = Some(Destination::parse("voicemail:2222").unwrap());
+    t.contacts = members
+        .iter()
+        .map(|(ext, phone)| {
+            let mut c = contact(phone);
+            c.member = Some((*ext).into());
+            c
+        })
+        .collect();
+    t
+}
+
+#[test]
+fn a_hunting_group_asks_for_the_next_stage_when_a_member_does_not_answer_and_the_answerer_owns_the_call()
+ {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(group_stage(&[("1101", PHONE_1)], true), env));
+    assert_eq!(h.call().destination(), "group:1100");
+    let inv = &h.requests_to(PHONE_1, Method::Invite)[0];
+    assert!(
+        inv.headers
+            .get(&sip_msg::HeaderName::To)
+            .unwrap()
+            .contains("sip:1101@"),
+        "the member's INVITE is addressed to the member"
+    );
+    h.answer(PHONE_1, 180, None);
+    // The member's turn ends: the group's next stage, not its on_timeout.
+    h.advance(Duration::from_secs(16));
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Hunt { busy: false, .. }))
+    );
+    assert_eq!(h.requests_to(PHONE_1, Method::Cancel).len(), 1);
+    assert_eq!(final_status(&h, CALLER), None, "the caller still waits");
+    assert!(
+        !h.effects.iter().any(|e| matches!(e, Effect::Goto { .. })),
+        "on_timeout waits for the last stage"
+    );
+    // The next member busy: next stage again, flagged busy.
+    h.effects.clear();
+    h.with(|c, env| c.ring(group_stage(&[("1102", PHONE_2)], true), env));
+    h.answer(PHONE_2, 486, None);
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Hunt { busy: true, .. }))
+    );
+    // The last stage (two members together): one answers and owns the call.
+    h.effects.clear();
+    h.with(|c, env| {
+        c.ring(
+            group_stage(&[("2222", PHONE_3), ("1103", PHONE_4)], false),
+            env,
+        )
+    });
+    h.answer(PHONE_4, 200, Some(sdp(6000, "8", "sendrecv")));
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert_eq!(h.call().destination(), "user:1103");
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Joined { ext } if ext == "1103"))
+    );
+}
+
+#[test]
+fn the_last_stage_of_a_group_unanswered_follows_the_groups_failover() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(group_stage(&[("1101", PHONE_1)], false), env));
+    h.advance(Duration::from_secs(16));
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Hunt { .. })));
+    assert!(
+        h.effects.iter().any(
+            |e| matches!(e, Effect::Goto { dest, .. } if dest.to_string() == "voicemail:2222")
+        )
+    );
+}
+
 #[test]
 fn cancel_before_answer_gives_487_and_a_cancelled_record() {
     let mut h = Harness::new();

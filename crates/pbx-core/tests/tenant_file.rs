@@ -510,7 +510,7 @@ fn groups_ivrs_numbers_and_outbound_are_checked_lightly() {
         err(&format!(
             "{base}groups:\n  - {{ext: \"20\", name: G, strategy: circular}}\n"
         )),
-        "groups[0].strategy: \"circular\" is not one of: ringall, hunt, roundrobin, random"
+        "groups[0].strategy: \"circular\" is not one of: ringall, hunt, rrmemory, leastrecent, fewestcalls, random"
     );
     assert_eq!(
         err(&format!(

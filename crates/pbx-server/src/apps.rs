@@ -276,6 +276,7 @@ impl Shard {
                 let ext = ext.as_str().to_owned();
                 return self.lookup_user(id, &tenant, &ext, hop);
             }
+            Destination::Group(ext) => return self.start_group(id, &tenant, ext, hop),
             Destination::Ivr(name) => menu(&cfg, name),
             Destination::Announce(name) => Some(announce(&cfg, name)),
             Destination::Voicemail(ext) | Destination::Message(ext) => {

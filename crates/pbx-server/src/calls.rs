@@ -148,7 +148,7 @@ impl Presence {
 
 /// One call and what the shard tracks for it.
 #[derive(Debug)]
-struct Slot {
+pub(crate) struct Slot {
     call: Call,
     tenant: Arc<TenantSnap>,
     /// Users whose presence this call holds (caller, the user being rung).
@@ -165,6 +165,8 @@ struct Slot {
     /// The call's recording: its path relative to the tenant's directory once the writer
     /// created the file.
     recording: Option<Arc<std::sync::OnceLock<String>>>,
+    /// The ring group the call is walking through.
+    pub(crate) group: Option<Box<crate::groups::GroupRun>>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -837,6 +839,7 @@ impl Shard {
                 forwarded: Vec::new(),
                 caller_user: caller.is_some().then(|| caller_ext.as_str().into()),
                 recording: None,
+                group: None,
             },
         );
         self.apply_effects(id, effects);
@@ -897,6 +900,16 @@ impl Shard {
             .map(|m| m.0)
     }
 
+    /// The call's slot.
+    pub(crate) fn call_slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
+        self.calls.slots.get_mut(&id)
+    }
+
+    /// The calling user's extension (None for an outside caller).
+    pub(crate) fn calls_caller_user(&self, id: u64) -> Option<Box<str>> {
+        self.calls.slots.get(&id)?.caller_user.clone()
+    }
+
     pub(crate) fn apps_state(&mut self) -> &mut crate::apps::AppState {
         &mut self.calls.apps
     }
@@ -930,6 +943,7 @@ impl Shard {
                 reply_shard: self.id,
                 call,
                 hop,
+                member: false,
             };
             if self.ctx.shards[owner].try_send(msg).is_err() {
                 // The other shard is overloaded: the callee is out of reach.
@@ -941,7 +955,14 @@ impl Shard {
     }
 
     /// (In the AOR's shard.) Answers a lookup with the AOR's bindings.
-    pub(crate) fn on_lookup(&mut self, aor: AorKey, reply_shard: usize, call: u64, hop: u32) {
+    pub(crate) fn on_lookup(
+        &mut self,
+        aor: AorKey,
+        reply_shard: usize,
+        call: u64,
+        hop: u32,
+        member: bool,
+    ) {
         let now_ms = self.ctx.wall_ms();
         let bindings: Vec<Binding> = self
             .registrar
@@ -955,6 +976,7 @@ impl Shard {
             ext: aor.user.to_string(),
             hop,
             bindings,
+            member,
         };
         if let Some(tx) = self.ctx.shards.get(reply_shard) {
             // A full inbox: the call's ring then fails as unreachable on its timer.
@@ -1041,7 +1063,12 @@ impl Shard {
             reliable: flow.0 & TCP_BIT != 0,
         };
         let local = self.local_sip(&self.flow_of(&target)?);
-        Some(ForkTarget { uri, target, local })
+        Some(ForkTarget {
+            uri,
+            target,
+            local,
+            member: None,
+        })
     }
 
     /// Our Via/Contact address on `flow`: the external IP for peers
@@ -1291,7 +1318,9 @@ impl Shard {
                         self.ctx.presence.user_add(s.tenant.id, &ext);
                         s.users.push(ext.as_str().into());
                     }
+                    self.group_answered(id, &ext);
                 }
+                Effect::Hunt { hop: _, busy } => self.on_hunt(id, busy),
                 Effect::Replace {
                     call_id: _,
                     to_tag,
@@ -1415,6 +1444,8 @@ fn ring_target(user: &UserCall, contacts: Vec<ForkTarget>) -> RingTarget {
         on_busy: user.on_busy.clone(),
         on_no_answer: user.on_no_answer.clone(),
         on_unavailable: user.on_unavailable.clone(),
+        group: false,
+        hunt: false,
     }
 }
 

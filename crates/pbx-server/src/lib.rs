@@ -15,6 +15,7 @@ pub mod apps;
 pub mod auth;
 pub mod calls;
 pub mod dispatch;
+pub mod groups;
 pub mod http;
 pub mod ids;
 pub mod metrics;
@@ -94,6 +95,8 @@ pub struct Ctx {
     pub relay: Option<pbx_relay::Relay>,
     pub call_settings: calls::CallSettings,
     pub presence: calls::Presence,
+    /// What ring groups remember between calls (`rrmemory`, `leastrecent`, `fewestcalls`).
+    pub groups: groups::GroupMemories,
     /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).
     pub prompts: prompts::PromptLibrary,
     /// Per-tenant files: voicemail, greetings, recordings (`None`: `data_dir` unusable).

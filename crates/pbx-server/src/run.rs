@@ -244,6 +244,7 @@ pub async fn serve(
         relay,
         call_settings: settings.calls.clone(),
         presence: crate::calls::Presence::default(),
+        groups: crate::groups::GroupMemories::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),
         prompts: crate::prompts::PromptLibrary::new(

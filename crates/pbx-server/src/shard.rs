@@ -42,6 +42,8 @@ pub enum ShardMsg {
         reply_shard: usize,
         call: u64,
         hop: u32,
+        /// For a ring group's stage ([`crate::groups`]), not a user.
+        member: bool,
     },
     /// (Back to the call's shard.) The contacts asked for.
     Contacts {
@@ -49,6 +51,7 @@ pub enum ShardMsg {
         ext: String,
         hop: u32,
         bindings: Vec<pbx_registrar::Binding>,
+        member: bool,
     },
     /// The relay reports on a leg of one of this shard's calls.
     Media(pbx_relay::RelayEvent),
@@ -260,13 +263,22 @@ impl Shard {
                 reply_shard,
                 call,
                 hop,
-            } => self.on_lookup(aor, reply_shard, call, hop),
+                member,
+            } => self.on_lookup(aor, reply_shard, call, hop, member),
             ShardMsg::Contacts {
                 call,
                 ext,
                 hop,
                 bindings,
+                member: false,
             } => self.on_contacts(call, ext, hop, bindings),
+            ShardMsg::Contacts {
+                call,
+                ext,
+                bindings,
+                member: true,
+                ..
+            } => self.on_member_contacts(call, ext, bindings),
             ShardMsg::Media(ev) => self.on_media_event(ev),
             ShardMsg::ListCalls(tenant, tx) => {
                 let _ = tx.send(self.list_calls(tenant));

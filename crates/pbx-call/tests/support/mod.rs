@@ -225,6 +225,8 @@ pub(crate) fn user(ext: &str) -> RingTarget {
         on_busy: None,
         on_no_answer: None,
         on_unavailable: None,
+        group: false,
+        hunt: false,
     }
 }
 
@@ -233,6 +235,7 @@ pub(crate) fn contact(a: &str) -> ForkTarget {
         uri: sip_msg::Uri::parse(&format!("sip:1002@{a}")).unwrap(),
         target: target(a),
         local: local(),
+        member: None,
     }
 }
 

@@ -482,19 +482,35 @@ impl User {
     }
 }
 
-/// How a group rings its members.
+/// How a group rings its members. Busy members (in a call already) are skipped
+/// (Asterisk's `ringinuse=no`); members without a registered phone are passed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupStrategy {
-    /// All members at once. Default.
+    /// All members at once for `ring_timeout`. Default.
     #[default]
     Ringall,
-    /// One after another, in list order.
+    /// One after another in list order, each for `ring_timeout` (linear hunt).
     Hunt,
-    /// One after another, starting after the last one that answered.
-    Roundrobin,
-    /// One at a time, in random order.
+    /// One after another, starting after the member the last call reached (Asterisk's
+    /// `rrmemory`; `roundrobin` is accepted as another name for it).
+    Rrmemory,
+    /// One after another, the member who least recently answered a call of the group first.
+    Leastrecent,
+    /// One after another, the member who answered the fewest calls of the group first.
+    Fewestcalls,
+    /// One after another, in random order.
     Random,
+}
+
+impl GroupStrategy {
+    /// The names `strategy:` accepts, in error messages' order.
+    pub const NAMES: &'static str = "ringall, hunt, rrmemory, leastrecent, fewestcalls, random";
+
+    /// Whether the members ring one at a time.
+    pub fn is_sequential(self) -> bool {
+        self != GroupStrategy::Ringall
+    }
 }
 
 impl fmt::Display for GroupStrategy {
@@ -502,7 +518,9 @@ impl fmt::Display for GroupStrategy {
         f.write_str(match self {
             GroupStrategy::Ringall => "ringall",
             GroupStrategy::Hunt => "hunt",
-            GroupStrategy::Roundrobin => "roundrobin",
+            GroupStrategy::Rrmemory => "rrmemory",
+            GroupStrategy::Leastrecent => "leastrecent",
+            GroupStrategy::Fewestcalls => "fewestcalls",
             GroupStrategy::Random => "random",
         })
     }
@@ -519,7 +537,8 @@ pub struct Group {
     pub strategy: GroupStrategy,
     /// Users' extensions, each an existing user, no repeats.
     pub members: Vec<Ext>,
-    /// Seconds before `on_timeout`. Default 20.
+    /// Seconds the members ring: all together (`ringall`), or each in turn (the other
+    /// strategies). Default 20.
     pub ring_timeout: u32,
     /// Where calls go when nobody answers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1568,13 +1587,15 @@ fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
     let f = Fields::new(node, path, GROUP_KEYS)?;
     let strategy = match f.string("strategy")? {
         None | Some("ringall") => GroupStrategy::Ringall,
-        Some("hunt") => GroupStrategy::Hunt,
-        Some("roundrobin") => GroupStrategy::Roundrobin,
+        Some("hunt" | "linear") => GroupStrategy::Hunt,
+        Some("rrmemory" | "roundrobin") => GroupStrategy::Rrmemory,
+        Some("leastrecent") => GroupStrategy::Leastrecent,
+        Some("fewestcalls") => GroupStrategy::Fewestcalls,
         Some("random") => GroupStrategy::Random,
         Some(other) => {
             return Err(ConfigError::invalid(
                 f.at("strategy"),
-                format!("\"{other}\" is not one of: ringall, hunt, roundrobin, random"),
+                format!("\"{other}\" is not one of: {}", GroupStrategy::NAMES),
             ));
         }
     };
