@@ -1,0 +1,371 @@
+//! Qualify: periodic OPTIONS to a trunk (RFC 3261 §11) to know whether it
+//! is alive before routing a call to it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip_msg::{HeaderName, Headers, Method, Request, Response, Transport, Uri};
+
+use crate::common::{MAX_FORWARDS, SendTarget};
+use crate::registration::ConfigError;
+use crate::rng::SplitMix;
+
+/// Qualify settings, filled by the server from the trunk (`qualify: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualifyConfig {
+    /// The trunk's host (name or IP) and port: the Request-URI and where
+    /// the OPTIONS go.
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+    /// From user (`from_user`, else the trunk username, else `vpbx`).
+    pub from_user: String,
+    /// From domain (`from_domain`, else the trunk host).
+    pub from_domain: String,
+    /// Time between probes while the trunk is Up or Unknown (60 s).
+    pub interval: Duration,
+    /// Time between probes while it is Down (10 s: notice recovery soon).
+    pub interval_down: Duration,
+    /// How long to wait for an answer before counting a probe as failed
+    /// (5 s; shorter than Timer F's 32 s so a dead trunk is noticed fast).
+    pub timeout: Duration,
+    /// Consecutive failed probes that make an Up/Unknown trunk Down (2).
+    pub down_after: u32,
+    /// `User-Agent`.
+    pub user_agent: String,
+}
+
+impl Default for QualifyConfig {
+    fn default() -> Self {
+        QualifyConfig {
+            host: String::new(),
+            port: 5060,
+            transport: Transport::Udp,
+            from_user: "vpbx".to_owned(),
+            from_domain: String::new(),
+            interval: Duration::from_secs(60),
+            interval_down: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            down_after: 2,
+            user_agent: "vpbx".to_owned(),
+        }
+    }
+}
+
+impl QualifyConfig {
+    /// Where the OPTIONS go.
+    pub fn target(&self) -> SendTarget {
+        SendTarget {
+            host: self.host.clone(),
+            port: self.port,
+            transport: self.transport.clone(),
+        }
+    }
+
+    fn validate(&self) -> Result<(Uri, String), ConfigError> {
+        if self.host.is_empty() {
+            return Err(ConfigError::Missing("host"));
+        }
+        if self.port == 0 {
+            return Err(ConfigError::Invalid {
+                field: "port",
+                value: "0".to_owned(),
+            });
+        }
+        let ruri = format!("sip:{}:{}", self.host, self.port);
+        let uri = Uri::parse(&ruri).map_err(|_| ConfigError::Invalid {
+            field: "host",
+            value: self.host.clone(),
+        })?;
+        let from_domain = if self.from_domain.is_empty() {
+            &self.host
+        } else {
+            &self.from_domain
+        };
+        let user = if self.from_user.is_empty() {
+            "vpbx"
+        } else {
+            &self.from_user
+        };
+        let from = format!("sip:{user}@{from_domain}");
+        Uri::parse(&from).map_err(|_| ConfigError::Invalid {
+            field: "from_user/from_domain",
+            value: from.clone(),
+        })?;
+        if self.timeout.is_zero() || self.interval.is_zero() || self.interval_down.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "qualify timing",
+                value: "zero".to_owned(),
+            });
+        }
+        if self.user_agent.contains(['\r', '\n']) {
+            return Err(ConfigError::Invalid {
+                field: "user_agent",
+                value: self.user_agent.escape_debug().to_string(),
+            });
+        }
+        Ok((uri, format!("<{from}>")))
+    }
+}
+
+/// What qualify knows about the trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QualifyStatus {
+    /// No probe answered or failed enough yet (also right after start).
+    Unknown,
+    /// The last answered probe took `rtt`.
+    Up { rtt: Duration },
+    /// `down_after` probes in a row went unanswered; Down since `since`.
+    Down { since: Instant },
+}
+
+/// What the server must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QualifyAction {
+    /// Send `request` as a new non-INVITE client transaction to `target`
+    /// (push a fresh Via first, as for every request). Report responses
+    /// with [`Qualify::on_response`], a failed transaction with
+    /// [`Qualify::on_timeout`] (`cseq`).
+    Send {
+        request: Box<Request>,
+        target: SendTarget,
+        cseq: u32,
+    },
+    /// Up/Down/Unknown changed (log it; the router reads
+    /// [`Qualify::is_usable`]).
+    StatusChanged(QualifyStatus),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    cseq: u32,
+    sent: Instant,
+    deadline: Instant,
+}
+
+/// Periodic OPTIONS to one trunk with hysteresis:
+///
+/// - every probe is one OPTIONS; **any** final response (200, but also
+///   404/405/501/…: something answered) means the peer is alive, as
+///   Asterisk's qualify treats it; a provisional one changes nothing;
+/// - no final response within `timeout` (or a transaction failure) is a
+///   failed probe; a late answer to it is ignored;
+/// - one answered probe makes the trunk Up (recovery is immediate, so the
+///   router uses it again at once); `down_after` failed probes in a row make
+///   it Down — a single lost datagram does not flap it;
+/// - probes go every `interval` from the previous probe's start, every
+///   `interval_down` while Down;
+/// - Unknown (before the first verdict) counts as usable, so a restart
+///   does not block outbound calls.
+#[derive(Debug)]
+pub struct Qualify {
+    cfg: QualifyConfig,
+    request_uri: Uri,
+    from: String,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    running: bool,
+    status: QualifyStatus,
+    misses: u32,
+    probe: Option<Probe>,
+    next_probe: Option<Instant>,
+    actions: VecDeque<QualifyAction>,
+}
+
+impl Qualify {
+    /// A qualify for `config`; `seed` seeds the Call-ID and From tag.
+    pub fn new(config: QualifyConfig, seed: u64) -> Result<Qualify, ConfigError> {
+        let (request_uri, from) = config.validate()?;
+        let mut rng = SplitMix::new(seed);
+        Ok(Qualify {
+            cfg: config,
+            request_uri,
+            from,
+            call_id: format!("{}{}", rng.hex(), rng.hex()),
+            from_tag: rng.hex(),
+            cseq: 0,
+            running: false,
+            status: QualifyStatus::Unknown,
+            misses: 0,
+            probe: None,
+            next_probe: None,
+            actions: VecDeque::new(),
+        })
+    }
+
+    /// The status.
+    pub fn status(&self) -> QualifyStatus {
+        self.status
+    }
+
+    /// May the router send a call to this trunk now? Up and Unknown: yes;
+    /// Down: no (try the next trunk by priority).
+    pub fn is_usable(&self) -> bool {
+        !matches!(self.status, QualifyStatus::Down { .. })
+    }
+
+    /// The Call-ID all probes share.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The config.
+    pub fn config(&self) -> &QualifyConfig {
+        &self.cfg
+    }
+
+    /// Starts probing (the first probe goes at once).
+    pub fn start(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.send_probe(now);
+    }
+
+    /// Stops probing; the status becomes Unknown.
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.probe = None;
+        self.next_probe = None;
+        self.misses = 0;
+        self.set_status(QualifyStatus::Unknown);
+    }
+
+    /// New settings (same trunk): applied from the next probe. An invalid
+    /// config is refused and the old one stays.
+    pub fn config_changed(&mut self, config: QualifyConfig) -> Result<(), ConfigError> {
+        let (request_uri, from) = config.validate()?;
+        self.cfg = config;
+        self.request_uri = request_uri;
+        self.from = from;
+        Ok(())
+    }
+
+    /// When [`Qualify::tick`] must be called next.
+    pub fn poll_timer(&self) -> Option<Instant> {
+        let deadline = self.probe.map(|p| p.deadline);
+        match (deadline, self.next_probe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next thing to do; drain until `None` after every input.
+    pub fn poll_action(&mut self) -> Option<QualifyAction> {
+        self.actions.pop_front()
+    }
+
+    /// A response to an OPTIONS (others are ignored).
+    pub fn on_response(&mut self, now: Instant, response: &Response) {
+        let Some(probe) = self.probe else {
+            return;
+        };
+        if response.headers.call_id() != Some(self.call_id.as_str()) {
+            return;
+        }
+        match response.headers.cseq() {
+            Some(c) if c.seq == probe.cseq && c.method == Method::Options => {}
+            _ => return,
+        }
+        if response.status.is_provisional() {
+            return;
+        }
+        self.probe = None;
+        self.misses = 0;
+        let rtt = now.saturating_duration_since(probe.sent);
+        self.set_status(QualifyStatus::Up { rtt });
+    }
+
+    /// The OPTIONS transaction `cseq` failed (Timer F, transport error).
+    pub fn on_timeout(&mut self, now: Instant, cseq: u32) {
+        if self.probe.is_some_and(|p| p.cseq == cseq) {
+            self.missed(now);
+        }
+    }
+
+    /// Time passed: probe timeouts and new probes.
+    pub fn tick(&mut self, now: Instant) {
+        if !self.running {
+            return;
+        }
+        if self.probe.is_some_and(|p| now >= p.deadline) {
+            self.missed(now);
+        }
+        if self.next_probe.is_some_and(|at| now >= at) {
+            // A probe still unanswered at the next one's time has failed.
+            if self.probe.is_some() {
+                self.missed(now);
+            }
+            self.send_probe(now);
+        }
+    }
+
+    fn missed(&mut self, now: Instant) {
+        self.probe = None;
+        self.misses = self.misses.saturating_add(1);
+        let down = matches!(self.status, QualifyStatus::Down { .. });
+        if !down && self.misses >= self.cfg.down_after.max(1) {
+            self.set_status(QualifyStatus::Down { since: now });
+            // Probe sooner while Down, counted from now.
+            let sooner = now + self.cfg.interval_down;
+            if self.next_probe.is_none_or(|at| at > sooner) {
+                self.next_probe = Some(sooner);
+            }
+        }
+    }
+
+    fn set_status(&mut self, status: QualifyStatus) {
+        let changed = match (self.status, status) {
+            (QualifyStatus::Up { .. }, QualifyStatus::Up { .. }) => false,
+            (a, b) => a != b,
+        };
+        self.status = status;
+        if changed {
+            self.actions.push_back(QualifyAction::StatusChanged(status));
+        }
+    }
+
+    fn send_probe(&mut self, now: Instant) {
+        self.cseq = self.cseq.wrapping_add(1) & 0x7fff_ffff;
+        let cseq = self.cseq;
+        let timeout = self.cfg.timeout.min(self.current_interval());
+        self.probe = Some(Probe {
+            cseq,
+            sent: now,
+            deadline: now + timeout,
+        });
+        self.next_probe = Some(now + self.current_interval());
+        let mut h = Headers::new();
+        h.push(HeaderName::MaxForwards, MAX_FORWARDS);
+        h.push(HeaderName::From, format!("{};tag={}", self.from, self.from_tag));
+        h.push(HeaderName::To, format!("<{}>", self.request_uri));
+        h.push(HeaderName::CallId, self.call_id.clone());
+        h.push(HeaderName::CSeq, format!("{cseq} OPTIONS"));
+        h.push(
+            HeaderName::parse("Accept").expect("Accept is a token"),
+            "application/sdp",
+        );
+        h.push(HeaderName::UserAgent, self.cfg.user_agent.clone());
+        let request = Request {
+            method: Method::Options,
+            uri: self.request_uri.clone(),
+            headers: h,
+            body: Bytes::new(),
+        };
+        self.actions.push_back(QualifyAction::Send {
+            request: Box::new(request),
+            target: self.cfg.target(),
+            cseq,
+        });
+    }
+
+    fn current_interval(&self) -> Duration {
+        match self.status {
+            QualifyStatus::Down { .. } => self.cfg.interval_down,
+            _ => self.cfg.interval,
+        }
+    }
+}
