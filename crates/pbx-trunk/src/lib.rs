@@ -93,10 +93,13 @@
 //!                 HeaderName::Via,
 //!                 "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKnew;rport",
 //!             );
-//!             // ep.send_request(now, target_for(&target), *request) …
-//!             # let _ = (target, cseq);
+//!             // ep.send_request(now, target_for(&target), *request), and
+//!             // remember the transaction key ↦ (trunk, cseq) for on_timeout.
+//!             let _ = (target, cseq);
 //!         }
-//!         RegistrationAction::StatusChanged(status) => { /* log, publish */ # let _ = status;
+//!         RegistrationAction::StatusChanged(status) => {
+//!             // log it, publish it for `vpbx trunks`
+//!             let _ = status;
 //!         }
 //!     }
 //! }

@@ -818,3 +818,7 @@ fn request_uri(cfg: &RegistrationConfig) -> Result<Uri, ConfigError> {
         value: s,
     })
 }
+
+#[cfg(test)]
+#[path = "registration_tests.rs"]
+mod tests;
