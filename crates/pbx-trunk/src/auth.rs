@@ -194,8 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_407_to_an_invite_is_answered_with_a_proxy_authorization_that_matches_an_independent_md5()
-    {
+    fn a_407_to_an_invite_is_answered_with_a_proxy_authorization_that_matches_an_independent_md5() {
         let resp = challenge(
             StatusCode::PROXY_AUTHENTICATION_REQUIRED,
             HeaderName::ProxyAuthenticate,

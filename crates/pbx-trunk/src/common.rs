@@ -40,9 +40,9 @@ pub(crate) fn leading_seconds(v: &str) -> Option<Duration> {
     if digits == 0 {
         return None;
     }
-    let secs = v[..digits]
-        .bytes()
-        .fold(0u64, |acc, d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0')));
+    let secs = v[..digits].bytes().fold(0u64, |acc, d| {
+        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    });
     Some(Duration::from_secs(secs))
 }
 

@@ -67,7 +67,10 @@ pub const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(5);
 ///   OPTIONS) — a possible call is better than a certain failure;
 /// - each attempt waits `failover_timeout` for a first response (a zero
 ///   `failover_timeout` means [`DEFAULT_FAILOVER_TIMEOUT`]).
-pub fn failover_plan<K: Clone>(candidates: &[TrunkCandidate<K>], emergency: bool) -> FailoverPlan<K> {
+pub fn failover_plan<K: Clone>(
+    candidates: &[TrunkCandidate<K>],
+    emergency: bool,
+) -> FailoverPlan<K> {
     let mut order: Vec<&TrunkCandidate<K>> = candidates.iter().collect();
     order.sort_by_key(|c| c.priority);
     let mut attempts = Vec::new();
@@ -165,7 +168,10 @@ mod tests {
         b.usable = false;
         let plan = failover_plan(&[a.clone(), b.clone(), t("c", 3)], false);
         assert_eq!(ids(&plan), ["c"]);
-        assert_eq!(plan.skipped, [("a", Skipped::CallLimit), ("b", Skipped::Down)]);
+        assert_eq!(
+            plan.skipped,
+            [("a", Skipped::CallLimit), ("b", Skipped::Down)]
+        );
         let plan = failover_plan(&[a.clone(), b, t("c", 3)], true);
         assert_eq!(ids(&plan), ["a", "c", "b"]);
         a.in_use = 1;

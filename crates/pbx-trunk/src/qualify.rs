@@ -340,7 +340,10 @@ impl Qualify {
         self.next_probe = Some(now + self.current_interval());
         let mut h = Headers::new();
         h.push(HeaderName::MaxForwards, MAX_FORWARDS);
-        h.push(HeaderName::From, format!("{};tag={}", self.from, self.from_tag));
+        h.push(
+            HeaderName::From,
+            format!("{};tag={}", self.from, self.from_tag),
+        );
         h.push(HeaderName::To, format!("<{}>", self.request_uri));
         h.push(HeaderName::CallId, self.call_id.clone());
         h.push(HeaderName::CSeq, format!("{cseq} OPTIONS"));
@@ -367,5 +370,259 @@ impl Qualify {
             QualifyStatus::Down { .. } => self.cfg.interval_down,
             _ => self.cfg.interval,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use sip_msg::{Message, StatusCode};
+
+    fn config() -> QualifyConfig {
+        QualifyConfig {
+            host: "127.0.0.1".into(),
+            port: 5070,
+            from_user: "74952345678".into(),
+            from_domain: "sip.newoperator.example".into(),
+            ..QualifyConfig::default()
+        }
+    }
+
+    struct H {
+        q: Qualify,
+        t0: Instant,
+        changes: Vec<QualifyStatus>,
+    }
+
+    impl H {
+        fn new() -> H {
+            H {
+                q: Qualify::new(config(), 11).unwrap(),
+                t0: Instant::now(),
+                changes: Vec::new(),
+            }
+        }
+        fn at_ms(&self, ms: u64) -> Instant {
+            self.t0 + Duration::from_millis(ms)
+        }
+        fn at(&self, s: u64) -> Instant {
+            self.at_ms(s * 1000)
+        }
+        /// Drains; returns the OPTIONS sent, parsed back from bytes.
+        fn sent(&mut self) -> Vec<Request> {
+            let mut out = Vec::new();
+            while let Some(a) = self.q.poll_action() {
+                match a {
+                    QualifyAction::Send {
+                        mut request, cseq, ..
+                    } => {
+                        request.headers.push_front(
+                            HeaderName::Via,
+                            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKq;rport",
+                        );
+                        let Message::Request(r) =
+                            sip_msg::parse_datagram(&request.to_bytes(), &Default::default())
+                                .unwrap()
+                        else {
+                            panic!("a request")
+                        };
+                        assert_eq!(r.headers.cseq().unwrap().seq, cseq);
+                        out.push(r);
+                    }
+                    QualifyAction::StatusChanged(s) => self.changes.push(s),
+                }
+            }
+            out
+        }
+        fn one(&mut self) -> Request {
+            let mut v = self.sent();
+            assert_eq!(v.len(), 1, "{v:?}");
+            v.remove(0)
+        }
+        /// Runs ticks every 100 ms from `from` to `to` seconds.
+        fn run(&mut self, from_ms: u64, to_ms: u64) -> Vec<Request> {
+            let mut out = Vec::new();
+            let mut t = from_ms;
+            while t <= to_ms {
+                self.q.tick(self.at_ms(t));
+                out.extend(self.sent());
+                t += 100;
+            }
+            out
+        }
+    }
+
+    fn answer(r: &Request, code: u16) -> Response {
+        r.make_response(StatusCode::new(code).unwrap())
+    }
+
+    #[test]
+    fn the_options_probe_is_valid_sip_aimed_at_the_trunk() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        let r = h.one();
+        assert_eq!(r.method, Method::Options);
+        assert_eq!(r.uri.to_string(), "sip:127.0.0.1:5070");
+        assert_eq!(
+            r.headers.from().unwrap().uri.to_string(),
+            "sip:74952345678@sip.newoperator.example"
+        );
+        assert!(r.headers.from_tag().is_some());
+        assert_eq!(r.headers.max_forwards(), Some(70));
+        assert_eq!(h.q.status(), QualifyStatus::Unknown);
+        assert!(h.q.is_usable(), "unknown counts as usable");
+    }
+
+    #[test]
+    fn an_answer_makes_the_trunk_up_with_its_round_trip_time() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        let r = h.one();
+        h.q.on_response(h.at_ms(40), &answer(&r, 100));
+        assert_eq!(h.q.status(), QualifyStatus::Unknown, "1xx changes nothing");
+        h.q.on_response(h.at_ms(87), &answer(&r, 200));
+        assert_eq!(
+            h.q.status(),
+            QualifyStatus::Up {
+                rtt: Duration::from_millis(87)
+            }
+        );
+        assert!(h.q.is_usable());
+        h.sent();
+        assert_eq!(h.changes.len(), 1);
+    }
+
+    #[test]
+    fn any_final_response_even_404_or_501_means_alive() {
+        for code in [404, 405, 481, 501, 503] {
+            let mut h = H::new();
+            h.q.start(h.t0);
+            let r = h.one();
+            h.q.on_response(h.at_ms(10), &answer(&r, code));
+            assert!(matches!(h.q.status(), QualifyStatus::Up { .. }), "{code}");
+        }
+    }
+
+    #[test]
+    fn probes_repeat_every_interval_and_one_miss_does_not_flap() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        let r = h.one();
+        h.q.on_response(h.at_ms(20), &answer(&r, 200));
+        // Next probe at 60 s, none before.
+        assert!(h.run(100, 59_900).is_empty());
+        let sent = h.run(60_000, 60_000);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].headers.cseq().unwrap().seq, 2);
+        assert_eq!(sent[0].headers.call_id(), r.headers.call_id());
+        // Unanswered: after the 5 s timeout it is a miss, but still Up.
+        h.run(60_100, 66_000);
+        assert!(matches!(h.q.status(), QualifyStatus::Up { .. }));
+        // The next probe is answered: still Up, no flap recorded.
+        let r3 = h.run(66_100, 120_000);
+        assert_eq!(r3.len(), 1);
+        h.q.on_response(h.at(120), &answer(&r3[0], 200));
+        assert!(matches!(h.q.status(), QualifyStatus::Up { .. }));
+        assert!(
+            h.changes
+                .iter()
+                .all(|s| matches!(s, QualifyStatus::Up { .. }))
+        );
+    }
+
+    #[test]
+    fn two_misses_in_a_row_make_it_down_then_probes_speed_up_and_one_answer_brings_it_back() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        let r = h.one();
+        h.q.on_response(h.at_ms(20), &answer(&r, 200));
+        let p2 = h.run(100, 60_000);
+        assert_eq!(p2.len(), 1);
+        h.run(60_100, 65_000); // miss 1 at 65 s
+        assert!(h.q.is_usable());
+        let p3 = h.run(65_100, 120_000);
+        assert_eq!(p3.len(), 1);
+        h.run(120_100, 125_000); // miss 2 at 125 s
+        assert_eq!(h.q.status(), QualifyStatus::Down { since: h.at(125) });
+        assert!(!h.q.is_usable());
+        // While Down: a probe 10 s after going down, then every 10 s.
+        let probes = h.run(125_100, 155_000);
+        assert_eq!(probes.len(), 3, "at 135, 145, 155 s");
+        // A late answer to an earlier, timed-out probe is ignored.
+        h.q.on_response(h.at(155), &answer(&probes[0], 200));
+        assert!(!h.q.is_usable());
+        // An answer to the current probe: Up again at once.
+        h.q.on_response(h.at_ms(155_030), &answer(&probes[2], 200));
+        assert_eq!(
+            h.q.status(),
+            QualifyStatus::Up {
+                rtt: Duration::from_millis(30)
+            }
+        );
+        assert!(h.q.is_usable());
+        h.sent();
+        assert!(matches!(h.changes[0], QualifyStatus::Up { .. }));
+        assert!(matches!(h.changes[1], QualifyStatus::Down { .. }));
+        assert!(matches!(h.changes[2], QualifyStatus::Up { .. }));
+        assert_eq!(h.changes.len(), 3);
+    }
+
+    #[test]
+    fn a_trunk_that_never_answers_goes_from_unknown_to_down() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        h.one();
+        h.run(100, 5_000);
+        assert_eq!(h.q.status(), QualifyStatus::Unknown);
+        h.run(5_100, 65_000);
+        assert!(matches!(h.q.status(), QualifyStatus::Down { .. }));
+    }
+
+    #[test]
+    fn a_transaction_failure_counts_as_a_miss_and_other_cseqs_are_ignored() {
+        let mut cfg = config();
+        cfg.down_after = 1;
+        let mut h = H::new();
+        h.q.config_changed(cfg).unwrap();
+        h.q.start(h.t0);
+        let r = h.one();
+        let cseq = r.headers.cseq().unwrap().seq;
+        h.q.on_timeout(h.at(1), cseq + 5);
+        assert_eq!(h.q.status(), QualifyStatus::Unknown);
+        h.q.on_timeout(h.at(1), cseq);
+        assert_eq!(h.q.status(), QualifyStatus::Down { since: h.at(1) });
+        // A response with another Call-ID is ignored too.
+        let p = h.run(1_100, 11_000);
+        assert_eq!(p.len(), 1);
+        let mut other = answer(&p[0], 200);
+        other.headers.set(HeaderName::CallId, "x");
+        h.q.on_response(h.at(11), &other);
+        assert!(!h.q.is_usable());
+    }
+
+    #[test]
+    fn stop_ends_probing_and_forgets_the_verdict() {
+        let mut h = H::new();
+        h.q.start(h.t0);
+        let r = h.one();
+        h.q.stop();
+        assert_eq!(h.q.poll_timer(), None);
+        h.q.on_response(h.at(1), &answer(&r, 200));
+        assert_eq!(h.q.status(), QualifyStatus::Unknown);
+        assert!(h.run(0, 200_000).is_empty());
+    }
+
+    #[test]
+    fn an_invalid_qualify_config_is_refused() {
+        let mut c = config();
+        c.host = String::new();
+        assert!(Qualify::new(c, 1).is_err());
+        let mut c = config();
+        c.host = "bad host".into();
+        assert!(Qualify::new(c, 1).is_err());
+        let mut c = config();
+        c.timeout = Duration::ZERO;
+        assert!(Qualify::new(c, 1).is_err());
     }
 }

@@ -179,10 +179,7 @@ pub enum ConfigError {
     Missing(&'static str),
     /// A field's value does not make a valid SIP URI or header.
     #[error("{field} is not valid: {value}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-    },
+    Invalid { field: &'static str, value: String },
 }
 
 /// Retry timing after a failed attempt: the n-th consecutive failure waits
@@ -450,9 +447,7 @@ impl Registration {
             Phase::Idle | Phase::Stopping => {}
             Phase::Active => {
                 let may_be_bound = self.bound_until.is_some_and(|t| t > now)
-                    || self
-                        .pending
-                        .is_some_and(|p| p.purpose == Purpose::Register);
+                    || self.pending.is_some_and(|p| p.purpose == Purpose::Register);
                 self.challenges = 0;
                 if may_be_bound {
                     self.phase = Phase::Stopping;
@@ -740,7 +735,8 @@ impl Registration {
             fresh_auth,
         });
         self.timer = Some((now + TRANSACTION_GUARD, TimerKind::Guard));
-        if purpose == Purpose::Register && !matches!(self.status, RegistrationStatus::Registered { expires_at } if expires_at > now)
+        if purpose == Purpose::Register
+            && !matches!(self.status, RegistrationStatus::Registered { expires_at } if expires_at > now)
         {
             self.set_status(RegistrationStatus::Registering);
         }

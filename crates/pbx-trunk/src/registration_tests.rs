@@ -103,7 +103,11 @@ impl Provider {
             return self.challenge(req, unix, false);
         };
         let creds = parse_credentials(value).unwrap();
-        assert_eq!(&*creds.uri, req.uri.to_string(), "digest-uri is the Request-URI");
+        assert_eq!(
+            &*creds.uri,
+            req.uri.to_string(),
+            "digest-uri is the Request-URI"
+        );
         let verdict = self.verifier.authenticate(
             &creds,
             &RequestContext {
@@ -224,7 +228,10 @@ fn the_first_register_is_valid_sip_with_the_documented_headers() {
     assert_eq!(r.uri.to_string(), "sip:sip.newoperator.example");
     let from = r.headers.from().unwrap();
     let to = r.headers.to().unwrap();
-    assert_eq!(from.uri.to_string(), "sip:74952345678@sip.newoperator.example");
+    assert_eq!(
+        from.uri.to_string(),
+        "sip:74952345678@sip.newoperator.example"
+    );
     assert_eq!(to.uri, from.uri);
     assert!(from.tag().is_some_and(|t| !t.is_empty()));
     assert_eq!(to.tag(), None);
@@ -401,7 +408,10 @@ fn the_auth_user_is_the_digest_username_when_set() {
             .unwrap()
             .contains("username=\"authname\"")
     );
-    assert_eq!(r.headers.from().unwrap().uri.user.as_deref(), Some("74952345678"));
+    assert_eq!(
+        r.headers.from().unwrap().uri.user.as_deref(),
+        Some("74952345678")
+    );
     assert_eq!(p.handle(&r, 0).status, StatusCode::OK);
 }
 
@@ -444,8 +454,11 @@ fn a_wrong_password_fails_and_retries_with_backoff_that_grows_and_is_capped() {
     }
     assert!(delays[0] >= Duration::from_secs(24) && delays[0] <= Duration::from_secs(30));
     assert!(delays.windows(2).take(4).all(|w| w[1] > w[0]), "{delays:?}");
-    assert!(delays[5..].iter().all(|d| *d <= Duration::from_secs(600)
-        && *d >= Duration::from_secs(480)));
+    assert!(
+        delays[5..]
+            .iter()
+            .all(|d| *d <= Duration::from_secs(600) && *d >= Duration::from_secs(480))
+    );
 }
 
 #[test]
@@ -463,7 +476,8 @@ fn a_second_401_with_the_same_nonce_is_a_failure_and_stale_with_a_new_nonce_is_n
     h.reg.start(h.t0);
     let r = h.one();
     let mut c = response(&r, 401);
-    c.headers.push(HeaderName::WwwAuthenticate, www("N1", false));
+    c.headers
+        .push(HeaderName::WwwAuthenticate, www("N1", false));
     h.reply(0, &c);
     let r = h.one();
     // stale=true with a new nonce: answered.
@@ -479,7 +493,8 @@ fn a_second_401_with_the_same_nonce_is_a_failure_and_stale_with_a_new_nonce_is_n
     );
     // The same nonce again, not stale: wrong credentials.
     let mut c = response(&r, 401);
-    c.headers.push(HeaderName::WwwAuthenticate, www("N2", false));
+    c.headers
+        .push(HeaderName::WwwAuthenticate, www("N2", false));
     h.reply(0, &c);
     assert!(h.sent().is_empty());
     assert!(matches!(h.reg.status(), RegistrationStatus::Failed { .. }));
@@ -622,7 +637,10 @@ fn a_403_is_a_failure_retried_slowly_with_the_reason_kept() {
     assert_eq!(reason, "403 Forbidden - account blocked");
     assert!(retry_at >= h.at(24));
     let last = h.reg.last_response().unwrap();
-    assert_eq!((last.code, last.reason.as_str()), (403, "Forbidden - account blocked"));
+    assert_eq!(
+        (last.code, last.reason.as_str()),
+        (403, "Forbidden - account blocked")
+    );
     assert!(h.sent().is_empty(), "no tight retry");
     assert!(
         h.statuses
@@ -727,8 +745,10 @@ fn the_granted_lifetime_is_our_contacts_expires_then_the_expires_header_then_the
     let r = h.one();
     let mut ok = response(&r, 200);
     ok.headers.push(HeaderName::Expires, "1800");
-    ok.headers
-        .push(HeaderName::Contact, "<sip:other@198.51.100.7:5060>;expires=100");
+    ok.headers.push(
+        HeaderName::Contact,
+        "<sip:other@198.51.100.7:5060>;expires=100",
+    );
     h.reply(90, &ok);
     assert_eq!(
         h.reg.status(),
