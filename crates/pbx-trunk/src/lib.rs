@@ -25,7 +25,7 @@
 //!   failure too; at most three challenges per attempt.
 //! - **Lifetime**: the granted expiry is our Contact's `expires` parameter
 //!   (matched by the token), else the `Expires` header, else what was asked
-//!   (§10.2.4). The refresh goes at [`refresh_after`]`(granted)` =
+//!   (§10.2.4), never more than asked. The refresh goes at [`refresh_after`]`(granted)` =
 //!   `max(granted/2, granted − 30 s)`. A 423 is retried at once with its
 //!   `Min-Expires` (if larger and at most one day).
 //! - **Failures** (403, 404, 5xx, any other final, Timer F, transport

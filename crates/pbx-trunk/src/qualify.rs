@@ -93,10 +93,12 @@ impl QualifyConfig {
             field: "from_user/from_domain",
             value: from.clone(),
         })?;
-        if self.timeout.is_zero() || self.interval.is_zero() || self.interval_down.is_zero() {
+        let day = Duration::from_secs(86_400);
+        let timing = [self.timeout, self.interval, self.interval_down];
+        if timing.iter().any(|t| t.is_zero() || *t > day) {
             return Err(ConfigError::Invalid {
                 field: "qualify timing",
-                value: "zero".to_owned(),
+                value: format!("{timing:?}"),
             });
         }
         if self.user_agent.contains(['\r', '\n']) {

@@ -146,6 +146,17 @@ impl RegistrationConfig {
             field: "contact",
             value: contact.clone(),
         })?;
+        let b = &self.backoff;
+        if b.initial < Duration::from_secs(1)
+            || b.max < b.initial
+            || b.max > Duration::from_secs(86_400)
+            || b.jitter_percent > 50
+        {
+            return Err(ConfigError::Invalid {
+                field: "backoff",
+                value: format!("{b:?}"),
+            });
+        }
         if self.user_agent.contains(['\r', '\n']) {
             return Err(ConfigError::Invalid {
                 field: "user_agent",
@@ -236,6 +247,26 @@ pub enum RegistrationStatus {
     Registered { expires_at: Instant },
     /// The last attempt failed; the next one goes at `retry_at`.
     Failed { reason: String, retry_at: Instant },
+}
+
+impl RegistrationStatus {
+    /// One line for `vpbx trunks`: `registered, expires in 3570 s`,
+    /// `failed: 403 Forbidden, retry in 25 s`, `registering`,
+    /// `unregistered`.
+    pub fn summary(&self, now: Instant) -> String {
+        match self {
+            RegistrationStatus::Unregistered => "unregistered".to_owned(),
+            RegistrationStatus::Registering => "registering".to_owned(),
+            RegistrationStatus::Registered { expires_at } => format!(
+                "registered, expires in {} s",
+                expires_at.saturating_duration_since(now).as_secs()
+            ),
+            RegistrationStatus::Failed { reason, retry_at } => format!(
+                "failed: {reason}, retry in {} s",
+                retry_at.saturating_duration_since(now).as_secs()
+            ),
+        }
+    }
 }
 
 /// The last final response the registrar sent.
@@ -409,6 +440,12 @@ impl Registration {
     /// The Call-ID of every REGISTER of this registration.
     pub fn call_id(&self) -> &str {
         &self.call_id
+    }
+
+    /// Until when the registrar holds our binding, as far as we know (it
+    /// may outlive a failed refresh).
+    pub fn binding_expires_at(&self) -> Option<Instant> {
+        self.bound_until
     }
 
     /// Consecutive failed attempts.
@@ -654,8 +691,13 @@ impl Registration {
     }
 
     /// RFC 3261 §10.2.4: our Contact's `expires`, else the Expires header,
-    /// else what we asked for.
+    /// else what we asked for — never more than we asked for (a registrar
+    /// may shorten a lifetime, not lengthen it; refreshing early is safe).
     fn granted(&self, response: &Response) -> u32 {
+        self.granted_by_registrar(response).min(self.requested)
+    }
+
+    fn granted_by_registrar(&self, response: &Response) -> u32 {
         if let Ok(contacts) = response.headers.contacts() {
             let ours = contacts.iter().find_map(|c| match c {
                 ContactValue::Addr(a)

@@ -990,3 +990,122 @@ fn two_seeds_give_different_call_ids_and_tags() {
     let a2 = Registration::new(config(), 1).unwrap();
     assert_eq!(a.call_id(), a2.call_id());
 }
+
+#[test]
+fn a_lifetime_longer_than_asked_is_cut_to_what_was_asked() {
+    let mut h = Harness::new(config());
+    h.reg.start(h.t0);
+    let r = h.one();
+    let mut ok = response(&r, 200);
+    ok.headers.push(HeaderName::Expires, "4294967295");
+    h.reply(0, &ok);
+    assert_eq!(h.reg.binding_expires_at(), Some(h.at(3600)));
+}
+
+#[test]
+fn the_status_summary_reads_as_one_line_for_vpbx_trunks() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    assert_eq!(
+        RegistrationStatus::Registered {
+            expires_at: t0 + s(3570)
+        }
+        .summary(t0),
+        "registered, expires in 3570 s"
+    );
+    assert_eq!(
+        RegistrationStatus::Failed {
+            reason: "403 Forbidden".into(),
+            retry_at: t0 + s(25)
+        }
+        .summary(t0),
+        "failed: 403 Forbidden, retry in 25 s"
+    );
+    assert_eq!(RegistrationStatus::Unregistered.summary(t0), "unregistered");
+}
+
+#[test]
+fn an_unbounded_backoff_is_refused() {
+    let mut c = config();
+    c.backoff.max = Duration::MAX;
+    assert!(matches!(
+        Registration::new(c, 1).unwrap_err(),
+        ConfigError::Invalid {
+            field: "backoff",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn arbitrary_registrar_answers_never_panic_and_never_leave_an_active_machine_without_a_timer() {
+    let mut rng = crate::rng::SplitMix::new(99);
+    let codes = [
+        100, 180, 200, 202, 302, 400, 401, 403, 404, 407, 408, 423, 480, 500, 503, 603,
+    ];
+    let junk = [
+        "",
+        "garbage",
+        "Digest",
+        "Digest realm=",
+        r#"Digest realm="r", nonce="n", stale=maybe"#,
+        r#"Digest realm="r", nonce="n", qop="auth-int""#,
+        r#"Digest realm="r", nonce="n", qop="auth", stale=true"#,
+        "99999999999999999999",
+        "-5",
+        "<sip:trk-7a1c@x>;expires=abc",
+        "<sip:trk-7a1c@x>;expires=0",
+        "*",
+    ];
+    let mut h = Harness::new(config());
+    h.reg.start(h.t0);
+    let mut now = 0u64;
+    let mut last: Option<Request> = None;
+    for _ in 0..3000 {
+        for (r, _) in h.sent() {
+            last = Some(r);
+        }
+        let pick = |rng: &mut crate::rng::SplitMix, n: usize| {
+            usize::try_from(rng.below_or_eq(n as u64 - 1)).unwrap()
+        };
+        match rng.below_or_eq(9) {
+            0 => {
+                now += rng.below_or_eq(700);
+                h.reg.tick(h.at(now));
+            }
+            1 => {
+                if let Some(r) = &last {
+                    h.reg.on_timeout(h.at(now), cseq(r));
+                }
+            }
+            2 => h.reg.stop(h.at(now)),
+            3 => h.reg.start(h.at(now)),
+            _ => {
+                if let Some(r) = &last {
+                    let mut resp = response(r, codes[pick(&mut rng, codes.len())]);
+                    for name in [
+                        HeaderName::WwwAuthenticate,
+                        HeaderName::ProxyAuthenticate,
+                        HeaderName::Expires,
+                        HeaderName::MinExpires,
+                        HeaderName::RetryAfter,
+                        HeaderName::Contact,
+                    ] {
+                        if rng.below_or_eq(2) == 0 {
+                            resp.headers.push(name, junk[pick(&mut rng, junk.len())]);
+                        }
+                    }
+                    h.reg.on_response(h.at(now), &resp);
+                }
+            }
+        }
+        let active = !matches!(h.reg.status(), RegistrationStatus::Unregistered);
+        if active {
+            let timer = h
+                .reg
+                .poll_timer()
+                .expect("an active registration has a timer");
+            assert!(timer <= h.at(now) + Duration::from_secs(86_400));
+        }
+    }
+}
