@@ -465,9 +465,10 @@ impl Registration {
 
     // ----- inputs -----
 
-    /// Starts registering (at once). Does nothing if already started.
+    /// Starts registering (at once). Does nothing if already started; while
+    /// an unregister is in flight, registers again (its answer is ignored).
     pub fn start(&mut self, now: Instant) {
-        if self.phase != Phase::Idle {
+        if self.phase == Phase::Active {
             return;
         }
         self.phase = Phase::Active;

@@ -1109,3 +1109,30 @@ fn arbitrary_registrar_answers_never_panic_and_never_leave_an_active_machine_wit
         }
     }
 }
+
+#[test]
+fn start_during_an_unregister_registers_again_and_ignores_the_unregisters_answer() {
+    let mut h = Harness::new(config());
+    h.reg.start(h.t0);
+    let r = h.one();
+    h.reply(0, &response(&r, 200));
+    h.reg.stop(h.at(5));
+    let un = h.one();
+    assert_eq!(un.headers.expires(), Some(0));
+    h.reg.start(h.at(6));
+    let again = h.one();
+    assert_eq!(again.headers.expires(), Some(3600));
+    assert!(cseq(&again) > cseq(&un));
+    h.reply(6, &response(&un, 200));
+    assert!(matches!(
+        h.reg.status(),
+        RegistrationStatus::Registered { .. }
+    ));
+    h.reply(6, &response(&again, 200));
+    assert_eq!(
+        h.reg.status(),
+        &RegistrationStatus::Registered {
+            expires_at: h.at(3606)
+        }
+    );
+}
