@@ -484,11 +484,58 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
         )),
         "users[1].on_no_answer: schedule:office-hours does not exist in this tenant"
     );
-    // Other kinds are accepted on syntax alone for now (their objects arrive in later issues).
+    // Every kind that names an object must name one that exists.
+    for (dest, msg) in [
+        ("group:1199", "group:1199 does not exist in this tenant"),
+        ("ivr:later", "ivr:later does not exist in this tenant"),
+        (
+            "voicemail:1199",
+            "voicemail:1199: user 1199 does not exist in this tenant",
+        ),
+        (
+            "message:1199",
+            "message:1199: user 1199 does not exist in this tenant",
+        ),
+        (
+            "queue:500",
+            "queue:500 does not exist in this tenant (this version has no queues or conferences yet)",
+        ),
+    ] {
+        assert_eq!(
+            err(&with_user(&format!(
+                "{{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: \"{dest}\"}}"
+            ))),
+            format!("users[1].on_busy: {msg}")
+        );
+    }
     let t = parse(&with_user(
-        "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: queue:500, on_no_answer: ivr:later, on_unavailable: hangup}",
+        "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: voicemail:1101, on_no_answer: \"external:+390612345678\", on_unavailable: hangup}",
     ));
     assert_eq!(t.users[1].on_unavailable, Some(Destination::Hangup));
+}
+
+#[test]
+fn circles_that_never_ring_are_refused_and_circles_that_ring_are_legal() {
+    let base = "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"secret-10\", on_no_answer: group:20}\n";
+    // Seed 000: the secretary → group → secretary circle rings every time round.
+    parse(&format!(
+        "{base}groups:\n  - {{ext: \"20\", name: G, members: [\"10\"], on_timeout: user:10}}\n"
+    ));
+    // Two groups without members pass the call to each other for ever.
+    assert_eq!(
+        err(&format!(
+            "{base}groups:\n  - {{ext: \"20\", name: G, members: [], on_timeout: group:21}}\n  - {{ext: \"21\", name: H, members: [], on_timeout: group:20}}\n"
+        )),
+        "groups[1].on_timeout: group:20 → group:21 → group:20 goes round in a circle without ringing or playing anything"
+    );
+    // A schedule and an empty group in one circle.
+    let sched = "schedules:\n  - {name: s, timezone: UTC, weekly: {mon-fri: \"09:00-18:00\"}, in_hours: group:20, after_hours: user:10}\n";
+    assert_eq!(
+        err(&format!(
+            "{base}{sched}groups:\n  - {{ext: \"20\", name: G, members: [], on_timeout: schedule:s}}\n"
+        )),
+        "groups[0].on_timeout: schedule:s → group:20 → schedule:s goes round in a circle without ringing or playing anything"
+    );
 }
 
 #[test]

@@ -1143,48 +1143,104 @@ impl TenantConfig {
                         format!("schedule:{n} does not exist in this tenant"),
                     ));
                 }
+                Destination::Group(e) if self.group(e.as_str()).is_none() => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("group:{e} does not exist in this tenant"),
+                    ));
+                }
+                Destination::Ivr(n) if self.ivr(n).is_none() => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("ivr:{n} does not exist in this tenant"),
+                    ));
+                }
+                Destination::Voicemail(e) | Destination::Message(e)
+                    if self.user(e.as_str()).is_none() =>
+                {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("{d}: user {e} does not exist in this tenant"),
+                    ));
+                }
+                Destination::Queue(_) | Destination::Conference(_) => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!(
+                            "{d} does not exist in this tenant (this version has no queues or conferences yet)"
+                        ),
+                    ));
+                }
                 _ => {}
             }
         }
-        self.check_schedule_cycles()
+        self.check_pass_through_cycles()
     }
 
-    /// Schedules that lead back to themselves (`a` → `b` → `a`, through either branch)
-    /// would pass a call around without ringing or playing anything. Iterative
-    /// depth-first search, so a huge file cannot overflow the stack.
-    fn check_schedule_cycles(&self) -> Result<(), ConfigError> {
-        let by_name: HashMap<&str, usize> = self
-            .schedules
+    /// The group with extension `ext`.
+    pub fn group(&self, ext: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.ext.as_str() == ext)
+    }
+
+    /// Destinations that pass a call on without ringing or playing anything: schedules
+    /// (they only choose a branch) and groups without members (straight to `on_timeout`).
+    /// A circle made only of them would pass a call around for ever, so it is refused;
+    /// a circle through anything that rings or plays (seed 000's secretary → group →
+    /// secretary) is legal, and the run-time hop limit ends it. Iterative depth-first
+    /// search, so a huge file cannot overflow the stack.
+    fn check_pass_through_cycles(&self) -> Result<(), ConfigError> {
+        // Nodes: schedules, then member-less groups. Edges: (place in the file, target).
+        let mut nodes: Vec<(String, Vec<(String, &Destination)>)> = Vec::new();
+        for (i, sch) in self.schedules.iter().enumerate() {
+            let p = index("schedules", i);
+            nodes.push((
+                format!("schedule:{}", sch.name),
+                vec![
+                    (join(&p, "in_hours"), &sch.in_hours),
+                    (join(&p, "after_hours"), &sch.after_hours),
+                ],
+            ));
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.members.is_empty() {
+                let edges = g
+                    .on_timeout
+                    .iter()
+                    .map(|d| (join(&index("groups", i), "on_timeout"), d))
+                    .collect();
+                nodes.push((format!("group:{}", g.ext), edges));
+            }
+        }
+        let by_name: HashMap<&str, usize> = nodes
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
+            .map(|(i, (n, _))| (n.as_str(), i))
             .collect();
+        let target = |d: &Destination| -> Option<usize> {
+            match d {
+                Destination::Schedule(_) | Destination::Group(_) => {
+                    by_name.get(d.to_string().as_str()).copied()
+                }
+                _ => None,
+            }
+        };
         // 0: not seen, 1: on the current path, 2: done.
-        let mut color = vec![0u8; self.schedules.len()];
-        for root in 0..self.schedules.len() {
+        let mut color = vec![0u8; nodes.len()];
+        for root in 0..nodes.len() {
             if color[root] != 0 {
                 continue;
             }
             color[root] = 1;
-            let mut path: Vec<(usize, u8)> = vec![(root, 0)];
+            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
             while let Some(top) = path.last_mut() {
-                let (v, branch) = *top;
-                if branch == 2 {
+                let (v, edge) = *top;
+                let Some((at, d)) = nodes[v].1.get(edge) else {
                     color[v] = 2;
                     path.pop();
                     continue;
-                }
+                };
                 top.1 += 1;
-                let sch = &self.schedules[v];
-                let (key, d) = if branch == 0 {
-                    ("in_hours", &sch.in_hours)
-                } else {
-                    ("after_hours", &sch.after_hours)
-                };
-                let Destination::Schedule(name) = d else {
-                    continue;
-                };
-                let Some(&w) = by_name.get(name.as_str()) else {
+                let Some(w) = target(d) else {
                     continue;
                 };
                 match color[w] {
@@ -1196,14 +1252,12 @@ impl TenantConfig {
                         let start = path
                             .iter()
                             .position(|&(x, _)| x == w)
-                            .expect("a schedule marked 1 is on the current path");
-                        let mut names: Vec<String> = path[start..]
-                            .iter()
-                            .map(|&(x, _)| format!("schedule:{}", self.schedules[x].name))
-                            .collect();
-                        names.push(format!("schedule:{name}"));
+                            .expect("a node marked 1 is on the current path");
+                        let mut names: Vec<&str> =
+                            path[start..].iter().map(|&(x, _)| nodes[x].0.as_str()).collect();
+                        names.push(nodes[w].0.as_str());
                         return Err(ConfigError::invalid(
-                            join(&index("schedules", v), key),
+                            at.clone(),
                             format!(
                                 "{} goes round in a circle without ringing or playing anything",
                                 names.join(" → ")
