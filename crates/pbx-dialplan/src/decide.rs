@@ -4,7 +4,9 @@
 //! [`decide`] takes the digits as dialed **after** the tenant's outbound prefix: the
 //! caller (the server's routing walk, `vpbx route`) has already decided that the call
 //! is external by finding the prefix and stripping it, since internal numbers are
-//! looked up before that. The steps, in order:
+//! looked up before that. Emergency numbers are the exception: the server passes them
+//! here whether or not they were dialed after the prefix (a tenant may not have an
+//! extension equal to one, so `112` is never internal). The steps, in order:
 //!
 //! 1. **Emergency**: digits equal to one of the tenant country's emergency numbers
 //!    (exact match) are allowed for a tenant with any number, with no direction row and

@@ -47,9 +47,11 @@
 //!   trunk prefix (the ITU-T E.164 recommended ones, used by most of the world).
 //!
 //! Digits without `+` that are not a national format are read as a full international
-//! number when that is unambiguous: they are too long (or too short) for a national
-//! number and start with a known country code (`447911123456` dialed in Russia is
-//! `+447911123456`; `79257410726` dialed in Russia is `+79257410726`).
+//! number when that is unambiguous: no national format of the country fits them, they
+//! have at least 10 digits and start with a known country code (and +1/+7 numbers have
+//! exactly 11 digits): `447911123456` dialed in Russia is `+447911123456`,
+//! `79257410726` dialed in Russia is `+79257410726`, `33123456789` dialed in Italy is
+//! `+33123456789` (Italian mobile numbers have at most 10 digits).
 //! Local dialing without the area code (7-digit NANP, Moscow's 7 digits) is not
 //! supported: it needs the caller's area and most plans have dropped it.
 
@@ -670,7 +672,7 @@ pub const PLANS: &[Plan] = &[
 ];
 
 /// The plan of a country: from [`PLANS`], else `00` international, `0` trunk prefix and
-/// national numbers of 4 up to (15 − country code length) digits. `None` for a country
+/// national numbers of 5 up to (15 − country code length) digits. `None` for a country
 /// with no calling code.
 pub fn plan_of(country: &str) -> Option<Plan> {
     if let Some(plan) = PLANS.iter().find(|p| p.countries.contains(&country)) {
@@ -681,9 +683,9 @@ pub fn plan_of(country: &str) -> Option<Plan> {
 
 /// The ITU-recommended plan (`00`, `0`) for a country code.
 pub fn default_plan(country_code: &'static str) -> Plan {
-    const ANY_14: &[(&str, usize, usize)] = &[("", 4, 14)];
-    const ANY_13: &[(&str, usize, usize)] = &[("", 4, 13)];
-    const ANY_12: &[(&str, usize, usize)] = &[("", 4, 12)];
+    const ANY_14: &[(&str, usize, usize)] = &[("", 5, 14)];
+    const ANY_13: &[(&str, usize, usize)] = &[("", 5, 13)];
+    const ANY_12: &[(&str, usize, usize)] = &[("", 5, 12)];
     Plan {
         countries: &[],
         country_code,
@@ -760,11 +762,15 @@ fn international(digits: &str) -> Result<String, NormaliseError> {
     Ok(format!("+{digits}"))
 }
 
+/// `+CC` + `nsn` when `nsn` is a national number of `plan` and the whole has the 7
+/// digits of the shortest E.164 numbers in use.
 fn national(plan: &Plan, nsn: &str) -> Option<String> {
-    plan.national
-        .iter()
-        .any(|(lead, lo, hi)| nsn.starts_with(lead) && (*lo..=*hi).contains(&nsn.len()))
-        .then(|| format!("+{}{nsn}", plan.country_code))
+    (plan.country_code.len() + nsn.len() >= 7
+        && plan
+            .national
+            .iter()
+            .any(|(lead, lo, hi)| nsn.starts_with(lead) && (*lo..=*hi).contains(&nsn.len())))
+    .then(|| format!("+{}{nsn}", plan.country_code))
 }
 
 /// Shortest digit string read as a full international number without `+`.
@@ -996,6 +1002,8 @@ mod tests {
         assert_eq!(normalise("HU", "0612345678").unwrap(), "+3612345678");
         assert_eq!(normalise("ES", "912345678").unwrap(), "+34912345678");
         assert_eq!(normalise("SL", "076123456").unwrap(), "+23276123456");
+        // Too short for any E.164 number.
+        assert!(normalise("DE", "01000").is_err());
     }
 
     #[test]

@@ -762,6 +762,15 @@ impl PlatformConfig {
         let mut numbers: HashMap<&str, usize> = HashMap::new();
         for (i, n) in self.numbers.iter().enumerate() {
             let path = index("numbers", i);
+            if !is_e164(&n.number) {
+                return Err(invalid(
+                    format!("{path}.number"),
+                    format!(
+                        "\"{}\" is not an E.164 number (+ and 1–15 digits)",
+                        n.number
+                    ),
+                ));
+            }
             if let Some(first) = numbers.insert(&n.number, i) {
                 return Err(invalid(
                     path,
@@ -798,6 +807,17 @@ impl PlatformConfig {
                         ),
                     ));
                 }
+            }
+        }
+        for (key, list) in [
+            ("blocked_prefixes", &self.blocked_prefixes),
+            ("allow_blocked", &self.allow_blocked),
+        ] {
+            if let Some(i) = list.iter().position(|p| !is_e164(p)) {
+                return Err(invalid(
+                    index(key, i),
+                    format!("\"{}\" is not an E.164 prefix (+ and 1–15 digits)", list[i]),
+                ));
             }
         }
         for (i, d) in self.directions.iter().enumerate() {
@@ -1002,6 +1022,41 @@ impl Platform {
             .trunks
             .iter()
             .filter(move |t| t.sources.as_ref().is_some_and(|s| s.contains(ip)))
+    }
+
+    /// The number an inbound call on `trunk` is for. `called` is the user part the
+    /// trunk's `did_from` names (Request-URI or To; ignored for `fixed`, where the
+    /// answer is the one number bound to the trunk). Providers write the number in many
+    /// ways, so `called` matches a number bound to the trunk when it is the same E.164
+    /// number with or without `+`, the same number in the national format of the
+    /// number's country (`84952216005`), or the trunk's `extension` when the trunk has
+    /// one number. `None`: no number of this trunk (the server rejects the call).
+    pub fn inbound_number(&self, trunk: &str, called: &str) -> Option<&Number> {
+        let t = self.trunk(trunk)?;
+        let mut bound = self.config.numbers.iter().filter(|n| n.trunk == t.name);
+        if t.did_from == DidFrom::Fixed {
+            return bound.next();
+        }
+        let digits = called.strip_prefix('+').unwrap_or(called);
+        if digits.is_empty() {
+            return None;
+        }
+        let only = {
+            let mut it = bound.clone();
+            match (it.next(), it.next()) {
+                (Some(n), None) => Some(n),
+                _ => None,
+            }
+        };
+        if t.extension.as_deref() == Some(called) && only.is_some() {
+            return only;
+        }
+        bound.find(|n| {
+            n.number.strip_prefix('+') == Some(digits)
+                || crate::country_of(&n.number)
+                    .and_then(|o| crate::normalise(o.country, called).ok())
+                    .is_some_and(|e164| e164 == n.number)
+        })
     }
 
     /// The compiled block-list.

@@ -497,3 +497,42 @@ directions:
         .collect();
     assert_eq!(order, vec!["also-fast", "fast", "slow"]);
 }
+
+#[test]
+fn inbound_calls_find_their_number_in_any_usual_format() {
+    let text = format!(
+        "{SHARED}numbers:\n  - {{number: \"+74952216005\", tenant: a.example, trunk: carrier}}\n  - {{number: \"+390612345678\", tenant: b.example, trunk: carrier}}\n"
+    );
+    let p = Platform::from_yaml_str(&text).unwrap();
+    let tenant = |called: &str| {
+        p.inbound_number("carrier", called)
+            .map(|n| n.tenant.as_str())
+    };
+    assert_eq!(tenant("+74952216005"), Some("a.example"));
+    assert_eq!(tenant("74952216005"), Some("a.example"));
+    assert_eq!(tenant("84952216005"), Some("a.example"));
+    assert_eq!(tenant("390612345678"), Some("b.example"));
+    assert_eq!(tenant("0612345678"), Some("b.example"));
+    assert_eq!(tenant("+74952216006"), None);
+    assert_eq!(tenant(""), None);
+    assert_eq!(tenant("+"), None);
+    assert!(p.inbound_number("nope", "+74952216005").is_none());
+}
+
+#[test]
+fn a_fixed_trunk_delivers_every_call_to_its_number_and_extension_names_the_only_number() {
+    let p = Platform::from_yaml_str(ISSUE_EXAMPLE).unwrap();
+    assert_eq!(
+        p.inbound_number("newoperator", "anything").unwrap().number,
+        "+74952216005"
+    );
+    let text = ISSUE_EXAMPLE.replace("did_from: fixed", "did_from: to");
+    let p = Platform::from_yaml_str(&text).unwrap();
+    assert_eq!(
+        p.inbound_number("newoperator", "74952345678")
+            .unwrap()
+            .number,
+        "+74952216005"
+    );
+    assert!(p.inbound_number("newoperator", "74952345679").is_none());
+}
