@@ -52,10 +52,10 @@ proptest! {
                 if matches!(r.class, Class::Regional | Class::International) {
                     prop_assert!(platform.blocklist().blocked_by(&r.number).is_none());
                 }
-                if r.class != Class::Emergency {
-                    if let Some(allowed) = classes {
-                        prop_assert!(allowed.contains(&r.class));
-                    }
+                if r.class != Class::Emergency
+                    && let Some(allowed) = classes
+                {
+                    prop_assert!(allowed.contains(&r.class));
                 }
             }
         }
