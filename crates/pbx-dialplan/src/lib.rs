@@ -124,6 +124,24 @@ impl fmt::Display for Class {
     }
 }
 
+impl std::str::FromStr for Class {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Class, String> {
+        Ok(match s {
+            "regional" => Class::Regional,
+            "international" => Class::International,
+            "emergency" => Class::Emergency,
+            "other" => Class::Other,
+            _ => {
+                return Err(format!(
+                    "\"{s}\" is not a class (expected regional, international, emergency or other)"
+                ));
+            }
+        })
+    }
+}
+
 /// The class of a normalised E.164 number for a tenant in `home` (regional or
 /// international) with the number's origin, or `None` for a number no table knows.
 /// Emergency and other are decided on the dialed digits, before normalising.

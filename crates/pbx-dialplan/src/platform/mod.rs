@@ -484,7 +484,13 @@ fn secret_of(f: &Fields<'_>, key: &str) -> Result<Option<String>, ConfigError> {
 
 fn digit_prefix(f: &Fields<'_>, key: &str) -> Result<String, ConfigError> {
     match f.quoted(key)? {
-        Some(p) if p.len() <= 8 && p.bytes().all(|b| b.is_ascii_digit() || b == b'+') => {
+        Some(p)
+            if p.len() <= 8
+                && p.strip_prefix('+')
+                    .unwrap_or(p)
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
             Ok(p.to_owned())
         }
         Some(p) => Err(invalid(
@@ -640,24 +646,6 @@ fn parse_trunk(node: &Node, path: &str) -> Result<Trunk, ConfigError> {
         }
     }
     Ok(t)
-}
-
-impl std::str::FromStr for Class {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Class, String> {
-        Ok(match s {
-            "regional" => Class::Regional,
-            "international" => Class::International,
-            "emergency" => Class::Emergency,
-            "other" => Class::Other,
-            _ => {
-                return Err(format!(
-                    "\"{s}\" is not a class (expected regional, international, emergency or other)"
-                ));
-            }
-        })
-    }
 }
 
 fn parse_direction(node: &Node, path: &str) -> Result<Direction, ConfigError> {
@@ -851,6 +839,43 @@ impl PlatformConfig {
                     path,
                     format!("the same direction as directions[{first}]"),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every tenant the file names (trunk owners and number holders), sorted.
+    pub fn tenants(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .trunks
+            .iter()
+            .filter_map(|t| t.tenant.as_deref())
+            .chain(self.numbers.iter().map(|n| n.tenant.as_str()))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Checks that every tenant the file names exists (`exists` asks the store), so
+    /// `vpbx platform apply` refuses a number bound to a typo.
+    pub fn check_tenants(&self, exists: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        let missing = |path: String, tenant: &str| {
+            invalid(
+                path,
+                format!("no tenant {tenant} (create it first with vpbx tenant create {tenant})"),
+            )
+        };
+        for (i, t) in self.trunks.iter().enumerate() {
+            if let Some(tenant) = &t.tenant
+                && !exists(tenant)
+            {
+                return Err(missing(format!("trunks[{i}].tenant"), tenant));
+            }
+        }
+        for (i, n) in self.numbers.iter().enumerate() {
+            if !exists(&n.tenant) {
+                return Err(missing(format!("numbers[{i}].tenant"), &n.tenant));
             }
         }
         Ok(())

@@ -185,6 +185,10 @@ fn field_errors_are_one_line_with_their_path() {
             "trunks[0].qualify: expected true or false, found a string",
         ),
         (
+            "trunks:\n  - {name: t, host: h.example, sources: [\"10.0.0.1\"], prefixes: {international: \"8+10\"}}\n",
+            "trunks[0].prefixes.international: \"8+10\" is not a dial prefix (up to 8 digits, or \"+\")",
+        ),
+        (
             "blocked_prefixes: [\"232\"]\n",
             "blocked_prefixes[0]: \"232\" is not an E.164 prefix (+ and 1–15 digits)",
         ),
@@ -535,4 +539,18 @@ fn a_fixed_trunk_delivers_every_call_to_its_number_and_extension_names_the_only_
         "+74952216005"
     );
     assert!(p.inbound_number("newoperator", "74952345679").is_none());
+}
+
+#[test]
+fn the_tenants_a_file_names_can_be_checked_against_the_store() {
+    let text = format!(
+        "{ISSUE_EXAMPLE}  - {{number: \"+74952216005\", trunk: newoperator, class: emergency}}\n"
+    );
+    let cfg = PlatformConfig::from_yaml_str(&text).unwrap();
+    assert_eq!(cfg.tenants(), vec!["office.example"]);
+    assert!(cfg.check_tenants(|t| t == "office.example").is_ok());
+    assert_eq!(
+        cfg.check_tenants(|_| false).unwrap_err().to_string(),
+        "trunks[0].tenant: no tenant office.example (create it first with vpbx tenant create office.example)"
+    );
 }
