@@ -67,6 +67,23 @@
 //!
 //! `vpbx route` prints the [`Decision`]'s `Display`: `trunk=NAME digits=DIGITS
 //! callerid=NUMBER` (the first trunk) or `denied: REASON`.
+//!
+//! Other callers:
+//! - `vpbx platform apply`: [`PlatformConfig::from_yaml_str`], then
+//!   [`PlatformConfig::fill_missing_secrets_from`] (the stored config),
+//!   [`PlatformConfig::check_tenants`], [`PlatformConfig::diff`] to print, [`Platform::new`]
+//!   to compile, [`PlatformConfig::sealed`] to store; `vpbx platform export` is
+//!   [`PlatformConfig::export_yaml`].
+//! - inbound calls: [`Platform::trunks_from`] (a request's source address) and
+//!   [`Platform::inbound_number`] (the number, hence the tenant, of a call on a trunk).
+//! - outbound registration: [`Trunk::registration`] fills the `reg_*` defaults.
+//! - the tenant validator: [`emergency_numbers`] (an extension may not equal one).
+//!
+//! # Not covered here
+//! Local dialing without the area code, per-country number-length checks beyond the
+//! plans in [`numbering::PLANS`], and carrier-specific premium lists (the operator adds
+//! those with `blocked_prefixes`). Fraud caps, call limits and caller-ID headers are
+//! the server's.
 
 pub mod blocklist;
 mod decide;

@@ -492,3 +492,16 @@ fn garbage_digits_are_denied_not_a_panic() {
         "denied: cannot dial \"abc\": \"abc\" is not a phone number (digits, optionally a leading +)"
     );
 }
+
+#[test]
+fn a_pattern_narrows_a_regional_row_on_the_e164_digits() {
+    let text = crate::platform::tests::ISSUE_EXAMPLE
+        .replace("class: regional}", "class: regional, pattern: \"_7495.\"}");
+    let p = Platform::from_yaml_str(&text).unwrap();
+    let r = allowed(decide(&p, &office(), &anyone(), "84951234567"));
+    assert_eq!(r.routes[0].digits, "84951234567");
+    assert_eq!(
+        decide(&p, &office(), &anyone(), "88121234567").to_string(),
+        "denied: regional calls to RU (+7) are not allowed for +74952216005"
+    );
+}
