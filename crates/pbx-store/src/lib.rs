@@ -39,6 +39,7 @@ mod bans;
 mod bindings;
 mod cdr;
 mod error;
+mod platform;
 mod store;
 mod tenants;
 mod write_behind;
@@ -47,6 +48,7 @@ pub use bans::Ban;
 pub use bindings::{Binding, BindingKey};
 pub use cdr::{Cdr, CdrTransfer, Disposition, HangupBy, TransferKind};
 pub use error::StoreError;
+pub use platform::PlatformDoc;
 pub use store::{Backend, Store};
 pub use tenants::{AuditEntry, TenantChanges, TenantConfig, TenantId, TenantRow};
 pub use write_behind::{

@@ -838,7 +838,50 @@ async fn a_call_record_of_a_deleted_tenant_is_refused_alone_and_skipped_in_a_bat
     assert!(store.insert_cdrs(&[]).await.unwrap().is_empty());
 }
 
+// ---------------------------------------------------------------- platform
+
+async fn the_platform_document_is_versioned_and_a_stale_apply_changes_nothing(store: Store) {
+    assert_eq!(store.get_platform().await.unwrap(), None);
+    assert_eq!(store.platform_version().await.unwrap(), 0);
+    assert_eq!(store.put_platform("trunks: []", 0).await.unwrap(), 1);
+    assert_eq!(store.put_platform("trunks: [a]", 1).await.unwrap(), 2);
+    let err = store.put_platform("trunks: [b]", 1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::VersionConflict { expected: 1, actual: 2, .. }),
+        "{err}"
+    );
+    let err = store.put_platform("trunks: [c]", 0).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::VersionConflict { expected: 0, actual: 2, .. }),
+        "{err}"
+    );
+    let doc = store.get_platform().await.unwrap().unwrap();
+    assert_eq!((doc.version, doc.config.as_str()), (2, "trunks: [a]"));
+    assert_eq!(store.platform_version().await.unwrap(), 2);
+}
+
+async fn concurrent_platform_applies_on_one_version_let_exactly_one_win(store: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.put_platform(&format!("writer {i}"), 0).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(1) => wins += 1,
+            Err(StoreError::VersionConflict { actual: 1, .. }) => {}
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
 on_both_backends!(
+    the_platform_document_is_versioned_and_a_stale_apply_changes_nothing,
+    concurrent_platform_applies_on_one_version_let_exactly_one_win,
     a_call_record_round_trips_with_every_field,
     every_disposition_and_hangup_side_is_stored_as_its_text,
     call_records_are_listed_newest_first_in_pages_per_tenant,
