@@ -471,7 +471,7 @@ announces:
   - {name: bye, prompts: [arrivederci]}
 numbers:
   - {number: "+390612345678", route: schedule:hours}
-outbound: {prefix: "0"}
+outbound: {prefix: "9"}
 moh: jazz
 service_codes: {voicemail: "*98"}
 "##;

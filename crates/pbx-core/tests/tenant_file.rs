@@ -515,6 +515,16 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
 }
 
 #[test]
+fn an_extension_overlapping_the_outbound_prefix_is_refused() {
+    let base = "domain: a.example\nusers:\n  - {ext: \"9901\", name: A, secret: \"secret-10\"}\n";
+    assert_eq!(
+        err(&format!("{base}outbound: {{prefix: \"99\"}}\n")),
+        "users[0].ext: \"9901\" collides with outbound.prefix \"99\" (one is the start of the other, so a phone dialing it could reach the outside)"
+    );
+    parse(&format!("{base}outbound: {{prefix: \"98\"}}\n"));
+}
+
+#[test]
 fn circles_that_never_ring_are_refused_and_circles_that_ring_are_legal() {
     let base = "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"secret-10\", on_no_answer: group:20}\n";
     // Seed 000: the secretary → group → secretary circle rings every time round.
@@ -696,7 +706,7 @@ fn export_of_a_tenant_using_every_setting_round_trips() {
         groups:\n  - {ext: \"0200\", name: G, strategy: hunt, members: [\"0101\"], ring_timeout: 5}\n\
         ivrs:\n  - {name: m, prompts: [p1], options: {\"*\": hangup, \"#\": announce:bye, \"0\": user:0101}}\n\
         numbers:\n  - {number: \"+390612345678\", route: ivr:m}\n\
-        outbound: {prefix: \"0\"}\n";
+        outbound: {prefix: \"9\"}\n";
     let t = parse(text);
     let yaml = t.export_yaml(true);
     assert_eq!(parse(&yaml), t, "exported:\n{yaml}");

@@ -90,6 +90,7 @@ mod decide;
 pub mod numbering;
 mod pattern;
 pub mod platform;
+mod tenant_check;
 
 use std::fmt;
 
@@ -100,6 +101,7 @@ pub use numbering::{
 };
 pub use pattern::{Pattern, PatternError};
 pub use platform::{Direction, Number, Platform, PlatformConfig, Trunk};
+pub use tenant_check::check_tenant;
 
 /// A class of outside calls: what a direction row allows and a user's `outbound:` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

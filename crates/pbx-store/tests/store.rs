@@ -847,12 +847,26 @@ async fn the_platform_document_is_versioned_and_a_stale_apply_changes_nothing(st
     assert_eq!(store.put_platform("trunks: [a]", 1).await.unwrap(), 2);
     let err = store.put_platform("trunks: [b]", 1).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::VersionConflict { expected: 1, actual: 2, .. }),
+        matches!(
+            err,
+            StoreError::VersionConflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
         "{err}"
     );
     let err = store.put_platform("trunks: [c]", 0).await.unwrap_err();
     assert!(
-        matches!(err, StoreError::VersionConflict { expected: 0, actual: 2, .. }),
+        matches!(
+            err,
+            StoreError::VersionConflict {
+                expected: 0,
+                actual: 2,
+                ..
+            }
+        ),
         "{err}"
     );
     let doc = store.get_platform().await.unwrap().unwrap();

@@ -23,6 +23,7 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
         Command::Demo => unreachable!("handled above"),
         Command::Serve => serve(cfg).await,
         Command::Tenant(t) => tenant(&cfg, t).await,
+        Command::Platform(p) => crate::platform_cmds::platform(&cfg, p).await,
         Command::Registrations { domain, json } => registrations(&cfg, &domain, json).await,
         Command::Cdr {
             domain,
@@ -204,6 +205,18 @@ async fn apply(cfg: &ServerConfig, file: &Path, dry_run: bool) -> Result<()> {
     // Every prompt and the music-on-hold class must exist now: a missing file is an
     // apply-time error, never silence during a call.
     new.check_prompts(&FsCatalog::new(&cfg.data_dir, &new.domain))
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    // Emergency numbers and the numbers the operator bound to the tenant.
+    let (platform, pv) = crate::platform_cmds::load(&store, key).await?;
+    let platform = if pv > 0 {
+        Some(
+            pbx_dialplan::Platform::new(platform)
+                .map_err(|e| anyhow!("stored platform document: {e}"))?,
+        )
+    } else {
+        None
+    };
+    pbx_dialplan::check_tenant(&new, platform.as_ref())
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let base = old
         .clone()

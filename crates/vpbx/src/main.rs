@@ -7,6 +7,7 @@
 mod commands;
 mod http;
 mod media_cmds;
+mod platform_cmds;
 mod records;
 mod settings;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Create, delete, list, apply and export tenants.
     #[command(subcommand)]
     Tenant(TenantCmd),
+    /// The operator's trunks, numbers and directions (the platform file).
+    #[command(subcommand)]
+    Platform(PlatformCmd),
     /// Who is registered to a tenant, from where, until when.
     Registrations {
         domain: String,
@@ -108,6 +112,23 @@ enum TenantCmd {
     Export {
         domain: String,
         /// Include secrets.
+        #[arg(long)]
+        secrets: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PlatformCmd {
+    /// Validate a platform file, show the diff, apply it live.
+    Apply {
+        file: PathBuf,
+        /// Validate and show the diff only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the platform file as YAML (round-trips with apply).
+    Export {
+        /// Include the trunks' secrets.
         #[arg(long)]
         secrets: bool,
     },

@@ -1081,6 +1081,18 @@ impl TenantConfig {
             }
         }
         let prefix = self.outbound.as_ref().and_then(|o| o.prefix.as_deref());
+        if let Some(p) = prefix
+            && let Some((ext, owner)) = owners
+                .iter()
+                .find(|(e, _)| e.starts_with(p) || p.starts_with(e))
+        {
+            return Err(ConfigError::invalid(
+                join(owner, "ext"),
+                format!(
+                    "\"{ext}\" collides with outbound.prefix \"{p}\" (one is the start of the other, so a phone dialing it could reach the outside)"
+                ),
+            ));
+        }
         for (key, code) in self.service_codes.all() {
             let at = join("service_codes", key);
             let clash = |other: &str| code.starts_with(other) || other.starts_with(code);
@@ -1177,6 +1189,27 @@ impl TenantConfig {
         self.check_pass_through_cycles()
     }
 
+    /// Every number a phone of the tenant can dial inside it (users, groups, IVRs with an
+    /// `ext`), with its place in the file (`users[2]`).
+    pub fn dialable(&self) -> Vec<(&str, String)> {
+        let users = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.ext.as_str(), index("users", i)));
+        let groups = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.ext.as_str(), index("groups", i)));
+        let ivrs = self
+            .ivrs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((v.ext.as_ref()?.as_str(), index("ivrs", i))));
+        users.chain(groups).chain(ivrs).collect()
+    }
+
     /// The group with extension `ext`.
     pub fn group(&self, ext: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.ext.as_str() == ext)
@@ -1253,8 +1286,10 @@ impl TenantConfig {
                             .iter()
                             .position(|&(x, _)| x == w)
                             .expect("a node marked 1 is on the current path");
-                        let mut names: Vec<&str> =
-                            path[start..].iter().map(|&(x, _)| nodes[x].0.as_str()).collect();
+                        let mut names: Vec<&str> = path[start..]
+                            .iter()
+                            .map(|&(x, _)| nodes[x].0.as_str())
+                            .collect();
                         names.push(nodes[w].0.as_str());
                         return Err(ConfigError::invalid(
                             at.clone(),

@@ -58,7 +58,7 @@
 
 mod diff;
 mod export;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::HashMap;
 use std::fmt;
