@@ -32,7 +32,9 @@ pub mod txn;
 
 mod run;
 
-pub use run::{RetentionSettings, ServeError, Settings, SmtpSettings, TenantBuilder, serve};
+pub use run::{
+    PlatformBuilder, RetentionSettings, ServeError, Settings, SmtpSettings, TenantBuilder, serve,
+};
 
 /// Most TCP connections one source IP may hold open (trusted networks excepted).
 pub const MAX_TCP_PER_IP: u32 = 64;
@@ -70,6 +72,9 @@ pub struct Ctx {
     /// that received it. Emptied at shutdown (the shards hold the context).
     pub(crate) slots: ArcSwap<Vec<Arc<shard::ShardSlot>>>,
     directory: ArcSwap<Directory>,
+    /// The operator's platform file (trunks, numbers, directions), `None` before one is
+    /// applied.
+    pub(crate) platform: arc_swap::ArcSwapOption<pbx_dialplan::Platform>,
     pub registrar_cfg: RegistrarConfig,
     pub t1: Duration,
     pub nonce_key: [u8; 32],
@@ -143,6 +148,11 @@ impl Ctx {
 
     pub fn directory(&self) -> Arc<Directory> {
         self.directory.load_full()
+    }
+
+    /// The applied platform file, compiled.
+    pub fn platform(&self) -> Option<Arc<pbx_dialplan::Platform>> {
+        self.platform.load_full()
     }
 
     pub fn is_stopping(&self) -> bool {

@@ -52,6 +52,8 @@ pub struct Settings {
     pub config_poll: Duration,
     /// Builds a tenant snapshot from its stored configuration text.
     pub build_tenant: TenantBuilder,
+    /// Compiles the stored platform document (trunks, numbers, directions; secrets opened).
+    pub build_platform: PlatformBuilder,
     pub own_ip_policy: crate::OwnIpPolicy,
     /// The RTP relay (`[media]`); `None` runs without media (calls get 503).
     pub relay: Option<pbx_relay::RelayConfig>,
@@ -99,6 +101,10 @@ pub struct SmtpSettings {
 /// Builds a tenant snapshot from (id, version, domain, stored config text).
 pub type TenantBuilder =
     Arc<dyn Fn(i64, i64, &str, &str) -> Result<TenantSnap, String> + Send + Sync>;
+
+/// Compiles the stored platform document.
+pub type PlatformBuilder =
+    Arc<dyn Fn(&str) -> Result<pbx_dialplan::Platform, String> + Send + Sync>;
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -221,6 +227,9 @@ pub async fn serve(
         trace,
         shards: senders,
         directory: ArcSwap::from_pointee(directory),
+        platform: arc_swap::ArcSwapOption::from(
+            load_platform(&store, &settings).await.map(|(p, _)| p),
+        ),
         slots: ArcSwap::from_pointee(Vec::new()),
         registrar_cfg: settings.registrar,
         t1: settings.t1,
@@ -488,6 +497,29 @@ fn ban_record(b: &pbx_store::Ban) -> Option<BanRecord> {
     })
 }
 
+/// The applied platform document, compiled, with its version; `None` when none was
+/// applied or it does not load (logged: the server then has no trunks).
+async fn load_platform(
+    store: &Store,
+    settings: &Settings,
+) -> Option<(Arc<pbx_dialplan::Platform>, i64)> {
+    let doc = match store.get_platform().await {
+        Ok(Some(d)) => d,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, "the platform document cannot be read");
+            return None;
+        }
+    };
+    match (settings.build_platform)(&doc.config) {
+        Ok(p) => Some((Arc::new(p), doc.version)),
+        Err(e) => {
+            tracing::error!(version = doc.version, error = %e, "the platform document does not load");
+            None
+        }
+    }
+}
+
 /// Loads every tenant and builds the directory (reusing unchanged snapshots).
 async fn load_directory(
     store: &Store,
@@ -551,9 +583,27 @@ async fn reload_changes(
 /// by polling two generation counters in the database.
 async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut generation: i64) {
     let mut ban_generation = store.bans_generation().await.unwrap_or(0);
+    let mut platform_version = store.platform_version().await.unwrap_or(0);
     let mut tick = tokio::time::interval(settings.config_poll);
     loop {
         tick.tick().await;
+        match store.platform_version().await {
+            Ok(v) if v != platform_version => {
+                // A platform document that does not load keeps the last good one.
+                if let Some((p, v)) = load_platform(&store, &settings).await {
+                    tracing::info!(
+                        version = v,
+                        trunks = p.config().trunks.len(),
+                        numbers = p.config().numbers.len(),
+                        "platform reloaded"
+                    );
+                    ctx.platform.store(Some(p));
+                }
+                platform_version = v;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "platform poll failed"),
+        }
         match store.config_generation().await {
             Ok(g) if g != generation => {
                 match reload_changes(&store, &settings, &ctx.directory(), generation).await {

@@ -33,6 +33,12 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         let cfg = parse_stored(domain, text, key.as_ref())?;
         Ok(pbx_server::tenants::snapshot(id, version, &cfg))
     });
+    let key = cfg.store.secrets_key.clone();
+    let build_platform: pbx_server::PlatformBuilder = Arc::new(move |text| {
+        let mut p = pbx_dialplan::PlatformConfig::from_yaml_str(text).map_err(|e| e.to_string())?;
+        p.unseal_secrets(key.as_ref()).map_err(|e| e.to_string())?;
+        pbx_dialplan::Platform::new(p).map_err(|e| e.to_string())
+    });
     let sec = &cfg.security;
     pbx_server::Settings {
         listen: cfg
@@ -93,6 +99,7 @@ pub(crate) fn server_settings(cfg: &ServerConfig) -> pbx_server::Settings {
         write_behind: cfg.store.write_behind,
         config_poll: Duration::from_millis(500),
         build_tenant: build,
+        build_platform,
         own_ip_policy: match cfg.sip.own_ip_policy {
             pbx_core::server_config::OwnIpPolicy::Reject => pbx_server::OwnIpPolicy::Reject,
             pbx_core::server_config::OwnIpPolicy::Drop => pbx_server::OwnIpPolicy::Drop,
