@@ -189,7 +189,7 @@ fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
 fn an_unknown_user_key_is_named_with_its_path() {
     assert_eq!(
         err("domain: a.example\nusers:\n  - {ext: \"1101\", name: A, secert: \"secret-1101\"}\n"),
-        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording)"
+        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording, outbound, outbound_number, max_external_calls, external_calls_per_hour)"
     );
 }
 
@@ -207,7 +207,7 @@ fn unknown_keys_in_nested_sections_are_refused_too() {
     );
     assert_eq!(
         err("domain: a.example\nlimits: {max_call: 3}\n"),
-        "limits: unknown key \"max_call\" (expected one of: max_calls, storage_mb, recording_days, voicemail_days, max_contacts_per_aor)"
+        "limits: unknown key \"max_call\" (expected one of: max_calls, storage_mb, recording_days, voicemail_days, max_contacts_per_aor, max_external_calls, external_calls_per_hour)"
     );
     assert_eq!(
         err("domain: a.example\ngroups:\n  - {ext: \"10\", name: G, member: []}\n"),
