@@ -64,7 +64,7 @@
 //! dial 2222 from 1001 (Reception) at 1970-01-01T00:00:00Z
 //! 1. user:2222 (Secretary): rings 20 s
 //! 2. no answer → on_no_answer hangup
-//! end: hangup — the caller gets 480
+//! end: hangup — the caller gets 480 Temporarily Unavailable
 //! ");
 //! ```
 
@@ -330,7 +330,8 @@ pub fn walk(
     dial: &Dial<'_>,
 ) -> Result<Walk, WalkError> {
     let caller = tenant.user(dial.from);
-    let outside = caller.is_none() && is_valid_external_number(dial.from);
+    let outside =
+        caller.is_none() && dial.from.starts_with('+') && is_valid_external_number(dial.from);
     if caller.is_none() && !outside {
         return Err(WalkError::UnknownCaller {
             from: dial.from.to_owned(),
