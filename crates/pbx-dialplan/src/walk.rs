@@ -329,7 +329,7 @@ pub fn walk(
     platform: Option<&Platform>,
     dial: &Dial<'_>,
 ) -> Result<Walk, WalkError> {
-    let caller = tenant.user(dial.from);
+    let caller = user_by_name(tenant, dial.from);
     let outside =
         caller.is_none() && dial.from.starts_with('+') && is_valid_external_number(dial.from);
     if caller.is_none() && !outside {
@@ -367,6 +367,13 @@ pub fn walk(
         end,
         decision: sim.decision,
     })
+}
+
+/// The user with extension `name`, else with digest username `name` (the server's
+/// `canonical_ext`: a phone may dial a colleague's auth user).
+fn user_by_name<'a>(t: &'a TenantConfig, name: &str) -> Option<&'a User> {
+    t.user(name)
+        .or_else(|| t.users.iter().find(|u| u.auth_user() == name))
 }
 
 /// What a ringing target fails over to, and the keys those are under.
@@ -527,7 +534,7 @@ impl<'a> Sim<'a> {
                 None => self.end(EndReason::NotFound, Some(404)),
             };
         };
-        if let Some(u) = t.user(digits) {
+        if let Some(u) = user_by_name(t, digits) {
             return self.ring_user(&u.ext);
         }
         if digits == t.service_codes.voicemail {
@@ -766,7 +773,10 @@ impl<'a> Sim<'a> {
                 let number = number.clone();
                 self.external(&number, text)
             }
-            Destination::Hangup => self.cannot_serve(&d, "hangs up"),
+            Destination::Hangup => {
+                self.step(Some(&d), "hangup".to_owned());
+                self.end(EndReason::Hangup, Some(480))
+            }
             Destination::Schedule(_) => self.cannot_serve(
                 &d,
                 &format!("more than {MAX_SCHEDULE_STEPS} schedules in a row"),

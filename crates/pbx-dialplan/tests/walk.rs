@@ -225,6 +225,40 @@ fn the_office_number_reaches_the_menu_while_open_and_voicemail_when_closed() {
 }
 
 #[test]
+fn an_outside_callers_first_rung_user_stays_counted_in_the_call_as_in_the_server() {
+    // The server releases the user rung last only while more than one user is held
+    // (`Slot::users`, where an internal caller is the first): with an outside caller the
+    // first user rung stays "in the call", so the walk back to the secretary finds her
+    // busy. Internal callers do not meet this (see the secretary circle test).
+    let w = run(Dial::new("+79257410726", "+74952216005", THURSDAY_10_MSK));
+    assert_eq!(
+        text(&w).lines().skip(5).collect::<Vec<_>>(),
+        [
+            "4. no digit → on_timeout user:2222",
+            "5. user:2222 (Secretary): rings 20 s",
+            "6. no answer → on_no_answer group:1100",
+            "7. group:1100 (Sales, ringall 20 s): rings 1101; skips 2222 busy (rung at step 5 of this call)",
+            "8. no answer → on_timeout user:2222",
+            "9. user:2222 (Secretary): busy (rung at step 5 of this call)",
+            "end: busy, no failover — the caller, answered by ivr:main-ru, is hung up",
+        ]
+    );
+}
+
+#[test]
+fn a_user_is_reached_by_extension_or_digest_username() {
+    let yaml = OFFICE.replace(
+        r#"name: "Secretary", secret: "s3cret-2222","#,
+        r#"name: "Secretary", secret: "s3cret-2222", auth_user: anna,"#,
+    );
+    let t = TenantConfig::from_yaml_str(&yaml).unwrap();
+    let w = walk(&t, None, &Dial::new("1001", "anna", 0)).unwrap();
+    assert_eq!(head(&w, 1), ["1. user:2222 (Secretary): rings 20 s"]);
+    let w = walk(&t, None, &Dial::new("anna", "2001", 0)).unwrap();
+    assert!(w.header.starts_with("dial 2001 from 2222 (Secretary)"));
+}
+
+#[test]
 fn a_menu_lists_its_options_and_times_out_to_the_secretary() {
     let w = run(Dial::new("1001", "5000", THURSDAY_10_MSK));
     assert_eq!(
