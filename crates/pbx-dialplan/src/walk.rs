@@ -41,13 +41,18 @@
 //!   inside one step, at most [`MAX_SCHEDULE_STEPS`] in a row).
 //!
 //! Seed 000's secretary ↔ group circle therefore ends after 8 user failovers with 480,
-//! and a circle without users (an IVR whose `on_timeout` is itself) after 20 with 482.
+//! and a circle without users (two groups naming each other in `on_timeout`) after 20
+//! walk steps with 482; a caller that a menu or an announcement answered gets a BYE
+//! instead of the status ([`End::status`] is then `None`).
 //!
 //! # "Already in this call"
 //! The server counts a user as in a call from the moment their phone rings until the
 //! walk reaches the next `user:` destination. So when a secretary who was just rung is a
 //! member of the group the walk goes to next, the group skips them as busy. The
-//! simulation does the same and says why (`busy: rung at step 3 of this call`).
+//! simulation does the same and says why (`busy (rung at step 3 of this call)`). The
+//! server lets the user rung last go only while it holds more than one user for the
+//! call (an internal caller is the first), so with an outside caller the first user
+//! rung stays "in the call" to the end; the simulation mirrors that too.
 //!
 //! ```
 //! use pbx_core::TenantConfig;
@@ -70,8 +75,7 @@
 
 use std::fmt;
 
-use pbx_core::tenant::is_valid_external_number;
-use pbx_core::tenant::{Group, GroupStrategy, Ivr, TenantConfig, User};
+use pbx_core::tenant::{Group, GroupStrategy, Ivr, TenantConfig, User, is_valid_external_number};
 use pbx_core::{Destination, Ext};
 
 use crate::decide::{CallerOutbound, Decision, TenantOutbound, decide};
