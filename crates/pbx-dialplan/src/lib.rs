@@ -147,6 +147,14 @@ impl fmt::Display for Class {
     }
 }
 
+/// A user's `outbound:` classes as [`Class`]es (`None`: every class the number allows).
+/// The tenant file's validation already refused unknown names.
+pub fn user_classes(user: &pbx_core::User) -> Option<Vec<Class>> {
+    user.outbound
+        .as_ref()
+        .map(|names| names.iter().filter_map(|n| n.parse().ok()).collect())
+}
+
 impl std::str::FromStr for Class {
     type Err = String;
 

@@ -589,7 +589,13 @@ impl<'a> Sim<'a> {
                 country: t.country.as_deref(),
                 number: t.outbound.as_ref().and_then(|o| o.number.as_deref()),
             };
-            decide(p, &tenant, &CallerOutbound::default(), digits)
+            let user = self.caller.and_then(|c| user_by_name(t, c));
+            let classes = user.and_then(crate::user_classes);
+            let caller = CallerOutbound {
+                classes: classes.as_deref(),
+                number: user.and_then(|u| u.outbound_number.as_deref()),
+            };
+            decide(p, &tenant, &caller, digits)
         });
         let dest = Destination::External(digits.to_owned());
         self.step(Some(&dest), text);

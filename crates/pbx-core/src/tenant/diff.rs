@@ -124,7 +124,11 @@ fn user_fields(u: &User) -> Vec<(&'static str, Val<'_>)> {
         ("recording", s(u.recording)),
         (
             "outbound",
-            Val::Shown(u.outbound.as_ref().map_or_else(|| "all".to_owned(), |c| format!("[{}]", c.join(", ")))),
+            Val::Shown(
+                u.outbound
+                    .as_ref()
+                    .map_or_else(|| "all".to_owned(), |c| format!("[{}]", c.join(", "))),
+            ),
         ),
         ("outbound_number", Val::Shown(opt_q(&u.outbound_number))),
         ("max_external_calls", Val::Shown(opt(&u.max_external_calls))),
