@@ -709,17 +709,18 @@ impl<'a> Sim<'a> {
         )
     }
 
-    /// The server no longer counts the user rung last as in this call (a walk to a
-    /// `user:` destination pops it, as long as more than one user is held).
+    /// The server no longer counts the user rung last as in this call once the walk
+    /// moves on to another destination (`Shard::release_rung`); the caller stays.
     fn release_last(&mut self) {
-        if self.held.len() > 1 {
-            self.held.pop();
+        if let Some(pos) = self.held.iter().rposition(|&(_, step)| step > 0) {
+            self.held.remove(pos);
         }
     }
 
     /// `Shard::goto`: schedules, then the destination.
     fn serve(&mut self, mut d: Destination) -> Flow {
         let t = self.t;
+        self.release_last();
         for _ in 0..MAX_SCHEDULE_STEPS {
             let Destination::Schedule(name) = &d else {
                 break;

@@ -152,11 +152,11 @@ fn the_secretary_group_circle_ends_at_the_servers_user_failover_limit() {
         .filter(|s| s.text == "user:2222 (Secretary): rings 20 s")
         .count();
     assert_eq!(rings, 1 + MAX_USER_HOPS as usize);
-    // The server still counts the secretary as in this call while the group rings,
-    // so the group skips her and rings only 1101.
+    // Once the walk leaves the secretary she is no longer in this call, so the group
+    // rings her phone too (seed 000: it rings each time round).
     assert_eq!(
         head(&w, 3)[2],
-        "3. group:1100 (Sales, ringall 20 s): rings 1101; skips 2222 busy (rung at step 1 of this call)"
+        "3. group:1100 (Sales, ringall 20 s): rings 2222, 1101"
     );
     assert_eq!(w.end.reason, EndReason::UserHopLimit);
     assert_eq!(w.end.status, Some(480));
@@ -225,23 +225,28 @@ fn the_office_number_reaches_the_menu_while_open_and_voicemail_when_closed() {
 }
 
 #[test]
-fn an_outside_callers_first_rung_user_stays_counted_in_the_call_as_in_the_server() {
-    // The server releases the user rung last only while more than one user is held
-    // (`Slot::users`, where an internal caller is the first): with an outside caller the
-    // first user rung stays "in the call", so the walk back to the secretary finds her
-    // busy. Internal callers do not meet this (see the secretary circle test).
+fn an_outside_callers_walk_releases_each_rung_user_so_the_group_rings_them_again() {
+    // The server counts the user rung last as in the call only until the walk moves on
+    // (`Shard::release_rung`), whoever the caller is.
     let w = run(Dial::new("+79257410726", "+74952216005", THURSDAY_10_MSK));
+    let lines: Vec<&str> = text(&w).lines().skip(5).collect();
     assert_eq!(
-        text(&w).lines().skip(5).collect::<Vec<_>>(),
+        lines[..5],
         [
             "4. no digit → on_timeout user:2222",
             "5. user:2222 (Secretary): rings 20 s",
             "6. no answer → on_no_answer group:1100",
-            "7. group:1100 (Sales, ringall 20 s): rings 1101; skips 2222 busy (rung at step 5 of this call)",
+            "7. group:1100 (Sales, ringall 20 s): rings 2222, 1101",
             "8. no answer → on_timeout user:2222",
-            "9. user:2222 (Secretary): busy (rung at step 5 of this call)",
-            "end: busy, no failover — the caller, answered by ivr:main-ru, is hung up",
         ]
+    );
+    assert_eq!(lines[5], "9. user:2222 (Secretary): rings 20 s");
+    assert_eq!(w.end.reason, EndReason::UserHopLimit);
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "end: user failover limit (8 hops to users) — the caller, answered by ivr:main-ru, is hung up"
+        )
     );
 }
 

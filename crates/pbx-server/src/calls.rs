@@ -153,6 +153,9 @@ pub(crate) struct Slot {
     tenant: Arc<TenantSnap>,
     /// Users whose presence this call holds (caller, the user being rung).
     users: Vec<Box<str>>,
+    /// The user the walk rang last (also in `users`): no longer in the call once the
+    /// walk moves on ([`Shard::release_rung`]).
+    rung: Option<Box<str>>,
     tenant_slot: bool,
     tags: Vec<String>,
     txns: Vec<TxnKey>,
@@ -833,6 +836,7 @@ impl Shard {
                 call,
                 tenant: tenant.clone(),
                 users,
+                rung: None,
                 tenant_slot: true,
                 tags: Vec::new(),
                 txns: Vec::new(),
@@ -900,6 +904,21 @@ impl Shard {
             .map(|m| m.0)
     }
 
+    /// The user the walk rang last is no longer in the call (it walks on to another
+    /// destination): their presence goes, so a group or a transfer may ring them again.
+    pub(crate) fn release_rung(&mut self, id: u64) {
+        let Some(s) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        let Some(prev) = s.rung.take() else {
+            return;
+        };
+        if let Some(pos) = s.users.iter().rposition(|u| *u == prev) {
+            s.users.remove(pos);
+            self.ctx.presence.user_remove(s.tenant.id, &prev);
+        }
+    }
+
     /// The call's slot.
     pub(crate) fn call_slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
         self.calls.slots.get_mut(&id)
@@ -917,12 +936,7 @@ impl Shard {
     /// `user:EXT` reached through the destination graph: ring them (the
     /// user rung before is no longer in the call).
     pub(crate) fn lookup_user(&mut self, id: u64, tenant: &TenantSnap, ext: &str, hop: u32) {
-        if let Some(s) = self.calls.slots.get_mut(&id)
-            && s.users.len() > 1
-            && let Some(prev) = s.users.pop()
-        {
-            self.ctx.presence.user_remove(tenant.id, &prev);
-        }
+        self.release_rung(id);
         if tenant.calls.contains_key(ext) {
             self.lookup(id, tenant, ext, hop);
         } else {
@@ -1016,9 +1030,11 @@ impl Shard {
                 c.unreachable(&ext, Some(target), Outcome::Unavailable, env)
             });
         }
+        self.release_rung(call);
         self.ctx.presence.user_add(tenant.id, &user.ext);
         if let Some(s) = self.calls.slots.get_mut(&call) {
             s.users.push(user.ext.clone());
+            s.rung = Some(user.ext.clone());
         }
         self.with_call(call, |c, env| c.ring(target, env));
     }
@@ -1290,12 +1306,7 @@ impl Shard {
                         continue;
                     };
                     let tenant = s.tenant.clone();
-                    // The user rung so far is no longer in this call.
-                    if s.users.len() > 1
-                        && let Some(prev) = s.users.pop()
-                    {
-                        self.ctx.presence.user_remove(tenant.id, &prev);
-                    }
+                    self.release_rung(id);
                     self.lookup(id, &tenant, &ext, hop);
                 }
                 Effect::Transfer { ext } => {
@@ -1347,7 +1358,13 @@ impl Shard {
                     caller,
                     callee: _,
                     destination,
-                } => self.maybe_record(id, caller, &destination),
+                } => {
+                    // The answering user stays in the call until it ends (or leaves it).
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.rung = None;
+                    }
+                    self.maybe_record(id, caller, &destination);
+                }
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
                     if let Some(s) = self.calls.slots.get(&id) {
