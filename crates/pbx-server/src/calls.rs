@@ -1084,6 +1084,7 @@ impl Shard {
             target,
             local,
             member: None,
+            trunk: None,
         })
     }
 
@@ -1463,6 +1464,8 @@ fn ring_target(user: &UserCall, contacts: Vec<ForkTarget>) -> RingTarget {
         on_unavailable: user.on_unavailable.clone(),
         group: false,
         hunt: false,
+        external: false,
+        first_response: None,
     }
 }
 
