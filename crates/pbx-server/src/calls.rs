@@ -170,6 +170,8 @@ pub(crate) struct Slot {
     recording: Option<Arc<std::sync::OnceLock<String>>>,
     /// The ring group the call is walking through.
     pub(crate) group: Option<Box<crate::groups::GroupRun>>,
+    /// The outside call's trunks and what it holds.
+    pub(crate) external: Option<Box<crate::external::ExternalRun>>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -422,6 +424,8 @@ enum FirstHop {
     Dest(pbx_core::Destination),
     /// A service code's application (`*97`: the caller's own mailbox).
     App(Box<dyn pbx_app::MediaApp + Send>),
+    /// An outside number, decided and counted: ring its trunks.
+    External(Box<crate::external::ExternalRun>),
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -541,7 +545,7 @@ impl Shard {
         }
     }
 
-    fn flow_of(&self, t: &Target) -> Option<Flow> {
+    pub(crate) fn flow_of(&self, t: &Target) -> Option<Flow> {
         let code = t.flow.0;
         if code & TCP_BIT != 0 {
             let id = code & !TCP_BIT;
@@ -750,6 +754,24 @@ impl Shard {
             FirstHop::App(app)
         } else if let Some(d) = tenant.config.internal_number(&dialed) {
             FirstHop::Dest(d)
+        } else if let Some((digits, _)) = caller
+            .as_ref()
+            .and_then(|_| crate::external::outside_digits(&tenant.config, &dialed))
+        {
+            match self.outside_call(&tenant, &caller_ext, digits) {
+                Ok(run) => FirstHop::External(run),
+                Err(refusal) => {
+                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+                    r.reason = match refusal {
+                        crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
+                        crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
+                    }
+                    .into();
+                    let now = self.ctx.now();
+                    let _ = self.calls.ep.send_response(now, key, r);
+                    return;
+                }
+            }
         } else {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
             return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
@@ -764,11 +786,13 @@ impl Shard {
             let _ = self.calls.ep.send_response(now, key, r);
             return;
         }
-        if !self
-            .ctx
-            .presence
-            .tenant_try_add(tenant.id, tenant.max_calls)
-        {
+        let emergency = matches!(&route, FirstHop::External(run) if run.is_emergency());
+        let max_calls = if emergency { None } else { tenant.max_calls };
+        if !self.ctx.presence.tenant_try_add(tenant.id, max_calls) {
+            if let FirstHop::External(run) = route {
+                // Nothing left: give back its fraud-cap place.
+                self.ctx.external.forget(*run);
+            }
             let mut r = self.response(&req, StatusCode::SERVICE_UNAVAILABLE, &flow);
             r.reason = "Tenant Call Limit Reached".into();
             r.headers.push(HeaderName::RetryAfter, "5");
@@ -844,6 +868,7 @@ impl Shard {
                 caller_user: caller.is_some().then(|| caller_ext.as_str().into()),
                 recording: None,
                 group: None,
+                external: None,
             },
         );
         self.apply_effects(id, effects);
@@ -860,6 +885,12 @@ impl Shard {
                     c.set_destination("voicemail:login");
                     c.run_app(app, env);
                 }),
+                FirstHop::External(run) => {
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.external = Some(run);
+                    }
+                    self.ring_next_trunk(id);
+                }
             }
         }
     }
@@ -1332,7 +1363,18 @@ impl Shard {
                     }
                     self.group_answered(id, &ext);
                 }
-                Effect::Hunt { hop: _, busy } => self.on_hunt(id, busy),
+                Effect::Hunt { hop: _, busy } => {
+                    if self
+                        .calls
+                        .slots
+                        .get(&id)
+                        .is_some_and(|s| s.external.is_some())
+                    {
+                        self.ring_next_trunk(id);
+                    } else {
+                        self.on_hunt(id, busy);
+                    }
+                }
                 Effect::Replace {
                     call_id: _,
                     to_tag,
@@ -1368,6 +1410,7 @@ impl Shard {
                 }
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
+                    self.release_external(id);
                     if let Some(s) = self.calls.slots.get(&id) {
                         rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());
                     }

@@ -34,6 +34,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     if let Some(r) = &ctx.recordings {
         r.render(&mut text);
     }
+    ctx.external.render(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
