@@ -753,7 +753,8 @@ class KamailioCarrier:
     number. `users`: AOR or trunk account → password. Its log names every request
     (`requests(method)`), so a test can prove a call never reached it."""
 
-    def __init__(self, tmp: Path, reaper: Reaper, users: dict[str, str], name: str = "carrier") -> None:
+    def __init__(self, tmp: Path, reaper: Reaper, users: dict[str, str], name: str = "carrier",
+                 dids: dict[str, str] | None = None) -> None:
         require_binary("kamailio")
         self.dir = tmp / f"kamailio-{name}"
         self.run = self.dir / "run"
@@ -763,8 +764,9 @@ class KamailioCarrier:
         self.log = self.dir / "kamailio.log"
         cfg = KAMAILIO_CARRIER_CFG.read_text()
         cfg = cfg.replace("@PORT@", str(self.port)).replace("@RUN@", str(self.run))
-        init = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in users.items())
-        cfg = cfg.replace("@USERS@", init)
+        init = [f'    $sht(users=>{u}) = "{p}";' for u, p in users.items()]
+        init += [f'    $sht(dids=>{d}) = "{to}";' for d, to in (dids or {}).items()]
+        cfg = cfg.replace("@USERS@", "\n".join(init))
         self.cfg = self.dir / "kamailio.cfg"
         self.cfg.write_text(cfg)
         self.proc: subprocess.Popen | None = None

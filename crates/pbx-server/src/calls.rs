@@ -206,6 +206,8 @@ pub struct Calls {
     shard: usize,
     /// The tenant of the request being fed to the endpoint.
     feeding: Option<Arc<TenantSnap>>,
+    /// The provider trunk the request being fed came from (dispatch step 3).
+    feeding_trunk: Option<Box<crate::external::TrunkInbound>>,
     /// Legs this shard's calls handed to calls in other shards (attended
     /// transfer): in-dialog requests by our tag go to that shard…
     forward_tags: HashMap<String, usize>,
@@ -234,6 +236,7 @@ impl Calls {
             next_id: 1,
             shard,
             feeding: None,
+            feeding_trunk: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
@@ -463,12 +466,14 @@ impl Shard {
         }
         let now = self.ctx.now();
         self.calls.feeding = inb.tenant.clone();
+        self.calls.feeding_trunk = inb.trunk;
         let target = target_of(&inb.flow);
         self.calls
             .ep
             .handle_message(now, target, Message::Request(inb.req));
         self.drain();
         self.calls.feeding = None;
+        self.calls.feeding_trunk = None;
     }
 
     /// A response: only the endpoint's client transactions can match.
@@ -727,6 +732,42 @@ impl Shard {
         let Some(flow) = self.flow_of(&source) else {
             return;
         };
+        if let Some(inbound) = self.calls.feeding_trunk.take() {
+            // From a provider trunk (dispatch step 3): trusted by its source, no digest;
+            // the number the operator bound to the tenant routes it.
+            if let Some(r) = self.unsupported(&req, &flow) {
+                let now = self.ctx.now();
+                let _ = self.calls.ep.send_response(now, key, r);
+                return;
+            }
+            let route = tenant
+                .config
+                .numbers
+                .iter()
+                .find(|n| n.number == inbound.number)
+                .map(|n| n.route.clone());
+            let Some(route) = route else {
+                tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, "inbound call for a number the tenant does not route");
+                return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
+            };
+            let from = req
+                .headers
+                .from()
+                .and_then(|f| f.uri.user)
+                .unwrap_or_else(|| "anonymous".into());
+            tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
+            return self.start_call(
+                key,
+                req,
+                source,
+                flow,
+                tenant,
+                from,
+                None,
+                inbound.number.clone(),
+                FirstHop::Dest(route),
+            );
+        }
         let auth_user = match self.check_auth(&req, &flow, &tenant, true) {
             Ok(u) => u,
             Err(r) => {
@@ -776,6 +817,26 @@ impl Shard {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
             return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
         };
+        self.start_call(
+            key, req, source, flow, tenant, caller_ext, caller, dialed, route,
+        );
+    }
+
+    /// The caller's limits, then the call and its first hop.
+    #[allow(clippy::too_many_arguments)]
+    fn start_call(
+        &mut self,
+        key: TxnKey,
+        req: Request,
+        source: Target,
+        flow: Flow,
+        tenant: Arc<TenantSnap>,
+        caller_ext: String,
+        caller: Option<UserCall>,
+        dialed: String,
+        route: FirstHop,
+    ) {
+        let _ = &source;
         // The caller's own hard cap.
         if let Some(c) = &caller
             && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit

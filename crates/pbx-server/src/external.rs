@@ -29,6 +29,53 @@ const DEFAULT_FAILOVER: Duration = Duration::from_secs(5);
 /// An hour, for the hourly caps.
 const HOUR_MS: u64 = 3_600_000;
 
+/// A request from a provider trunk: which trunk, and the tenant's number it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkInbound {
+    pub trunk: String,
+    /// E.164, bound to the tenant by the platform file.
+    pub number: String,
+}
+
+/// Dispatch step 3: the trunk a request comes from and the number it is for. A trunk is
+/// recognised by its source address: a shared carrier trunk by its `sources`, a
+/// dedicated one by its `host` and `port` (phones behind the same address as a provider
+/// are not taken for it). The number is read as the trunk's `did_from` says.
+/// `Err(trunk)`: from a trunk, but for no number bound on it.
+pub fn trunk_of(
+    platform: &Platform,
+    req: &sip_msg::Request,
+    source: SocketAddr,
+) -> Option<Result<TrunkInbound, String>> {
+    let ip = source.ip();
+    let mut from_trunk: Option<String> = None;
+    let by_source = platform.trunks_from(ip);
+    let by_host = platform.config().trunks.iter().filter(|t| {
+        t.sources.is_none()
+            && t.port == source.port()
+            && t.host.parse::<IpAddr>().is_ok_and(|h| h == ip)
+    });
+    for t in by_source.chain(by_host) {
+        let called = match t.did_from {
+            pbx_dialplan::platform::DidFrom::Ruri => req.uri.user.clone().unwrap_or_default(),
+            pbx_dialplan::platform::DidFrom::To => req
+                .headers
+                .to()
+                .and_then(|to| to.uri.user)
+                .unwrap_or_default(),
+            pbx_dialplan::platform::DidFrom::Fixed => String::new(),
+        };
+        if let Some(n) = platform.inbound_number(&t.name, &called) {
+            return Some(Ok(TrunkInbound {
+                trunk: t.name.clone(),
+                number: n.number.clone(),
+            }));
+        }
+        from_trunk.get_or_insert_with(|| t.name.clone());
+    }
+    from_trunk.map(Err)
+}
+
 /// Why an outside call was refused before anything left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
