@@ -2,7 +2,8 @@
 company (Kamailio, kamailio-carrier.cfg), which hands the call to vpbx over a trunk; vpbx
 recognises the trunk by its address, reads the dialled number, and the tenant that owns the
 number routes it. A shared carrier trunk carries numbers of two tenants: each call lands in
-its own tenant, on the phone of that tenant's 1001 (both tenants have a 1001).
+its own tenant, on the phone of that tenant's 1001 (both tenants have a 1001). The tenant's
+phonebook names the outside caller on the phone.
 
 Phones: office 1001 on 127.0.0.3, other.vpbx.test 1001 on 127.0.0.4, the outside phone on
 127.0.0.5 (registered at the carrier as 89257410726)."""
@@ -44,7 +45,8 @@ def setup(vpbx, tmp_path, reaper, shared: bool):
     for t, number in zip(tenants, [OFFICE_NUMBER, OTHER_NUMBER]):
         users = [{"ext": "1001", "name": f"Desk of {t}", "secret": "secret-1001-aaaa"}]
         vpbx.tenant_apply(call_tenant_yaml(t, users).replace('country: "US"', 'country: "RU"')
-                          + f'numbers:\n  - {{number: "{number}", route: "user:1001"}}\n')
+                          + f'numbers:\n  - {{number: "{number}", route: "user:1001"}}\n'
+                          + f'phonebook:\n  - {{number: "+{OUTSIDE}", name: "Ivan Petrov"}}\n')
     vpbx.start(OFFICE)
     wav_a = make_tone_wav(tmp_path / "a440.wav", A_HZ, 40, A_PEAK)
     wav_b = make_tone_wav(tmp_path / "b1k.wav", B_HZ, 40, B_PEAK)
@@ -66,6 +68,8 @@ def test_a_call_to_the_tenants_number_over_its_trunk_rings_the_numbers_destinati
     d = desk(OFFICE, "127.0.0.3")
     outside.dial(f"sip:{OFFICE_NUMBER[1:]}@carrier.test")
     d.wait_event("CALL_INCOMING", 10)
+    # The tenant's phonebook names the outside caller on the desk phone.
+    assert '"Ivan Petrov"' in (d.received("INVITE")[-1].header("From") or ""), d.received("INVITE")[-1].header("From")
     d.answer()
     outside.wait_established(10)
     assert_tone(wait_recording_seconds(d, 2.5), B_HZ, B_PEAK + RMS, start=0.5)

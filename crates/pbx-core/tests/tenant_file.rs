@@ -181,7 +181,7 @@ fn the_user_index_finds_users_by_auth_username_and_extension() {
 fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
     assert_eq!(
         err("domain: a.example\nqueues: []\n"),
-        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, outbound, moh, service_codes)"
+        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, phonebook, outbound, moh, service_codes)"
     );
 }
 
@@ -512,6 +512,25 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
         "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: voicemail:1101, on_no_answer: \"external:+390612345678\", on_unavailable: hangup}",
     ));
     assert_eq!(t.users[1].on_unavailable, Some(Destination::Hangup));
+}
+
+#[test]
+fn the_phonebook_names_outside_callers_with_or_without_plus_and_refuses_repeats() {
+    let base = "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"secret-10\"}\n";
+    let t = parse(&format!(
+        "{base}phonebook:\n  - {{number: \"+79257410726\", name: Ivan Petrov}}\n"
+    ));
+    assert_eq!(t.phonebook_name("79257410726"), Some("Ivan Petrov"));
+    assert_eq!(t.phonebook_name("+79257410726"), Some("Ivan Petrov"));
+    assert_eq!(t.phonebook_name("+79257410727"), None);
+    assert_eq!(
+        err(&format!(
+            "{base}phonebook:\n  - {{number: \"+7925\", name: A}}\n  - {{number: \"+7925\", name: B}}\n"
+        )),
+        "phonebook[1].number: \"+7925\" is listed twice"
+    );
+    let exported = t.export_yaml(true);
+    assert_eq!(parse(&exported).phonebook, t.phonebook);
 }
 
 #[test]

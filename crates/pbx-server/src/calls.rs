@@ -756,13 +756,14 @@ impl Shard {
                 .and_then(|f| f.uri.user)
                 .unwrap_or_else(|| "anonymous".into());
             tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
+            let name = tenant.config.phonebook_name(&from).map(str::to_owned);
             return self.start_call(
                 key,
                 req,
                 source,
                 flow,
                 tenant,
-                from,
+                (from, name),
                 None,
                 inbound.number.clone(),
                 FirstHop::Dest(route),
@@ -818,7 +819,15 @@ impl Shard {
             return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
         };
         self.start_call(
-            key, req, source, flow, tenant, caller_ext, caller, dialed, route,
+            key,
+            req,
+            source,
+            flow,
+            tenant,
+            (caller_ext, None),
+            caller,
+            dialed,
+            route,
         );
     }
 
@@ -831,7 +840,7 @@ impl Shard {
         source: Target,
         flow: Flow,
         tenant: Arc<TenantSnap>,
-        caller_ext: String,
+        (caller_ext, outside_name): (String, Option<String>),
         caller: Option<UserCall>,
         dialed: String,
         route: FirstHop,
@@ -870,6 +879,7 @@ impl Shard {
             caller_name: caller
                 .as_ref()
                 .map(|c| c.name.to_string())
+                .or(outside_name)
                 .unwrap_or_default(),
             dialed,
             codecs: self.ctx.call_settings.codecs.clone(),

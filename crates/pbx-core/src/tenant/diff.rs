@@ -373,6 +373,15 @@ impl TenantConfig {
             |n| Some(format!("→ {}", n.route)),
             number_fields,
         );
+        diff_list(
+            &mut out,
+            "phonebook",
+            &old.phonebook,
+            &new.phonebook,
+            |n| n.number.clone(),
+            |n| Some(format!("\"{}\"", n.name)),
+            |n| vec![("name", Val::Shown(q(&n.name)))],
+        );
         let none = Outbound::default();
         match (&old.outbound, &new.outbound) {
             (None, None) => {}

@@ -126,6 +126,9 @@ pub struct TenantConfig {
     /// `numbers` (bound to the tenant by the operator; the tenant chooses the route).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<NumberRoute>,
+    /// `phonebook`: names shown for outside callers (`{number, name}`; number in E.164).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phonebook: Vec<PhonebookEntry>,
     /// `outbound`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Outbound>,
@@ -617,6 +620,15 @@ pub struct NumberRoute {
     pub route: Destination,
 }
 
+/// A phonebook entry (`phonebook`): an outside caller with this number is shown with
+/// this name on the phones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PhonebookEntry {
+    /// E.164.
+    pub number: String,
+    pub name: String,
+}
+
 /// Outbound dialing (`outbound`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Outbound {
@@ -645,10 +657,12 @@ pub const TOP_KEYS: &[&str] = &[
     "schedules",
     "announces",
     "numbers",
+    "phonebook",
     "outbound",
     "moh",
     "service_codes",
 ];
+const PHONEBOOK_KEYS: &[&str] = &["number", "name"];
 const OPTION_KEYS: &[&str] = &[
     "recording",
     "recording_download",
@@ -902,6 +916,7 @@ impl TenantConfig {
             groups: Vec::new(),
             ivrs: Vec::new(),
             numbers: Vec::new(),
+            phonebook: Vec::new(),
             outbound: None,
             moh: DEFAULT_MOH_CLASS.to_owned(),
             service_codes: ServiceCodes::default(),
@@ -1016,6 +1031,20 @@ impl TenantConfig {
                 key: "route",
             })?;
             cfg.numbers.push(NumberRoute { number, route });
+        }
+        for (i, node) in top.list("phonebook")?.iter().enumerate() {
+            let path = index("phonebook", i);
+            let f = Fields::new(node, &path, PHONEBOOK_KEYS)?;
+            let number = e164(f.require("number")?, &f.at("number"))?;
+            f.require("name")?;
+            let name = display_name(&f, "name")?;
+            if cfg.phonebook.iter().any(|e| e.number == number) {
+                return Err(ConfigError::invalid(
+                    f.at("number"),
+                    format!("\"{number}\" is listed twice"),
+                ));
+            }
+            cfg.phonebook.push(PhonebookEntry { number, name });
         }
         if let Some(node) = top.get("outbound") {
             let f = Fields::new(node, "outbound", OUTBOUND_KEYS)?;
@@ -1243,6 +1272,16 @@ impl TenantConfig {
             .enumerate()
             .filter_map(|(i, v)| Some((v.ext.as_ref()?.as_str(), index("ivrs", i))));
         users.chain(groups).chain(ivrs).collect()
+    }
+
+    /// The phonebook name of an outside caller whose number `from` came as the provider
+    /// sent it: E.164 with or without `+`.
+    pub fn phonebook_name(&self, from: &str) -> Option<&str> {
+        let digits = from.strip_prefix('+').unwrap_or(from);
+        self.phonebook
+            .iter()
+            .find(|e| e.number.strip_prefix('+') == Some(digits))
+            .map(|e| e.name.as_str())
     }
 
     /// The group with extension `ext`.
