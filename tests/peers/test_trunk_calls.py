@@ -104,6 +104,7 @@ def test_an_outside_call_leaves_with_the_rules_digits_and_caller_id_and_both_hea
     out.wait_closed(5)
     c = wait_cdr(vpbx, OFFICE, 1)[0]
     assert c["disposition"] == "ANSWERED" and c["destination"] == "external:+79257410726", c
+    assert c["trunk"] == "carrier", c
 
 
 def test_denied_directions_and_block_listed_ranges_never_reach_the_carrier(vpbx, reaper, tmp_path):

@@ -2496,6 +2496,12 @@ impl Call {
                 hangup_reason: reason.to_owned(),
                 transfers: self.transfers.clone(),
                 recording: None,
+                trunk: self
+                    .winner
+                    .and_then(|w| self.forks.get(w))
+                    .or(self.forks.last())
+                    .and_then(|f| f.trunk.as_ref())
+                    .map(|t| t.name.clone()),
             })));
         }
         self.maybe_finished(env);

@@ -166,6 +166,8 @@ pub struct CallRecord {
     /// The call's recording, relative to the tenant's data directory (filled
     /// in by the shard, which started it).
     pub recording: Option<String>,
+    /// The provider trunk of an outside call (the one that answered, else the last tried).
+    pub trunk: Option<String>,
 }
 
 /// A transfer during the call.

@@ -487,6 +487,7 @@ fn cdr_row(r: &pbx_call::CallRecord) -> pbx_store::Cdr {
             .collect(),
         node: String::new(),
         recording: r.recording.clone(),
+        trunk: r.trunk.clone(),
     }
 }
 

@@ -178,6 +178,8 @@ pub struct Cdr {
     /// not recorded (or the recording could not start: quota, disk).
     #[serde(default)]
     pub recording: Option<String>,
+    /// The provider trunk the call went out or came in through; `None` inside the tenant.
+    pub trunk: Option<String>,
 }
 
 impl Cdr {
@@ -193,12 +195,12 @@ impl Cdr {
 
 const CDR_COLUMNS: &str = "tenant_id, call_id, leg_call_ids, caller, caller_name, dialed, \
      destination, start_ms, answer_ms, end_ms, duration_s, billsec_s, disposition, hangup_by, \
-     sip_cause, hangup_reason, transfers, node, recording";
+     sip_cause, hangup_reason, transfers, node, recording, trunk";
 
 /// `INSERT … SELECT $1 … WHERE the tenant exists RETURNING id`: no row comes back for a
 /// tenant deleted meanwhile.
 fn insert_sql() -> String {
-    let params: Vec<String> = (1..=19).map(|i| format!("${i}")).collect();
+    let params: Vec<String> = (1..=20).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO cdr ({CDR_COLUMNS}) SELECT {} WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
          RETURNING id",
@@ -251,6 +253,7 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, StoreError> {
         transfers: json_list(&transfers, "transfers")?,
         node: row.try_get("node")?,
         recording: row.try_get("recording")?,
+        trunk: row.try_get("trunk")?,
     })
 }
 
@@ -276,6 +279,7 @@ async fn insert_in(tx: &mut Transaction<'static, Any>, c: &Cdr) -> Result<Option
         .bind(to_json(&c.transfers))
         .bind(c.node.as_str())
         .bind(c.recording.as_deref())
+        .bind(c.trunk.as_deref())
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
@@ -398,7 +402,7 @@ mod tests {
     #[test]
     fn the_insert_statement_numbers_every_column() {
         let sql = insert_sql();
-        assert!(sql.contains("$19 WHERE EXISTS"), "{sql}");
-        assert_eq!(CDR_COLUMNS.split(',').count(), 19);
+        assert!(sql.contains("$20 WHERE EXISTS"), "{sql}");
+        assert_eq!(CDR_COLUMNS.split(',').count(), 20);
     }
 }

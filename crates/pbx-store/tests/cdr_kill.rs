@@ -37,6 +37,7 @@ fn record(tenant: TenantId) -> Cdr {
         transfers: Vec::new(),
         node: "n1".into(),
         recording: None,
+        trunk: None,
     }
 }
 

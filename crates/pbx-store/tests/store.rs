@@ -54,6 +54,7 @@ fn cdr(tenant: TenantId, call_id: &str, start_ms: i64) -> Cdr {
         transfers: Vec::new(),
         node: "node-a".to_owned(),
         recording: Some("recordings/2026/11/27/101500-abc.wav".to_owned()),
+        trunk: Some("newoperator".to_owned()),
     }
 }
 
@@ -749,6 +750,7 @@ async fn a_call_record_round_trips_with_every_field(store: Store) {
     bare.sip_cause = Some(480);
     bare.hangup_reason = "ring_timeout".into();
     bare.recording = None;
+    bare.trunk = None;
     bare.id = store.insert_cdr(&bare).await.unwrap();
     assert!(bare.id > id);
     assert_eq!(

@@ -46,7 +46,7 @@ pub(crate) async fn cdr(
     );
     for c in &list {
         println!(
-            "{:<8} {:<20} {:<16} {:<16} {:<20} {:<11} {:>7}s {:>7}s  {:<9} {:>5}  {}{}",
+            "{:<8} {:<20} {:<16} {:<16} {:<20} {:<11} {:>7}s {:>7}s  {:<9} {:>5}  {}{}{}",
             c.id,
             rfc3339_utc(c.start_ms),
             c.caller,
@@ -61,7 +61,10 @@ pub(crate) async fn cdr(
             c.hangup_reason,
             c.recording
                 .as_deref()
-                .map_or_else(String::new, |r| format!("  recording={r}"))
+                .map_or_else(String::new, |r| format!("  recording={r}")),
+            c.trunk
+                .as_deref()
+                .map_or_else(String::new, |t| format!("  trunk={t}"))
         );
     }
     println!("{} call(s)", list.len());

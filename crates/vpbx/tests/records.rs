@@ -104,6 +104,7 @@ fn record(tenant: TenantId, n: i64, disposition: Disposition) -> Cdr {
         transfers: Vec::new(),
         node: "node-1".into(),
         recording: None,
+        trunk: None,
     }
 }
 
