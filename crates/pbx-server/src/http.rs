@@ -24,6 +24,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/health", get(|| async { "ok\n" }))
         .route("/api/v1/trace/{call_id}", get(trace))
         .route("/api/v1/calls/{domain}", get(calls))
+        .route("/api/v1/trunks", get(trunks))
         .route("/api/v1/recordings/{domain}/{*path}", get(recording))
         .with_state(ctx)
 }
@@ -34,6 +35,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     if let Some(r) = &ctx.recordings {
         r.render(&mut text);
     }
+    ctx.trunks.render(ctx.platform().as_deref(), &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -113,6 +115,14 @@ async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl 
     }
     all.sort_by_key(|c| c.start_ms);
     Json(all).into_response()
+}
+
+/// Every trunk of the platform file with its registration and qualify status (`vpbx trunks`).
+async fn trunks(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
+    Json(
+        ctx.trunks
+            .list(ctx.platform().as_deref(), ctx.now(), ctx.wall_ms()),
+    )
 }
 
 fn error(status: StatusCode, text: String) -> axum::response::Response {
