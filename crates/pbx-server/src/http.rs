@@ -1,7 +1,8 @@
 //! HTTP on `[http] listen`: `GET /metrics` (Prometheus text; Zabbix reads
 //! the same), `GET /api/v1/trace/{call_id}` (what `vpbx trace` prints) and
-//! `GET /api/v1/health`, and `GET /api/v1/recordings/{domain}/{path}` (a call
-//! recording named by its call record, for tenants with `recording_download`).
+//! `GET /api/v1/health`, `GET /api/v1/recordings/{domain}/{path}` (a call
+//! recording named by its call record, for tenants with `recording_download`),
+//! and `GET /api/v1/trunks` (what `vpbx trunks` prints).
 
 use std::sync::Arc;
 use std::time::Duration;

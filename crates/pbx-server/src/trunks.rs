@@ -997,9 +997,8 @@ impl Shard {
         if target.transport != Transport::Udp {
             return false;
         }
-        let (addr, socket) = match self.trunk_route(&target.host, target.port) {
-            Want::Run(x) => x,
-            _ => return false,
+        let Want::Run((addr, socket)) = self.trunk_route(&target.host, target.port) else {
+            return false;
         };
         let Some(local) = self.our_address(socket, addr) else {
             return false;
@@ -1061,7 +1060,7 @@ mod tests {
     #[test]
     fn the_list_says_not_registering_failed_and_down_as_vpbx_trunks_prints_them() {
         let p = Platform::from_yaml_str(
-            "trunks:\n  - {name: a, host: 192.0.2.1, sources: [\"192.0.2.0/24\"], qualify: false}\n  - {name: b, host: 192.0.2.2, sources: [\"192.0.2.0/24\"], register: true, username: u, secret: s}\n",
+            "trunks:\n  - {name: a, host: 192.0.2.1, sources: [\"192.0.2.0/24\"], qualify: false}\n  - {name: b, tenant: office.example, host: 192.0.2.2, register: true, username: u, secret: s}\n",
         )
         .unwrap();
         let board = TrunkBoard::default();
@@ -1083,6 +1082,9 @@ mod tests {
         assert_eq!(list[0].qualify, None);
         assert_eq!(list[0].qualify_note, None);
         assert_eq!(list[1].registration, "failed: 403 Forbidden, retry in 60 s");
+        assert_eq!(list[1].registration_state, "failed");
+        assert_eq!(list[1].tenant.as_deref(), Some("office.example"));
+        assert_eq!(list[1].contact_user, Some(contact_user("b")));
         assert_eq!(list[1].qualify.as_deref(), Some("down"));
         assert_eq!(list[1].qualify_down_since_ms, Some(997_000));
         assert!(!board.is_usable("b") && board.is_usable("a") && !board.is_registered("b"));
