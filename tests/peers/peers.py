@@ -742,6 +742,54 @@ class Kamailio:
             pytest.fail(f"kamailio not ready\n{tail(self.log)}", pytrace=False)
 
 
+# --------------------------------------------------------------------------- Kamailio (a carrier)
+
+KAMAILIO_CARRIER_CFG = HERE / "kamailio-carrier.cfg"
+
+
+class KamailioCarrier:
+    """A phone company for trunk tests: outside phones register at it, INVITEs from a trunk
+    account are challenged (407) and routed to the registered phone whose AOR is the dialled
+    number. `users`: AOR or trunk account → password. Its log names every request
+    (`requests(method)`), so a test can prove a call never reached it."""
+
+    def __init__(self, tmp: Path, reaper: Reaper, users: dict[str, str], name: str = "carrier",
+                 dids: dict[str, str] | None = None) -> None:
+        require_binary("kamailio")
+        self.dir = tmp / f"kamailio-{name}"
+        self.run = self.dir / "run"
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.reaper = reaper
+        self.log = self.dir / "kamailio.log"
+        cfg = KAMAILIO_CARRIER_CFG.read_text()
+        cfg = cfg.replace("@PORT@", str(self.port)).replace("@RUN@", str(self.run))
+        init = [f'    $sht(users=>{u}) = "{p}";' for u, p in users.items()]
+        init += [f'    $sht(dids=>{d}) = "{to}";' for d, to in (dids or {}).items()]
+        cfg = cfg.replace("@USERS@", "\n".join(init))
+        self.cfg = self.dir / "kamailio.cfg"
+        self.cfg.write_text(cfg)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "KamailioCarrier":
+        self.proc = self.reaper.spawn(
+            ["kamailio", "-f", str(self.cfg), "-DD", "-E", "-Y", str(self.run),
+             "-P", str(self.run / "kamailio.pid"), "-m", "64", "-M", "8"], self.log)
+        if not wait_until(lambda: options_status(self.port, "carrier.test", timeout=0.3) == 200, 15):
+            pytest.fail(f"kamailio carrier not ready\n{tail(self.log)}", pytrace=False)
+        return self
+
+    def requests(self, method: str) -> list[str]:
+        """The logged `REQ METHOD <R-URI user> from <From user>` lines, oldest first."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [ln.split("REQ ", 1)[1] for ln in text.splitlines() if f"REQ {method} " in ln]
+
+    def calls(self) -> list[str]:
+        """`<R-URI user> from <From user> pai <P-Asserted-Identity>` of each authenticated INVITE."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [ln.split("CALL ", 1)[1] for ln in text.splitlines() if "CALL " in ln]
+
+
 # --------------------------------------------------------------------------- Kamailio as a trunk provider
 
 KAMAILIO_PROVIDER_CFG = HERE / "kamailio-provider.cfg"

@@ -83,3 +83,30 @@ def test_tenant_numbers_must_be_bound_and_extensions_must_not_be_emergency_numbe
     assert r.returncode != 0 and "emergency number in RU" in r.stderr, r.stderr
     vpbx.tenant_apply(tenant_yaml(OFFICE, [user("1001", "first-secret-1"), user("1120", "x-secret-1120")],
                                   country="RU"))
+
+
+def test_route_prints_the_walk_and_the_trunk_line_or_the_refusal(vpbx, tmp_path):
+    vpbx.tenant(OFFICE, [user("1001", "first-secret-1")])
+    apply(vpbx, tmp_path, PLATFORM)
+    vpbx.tenant_apply(
+        tenant_yaml(OFFICE, [user("1001", "first-secret-1"), user("1002", "second-secret-2")], country="RU")
+        + 'groups:\n  - {ext: "1100", name: Sales, members: ["1002"], ring_timeout: 5, on_timeout: "user:1001"}\n'
+        + 'outbound: {prefix: "99", number: "+74952216005"}\n')
+
+    def route(to: str, *extra: str) -> str:
+        return vpbx.cli("route", OFFICE, "--from", "1001", "--to", to, *extra).stdout
+
+    # Seed 003's worked examples, dialled as a Moscow office does.
+    assert "trunk=newoperator digits=89257410726 callerid=+74952216005" in route("9989257410726")
+    assert "trunk=newoperator digits=55123 callerid=+74952216005" in route("9908255123")
+    assert "trunk=newoperator digits=810390612345678" in route("99810390612345678")
+    out = route("9981023276123456")
+    assert "denied:" in out and "trunk=" not in out, out          # Sierra Leone
+    out = route("99810330112345678")
+    assert "denied:" in out, out                                 # France: only Italy is allowed
+    # Internal walks: a group, its member busy, on to its on_timeout.
+    out = route("1100", "--busy", "1002")
+    assert "group:1100" in out and "user:1001" in out, out
+    assert "404" in route("4242")
+    r = vpbx.cli("route", OFFICE, "--from", "1001", "--to", "1100", "--at", "yesterday", check=False)
+    assert r.returncode != 0 and "RFC 3339" in r.stderr, r.stderr

@@ -80,6 +80,25 @@ pub struct ForkTarget {
     /// The group member this contact belongs to, when a group rings it: the one who
     /// answers becomes the call's `user:` destination and counts as in a call.
     pub member: Option<String>,
+    /// A provider trunk rather than a phone: the identity and credentials the INVITE
+    /// goes out with.
+    pub trunk: Option<Box<TrunkFork>>,
+}
+
+/// How an INVITE leaves through a provider trunk (issue 5, caller ID): `From` carries
+/// `from_user@from_domain`; when the trunk sets its own `from_user` (the account the
+/// provider authenticates) the caller ID goes in `P-Asserted-Identity`. A 401/407 is
+/// answered with the trunk's credentials (once per challenge, twice at most).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkFork {
+    /// The trunk's name (logs, records).
+    pub name: String,
+    pub from_user: String,
+    pub from_domain: String,
+    /// `P-Asserted-Identity` value, e.g. `<sip:+74952216005@sip.example>`.
+    pub asserted: Option<String>,
+    pub username: String,
+    pub password: String,
 }
 
 /// A user to ring.
@@ -98,6 +117,13 @@ pub struct RingTarget {
     /// More stages of the group wait: an unanswered ring asks for the next one
     /// ([`Effect::Hunt`]) instead of failing over.
     pub hunt: bool,
+    /// An outside number through a trunk (`ext` is the E.164 number): the caller gets
+    /// the provider's final status, and with `hunt` a 408/5xx or silence asks for the
+    /// next trunk ([`Effect::Hunt`]).
+    pub external: bool,
+    /// With `external`: when no response at all (not even 100) came within this, the
+    /// trunk counts as dead and the next one is tried (`failover_timeout`).
+    pub first_response: Option<Duration>,
 }
 
 /// Where the call is.
@@ -257,6 +283,12 @@ pub struct Fork {
     ext: String,
     /// It rings a member of a group ([`ForkTarget::member`]).
     group_member: bool,
+    /// Its trunk identity and credentials ([`ForkTarget::trunk`]).
+    trunk: Option<Box<TrunkFork>>,
+    /// Any response (even 100 Trying) came for its INVITE.
+    heard: bool,
+    /// Challenges answered with the trunk's credentials.
+    auth_tries: u8,
     uri: Uri,
     /// Its INVITE client transaction (`None` for a leg adopted from
     /// another call by an attended transfer).
@@ -681,8 +713,15 @@ impl Call {
             return;
         }
         self.generation += 1;
-        let kind = if target.group { "group" } else { "user" };
+        let kind = if target.external {
+            "external"
+        } else if target.group {
+            "group"
+        } else {
+            "user"
+        };
         self.destination = format!("{kind}:{}", target.ext);
+        let first_response = target.first_response.filter(|_| target.external);
         let contacts = target.contacts.clone();
         let timeout = target.ring_timeout;
         self.target = Some(target);
@@ -702,6 +741,9 @@ impl Call {
             }
         }
         env.timer(timeout, CallTimer::Ring(self.generation));
+        if let Some(t) = first_response {
+            env.timer(t, CallTimer::FirstResponse(self.generation));
+        }
     }
 
     /// The user cannot be rung (`outcome`: busy at `busy_level`, not
@@ -780,19 +822,33 @@ impl Call {
         let h = &mut req.headers;
         h.push(HeaderName::Via, c.local.via(&env.ep.new_branch()));
         h.push(HeaderName::MaxForwards, mf.to_string());
-        h.push(
-            HeaderName::From,
-            format!(
-                "{}<sip:{}@{}>;tag={tag}",
-                display(&self.p.caller_name),
-                self.p.caller,
-                self.p.domain
-            ),
-        );
-        h.push(
-            HeaderName::To,
-            format!("<sip:{target_user}@{}>", self.p.domain),
-        );
+        match c.trunk.as_deref() {
+            Some(t) => {
+                h.push(
+                    HeaderName::From,
+                    format!("<sip:{}@{}>;tag={tag}", t.from_user, t.from_domain),
+                );
+                h.push(HeaderName::To, format!("<{}>", c.uri));
+                if let Some(pai) = &t.asserted {
+                    h.push(HeaderName::Other("P-Asserted-Identity".into()), pai.clone());
+                }
+            }
+            None => {
+                h.push(
+                    HeaderName::From,
+                    format!(
+                        "{}<sip:{}@{}>;tag={tag}",
+                        display(&self.p.caller_name),
+                        self.p.caller,
+                        self.p.domain
+                    ),
+                );
+                h.push(
+                    HeaderName::To,
+                    format!("<sip:{target_user}@{}>", self.p.domain),
+                );
+            }
+        }
         h.push(HeaderName::CallId, call_id);
         h.push(HeaderName::CSeq, "1 INVITE");
         h.push(HeaderName::Contact, c.local.contact("vpbx"));
@@ -820,6 +876,9 @@ impl Call {
         self.forks.push(Fork {
             generation: self.generation,
             group_member: c.member.is_some(),
+            trunk: c.trunk,
+            heard: false,
+            auth_tries: 0,
             ext: target_user,
             uri: c.uri,
             key: Some(key),
@@ -953,7 +1012,14 @@ impl Call {
 
     fn on_fork_response(&mut self, i: usize, resp: Response, env: &mut Env<'_>) {
         let status = resp.status;
+        self.forks[i].heard = true;
         if status == StatusCode::TRYING {
+            return;
+        }
+        if matches!(status.as_u16(), 401 | 407)
+            && matches!(self.forks[i].state, ForkState::Trying | ForkState::Ringing)
+            && self.retry_with_credentials(i, &resp, env)
+        {
             return;
         }
         if status.is_success() {
@@ -1012,6 +1078,38 @@ impl Call {
             self.early = None;
         }
         self.forks_settled(env);
+    }
+
+    /// A trunk's 401/407 to our INVITE: the same INVITE again (CSeq + 1) with the trunk's
+    /// credentials, as a new client transaction of the same fork. `false` when the fork
+    /// is no trunk's, has answered twice already, or the challenge cannot be answered.
+    fn retry_with_credentials(&mut self, i: usize, resp: &Response, env: &mut Env<'_>) -> bool {
+        let cnonce = env.ep.new_tag();
+        let f = &mut self.forks[i];
+        let Some(t) = f.trunk.as_deref() else {
+            return false;
+        };
+        if f.auth_tries >= 2 {
+            return false;
+        }
+        let creds = pbx_trunk::TrunkCredentials {
+            username: &t.username,
+            password: &t.password,
+        };
+        let Ok(mut req) = pbx_trunk::authorized_retry(&f.invite, resp, creds, &cnonce) else {
+            return false;
+        };
+        req.headers
+            .push_front(HeaderName::Via, f.leg.local.via(&env.ep.new_branch()));
+        let target = f.leg.target;
+        let Some(key) = env.send_request(target, req.clone()) else {
+            return false;
+        };
+        f.auth_tries += 1;
+        f.key = Some(key);
+        f.invite = req;
+        self.own(key, Role::ForkInvite(i));
+        true
     }
 
     /// A fork's 1xx with SDP: the caller hears that fork (the first one).
@@ -1257,7 +1355,38 @@ impl Call {
             })
             .collect();
         statuses.append(&mut self.dead);
+        if self.target.as_ref().is_some_and(|t| t.external) {
+            return self.external_unanswered(&statuses, env);
+        }
         self.unanswered(Outcome::of_forks(&statuses), env);
+    }
+
+    /// A trunk did not connect the call: the next trunk for a dead or failing one
+    /// (no response, 408, 5xx) when there is one, else the caller gets the provider's
+    /// answer (busy as busy; a challenge we could not answer as 503).
+    fn external_unanswered(&mut self, statuses: &[Option<StatusCode>], env: &mut Env<'_>) {
+        let status = statuses
+            .iter()
+            .copied()
+            .next()
+            .flatten()
+            .unwrap_or(StatusCode::REQUEST_TIMEOUT);
+        let hunt = self.target.as_ref().is_some_and(|t| t.hunt);
+        if hunt && pbx_trunk::should_fail_over(status) {
+            self.state = CallState::Routing;
+            env.effect(Effect::Hunt {
+                hop: self.hops,
+                busy: false,
+            });
+            return;
+        }
+        let outcome = match status.as_u16() {
+            486 | 600 | 603 => Outcome::Busy,
+            401 | 407 => Outcome::Failed(StatusCode::SERVICE_UNAVAILABLE),
+            408 => Outcome::NoAnswer,
+            _ => Outcome::Failed(status),
+        };
+        self.finish_unanswered(outcome, env);
     }
 
     /// A 1xx/2xx to the caller: our tag, Contact, and for `sdp` the answer
@@ -1866,6 +1995,9 @@ impl Call {
         self.forks.push(Fork {
             generation: self.generation,
             group_member: false,
+            trunk: None,
+            heard: true,
+            auth_tries: 0,
             ext: h.ext,
             uri: h.uri,
             key: None,
@@ -2183,6 +2315,27 @@ impl Call {
                 self.unanswered(Outcome::NoAnswer, env);
             }
             CallTimer::Ring(_) => {}
+            CallTimer::FirstResponse(g) if g == self.generation && self.ringing() => {
+                let current = self.generation;
+                let silent = self
+                    .forks
+                    .iter()
+                    .filter(|f| f.generation == current)
+                    .all(|f| !f.heard);
+                if !silent {
+                    return;
+                }
+                // A dead trunk: its INVITE goes (no CANCEL without a response, RFC 3261
+                // §9.1) and the next trunk is tried.
+                for f in self.forks.iter_mut().filter(|f| f.generation == current) {
+                    if matches!(f.state, ForkState::Trying | ForkState::Ringing) {
+                        f.state = ForkState::Done(Some(StatusCode::REQUEST_TIMEOUT));
+                        f.leg.release(env);
+                    }
+                }
+                self.forks_settled(env);
+            }
+            CallTimer::FirstResponse(_) => {}
             CallTimer::Session { leg, epoch } => {
                 let Some(side) = self.side_of_code(leg) else {
                     return;

@@ -135,6 +135,9 @@ pub enum CallTimer {
     /// The callee's `ring_timeout` passed (generation, so an old timer of
     /// an earlier ring target is ignored).
     Ring(u32),
+    /// An outside call's trunk gave no response at all in `failover_timeout`
+    /// (generation, like `Ring`).
+    FirstResponse(u32),
     /// Ended calls linger until their forks are final; past this they go.
     Linger,
     /// RFC 4028 on one leg (0 = the caller's, n = fork n-1): refresh when

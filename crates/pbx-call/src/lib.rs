@@ -40,6 +40,7 @@ mod outcome;
 
 pub use call::{
     Call, CallParams, CallState, Fork, ForkTarget, Handover, Inbound, LegSummary, RingTarget,
+    TrunkFork,
 };
 pub use env::{CallTimer, Effect, Env, LocalSip, MediaControl, MediaLeg, MediaSetup, ToneKind};
 pub use outcome::{CallRecord, Disposition, HangupBy, Outcome, Transfer};

@@ -245,6 +245,124 @@ fn the_last_stage_of_a_group_unanswered_follows_the_groups_failover() {
     );
 }
 
+/// An outside number through a trunk at PHONE_1 (the provider).
+fn trunk_target(hunt: bool) -> pbx_call::RingTarget {
+    let mut t = user("+79257410726");
+    t.external = true;
+    t.hunt = hunt;
+    t.first_response = Some(Duration::from_secs(5));
+    t.ring_timeout = Duration::from_secs(120);
+    let mut c = contact(PHONE_1);
+    c.uri = sip_msg::Uri::parse(&format!("sip:89257410726@{PHONE_1}")).unwrap();
+    c.trunk = Some(Box::new(pbx_call::TrunkFork {
+        name: "newoperator".into(),
+        from_user: "74952345678".into(),
+        from_domain: "prov.test".into(),
+        asserted: Some("<sip:+74952216005@prov.test>".into()),
+        username: "74952345678".into(),
+        password: "trunk-secret".into(),
+    }));
+    t.contacts = vec![c];
+    t
+}
+
+#[test]
+fn a_trunk_call_answers_the_providers_challenge_with_the_trunk_account_and_presents_the_caller_id()
+{
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(trunk_target(false), env));
+    assert_eq!(h.call().destination(), "external:+79257410726");
+    let inv = h.requests_to(PHONE_1, Method::Invite)[0].clone();
+    assert_eq!(inv.uri.to_string(), format!("sip:89257410726@{PHONE_1}"));
+    let from = inv.headers.get(&sip_msg::HeaderName::From).unwrap();
+    assert!(
+        from.starts_with("<sip:74952345678@prov.test>;tag="),
+        "{from}"
+    );
+    assert_eq!(
+        inv.headers
+            .get(&sip_msg::HeaderName::Other("P-Asserted-Identity".into())),
+        Some("<sip:+74952216005@prov.test>")
+    );
+    // The provider challenges: the INVITE goes again with the account's credentials.
+    let mut r = inv.make_response(sip_msg::StatusCode::new(407).unwrap());
+    r.set_to_tag("prov1");
+    r.headers.push(
+        sip_msg::HeaderName::ProxyAuthenticate,
+        r#"Digest realm="prov.test", nonce="n0nce", qop="auth", algorithm=MD5"#,
+    );
+    h.receive_msg(PHONE_1, sip_msg::Message::Response(r));
+    let invites = h.requests_to(PHONE_1, Method::Invite);
+    assert_eq!(invites.len(), 2, "one authenticated retry");
+    let again = &invites[1];
+    assert_eq!(again.headers.cseq().unwrap().seq, 2);
+    assert_eq!(again.headers.call_id(), inv.headers.call_id());
+    let auth = again
+        .headers
+        .get(&sip_msg::HeaderName::ProxyAuthorization)
+        .unwrap();
+    assert!(
+        auth.contains(r#"username="74952345678""#) && auth.contains(r#"realm="prov.test""#),
+        "{auth}"
+    );
+    assert_eq!(
+        final_status(&h, CALLER),
+        None,
+        "the caller never saw the challenge"
+    );
+    // The same challenge again means wrong credentials: after two tries the caller gets 503.
+    for n in 0..2 {
+        let inv = h
+            .requests_to(PHONE_1, Method::Invite)
+            .last()
+            .unwrap()
+            .clone();
+        let mut r = inv.make_response(sip_msg::StatusCode::new(407).unwrap());
+        r.set_to_tag(&format!("prov{n}"));
+        r.headers.push(
+            sip_msg::HeaderName::ProxyAuthenticate,
+            r#"Digest realm="prov.test", nonce="n0nce2", qop="auth", algorithm=MD5"#,
+        );
+        h.receive_msg(PHONE_1, sip_msg::Message::Response(r));
+    }
+    assert_eq!(h.requests_to(PHONE_1, Method::Invite).len(), 3);
+    assert_eq!(final_status(&h, CALLER), Some(503));
+}
+
+#[test]
+fn a_silent_or_failing_trunk_hands_over_to_the_next_and_a_refusal_reaches_the_caller() {
+    // No response at all within failover_timeout: the next trunk.
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(trunk_target(true), env));
+    h.advance(Duration::from_millis(5100));
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Hunt { .. })));
+    assert_eq!(final_status(&h, CALLER), None);
+    // A 503 from the provider: the next trunk too.
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(trunk_target(true), env));
+    h.answer(PHONE_1, 503, None);
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Hunt { .. })));
+    // A 404 (no such number) is the callee's answer, not the trunk's failure.
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(trunk_target(true), env));
+    h.answer(PHONE_1, 404, None);
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Hunt { .. })));
+    assert_eq!(final_status(&h, CALLER), Some(404));
+    // A trunk that answered 100 Trying is alive: no failover at failover_timeout.
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.ring(trunk_target(true), env));
+    h.answer(PHONE_1, 100, None);
+    h.advance(Duration::from_millis(5100));
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Hunt { .. })));
+    h.answer(PHONE_1, 486, None);
+    assert_eq!(final_status(&h, CALLER), Some(486));
+}
+
 #[test]
 fn cancel_before_answer_gives_487_and_a_cancelled_record() {
     let mut h = Harness::new();

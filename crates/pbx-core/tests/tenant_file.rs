@@ -181,7 +181,7 @@ fn the_user_index_finds_users_by_auth_username_and_extension() {
 fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
     assert_eq!(
         err("domain: a.example\nqueues: []\n"),
-        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, outbound, moh, service_codes)"
+        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, phonebook, outbound, moh, service_codes)"
     );
 }
 
@@ -189,7 +189,7 @@ fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
 fn an_unknown_user_key_is_named_with_its_path() {
     assert_eq!(
         err("domain: a.example\nusers:\n  - {ext: \"1101\", name: A, secert: \"secret-1101\"}\n"),
-        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording)"
+        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording, outbound, outbound_number, max_external_calls, external_calls_per_hour)"
     );
 }
 
@@ -207,7 +207,7 @@ fn unknown_keys_in_nested_sections_are_refused_too() {
     );
     assert_eq!(
         err("domain: a.example\nlimits: {max_call: 3}\n"),
-        "limits: unknown key \"max_call\" (expected one of: max_calls, storage_mb, recording_days, voicemail_days, max_contacts_per_aor)"
+        "limits: unknown key \"max_call\" (expected one of: max_calls, storage_mb, recording_days, voicemail_days, max_contacts_per_aor, max_external_calls, external_calls_per_hour)"
     );
     assert_eq!(
         err("domain: a.example\ngroups:\n  - {ext: \"10\", name: G, member: []}\n"),
@@ -512,6 +512,25 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
         "{ext: \"1102\", name: B, secret: \"secret-1102\", on_busy: voicemail:1101, on_no_answer: \"external:+390612345678\", on_unavailable: hangup}",
     ));
     assert_eq!(t.users[1].on_unavailable, Some(Destination::Hangup));
+}
+
+#[test]
+fn the_phonebook_names_outside_callers_with_or_without_plus_and_refuses_repeats() {
+    let base = "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"secret-10\"}\n";
+    let t = parse(&format!(
+        "{base}phonebook:\n  - {{number: \"+79257410726\", name: Ivan Petrov}}\n"
+    ));
+    assert_eq!(t.phonebook_name("79257410726"), Some("Ivan Petrov"));
+    assert_eq!(t.phonebook_name("+79257410726"), Some("Ivan Petrov"));
+    assert_eq!(t.phonebook_name("+79257410727"), None);
+    assert_eq!(
+        err(&format!(
+            "{base}phonebook:\n  - {{number: \"+7925\", name: A}}\n  - {{number: \"+7925\", name: B}}\n"
+        )),
+        "phonebook[1].number: \"+7925\" is listed twice"
+    );
+    let exported = t.export_yaml(true);
+    assert_eq!(parse(&exported).phonebook, t.phonebook);
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //!   directions — parsed with the tenant file's strictness, validated, exported
 //!   (round-trips), diffed — and [`Platform`], its compiled form.
 //! - [`decide`]: the outbound decision for one call.
+//! - [`walk`](walk()): the call-walk simulator behind `vpbx route` (every step a call
+//!   takes through the tenant's destination graph, and the outbound decision at the end).
 //!
 //! # The model
 //! The operator binds each public number to a tenant and a trunk, and grants the number
@@ -91,6 +93,7 @@ pub mod numbering;
 mod pattern;
 pub mod platform;
 mod tenant_check;
+pub mod walk;
 
 use std::fmt;
 
@@ -102,6 +105,7 @@ pub use numbering::{
 pub use pattern::{Pattern, PatternError};
 pub use platform::{Direction, Number, Platform, PlatformConfig, Trunk};
 pub use tenant_check::check_tenant;
+pub use walk::{Dial, End, EndReason, Step, Walk, WalkError, walk};
 
 /// A class of outside calls: what a direction row allows and a user's `outbound:` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -141,6 +145,14 @@ impl fmt::Display for Class {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A user's `outbound:` classes as [`Class`]es (`None`: every class the number allows).
+/// The tenant file's validation already refused unknown names.
+pub fn user_classes(user: &pbx_core::User) -> Option<Vec<Class>> {
+    user.outbound
+        .as_ref()
+        .map(|names| names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 impl std::str::FromStr for Class {

@@ -27,16 +27,32 @@ pub fn check_tenant(tenant: &TenantConfig, platform: Option<&Platform>) -> Resul
             ));
         }
     }
-    for (i, n) in tenant.numbers.iter().enumerate() {
-        let bound = platform
-            .and_then(|p| p.number(&n.number))
-            .is_some_and(|b| b.tenant.eq_ignore_ascii_case(&tenant.domain));
-        if !bound {
+    let bound = |n: &str| {
+        platform
+            .and_then(|p| p.number(n))
+            .is_some_and(|b| b.tenant.eq_ignore_ascii_case(&tenant.domain))
+    };
+    let mut named: Vec<(String, &str)> = tenant
+        .numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("numbers[{i}].number"), n.number.as_str()))
+        .collect();
+    if let Some(n) = tenant.outbound.as_ref().and_then(|o| o.number.as_deref()) {
+        named.push(("outbound.number".into(), n));
+    }
+    for (i, u) in tenant.users.iter().enumerate() {
+        if let Some(n) = u.outbound_number.as_deref() {
+            named.push((format!("users[{i}].outbound_number"), n));
+        }
+    }
+    for (path, n) in named {
+        if !bound(n) {
             return Err(invalid(
-                format!("numbers[{i}].number"),
+                path,
                 format!(
-                    "{} is not bound to {} by the platform file (the operator binds numbers with `vpbx platform apply`)",
-                    n.number, tenant.domain
+                    "{n} is not bound to {} by the platform file (the operator binds numbers with `vpbx platform apply`)",
+                    tenant.domain
                 ),
             ));
         }

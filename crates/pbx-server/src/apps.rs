@@ -250,6 +250,8 @@ impl Shard {
         let Some(tenant) = self.calls_tenant(id) else {
             return;
         };
+        // The user rung before (if any) is not in the call any more.
+        self.release_rung(id);
         let cfg = tenant.config.clone();
         let mut dest = dest;
         // Schedules only choose: follow them here.

@@ -153,6 +153,9 @@ pub(crate) struct Slot {
     tenant: Arc<TenantSnap>,
     /// Users whose presence this call holds (caller, the user being rung).
     users: Vec<Box<str>>,
+    /// The user the walk rang last (also in `users`): no longer in the call once the
+    /// walk moves on ([`Shard::release_rung`]).
+    rung: Option<Box<str>>,
     tenant_slot: bool,
     tags: Vec<String>,
     txns: Vec<TxnKey>,
@@ -167,6 +170,8 @@ pub(crate) struct Slot {
     recording: Option<Arc<std::sync::OnceLock<String>>>,
     /// The ring group the call is walking through.
     pub(crate) group: Option<Box<crate::groups::GroupRun>>,
+    /// The outside call's trunks and what it holds.
+    pub(crate) external: Option<Box<crate::external::ExternalRun>>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -201,6 +206,8 @@ pub struct Calls {
     shard: usize,
     /// The tenant of the request being fed to the endpoint.
     feeding: Option<Arc<TenantSnap>>,
+    /// The provider trunk the request being fed came from (dispatch step 3).
+    feeding_trunk: Option<Box<crate::external::TrunkInbound>>,
     /// Legs this shard's calls handed to calls in other shards (attended
     /// transfer): in-dialog requests by our tag go to that shard…
     forward_tags: HashMap<String, usize>,
@@ -229,6 +236,7 @@ impl Calls {
             next_id: 1,
             shard,
             feeding: None,
+            feeding_trunk: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
@@ -419,6 +427,8 @@ enum FirstHop {
     Dest(pbx_core::Destination),
     /// A service code's application (`*97`: the caller's own mailbox).
     App(Box<dyn pbx_app::MediaApp + Send>),
+    /// An outside number, decided and counted: ring its trunks.
+    External(Box<crate::external::ExternalRun>),
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -456,12 +466,14 @@ impl Shard {
         }
         let now = self.ctx.now();
         self.calls.feeding = inb.tenant.clone();
+        self.calls.feeding_trunk = inb.trunk;
         let target = target_of(&inb.flow);
         self.calls
             .ep
             .handle_message(now, target, Message::Request(inb.req));
         self.drain();
         self.calls.feeding = None;
+        self.calls.feeding_trunk = None;
     }
 
     /// A response: only the endpoint's client transactions can match.
@@ -538,7 +550,7 @@ impl Shard {
         }
     }
 
-    fn flow_of(&self, t: &Target) -> Option<Flow> {
+    pub(crate) fn flow_of(&self, t: &Target) -> Option<Flow> {
         let code = t.flow.0;
         if code & TCP_BIT != 0 {
             let id = code & !TCP_BIT;
@@ -722,6 +734,43 @@ impl Shard {
         let Some(flow) = self.flow_of(&source) else {
             return;
         };
+        if let Some(inbound) = self.calls.feeding_trunk.take() {
+            // From a provider trunk (dispatch step 3): trusted by its source, no digest;
+            // the number the operator bound to the tenant routes it.
+            if let Some(r) = self.unsupported(&req, &flow) {
+                let now = self.ctx.now();
+                let _ = self.calls.ep.send_response(now, key, r);
+                return;
+            }
+            let route = tenant
+                .config
+                .numbers
+                .iter()
+                .find(|n| n.number == inbound.number)
+                .map(|n| n.route.clone());
+            let Some(route) = route else {
+                tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, "inbound call for a number the tenant does not route");
+                return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
+            };
+            let from = req
+                .headers
+                .from()
+                .and_then(|f| f.uri.user)
+                .unwrap_or_else(|| "anonymous".into());
+            tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
+            let name = tenant.config.phonebook_name(&from).map(str::to_owned);
+            return self.start_call(
+                key,
+                req,
+                source,
+                flow,
+                tenant,
+                (from, name),
+                None,
+                inbound.number.clone(),
+                FirstHop::Dest(route),
+            );
+        }
         let auth_user = match self.check_auth(&req, &flow, &tenant, true) {
             Ok(u) => u,
             Err(r) => {
@@ -749,10 +798,56 @@ impl Shard {
             FirstHop::App(app)
         } else if let Some(d) = tenant.config.internal_number(&dialed) {
             FirstHop::Dest(d)
+        } else if let Some((digits, _)) = caller
+            .as_ref()
+            .and_then(|_| crate::external::outside_digits(&tenant.config, &dialed))
+        {
+            match self.outside_call(&tenant, &caller_ext, digits) {
+                Ok(run) => FirstHop::External(run),
+                Err(refusal) => {
+                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+                    r.reason = match refusal {
+                        crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
+                        crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
+                    }
+                    .into();
+                    let now = self.ctx.now();
+                    let _ = self.calls.ep.send_response(now, key, r);
+                    return;
+                }
+            }
         } else {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
             return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
         };
+        self.start_call(
+            key,
+            req,
+            source,
+            flow,
+            tenant,
+            (caller_ext, None),
+            caller,
+            dialed,
+            route,
+        );
+    }
+
+    /// The caller's limits, then the call and its first hop.
+    #[allow(clippy::too_many_arguments)]
+    fn start_call(
+        &mut self,
+        key: TxnKey,
+        req: Request,
+        source: Target,
+        flow: Flow,
+        tenant: Arc<TenantSnap>,
+        (caller_ext, outside_name): (String, Option<String>),
+        caller: Option<UserCall>,
+        dialed: String,
+        route: FirstHop,
+    ) {
+        let _ = &source;
         // The caller's own hard cap.
         if let Some(c) = &caller
             && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit
@@ -763,11 +858,13 @@ impl Shard {
             let _ = self.calls.ep.send_response(now, key, r);
             return;
         }
-        if !self
-            .ctx
-            .presence
-            .tenant_try_add(tenant.id, tenant.max_calls)
-        {
+        let emergency = matches!(&route, FirstHop::External(run) if run.is_emergency());
+        let max_calls = if emergency { None } else { tenant.max_calls };
+        if !self.ctx.presence.tenant_try_add(tenant.id, max_calls) {
+            if let FirstHop::External(run) = route {
+                // Nothing left: give back its fraud-cap place.
+                self.ctx.external.forget(*run);
+            }
             let mut r = self.response(&req, StatusCode::SERVICE_UNAVAILABLE, &flow);
             r.reason = "Tenant Call Limit Reached".into();
             r.headers.push(HeaderName::RetryAfter, "5");
@@ -784,6 +881,7 @@ impl Shard {
             caller_name: caller
                 .as_ref()
                 .map(|c| c.name.to_string())
+                .or(outside_name)
                 .unwrap_or_default(),
             dialed,
             codecs: self.ctx.call_settings.codecs.clone(),
@@ -835,6 +933,7 @@ impl Shard {
                 call,
                 tenant: tenant.clone(),
                 users,
+                rung: None,
                 tenant_slot: true,
                 tags: Vec::new(),
                 txns: Vec::new(),
@@ -842,6 +941,7 @@ impl Shard {
                 caller_user: caller.is_some().then(|| caller_ext.as_str().into()),
                 recording: None,
                 group: None,
+                external: None,
             },
         );
         self.apply_effects(id, effects);
@@ -858,6 +958,12 @@ impl Shard {
                     c.set_destination("voicemail:login");
                     c.run_app(app, env);
                 }),
+                FirstHop::External(run) => {
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.external = Some(run);
+                    }
+                    self.ring_next_trunk(id);
+                }
             }
         }
     }
@@ -902,6 +1008,21 @@ impl Shard {
             .map(|m| m.0)
     }
 
+    /// The user the walk rang last is no longer in the call (it walks on to another
+    /// destination): their presence goes, so a group or a transfer may ring them again.
+    pub(crate) fn release_rung(&mut self, id: u64) {
+        let Some(s) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        let Some(prev) = s.rung.take() else {
+            return;
+        };
+        if let Some(pos) = s.users.iter().rposition(|u| *u == prev) {
+            s.users.remove(pos);
+            self.ctx.presence.user_remove(s.tenant.id, &prev);
+        }
+    }
+
     /// The call's slot.
     pub(crate) fn call_slot_mut(&mut self, id: u64) -> Option<&mut Slot> {
         self.calls.slots.get_mut(&id)
@@ -919,12 +1040,7 @@ impl Shard {
     /// `user:EXT` reached through the destination graph: ring them (the
     /// user rung before is no longer in the call).
     pub(crate) fn lookup_user(&mut self, id: u64, tenant: &TenantSnap, ext: &str, hop: u32) {
-        if let Some(s) = self.calls.slots.get_mut(&id)
-            && s.users.len() > 1
-            && let Some(prev) = s.users.pop()
-        {
-            self.ctx.presence.user_remove(tenant.id, &prev);
-        }
+        self.release_rung(id);
         if tenant.calls.contains_key(ext) {
             self.lookup(id, tenant, ext, hop);
         } else {
@@ -1018,9 +1134,11 @@ impl Shard {
                 c.unreachable(&ext, Some(target), Outcome::Unavailable, env)
             });
         }
+        self.release_rung(call);
         self.ctx.presence.user_add(tenant.id, &user.ext);
         if let Some(s) = self.calls.slots.get_mut(&call) {
             s.users.push(user.ext.clone());
+            s.rung = Some(user.ext.clone());
         }
         self.with_call(call, |c, env| c.ring(target, env));
     }
@@ -1070,6 +1188,7 @@ impl Shard {
             target,
             local,
             member: None,
+            trunk: None,
         })
     }
 
@@ -1292,12 +1411,7 @@ impl Shard {
                         continue;
                     };
                     let tenant = s.tenant.clone();
-                    // The user rung so far is no longer in this call.
-                    if s.users.len() > 1
-                        && let Some(prev) = s.users.pop()
-                    {
-                        self.ctx.presence.user_remove(tenant.id, &prev);
-                    }
+                    self.release_rung(id);
                     self.lookup(id, &tenant, &ext, hop);
                 }
                 Effect::Transfer { ext } => {
@@ -1322,7 +1436,18 @@ impl Shard {
                     }
                     self.group_answered(id, &ext);
                 }
-                Effect::Hunt { hop: _, busy } => self.on_hunt(id, busy),
+                Effect::Hunt { hop: _, busy } => {
+                    if self
+                        .calls
+                        .slots
+                        .get(&id)
+                        .is_some_and(|s| s.external.is_some())
+                    {
+                        self.ring_next_trunk(id);
+                    } else {
+                        self.on_hunt(id, busy);
+                    }
+                }
                 Effect::Replace {
                     call_id: _,
                     to_tag,
@@ -1349,9 +1474,16 @@ impl Shard {
                     caller,
                     callee: _,
                     destination,
-                } => self.maybe_record(id, caller, &destination),
+                } => {
+                    // The answering user stays in the call until it ends (or leaves it).
+                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                        s.rung = None;
+                    }
+                    self.maybe_record(id, caller, &destination);
+                }
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
+                    self.release_external(id);
                     if let Some(s) = self.calls.slots.get(&id) {
                         rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());
                     }
@@ -1448,6 +1580,8 @@ fn ring_target(user: &UserCall, contacts: Vec<ForkTarget>) -> RingTarget {
         on_unavailable: user.on_unavailable.clone(),
         group: false,
         hunt: false,
+        external: false,
+        first_response: None,
     }
 }
 

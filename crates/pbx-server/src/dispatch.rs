@@ -136,7 +136,12 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         let tenant = tenant_of(ctx, &req);
         return ctx.deliver(
             shard,
-            ShardMsg::Sip(Box::new(Inbound { req, flow, tenant })),
+            ShardMsg::Sip(Box::new(Inbound {
+                req,
+                flow,
+                tenant,
+                trunk: None,
+            })),
             Some(flow),
         );
     }
@@ -150,8 +155,8 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         return;
     }
 
-    // 3. Trunks: none yet.
-    if trunk_of(ctx, &req, &flow).is_some() {
+    // 3. Trunks: a request from a provider trunk's address.
+    if from_trunk(ctx, &req, flow) {
         return;
     }
 
@@ -190,15 +195,64 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
             req,
             flow,
             tenant: Some(tenant),
+            trunk: None,
         })),
         Some(flow),
     );
 }
 
-/// The trunk a request comes from (source address or trunk contact token).
-/// Trunks arrive with the routing issue; until then no request is a trunk's.
-fn trunk_of(_ctx: &Ctx, _req: &Request, _flow: &Flow) -> Option<u64> {
-    None
+/// Step 3: a request from a provider trunk's address. OPTIONS (the provider's keepalive)
+/// gets 200; an INVITE (and its CANCEL) goes to the shard of its Call-ID with the tenant
+/// that owns the number it is for, or gets 404 when the trunk carries no such number. Other requests
+/// and other sources go on to the domain steps. `true`: handled here.
+fn from_trunk(ctx: &Ctx, req: &Request, flow: Flow) -> bool {
+    if !matches!(
+        req.method,
+        Method::Invite | Method::Options | Method::Cancel
+    ) {
+        return false;
+    }
+    let Some(platform) = ctx.platform() else {
+        return false;
+    };
+    let Some(found) = crate::external::trunk_of(&platform, req, flow.remote) else {
+        return false;
+    };
+    let answer = |status: StatusCode| {
+        let resp = crate::shard::simple_response(req, status, &flow);
+        ctx.metrics.response_out(status.as_u16());
+        ctx.transports.send(ctx, &flow, resp);
+    };
+    if req.method == Method::Options {
+        answer(StatusCode::OK);
+        return true;
+    }
+    let inbound = match found {
+        Ok(i) => i,
+        Err(trunk) => {
+            tracing::info!(%trunk, ruri = %req.uri, "inbound call for no number bound on the trunk");
+            answer(StatusCode::NOT_FOUND);
+            return true;
+        }
+    };
+    let number = platform.number(&inbound.number);
+    let Some(tenant) = number.and_then(|n| ctx.directory().by_domain(&n.tenant)) else {
+        tracing::warn!(trunk = %inbound.trunk, number = %inbound.number, "the number's tenant is not served here");
+        answer(StatusCode::NOT_FOUND);
+        return true;
+    };
+    let shard = ctx.shard_for(&req.headers.call_id().unwrap_or_default());
+    ctx.deliver(
+        shard,
+        ShardMsg::Sip(Box::new(Inbound {
+            req: req.clone(),
+            flow,
+            tenant: Some(tenant),
+            trunk: Some(Box::new(inbound)),
+        })),
+        Some(flow),
+    );
+    true
 }
 
 /// Steps 4 and 5: the tenant by domain, or by the own-IP policy.

@@ -201,6 +201,8 @@ impl Shard {
             on_unavailable: run.on_timeout.clone(),
             group: true,
             hunt: !run.stages.is_empty(),
+            external: false,
+            first_response: None,
         };
         self.with_call(id, |c, env| c.ring(target, env));
     }
@@ -235,6 +237,8 @@ impl Shard {
             on_unavailable: run.on_timeout,
             group: true,
             hunt: false,
+            external: false,
+            first_response: None,
         };
         let ext = run.ext.as_str().to_owned();
         self.with_call(id, |c, env| c.unreachable(&ext, Some(target), outcome, env));

@@ -36,6 +36,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     if let Some(r) = &ctx.recordings {
         r.render(&mut text);
     }
+    ctx.external.render(&mut text);
     ctx.trunks.render(ctx.platform().as_deref(), &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
@@ -120,10 +121,13 @@ async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl 
 
 /// Every trunk of the platform file with its registration and qualify status (`vpbx trunks`).
 async fn trunks(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
-    Json(
-        ctx.trunks
-            .list(ctx.platform().as_deref(), ctx.now(), ctx.wall_ms()),
-    )
+    let mut list = ctx
+        .trunks
+        .list(ctx.platform().as_deref(), ctx.now(), ctx.wall_ms());
+    for t in &mut list {
+        t.calls = ctx.external.trunk_calls(&t.name);
+    }
+    Json(list)
 }
 
 fn error(status: StatusCode, text: String) -> axum::response::Response {

@@ -15,6 +15,7 @@ pub mod apps;
 pub mod auth;
 pub mod calls;
 pub mod dispatch;
+pub mod external;
 pub mod groups;
 pub mod http;
 pub mod ids;
@@ -103,6 +104,8 @@ pub struct Ctx {
     pub presence: calls::Presence,
     /// What ring groups remember between calls (`rrmemory`, `leastrecent`, `fewestcalls`).
     pub groups: groups::GroupMemories,
+    /// Outside calls: fraud caps, trunk call limits, counters.
+    pub external: external::ExternalCalls,
     /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).
     pub prompts: prompts::PromptLibrary,
     /// Per-tenant files: voicemail, greetings, recordings (`None`: `data_dir` unusable).

@@ -254,6 +254,7 @@ pub async fn serve(
         call_settings: settings.calls.clone(),
         presence: crate::calls::Presence::default(),
         groups: crate::groups::GroupMemories::default(),
+        external: crate::external::ExternalCalls::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),
         prompts: crate::prompts::PromptLibrary::new(

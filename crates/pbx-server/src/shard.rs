@@ -101,6 +101,8 @@ pub struct Inbound {
     pub req: Request,
     pub flow: Flow,
     pub tenant: Option<Arc<TenantSnap>>,
+    /// A request from a provider trunk, and the number it is for.
+    pub trunk: Option<Box<crate::external::TrunkInbound>>,
 }
 
 /// What a shard reports to `/metrics`.

@@ -120,7 +120,8 @@ pub struct TrunkInfo {
     pub qualify_rtt_ms: Option<u64>,
     /// Since when it is down (Unix ms).
     pub qualify_down_since_ms: Option<u64>,
-    /// Calls in progress on the trunk.
+    /// Outside calls in progress on the trunk (filled by the HTTP handler from
+    /// [`crate::external::ExternalCalls::trunk_calls`]).
     pub calls: u32,
 }
 

@@ -24,6 +24,13 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
         Command::Serve => serve(cfg).await,
         Command::Tenant(t) => tenant(&cfg, t).await,
         Command::Platform(p) => crate::platform_cmds::platform(&cfg, p).await,
+        Command::Route {
+            domain,
+            from,
+            to,
+            at,
+            busy,
+        } => crate::platform_cmds::route(&cfg, &domain, &from, &to, at.as_deref(), &busy).await,
         Command::Registrations { domain, json } => registrations(&cfg, &domain, json).await,
         Command::Cdr {
             domain,

@@ -44,6 +44,23 @@ enum Command {
     /// The operator's trunks, numbers and directions (the platform file).
     #[command(subcommand)]
     Platform(PlatformCmd),
+    /// Simulate a call: every step of its walk through the tenant's destinations, and
+    /// for an outside number the trunk, digits and caller ID (or why it is denied).
+    Route {
+        domain: String,
+        /// The calling extension, or an outside caller's +E164 number.
+        #[arg(long, value_name = "EXT")]
+        from: String,
+        /// The digits dialed.
+        #[arg(long, value_name = "DIGITS")]
+        to: String,
+        /// The moment of the call (RFC 3339; default now): schedules decide by it.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// Users already in a call (comma-separated extensions).
+        #[arg(long, value_name = "EXT,…", value_delimiter = ',')]
+        busy: Vec<String>,
+    },
     /// Who is registered to a tenant, from where, until when.
     Registrations {
         domain: String,

@@ -94,3 +94,56 @@ async fn export(cfg: &ServerConfig, secrets: bool) -> Result<()> {
     store.close().await;
     Ok(())
 }
+
+/// `vpbx route DOMAIN --from EXT --to DIGITS [--at RFC3339] [--busy EXT,…]`: the walk a
+/// call would take through the tenant's destination graph and, for an outside number,
+/// the platform's decision (`trunk=… digits=… callerid=…` or `denied: …`). Who is
+/// registered comes from the database (the server writes bindings behind, within a second).
+pub(crate) async fn route(
+    cfg: &ServerConfig,
+    domain: &str,
+    from: &str,
+    to: &str,
+    at: Option<&str>,
+    busy: &[String],
+) -> Result<()> {
+    let key = cfg.store.secrets_key.as_ref();
+    let at_ms = match at {
+        None => crate::commands::now_ms(),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| {
+                anyhow!("--at {t}: not an RFC 3339 time ({e}), e.g. 2026-11-26T10:00:00+03:00")
+            })?
+            .timestamp_millis(),
+    };
+    let store = open(cfg).await?;
+    let domain = domain.to_ascii_lowercase();
+    let Some(t) = store.get_tenant(&domain).await? else {
+        bail!("no tenant {domain}");
+    };
+    let tenant = crate::settings::parse_stored(&domain, t.config.as_deref().unwrap_or(""), key)
+        .map_err(|e| anyhow!("stored config of {domain}: {e}"))?;
+    let (platform, version) = load(&store, key).await?;
+    let platform = if version > 0 {
+        Some(Platform::new(platform).map_err(|e| anyhow!("stored platform document: {e}"))?)
+    } else {
+        None
+    };
+    let now = crate::commands::now_ms();
+    let registered: std::collections::HashSet<String> = store
+        .list_bindings(t.row.id)
+        .await?
+        .into_iter()
+        .filter(|b| b.expires_at_ms > now)
+        .map(|b| b.aor)
+        .collect();
+    store.close().await;
+    let is_registered = |ext: &str| registered.contains(ext);
+    let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
+    let dial = pbx_dialplan::Dial::new(from, to, at_ms)
+        .busy(&busy)
+        .registered(&is_registered);
+    let walk = pbx_dialplan::walk(&tenant, platform.as_ref(), &dial).map_err(|e| anyhow!("{e}"))?;
+    print!("{walk}");
+    Ok(())
+}

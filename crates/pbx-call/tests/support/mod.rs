@@ -227,6 +227,8 @@ pub(crate) fn user(ext: &str) -> RingTarget {
         on_unavailable: None,
         group: false,
         hunt: false,
+        external: false,
+        first_response: None,
     }
 }
 
@@ -236,6 +238,7 @@ pub(crate) fn contact(a: &str) -> ForkTarget {
         target: target(a),
         local: local(),
         member: None,
+        trunk: None,
     }
 }
 

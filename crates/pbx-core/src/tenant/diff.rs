@@ -122,6 +122,20 @@ fn user_fields(u: &User) -> Vec<(&'static str, Val<'_>)> {
         ),
         ("pin", Val::Hidden(u.pin.as_deref())),
         ("recording", s(u.recording)),
+        (
+            "outbound",
+            Val::Shown(
+                u.outbound
+                    .as_ref()
+                    .map_or_else(|| "all".to_owned(), |c| format!("[{}]", c.join(", "))),
+            ),
+        ),
+        ("outbound_number", Val::Shown(opt_q(&u.outbound_number))),
+        ("max_external_calls", Val::Shown(opt(&u.max_external_calls))),
+        (
+            "external_calls_per_hour",
+            Val::Shown(opt(&u.external_calls_per_hour)),
+        ),
     ]
 }
 
@@ -218,6 +232,14 @@ fn settings(c: &TenantConfig) -> Vec<(&'static str, Val<'_>)> {
         (
             "limits.max_contacts_per_aor",
             Val::Shown(opt(&l.max_contacts_per_aor)),
+        ),
+        (
+            "limits.max_external_calls",
+            Val::Shown(opt(&l.max_external_calls)),
+        ),
+        (
+            "limits.external_calls_per_hour",
+            Val::Shown(opt(&l.external_calls_per_hour)),
         ),
         ("moh", Val::Shown(q(&c.moh))),
         (
@@ -350,6 +372,15 @@ impl TenantConfig {
             |n| n.number.clone(),
             |n| Some(format!("→ {}", n.route)),
             number_fields,
+        );
+        diff_list(
+            &mut out,
+            "phonebook",
+            &old.phonebook,
+            &new.phonebook,
+            |n| n.number.clone(),
+            |n| Some(format!("\"{}\"", n.name)),
+            |n| vec![("name", Val::Shown(q(&n.name)))],
         );
         let none = Outbound::default();
         match (&old.outbound, &new.outbound) {

@@ -126,6 +126,9 @@ pub struct TenantConfig {
     /// `numbers` (bound to the tenant by the operator; the tenant chooses the route).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<NumberRoute>,
+    /// `phonebook`: names shown for outside callers (`{number, name}`; number in E.164).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phonebook: Vec<PhonebookEntry>,
     /// `outbound`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Outbound>,
@@ -270,6 +273,13 @@ pub struct TenantLimits {
     /// Overrides `[registrar] max_contacts_per_aor` for this tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_contacts_per_aor: Option<u32>,
+    /// Fraud cap: outside calls of the tenant in progress at once; none = no cap.
+    /// Emergency calls are never counted against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_external_calls: Option<u32>,
+    /// Fraud cap: outside calls the tenant may start per hour (sliding); none = no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_calls_per_hour: Option<u32>,
 }
 
 impl Default for TenantLimits {
@@ -280,6 +290,8 @@ impl Default for TenantLimits {
             recording_days: 30,
             voicemail_days: 30,
             max_contacts_per_aor: None,
+            max_external_calls: None,
+            external_calls_per_hour: None,
         }
     }
 }
@@ -456,6 +468,21 @@ pub struct User {
     /// Whether this user's calls are recorded. Default `inherit`.
     #[serde(skip_serializing_if = "is_default")]
     pub recording: RecordingPolicy,
+    /// The outbound classes the user may dial (`regional`, `international`, `emergency`,
+    /// `other`); `None` = every class the calling number's directions allow. Emergency
+    /// numbers are always allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<Vec<String>>,
+    /// The number the user's outside calls go out with (E.164, one bound to the tenant);
+    /// default `outbound.number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_number: Option<String>,
+    /// Fraud cap: the user's outside calls in progress at once; none = no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_external_calls: Option<u32>,
+    /// Fraud cap: outside calls the user may start per hour; none = no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_calls_per_hour: Option<u32>,
 }
 
 impl User {
@@ -593,6 +620,15 @@ pub struct NumberRoute {
     pub route: Destination,
 }
 
+/// A phonebook entry (`phonebook`): an outside caller with this number is shown with
+/// this name on the phones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PhonebookEntry {
+    /// E.164.
+    pub number: String,
+    pub name: String,
+}
+
 /// Outbound dialing (`outbound`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Outbound {
@@ -621,10 +657,12 @@ pub const TOP_KEYS: &[&str] = &[
     "schedules",
     "announces",
     "numbers",
+    "phonebook",
     "outbound",
     "moh",
     "service_codes",
 ];
+const PHONEBOOK_KEYS: &[&str] = &["number", "name"];
 const OPTION_KEYS: &[&str] = &[
     "recording",
     "recording_download",
@@ -640,6 +678,8 @@ const LIMIT_KEYS: &[&str] = &[
     "recording_days",
     "voicemail_days",
     "max_contacts_per_aor",
+    "max_external_calls",
+    "external_calls_per_hour",
 ];
 /// The keys a user may have.
 pub const USER_KEYS: &[&str] = &[
@@ -659,7 +699,14 @@ pub const USER_KEYS: &[&str] = &[
     "voicemail",
     "pin",
     "recording",
+    "outbound",
+    "outbound_number",
+    "max_external_calls",
+    "external_calls_per_hour",
 ];
+
+/// The outbound classes a user may be allowed (`users[].outbound`).
+pub const OUTBOUND_CLASSES: [&str; 4] = ["regional", "international", "emergency", "other"];
 const VOICEMAIL_KEYS: &[&str] = &[
     "enabled",
     "delete_after_email",
@@ -869,6 +916,7 @@ impl TenantConfig {
             groups: Vec::new(),
             ivrs: Vec::new(),
             numbers: Vec::new(),
+            phonebook: Vec::new(),
             outbound: None,
             moh: DEFAULT_MOH_CLASS.to_owned(),
             service_codes: ServiceCodes::default(),
@@ -937,6 +985,8 @@ impl TenantConfig {
         l.recording_days = u32_of(&lim, "recording_days", 0, 36_500)?.unwrap_or(l.recording_days);
         l.voicemail_days = u32_of(&lim, "voicemail_days", 0, 36_500)?.unwrap_or(l.voicemail_days);
         l.max_contacts_per_aor = u32_of(&lim, "max_contacts_per_aor", 1, 1000)?;
+        l.max_external_calls = u32_of(&lim, "max_external_calls", 0, 1_000_000)?;
+        l.external_calls_per_hour = u32_of(&lim, "external_calls_per_hour", 0, 10_000_000)?;
 
         for (i, node) in top.list("users")?.iter().enumerate() {
             cfg.users.push(parse_user(node, &index("users", i))?);
@@ -981,6 +1031,20 @@ impl TenantConfig {
                 key: "route",
             })?;
             cfg.numbers.push(NumberRoute { number, route });
+        }
+        for (i, node) in top.list("phonebook")?.iter().enumerate() {
+            let path = index("phonebook", i);
+            let f = Fields::new(node, &path, PHONEBOOK_KEYS)?;
+            let number = e164(f.require("number")?, &f.at("number"))?;
+            f.require("name")?;
+            let name = display_name(&f, "name")?;
+            if cfg.phonebook.iter().any(|e| e.number == number) {
+                return Err(ConfigError::invalid(
+                    f.at("number"),
+                    format!("\"{number}\" is listed twice"),
+                ));
+            }
+            cfg.phonebook.push(PhonebookEntry { number, name });
         }
         if let Some(node) = top.get("outbound") {
             let f = Fields::new(node, "outbound", OUTBOUND_KEYS)?;
@@ -1208,6 +1272,16 @@ impl TenantConfig {
             .enumerate()
             .filter_map(|(i, v)| Some((v.ext.as_ref()?.as_str(), index("ivrs", i))));
         users.chain(groups).chain(ivrs).collect()
+    }
+
+    /// The phonebook name of an outside caller whose number `from` came as the provider
+    /// sent it: E.164 with or without `+`.
+    pub fn phonebook_name(&self, from: &str) -> Option<&str> {
+        let digits = from.strip_prefix('+').unwrap_or(from);
+        self.phonebook
+            .iter()
+            .find(|e| e.number.strip_prefix('+') == Some(digits))
+            .map(|e| e.name.as_str())
     }
 
     /// The group with extension `ext`.
@@ -1669,6 +1743,28 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
         voicemail,
         pin: pin.map(str::to_owned),
         recording,
+        outbound: match f.get("outbound") {
+            None => None,
+            Some(_) => {
+                let at = f.at("outbound");
+                let classes = string_list(f.list("outbound")?, &at)?;
+                for (k, c) in classes.iter().enumerate() {
+                    if !OUTBOUND_CLASSES.contains(&c.as_str()) {
+                        return Err(ConfigError::invalid(
+                            index(&at, k),
+                            format!("\"{c}\" is not one of: {}", OUTBOUND_CLASSES.join(", ")),
+                        ));
+                    }
+                }
+                Some(classes)
+            }
+        },
+        outbound_number: f
+            .get("outbound_number")
+            .map(|n| e164(n, &f.at("outbound_number")))
+            .transpose()?,
+        max_external_calls: u32_of(&f, "max_external_calls", 0, 1_000_000)?,
+        external_calls_per_hour: u32_of(&f, "external_calls_per_hour", 0, 10_000_000)?,
     })
 }
 
