@@ -788,3 +788,49 @@ class KamailioCarrier:
         """`<R-URI user> from <From user> pai <P-Asserted-Identity>` of each authenticated INVITE."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return [ln.split("CALL ", 1)[1] for ln in text.splitlines() if "CALL " in ln]
+
+
+# --------------------------------------------------------------------------- Kamailio as a trunk provider
+
+KAMAILIO_PROVIDER_CFG = HERE / "kamailio-provider.cfg"
+
+
+class KamailioProvider:
+    """A "provider" for vpbx's trunks (kamailio-provider.cfg): registrar with digest auth for
+    the trunk accounts in `users`, `alias` as its domain, and a proxy to registered contacts.
+    `location()` is its location table (`kamcmd ul.dump`)."""
+
+    def __init__(self, tmp: Path, reaper: Reaper, users: dict[str, str],
+                 alias: str = "provider.vpbx.test") -> None:
+        require_binary("kamailio")
+        self.kamcmd = require_binary("kamcmd")
+        self.dir = tmp / "provider"
+        self.run = self.dir / "run"
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.alias = alias
+        self.reaper = reaper
+        self.log = self.dir / "kamailio.log"
+        self.proc: subprocess.Popen | None = None
+        init = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in users.items())
+        cfg = (KAMAILIO_PROVIDER_CFG.read_text().replace("@PORT@", str(self.port))
+               .replace("@RUN@", str(self.run)).replace("@ALIAS@", alias).replace("@USERS@", init))
+        self.cfg = self.dir / "kamailio.cfg"
+        self.cfg.write_text(cfg)
+
+    def start(self) -> None:
+        self.proc = self.reaper.spawn(
+            ["kamailio", "-f", str(self.cfg), "-DD", "-E", "-Y", str(self.run),
+             "-P", str(self.run / "kamailio.pid"), "-m", "64", "-M", "8"], self.log)
+        if not wait_until(lambda: options_status(self.port, self.alias, timeout=0.3) == 200, 15):
+            pytest.fail(f"kamailio provider not ready\n{tail(self.log)}", pytrace=False)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            Reaper.stop(self.proc, signal.SIGTERM, 10)
+            self.proc = None
+
+    def location(self) -> str:
+        """The location table as `kamcmd ul.dump` prints it ("" when kamailio is not running)."""
+        r = run([self.kamcmd, "-s", f"unix:{self.run}/kamailio_ctl", "ul.dump"], timeout=5)
+        return r.stdout if r.returncode == 0 else ""

@@ -597,7 +597,9 @@ impl Shard {
                 }
             }
             Event::Response { key, response } => {
-                if self.notify_done(key, Some(response.status.as_u16())) {
+                if self.notify_done(key, Some(response.status.as_u16()))
+                    || self.trunk_response(key, &response)
+                {
                     return;
                 }
                 if self.probe_done(key, true) {
@@ -611,7 +613,7 @@ impl Shard {
                 self.ctx.metrics.drop(crate::metrics::Drop::StrayResponse);
             }
             Event::TimedOut { key, .. } | Event::TransportError { key } => {
-                if self.notify_done(key, None) {
+                if self.notify_done(key, None) || self.trunk_txn_failed(key) {
                     return;
                 }
                 if self.probe_done(key, false) {

@@ -1,7 +1,8 @@
 //! HTTP on `[http] listen`: `GET /metrics` (Prometheus text; Zabbix reads
 //! the same), `GET /api/v1/trace/{call_id}` (what `vpbx trace` prints) and
-//! `GET /api/v1/health`, and `GET /api/v1/recordings/{domain}/{path}` (a call
-//! recording named by its call record, for tenants with `recording_download`).
+//! `GET /api/v1/health`, `GET /api/v1/recordings/{domain}/{path}` (a call
+//! recording named by its call record, for tenants with `recording_download`),
+//! and `GET /api/v1/trunks` (what `vpbx trunks` prints).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/health", get(|| async { "ok\n" }))
         .route("/api/v1/trace/{call_id}", get(trace))
         .route("/api/v1/calls/{domain}", get(calls))
+        .route("/api/v1/trunks", get(trunks))
         .route("/api/v1/recordings/{domain}/{*path}", get(recording))
         .with_state(ctx)
 }
@@ -35,6 +37,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
         r.render(&mut text);
     }
     ctx.external.render(&mut text);
+    ctx.trunks.render(ctx.platform().as_deref(), &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -114,6 +117,17 @@ async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl 
     }
     all.sort_by_key(|c| c.start_ms);
     Json(all).into_response()
+}
+
+/// Every trunk of the platform file with its registration and qualify status (`vpbx trunks`).
+async fn trunks(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
+    let mut list = ctx
+        .trunks
+        .list(ctx.platform().as_deref(), ctx.now(), ctx.wall_ms());
+    for t in &mut list {
+        t.calls = ctx.external.trunk_calls(&t.name);
+    }
+    Json(list)
 }
 
 fn error(status: StatusCode, text: String) -> axum::response::Response {

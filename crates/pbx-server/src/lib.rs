@@ -29,6 +29,7 @@ pub mod shard;
 pub mod tenants;
 pub mod trace;
 pub mod transport;
+pub mod trunks;
 pub mod txn;
 
 mod run;
@@ -121,6 +122,8 @@ pub struct Ctx {
     pub mwi_shared: mwi::MwiShared,
     /// Bounds and expiry of MWI subscriptions.
     pub mwi_limits: sip_event::subscription::Limits,
+    /// Trunk registration and qualify status (written by the trunks' owner shards).
+    pub trunks: trunks::TrunkBoard,
 }
 
 /// What to do with a request addressed to one of our own IP addresses

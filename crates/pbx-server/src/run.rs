@@ -266,6 +266,7 @@ pub async fn serve(
         recordings,
         mwi_shared: crate::mwi::MwiShared::default(),
         mwi_limits: sip_event::subscription::Limits::default(),
+        trunks: crate::trunks::TrunkBoard::default(),
     });
 
     // Bans and bindings from the store, before the first packet.
@@ -358,6 +359,8 @@ pub async fn serve(
 
     shutdown.await;
     tracing::info!("shutting down");
+    // Trunks unregister while responses can still come in.
+    crate::trunks::unregister_all(&ctx, Duration::from_secs(3)).await;
     ctx.stopping.store(true, Relaxed);
     ctx.stop.send_replace(true);
     for l in &loops {

@@ -135,6 +135,8 @@ pub struct Shard {
     dirty: crate::run::BindingBatch,
     /// The call deadline the shard's task is sleeping toward (see [`ShardSlot::deliver`]).
     armed: Option<Instant>,
+    /// The trunks this shard registers and qualifies ([`crate::trunks`]).
+    pub(crate) trunks: crate::trunks::ShardTrunks,
 }
 
 impl std::fmt::Debug for Shard {
@@ -205,6 +207,7 @@ impl Shard {
             dirty: HashMap::new(),
             armed: None,
             mwi: crate::mwi::MwiState::new(ctx_limits),
+            trunks: Default::default(),
         }
     }
 
@@ -338,6 +341,7 @@ impl Shard {
         self.txns.expire(self.ctx.now());
         self.qualify_due();
         self.mwi_housekeeping();
+        self.trunks_due();
         self.drain_calls();
     }
 

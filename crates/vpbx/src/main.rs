@@ -10,6 +10,7 @@ mod media_cmds;
 mod platform_cmds;
 mod records;
 mod settings;
+mod trunks_cmd;
 
 use std::path::PathBuf;
 
@@ -83,6 +84,12 @@ enum Command {
     /// Calls in progress on a tenant (asks the running server).
     Calls {
         domain: String,
+        /// Print the server's JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trunks: registration at the provider, qualify, calls (asks the running server).
+    Trunks {
         /// Print the server's JSON array.
         #[arg(long)]
         json: bool,
