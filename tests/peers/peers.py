@@ -13,6 +13,7 @@ import os
 import random
 import re
 import secrets
+import tempfile
 import shutil
 import signal
 import socket
@@ -721,8 +722,10 @@ class Kamailio:
     def __init__(self, tmp: Path, reaper: Reaper, users: dict[str, str], sha256: bool = False) -> None:
         require_binary("kamailio")
         self.dir = tmp / "kamailio"
-        self.run = self.dir / "run"
-        self.run.mkdir(parents=True, exist_ok=True)
+        # Kamailio's control socket lives here: a unix socket path may not exceed 104
+        # bytes, which pytest-xdist's deep tmp paths do, so the run dir is short.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.run = Path(tempfile.mkdtemp(prefix="kam-"))
         self.port = free_port()
         self.reaper = reaper
         self.log = self.dir / "kamailio.log"
@@ -757,8 +760,10 @@ class KamailioCarrier:
                  dids: dict[str, str] | None = None) -> None:
         require_binary("kamailio")
         self.dir = tmp / f"kamailio-{name}"
-        self.run = self.dir / "run"
-        self.run.mkdir(parents=True, exist_ok=True)
+        # Kamailio's control socket lives here: a unix socket path may not exceed 104
+        # bytes, which pytest-xdist's deep tmp paths do, so the run dir is short.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.run = Path(tempfile.mkdtemp(prefix="kam-"))
         self.port = free_port()
         self.reaper = reaper
         self.log = self.dir / "kamailio.log"
@@ -805,8 +810,10 @@ class KamailioProvider:
         require_binary("kamailio")
         self.kamcmd = require_binary("kamcmd")
         self.dir = tmp / "provider"
-        self.run = self.dir / "run"
-        self.run.mkdir(parents=True, exist_ok=True)
+        # Kamailio's control socket lives here: a unix socket path may not exceed 104
+        # bytes, which pytest-xdist's deep tmp paths do, so the run dir is short.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.run = Path(tempfile.mkdtemp(prefix="kam-"))
         self.port = free_port()
         self.alias = alias
         self.reaper = reaper

@@ -79,6 +79,7 @@ def test_a_call_to_the_tenants_number_over_its_trunk_rings_the_numbers_destinati
     c = wait_cdr(vpbx, OFFICE, 1)[0]
     assert c["disposition"] == "ANSWERED" and c["caller"] == OUTSIDE, c
     assert c["dialed"] == OFFICE_NUMBER and c["destination"] == "user:1001", c
+    assert c["trunk"] == "carrier", c
 
 
 def test_a_shared_carrier_trunk_lands_each_number_in_its_own_tenant(vpbx, reaper, tmp_path):

@@ -172,6 +172,8 @@ pub(crate) struct Slot {
     pub(crate) group: Option<Box<crate::groups::GroupRun>>,
     /// The outside call's trunks and what it holds.
     pub(crate) external: Option<Box<crate::external::ExternalRun>>,
+    /// The provider trunk an inbound call came through (for its record).
+    inbound_trunk: Option<String>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -208,6 +210,8 @@ pub struct Calls {
     feeding: Option<Arc<TenantSnap>>,
     /// The provider trunk the request being fed came from (dispatch step 3).
     feeding_trunk: Option<Box<crate::external::TrunkInbound>>,
+    /// The trunk of the inbound call being set up, for its slot.
+    next_inbound_trunk: Option<String>,
     /// Legs this shard's calls handed to calls in other shards (attended
     /// transfer): in-dialog requests by our tag go to that shard…
     forward_tags: HashMap<String, usize>,
@@ -237,6 +241,7 @@ impl Calls {
             shard,
             feeding: None,
             feeding_trunk: None,
+            next_inbound_trunk: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
@@ -759,6 +764,7 @@ impl Shard {
                 .unwrap_or_else(|| "anonymous".into());
             tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
             let name = tenant.config.phonebook_name(&from).map(str::to_owned);
+            self.calls.next_inbound_trunk = Some(inbound.trunk.clone());
             return self.start_call(
                 key,
                 req,
@@ -848,6 +854,7 @@ impl Shard {
         route: FirstHop,
     ) {
         let _ = &source;
+        let inbound_trunk = self.calls.next_inbound_trunk.take();
         // The caller's own hard cap.
         if let Some(c) = &caller
             && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit
@@ -942,6 +949,7 @@ impl Shard {
                 recording: None,
                 group: None,
                 external: None,
+                inbound_trunk,
             },
         );
         self.apply_effects(id, effects);
@@ -1486,6 +1494,9 @@ impl Shard {
                     self.release_external(id);
                     if let Some(s) = self.calls.slots.get(&id) {
                         rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());
+                        if rec.trunk.is_none() {
+                            rec.trunk.clone_from(&s.inbound_trunk);
+                        }
                     }
                     self.write_record(*rec);
                 }

@@ -30,6 +30,8 @@ const DEFAULT_FAILOVER: Duration = Duration::from_secs(5);
 const HOUR_MS: u64 = 3_600_000;
 
 /// A request from a provider trunk: which trunk, and the tenant's number it is for.
+/// (Recognised by the contact a registering trunk registered, a shared trunk's
+/// `sources`, or a dedicated trunk's `host` and `port`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrunkInbound {
     pub trunk: String,
@@ -49,20 +51,28 @@ pub fn trunk_of(
 ) -> Option<Result<TrunkInbound, String>> {
     let ip = source.ip();
     let mut from_trunk: Option<String> = None;
+    let ruri_user = req.uri.user.clone().unwrap_or_default();
+    // A registering trunk's calls come to the contact it registered (`tr-…`), from
+    // wherever the provider sends them.
+    let by_contact = crate::trunks::trunk_for_contact_user(platform, &ruri_user);
     let by_source = platform.trunks_from(ip);
     let by_host = platform.config().trunks.iter().filter(|t| {
         t.sources.is_none()
             && t.port == source.port()
             && t.host.parse::<IpAddr>().is_ok_and(|h| h == ip)
     });
-    for t in by_source.chain(by_host) {
-        let called = match t.did_from {
-            pbx_dialplan::platform::DidFrom::Ruri => req.uri.user.clone().unwrap_or_default(),
-            pbx_dialplan::platform::DidFrom::To => req
-                .headers
+    for t in by_contact.into_iter().chain(by_source).chain(by_host) {
+        let to_user = || {
+            req.headers
                 .to()
                 .and_then(|to| to.uri.user)
-                .unwrap_or_default(),
+                .unwrap_or_default()
+        };
+        let called = match t.did_from {
+            // The contact token names the trunk, not the number: the To user says it.
+            pbx_dialplan::platform::DidFrom::Ruri if ruri_user.starts_with("tr-") => to_user(),
+            pbx_dialplan::platform::DidFrom::Ruri => ruri_user.clone(),
+            pbx_dialplan::platform::DidFrom::To => to_user(),
             pbx_dialplan::platform::DidFrom::Fixed => String::new(),
         };
         if let Some(n) = platform.inbound_number(&t.name, &called) {

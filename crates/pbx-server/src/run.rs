@@ -219,6 +219,10 @@ pub async fn serve(
         },
         None => None,
     };
+    // The platform document and its version, read once: the watcher polls from this
+    // version, so an apply between this read and its first poll is not missed.
+    let loaded_platform = load_platform(&store, &settings).await;
+    let platform_version = loaded_platform.as_ref().map_or(0, |(_, v)| *v);
     let ctx = Arc::new(Ctx {
         limits: settings.limits,
         transports,
@@ -227,9 +231,7 @@ pub async fn serve(
         trace,
         shards: senders,
         directory: ArcSwap::from_pointee(directory),
-        platform: arc_swap::ArcSwapOption::from(
-            load_platform(&store, &settings).await.map(|(p, _)| p),
-        ),
+        platform: arc_swap::ArcSwapOption::from(loaded_platform.map(|(p, _)| p)),
         slots: ArcSwap::from_pointee(Vec::new()),
         registrar_cfg: settings.registrar,
         t1: settings.t1,
@@ -317,6 +319,7 @@ pub async fn serve(
         ctx.clone(),
         settings.clone(),
         generation,
+        platform_version,
     ));
 
     let mut loops = Vec::new();
@@ -586,9 +589,14 @@ async fn reload_changes(
 
 /// Picks up `tenant apply` / `ban remove` done by the CLI (or another node)
 /// by polling two generation counters in the database.
-async fn watch_config(store: Arc<Store>, ctx: Arc<Ctx>, settings: Settings, mut generation: i64) {
+async fn watch_config(
+    store: Arc<Store>,
+    ctx: Arc<Ctx>,
+    settings: Settings,
+    mut generation: i64,
+    mut platform_version: i64,
+) {
     let mut ban_generation = store.bans_generation().await.unwrap_or(0);
-    let mut platform_version = store.platform_version().await.unwrap_or(0);
     let mut tick = tokio::time::interval(settings.config_poll);
     loop {
         tick.tick().await;
