@@ -360,7 +360,7 @@ impl Shard {
     ) -> Result<Box<ExternalRun>, Refusal> {
         let cfg = &tenant.config;
         let platform = self.ctx.platform();
-        let routed = match decide(platform.as_deref(), cfg, caller, digits) {
+        let mut routed = match decide(platform.as_deref(), cfg, caller, digits) {
             Ok(r) => r,
             Err(reason) => {
                 self.ctx.external.denied_total.fetch_add(1, Relaxed);
@@ -368,6 +368,10 @@ impl Shard {
                 return Err(Refusal::Denied(reason));
             }
         };
+        // A trunk qualify says is down is tried last (stable: priority order otherwise).
+        routed
+            .routes
+            .sort_by_key(|r| !self.ctx.trunks.is_usable(&r.trunk));
         if routed.class == Class::Emergency {
             tracing::warn!(tenant = %tenant.domain, from = %caller, to = %digits, "emergency call");
             return Ok(Box::new(ExternalRun::new(routed, None)));
