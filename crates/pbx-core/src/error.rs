@@ -59,7 +59,8 @@ fn place(path: &str) -> &str {
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A value of the right type that breaks a rule, at `path`.
+    pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
             path: path.into(),
             message: message.into(),

@@ -19,7 +19,7 @@ pub mod country;
 mod error;
 mod ids;
 mod net;
-mod node;
+pub mod node;
 pub mod secret;
 pub mod server_config;
 pub mod tenant;

@@ -4,7 +4,7 @@
 use crate::error::ConfigError;
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Node {
+pub enum Node {
     Null,
     Bool(bool),
     Int(i64),
@@ -15,7 +15,7 @@ pub(crate) enum Node {
 }
 
 impl Node {
-    pub(crate) fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match self {
             Node::Null => "nothing",
             Node::Bool(_) => "true/false",
@@ -26,7 +26,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn from_yaml_str(text: &str) -> Result<Node, ConfigError> {
+    pub fn from_yaml_str(text: &str) -> Result<Node, ConfigError> {
         let value: serde_norway::Value =
             serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
                 format: "YAML",
@@ -84,7 +84,7 @@ impl Node {
         })
     }
 
-    pub(crate) fn from_toml_str(text: &str) -> Result<Node, ConfigError> {
+    pub fn from_toml_str(text: &str) -> Result<Node, ConfigError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
@@ -131,7 +131,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// `parent.key`, or `key` at the top level.
-pub(crate) fn join(parent: &str, key: &str) -> String {
+pub fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_owned()
     } else {
@@ -140,20 +140,20 @@ pub(crate) fn join(parent: &str, key: &str) -> String {
 }
 
 /// `parent[i]`.
-pub(crate) fn index(parent: &str, i: usize) -> String {
+pub fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
 /// A mapping whose keys were checked against the allowed list.
 #[derive(Debug)]
-pub(crate) struct Fields<'a> {
-    pub(crate) path: String,
+pub struct Fields<'a> {
+    pub path: String,
     entries: &'a [(String, Node)],
 }
 
 impl<'a> Fields<'a> {
     /// Checks that `node` is a mapping with only `allowed` keys. `Null` counts as empty.
-    pub(crate) fn new(
+    pub fn new(
         node: &'a Node,
         path: &str,
         allowed: &'static [&'static str],
@@ -187,7 +187,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The value of `key`, treating an explicit null as absent.
-    pub(crate) fn get(&self, key: &str) -> Option<&'a Node> {
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
         self.entries
             .iter()
             .find(|(k, _)| k == key)
@@ -195,22 +195,22 @@ impl<'a> Fields<'a> {
             .filter(|v| !matches!(v, Node::Null))
     }
 
-    pub(crate) fn at(&self, key: &str) -> String {
+    pub fn at(&self, key: &str) -> String {
         join(&self.path, key)
     }
 
-    pub(crate) fn require(&self, key: &'static str) -> Result<&'a Node, ConfigError> {
+    pub fn require(&self, key: &'static str) -> Result<&'a Node, ConfigError> {
         self.get(key).ok_or_else(|| ConfigError::MissingKey {
             path: self.path.clone(),
             key,
         })
     }
 
-    pub(crate) fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+    pub fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
         self.get(key).map(|n| as_str(n, &self.at(key))).transpose()
     }
 
-    pub(crate) fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key) {
             None => Ok(default),
             Some(Node::Bool(b)) => Ok(*b),
@@ -223,7 +223,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A whole number in `min..=max`.
-    pub(crate) fn uint(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+    pub fn uint(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
         let Some(node) = self.get(key) else {
             return Ok(None);
         };
@@ -243,7 +243,32 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub(crate) fn list(&self, key: &str) -> Result<&'a [Node], ConfigError> {
+    /// A string that must be quoted even when it looks like a number (`username:
+    /// "74952345678"`): YAML would drop a leading zero of an unquoted one.
+    pub fn quoted(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.get(key) {
+            Some(Node::Int(i)) => Err(ConfigError::invalid(
+                self.at(key),
+                format!("write it as a quoted string (\"{i}\"), so leading zeros are kept"),
+            )),
+            _ => self.string(key),
+        }
+    }
+
+    /// A whole number in `min..=max` that fits a `u32`.
+    pub fn uint32(&self, key: &str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
+        Ok(self
+            .uint(key, u64::from(min), u64::from(max))?
+            .map(|v| u32::try_from(v).expect("range-checked against a u32 maximum")))
+    }
+
+    /// A list of strings (absent: empty).
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let path = self.at(key);
+        string_list(self.list(key)?, &path)
+    }
+
+    pub fn list(&self, key: &str) -> Result<&'a [Node], ConfigError> {
         match self.get(key) {
             None => Ok(&[]),
             Some(n) => as_list(n, &self.at(key)),
@@ -251,7 +276,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-pub(crate) fn as_str<'a>(node: &'a Node, path: &str) -> Result<&'a str, ConfigError> {
+pub fn as_str<'a>(node: &'a Node, path: &str) -> Result<&'a str, ConfigError> {
     match node {
         Node::Str(s) => Ok(s),
         other => Err(ConfigError::WrongType {
@@ -262,7 +287,7 @@ pub(crate) fn as_str<'a>(node: &'a Node, path: &str) -> Result<&'a str, ConfigEr
     }
 }
 
-pub(crate) fn as_list<'a>(node: &'a Node, path: &str) -> Result<&'a [Node], ConfigError> {
+pub fn as_list<'a>(node: &'a Node, path: &str) -> Result<&'a [Node], ConfigError> {
     match node {
         Node::List(items) => Ok(items),
         other => Err(ConfigError::WrongType {
@@ -274,7 +299,7 @@ pub(crate) fn as_list<'a>(node: &'a Node, path: &str) -> Result<&'a [Node], Conf
 }
 
 /// Reads a list of strings.
-pub(crate) fn string_list(items: &[Node], path: &str) -> Result<Vec<String>, ConfigError> {
+pub fn string_list(items: &[Node], path: &str) -> Result<Vec<String>, ConfigError> {
     items
         .iter()
         .enumerate()

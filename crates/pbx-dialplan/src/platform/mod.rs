@@ -502,7 +502,7 @@ fn digit_prefix(f: &Fields<'_>, key: &str) -> Result<String, ConfigError> {
 }
 
 fn port_of(f: &Fields<'_>, key: &str) -> Result<Option<u16>, ConfigError> {
-    Ok(f.uint(key, 1, 65535)?
+    Ok(f.uint32(key, 1, 65535)?
         .map(|p| u16::try_from(p).expect("range-checked against 65535")))
 }
 
@@ -583,7 +583,9 @@ fn parse_trunk(node: &Node, path: &str) -> Result<Trunk, ConfigError> {
         }
         t.codecs = codecs;
     }
-    t.call_limit = f.uint("call_limit", 1, 1_000_000)?.unwrap_or(t.call_limit);
+    t.call_limit = f
+        .uint32("call_limit", 1, 1_000_000)?
+        .unwrap_or(t.call_limit);
     t.qualify = f.bool_or("qualify", t.qualify)?;
     t.register = f.bool_or("register", t.register)?;
     t.reg_user = sip_user(&f, "reg_user")?;
@@ -592,7 +594,9 @@ fn parse_trunk(node: &Node, path: &str) -> Result<Trunk, ConfigError> {
     t.reg_secret = secret_of(&f, "reg_secret")?;
     t.reg_host = host_of(&f, "reg_host")?;
     t.reg_port = port_of(&f, "reg_port")?;
-    t.reg_expires = f.uint("reg_expires", 60, 86_400)?.unwrap_or(t.reg_expires);
+    t.reg_expires = f
+        .uint32("reg_expires", 60, 86_400)?
+        .unwrap_or(t.reg_expires);
     if let Some(d) = f.string("did_from")? {
         t.did_from = match d {
             "ruri" => DidFrom::Ruri,
@@ -607,9 +611,9 @@ fn parse_trunk(node: &Node, path: &str) -> Result<Trunk, ConfigError> {
         };
     }
     t.extension = sip_user(&f, "extension")?;
-    t.priority = f.uint("priority", 0, 1000)?.unwrap_or(t.priority);
+    t.priority = f.uint32("priority", 0, 1000)?.unwrap_or(t.priority);
     t.failover_timeout = f
-        .uint("failover_timeout", 1, 300)?
+        .uint32("failover_timeout", 1, 300)?
         .unwrap_or(t.failover_timeout);
     if let Some(node) = f.get("prefixes") {
         let p = Fields::new(node, &f.at("prefixes"), PREFIX_KEYS)?;
@@ -619,7 +623,7 @@ fn parse_trunk(node: &Node, path: &str) -> Result<Trunk, ConfigError> {
             emergency: digit_prefix(&p, "emergency")?,
         };
     }
-    t.strip_regional = f.uint("strip_regional", 0, 15)?.unwrap_or(0);
+    t.strip_regional = f.uint32("strip_regional", 0, 15)?.unwrap_or(0);
 
     // Rules between fields of one trunk.
     if t.tenant.is_none() && t.sources.is_none() {
@@ -662,7 +666,7 @@ fn parse_direction(node: &Node, path: &str) -> Result<Direction, ConfigError> {
                 .map_err(|e| invalid(f.at("pattern"), format!("\"{p}\" is not a pattern: {e}")))
         })
         .transpose()?;
-    let strip = f.uint("strip", 0, 20)?;
+    let strip = f.uint32("strip", 0, 20)?;
     if class == Class::Other && pattern.is_none() {
         return Err(invalid(
             path,
