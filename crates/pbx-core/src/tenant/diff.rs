@@ -51,9 +51,9 @@ impl fmt::Display for DiffLine {
     }
 }
 
-/// A field value as the diff sees it.
-#[derive(PartialEq)]
-enum Val<'a> {
+/// A field value as the diff sees it: shown, or a secret (compared, never shown).
+#[derive(Debug, PartialEq)]
+pub enum Val<'a> {
     Shown(String),
     Hidden(Option<&'a str>),
 }
@@ -249,8 +249,9 @@ fn settings(c: &TenantConfig) -> Vec<(&'static str, Val<'_>)> {
     ]
 }
 
-/// `name "A" → "B"` / `secret changed` for each differing field.
-fn changes(old: &[(&'static str, Val<'_>)], new: &[(&'static str, Val<'_>)]) -> Vec<String> {
+/// `name "A" → "B"` / `secret changed` for each differing field (the platform file's
+/// diff uses it too).
+pub fn changes(old: &[(&'static str, Val<'_>)], new: &[(&'static str, Val<'_>)]) -> Vec<String> {
     old.iter()
         .zip(new)
         .filter(|((_, a), (_, b))| a != b)

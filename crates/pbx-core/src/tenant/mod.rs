@@ -69,7 +69,7 @@
 //! ```
 
 mod destination;
-mod diff;
+pub mod diff;
 mod export;
 mod index;
 mod prompt;

@@ -5,15 +5,9 @@
 use std::fmt::Display;
 
 use pbx_core::DiffLine;
+use pbx_core::tenant::diff::{Val, changes};
 
 use super::{Direction, Number, PlatformConfig, Trunk};
-
-/// A field as the diff sees it: shown, or a secret (compared, never shown).
-#[derive(PartialEq)]
-enum Val<'a> {
-    Shown(String),
-    Hidden(Option<&'a str>),
-}
 
 fn opt<T: Display>(v: &Option<T>) -> String {
     v.as_ref()
@@ -80,20 +74,6 @@ fn trunk_fields(t: &Trunk) -> Vec<(&'static str, Val<'_>)> {
 
 fn number_fields(n: &Number) -> Vec<(&'static str, Val<'_>)> {
     vec![("tenant", s(&n.tenant)), ("trunk", s(&n.trunk))]
-}
-
-/// `name "A" → "B"` / `secret changed` for each differing field.
-fn changes(old: &[(&'static str, Val<'_>)], new: &[(&'static str, Val<'_>)]) -> Vec<String> {
-    old.iter()
-        .zip(new)
-        .filter(|((_, a), (_, b))| a != b)
-        .map(|((name, a), (_, b))| match (a, b) {
-            (Val::Shown(a), Val::Shown(b)) => format!("{name} {a} → {b}"),
-            (_, Val::Hidden(None)) => format!("{name} removed"),
-            (Val::Hidden(None), _) => format!("{name} set"),
-            _ => format!("{name} changed"),
-        })
-        .collect()
 }
 
 fn direction_key(d: &Direction) -> String {
