@@ -129,6 +129,11 @@ def test_over_the_fraud_cap_the_next_outside_call_is_refused(vpbx, reaper, tmp_p
     out.wait_event("CALL_INCOMING", 10)
     out.answer()
     a.wait_established(10)
+    # Calls in progress per tenant and per trunk (seed 003's `inuse`).
+    calls = vpbx.cli("calls", OFFICE).stdout
+    assert "through trunks: carrier 1" in calls, calls
+    trunks = vpbx.cli("trunks", "--json").stdout
+    assert '"calls": 1' in trunks.replace('"calls":1', '"calls": 1'), trunks
     dial(b, "9989257410726")
     b.wait_closed(10)
     assert b.final_statuses()[-1] == 403, b.final_statuses()

@@ -187,6 +187,9 @@ pub struct CallInfo {
     pub start_ms: u64,
     pub answer_ms: Option<u64>,
     pub legs: Vec<LegInfo>,
+    /// The provider trunk of an outside or inbound call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trunk: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -1351,6 +1354,12 @@ impl Shard {
                             state: l.state,
                         })
                         .collect(),
+                    trunk: s
+                        .external
+                        .as_deref()
+                        .and_then(crate::external::ExternalRun::trunk)
+                        .map(str::to_owned)
+                        .or_else(|| s.inbound_trunk.clone()),
                 }
             })
             .collect()

@@ -347,6 +347,11 @@ impl ExternalRun {
     pub(crate) fn is_emergency(&self) -> bool {
         self.emergency
     }
+
+    /// The trunk the call is on now.
+    pub(crate) fn trunk(&self) -> Option<&str> {
+        self.trunk.as_deref()
+    }
 }
 
 impl Shard {

@@ -105,6 +105,8 @@ struct CallInfo {
     answer_ms: Option<i64>,
     #[serde(default)]
     legs: Vec<LegInfo>,
+    #[serde(default)]
+    trunk: Option<String>,
 }
 
 /// One outbound leg of a call in progress.
@@ -166,6 +168,9 @@ fn calls_table(calls: &[CallInfo], now_ms: i64) -> String {
             talk,
             c.call_id
         );
+        if let Some(t) = &c.trunk {
+            let _ = writeln!(out, "  trunk {t}");
+        }
         for l in &c.legs {
             let _ = writeln!(
                 out,
@@ -176,7 +181,22 @@ fn calls_table(calls: &[CallInfo], now_ms: i64) -> String {
             );
         }
     }
-    let _ = writeln!(out, "{} call(s) in progress", calls.len());
+    // Seed 003's `inuse`: calls in progress of the tenant, and per trunk.
+    let mut per_trunk: std::collections::BTreeMap<&str, usize> = Default::default();
+    for t in calls.iter().filter_map(|c| c.trunk.as_deref()) {
+        *per_trunk.entry(t).or_default() += 1;
+    }
+    let trunks: Vec<String> = per_trunk.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    if trunks.is_empty() {
+        let _ = writeln!(out, "{} call(s) in progress", calls.len());
+    } else {
+        let _ = writeln!(
+            out,
+            "{} call(s) in progress; through trunks: {}",
+            calls.len(),
+            trunks.join(", ")
+        );
+    }
     out
 }
 
