@@ -9,8 +9,9 @@
 //!    carry the shard); a response to a branch we did not make is dropped.
 //! 2. A request with a To tag → the shard named in the tag (our tags carry
 //!    the shard); its transaction or dialog is looked up there.
-//! 3. A request from a trunk → that trunk (trunks arrive with the routing
-//!    issue; [`trunk_of`] is the hook and finds none yet).
+//! 3. A request from a trunk (its registered contact token, a shared trunk's
+//!    `sources`, a dedicated trunk's host and port) → the tenant owning the
+//!    number it is for ([`from_trunk`]).
 //! 4. The Request-URI host (for REGISTER, the To host) → the tenant with
 //!    that domain.
 //! 5. A Request-URI naming one of our own addresses → the own-IP policy:
