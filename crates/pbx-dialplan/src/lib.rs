@@ -147,6 +147,58 @@ impl fmt::Display for Class {
     }
 }
 
+/// The tenant's country for dialing formats and emergency numbers: its `country`, else
+/// the country of its outbound number.
+pub fn tenant_country(cfg: &pbx_core::TenantConfig) -> Option<String> {
+    if let Some(c) = &cfg.country {
+        return Some(c.clone());
+    }
+    let number = cfg.outbound.as_ref()?.number.as_deref()?;
+    country_of(number).map(|o| o.country.to_owned())
+}
+
+/// A dialled string that leaves the tenant (see [`outside_dial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutsideDial<'a> {
+    /// What goes to [`decide`]: the digits after the outbound prefix, or the emergency
+    /// number as dialled.
+    pub digits: &'a str,
+    /// One of the country's emergency numbers.
+    pub emergency: bool,
+    /// The outbound prefix that was dialled first, if any.
+    pub prefix: Option<&'a str>,
+}
+
+/// Whether a user's dialled string (not an extension or service code) is an outside
+/// call: an emergency number of the tenant's country, with or without the outbound
+/// prefix (checked first, so a prefix that starts an emergency number cannot hide it),
+/// or the prefix followed by something. The server and `vpbx route` both ask this.
+pub fn outside_dial<'a>(
+    cfg: &'a pbx_core::TenantConfig,
+    dialed: &'a str,
+) -> Option<OutsideDial<'a>> {
+    let country = tenant_country(cfg);
+    let emergency = |d: &str| {
+        country
+            .as_deref()
+            .is_some_and(|c| is_emergency_number(c, d))
+    };
+    if emergency(dialed) {
+        return Some(OutsideDial {
+            digits: dialed,
+            emergency: true,
+            prefix: None,
+        });
+    }
+    let prefix = cfg.outbound.as_ref()?.prefix.as_deref()?;
+    let rest = dialed.strip_prefix(prefix).filter(|r| !r.is_empty())?;
+    Some(OutsideDial {
+        digits: rest,
+        emergency: emergency(rest),
+        prefix: Some(prefix),
+    })
+}
+
 /// A user's `outbound:` classes as [`Class`]es (`None`: every class the number allows).
 /// The tenant file's validation already refused unknown names.
 pub fn user_classes(user: &pbx_core::User) -> Option<Vec<Class>> {

@@ -79,7 +79,6 @@ use pbx_core::tenant::{Group, GroupStrategy, Ivr, TenantConfig, User, is_valid_e
 use pbx_core::{Destination, Ext};
 
 use crate::decide::{CallerOutbound, Decision, TenantOutbound, decide};
-use crate::numbering::{country_of, is_emergency_number};
 use crate::platform::Platform;
 
 /// Failovers from one ringing target to a `user:` before the caller gets the status:
@@ -553,31 +552,17 @@ impl<'a> Sim<'a> {
         if let Some(d) = t.internal_number(digits) {
             return Flow::Serve(d);
         }
-        let prefix = t.outbound.as_ref().and_then(|o| o.prefix.as_deref());
-        if let Some(rest) = prefix.and_then(|p| digits.strip_prefix(p))
-            && !rest.is_empty()
-        {
-            let p = prefix.unwrap_or_default();
-            let text = format!("outside number {rest} (after the outbound prefix {p})");
-            return self.external(rest, text);
-        }
-        if self
-            .country()
-            .is_some_and(|c| is_emergency_number(&c, digits))
-        {
-            let text = format!("emergency number {digits}");
-            return self.external(digits, text);
+        if let Some(out) = crate::outside_dial(t, digits) {
+            let text = match out.prefix {
+                Some(p) => format!(
+                    "outside number {} (after the outbound prefix {p})",
+                    out.digits
+                ),
+                None => format!("emergency number {}", out.digits),
+            };
+            return self.external(out.digits, text);
         }
         self.end(EndReason::NotFound, Some(404))
-    }
-
-    /// The tenant's country: its `country`, else that of its outbound number.
-    fn country(&self) -> Option<String> {
-        if let Some(c) = &self.t.country {
-            return Some(c.clone());
-        }
-        let number = self.t.outbound.as_ref()?.number.as_deref()?;
-        country_of(number).map(|o| o.country.to_owned())
     }
 
     /// An outside call: the decision, then the end of the walk.
@@ -1020,26 +1005,11 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds dropped), by the civil-from-days algorithm
-/// (H. Hinnant), so this crate needs no date library for one header line.
+/// `YYYY-MM-DDTHH:MM:SSZ` (milliseconds dropped).
 fn rfc3339_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms"),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     )
 }
 

@@ -807,11 +807,11 @@ impl Shard {
             FirstHop::App(app)
         } else if let Some(d) = tenant.config.internal_number(&dialed) {
             FirstHop::Dest(d)
-        } else if let Some((digits, _)) = caller
+        } else if let Some(out) = caller
             .as_ref()
-            .and_then(|_| crate::external::outside_digits(&tenant.config, &dialed))
+            .and_then(|_| pbx_dialplan::outside_dial(&tenant.config, &dialed))
         {
-            match self.outside_call(&tenant, &caller_ext, digits) {
+            match self.outside_call(&tenant, &caller_ext, out.digits) {
                 Ok(run) => FirstHop::External(run),
                 Err(refusal) => {
                     let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);

@@ -157,9 +157,9 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
     }
 
     // 3. Trunks: a request from a provider trunk's address.
-    if from_trunk(ctx, &req, flow) {
+    let Some(req) = from_trunk(ctx, req, flow) else {
         return;
-    }
+    };
 
     // 4./5./6.
     let Some(tenant) = tenant_of(ctx, &req) else {
@@ -204,56 +204,57 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
 
 /// Step 3: a request from a provider trunk's address. OPTIONS (the provider's keepalive)
 /// gets 200; an INVITE (and its CANCEL) goes to the shard of its Call-ID with the tenant
-/// that owns the number it is for, or gets 404 when the trunk carries no such number. Other requests
-/// and other sources go on to the domain steps. `true`: handled here.
-fn from_trunk(ctx: &Ctx, req: &Request, flow: Flow) -> bool {
+/// that owns the number it is for, or gets 404 when the trunk carries no such number.
+/// Other requests and other sources go on to the domain steps: the request comes back
+/// (`None`: handled here).
+fn from_trunk(ctx: &Ctx, req: Request, flow: Flow) -> Option<Request> {
     if !matches!(
         req.method,
         Method::Invite | Method::Options | Method::Cancel
     ) {
-        return false;
+        return Some(req);
     }
     let Some(platform) = ctx.platform() else {
-        return false;
+        return Some(req);
     };
-    let Some(found) = crate::external::trunk_of(&platform, req, flow.remote) else {
-        return false;
+    let Some(found) = crate::external::trunk_of(&platform, &req, flow.remote) else {
+        return Some(req);
     };
     let answer = |status: StatusCode| {
-        let resp = crate::shard::simple_response(req, status, &flow);
+        let resp = crate::shard::simple_response(&req, status, &flow);
         ctx.metrics.response_out(status.as_u16());
         ctx.transports.send(ctx, &flow, resp);
     };
     if req.method == Method::Options {
         answer(StatusCode::OK);
-        return true;
+        return None;
     }
     let inbound = match found {
         Ok(i) => i,
         Err(trunk) => {
             tracing::info!(%trunk, ruri = %req.uri, "inbound call for no number bound on the trunk");
             answer(StatusCode::NOT_FOUND);
-            return true;
+            return None;
         }
     };
     let number = platform.number(&inbound.number);
     let Some(tenant) = number.and_then(|n| ctx.directory().by_domain(&n.tenant)) else {
         tracing::warn!(trunk = %inbound.trunk, number = %inbound.number, "the number's tenant is not served here");
         answer(StatusCode::NOT_FOUND);
-        return true;
+        return None;
     };
     let shard = ctx.shard_for(&req.headers.call_id().unwrap_or_default());
     ctx.deliver(
         shard,
         ShardMsg::Sip(Box::new(Inbound {
-            req: req.clone(),
+            req,
             flow,
             tenant: Some(tenant),
             trunk: Some(Box::new(inbound)),
         })),
         Some(flow),
     );
-    true
+    None
 }
 
 /// Steps 4 and 5: the tenant by domain, or by the own-IP policy.

@@ -292,19 +292,6 @@ pub(crate) struct ExternalRun {
     counted: Option<(i64, Option<Box<str>>)>,
 }
 
-/// What a dialed string means for the outside: `None` when it is not an outside call at
-/// all (no outbound prefix, not an emergency number).
-pub(crate) fn outside_digits<'a>(cfg: &TenantConfig, dialed: &'a str) -> Option<(&'a str, bool)> {
-    let country = cfg.country.as_deref();
-    let emergency = |d: &str| country.is_some_and(|c| pbx_dialplan::is_emergency_number(c, d));
-    if emergency(dialed) {
-        return Some((dialed, true));
-    }
-    let prefix = cfg.outbound.as_ref()?.prefix.as_deref()?;
-    let rest = dialed.strip_prefix(prefix).filter(|r| !r.is_empty())?;
-    Some((rest, emergency(rest)))
-}
-
 /// The platform's decision for a call of `caller` (a user's extension) to `digits`.
 pub(crate) fn decide(
     platform: Option<&Platform>,

@@ -12,22 +12,25 @@ impl TenantConfig {
     /// [`TenantConfig::fill_missing_secrets_from`] keeps the stored secrets.
     /// Settings equal to their defaults are left out where that keeps the file short.
     pub fn export_yaml(&self, with_secrets: bool) -> String {
-        let mut out = String::new();
-        let body = if with_secrets {
-            serde_norway::to_string(self)
-        } else {
-            out.push_str(SECRETS_OMITTED_NOTE);
-            out.push('\n');
-            let mut redacted = self.clone();
-            for user in &mut redacted.users {
-                user.secret = None;
-                user.pin = None;
-            }
-            serde_norway::to_string(&redacted)
-        };
-        out.push_str(
-            &body.expect("the tenant model holds only strings, numbers, booleans, lists and maps"),
-        );
-        out
+        if with_secrets {
+            return yaml_document(self, None);
+        }
+        let mut redacted = self.clone();
+        for user in &mut redacted.users {
+            user.secret = None;
+            user.pin = None;
+        }
+        yaml_document(&redacted, Some(SECRETS_OMITTED_NOTE))
     }
+}
+
+/// A configuration document as YAML, after a first comment line `note` when given
+/// (tenant and platform exports).
+pub fn yaml_document(doc: &impl serde::Serialize, note: Option<&str>) -> String {
+    let mut out = note.map(|n| format!("{n}\n")).unwrap_or_default();
+    out.push_str(
+        &serde_norway::to_string(doc)
+            .expect("config models hold only strings, numbers, booleans, lists and maps"),
+    );
+    out
 }

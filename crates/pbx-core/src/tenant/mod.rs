@@ -81,7 +81,7 @@ use std::net::IpAddr;
 
 pub use destination::{DESTINATION_KINDS, Destination, is_valid_external_number, is_valid_name};
 pub use diff::DiffLine;
-pub use export::SECRETS_OMITTED_NOTE;
+pub use export::{SECRETS_OMITTED_NOTE, yaml_document};
 pub use index::UserIndex;
 pub use prompt::{
     FALLBACK_LANGUAGE, MAX_PROMPT_NAME_LEN, PromptCatalog, PromptSource, SYSTEM_SOUND_DIRS,

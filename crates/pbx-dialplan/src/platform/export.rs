@@ -1,6 +1,7 @@
 //! `vpbx platform export`: the platform as YAML that `vpbx platform apply` accepts back.
 
 use pbx_core::server_config::Codec;
+use pbx_core::tenant::yaml_document;
 
 use super::PlatformConfig;
 
@@ -43,23 +44,14 @@ impl PlatformConfig {
     /// The platform as YAML. With `with_secrets = false` every `secret` and `reg_secret`
     /// is left out and the first line says so.
     pub fn export_yaml(&self, with_secrets: bool) -> String {
-        let mut out = String::new();
-        let body = if with_secrets {
-            serde_norway::to_string(self)
-        } else {
-            out.push_str(SECRETS_OMITTED_NOTE);
-            out.push('\n');
-            let mut redacted = self.clone();
-            for t in &mut redacted.trunks {
-                t.secret = None;
-                t.reg_secret = None;
-            }
-            serde_norway::to_string(&redacted)
-        };
-        out.push_str(
-            &body
-                .expect("the platform model holds only strings, numbers, booleans, lists and maps"),
-        );
-        out
+        if with_secrets {
+            return yaml_document(self, None);
+        }
+        let mut redacted = self.clone();
+        for t in &mut redacted.trunks {
+            t.secret = None;
+            t.reg_secret = None;
+        }
+        yaml_document(&redacted, Some(SECRETS_OMITTED_NOTE))
     }
 }
