@@ -133,6 +133,12 @@ pub enum Action {
     },
     /// Stop the playback in progress, if any (no `PlayDone` needed).
     StopPlay,
+    /// Play music on hold of this class (empty: the tenant's) until the next `Play`,
+    /// `StopPlay` or the end of the application; no `PlayDone` comes.
+    Moh {
+        /// The music-on-hold class.
+        class: String,
+    },
     /// Record the caller to a new file. With `beep`, play the system `beep` prompt first
     /// and start recording when it ends. End by itself after `max_ms` of recording, or
     /// after `silence_end_ms` of continuous silence; then send [`Event::RecordDone`].

@@ -6,6 +6,7 @@
 //! - [`voicemail::Deposit`], [`voicemail::Login`], [`voicemail::MailboxMenu`]: leaving a
 //!   message, opening a mailbox with the PIN, listening by phone (with MWI counts);
 //! - [`announce::Announce`]: `announce:PROMPT`, then hang up or go on;
+//! - [`queue::QueueWait`]: a caller waiting in a queue (music, position, hold time);
 //! - [`say`]: numbers, digit strings and dates as Asterisk `digits/…` prompts (en, ru, it);
 //! - [`prompts`]: the system prompt names the applications play.
 //!
@@ -52,6 +53,7 @@ mod action;
 pub mod announce;
 pub mod ivr;
 pub mod prompts;
+pub mod queue;
 pub mod say;
 pub mod voicemail;
 

@@ -16,6 +16,33 @@ pub const INVALID_OPTION: &str = "pm-invalid-option";
 /// "Goodbye" (the default end of a menu without `on_timeout`, and of voicemail).
 pub const GOODBYE: &str = "vm-goodbye";
 
+/// "You are now first in line" (queue position 1).
+pub const QUEUE_YOUARENEXT: &str = "queue-youarenext";
+/// "You are currently caller number" (followed by the position).
+pub const QUEUE_THEREARE: &str = "queue-thereare";
+/// "waiting to speak to a representative".
+pub const QUEUE_CALLSWAITING: &str = "queue-callswaiting";
+/// "The estimated hold time is currently".
+pub const QUEUE_HOLDTIME: &str = "queue-holdtime";
+/// "less than".
+pub const QUEUE_LESS_THAN: &str = "queue-less-than";
+/// "minute".
+pub const QUEUE_MINUTE: &str = "queue-minute";
+/// "minutes".
+pub const QUEUE_MINUTES: &str = "queue-minutes";
+/// "Thank you for your patience".
+pub const QUEUE_THANKYOU: &str = "queue-thankyou";
+/// "Agent logged in".
+pub const AGENT_LOGINOK: &str = "agent-loginok";
+/// "Agent logged off".
+pub const AGENT_LOGGEDOFF: &str = "agent-loggedoff";
+/// "Paused".
+pub const PAUSED: &str = "dictate/paused";
+/// "Thank you".
+pub const AUTH_THANKYOU: &str = "auth-thankyou";
+/// "That is not a valid agent" (a code from someone who is no agent of the queue).
+pub const AGENT_INCORRECT: &str = "agent-incorrect";
+
 /// "The person at extension".
 pub const VM_THEPERSON: &str = "vm-theperson";
 /// "is unavailable".
@@ -99,6 +126,19 @@ pub const VM_UNKNOWN_CALLER: &str = "vm-unknown-caller";
 /// checked separately).
 pub const COMMON: &[&str] = &[
     BEEP,
+    QUEUE_YOUARENEXT,
+    QUEUE_THEREARE,
+    QUEUE_CALLSWAITING,
+    QUEUE_HOLDTIME,
+    QUEUE_LESS_THAN,
+    QUEUE_MINUTE,
+    QUEUE_MINUTES,
+    QUEUE_THANKYOU,
+    AGENT_LOGINOK,
+    AGENT_LOGGEDOFF,
+    PAUSED,
+    AUTH_THANKYOU,
+    AGENT_INCORRECT,
     INVALID_OPTION,
     GOODBYE,
     VM_THEPERSON,

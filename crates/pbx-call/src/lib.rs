@@ -37,6 +37,7 @@ mod call;
 mod env;
 pub mod group;
 mod outcome;
+pub mod queue;
 
 pub use call::{
     Call, CallParams, CallState, Fork, ForkTarget, Handover, Inbound, LegSummary, RingTarget,

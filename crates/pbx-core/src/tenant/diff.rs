@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{
-    Announce, Destination, DigestAlgorithm, Group, Ivr, NumberRoute, Outbound, Schedule,
+    Announce, Destination, DigestAlgorithm, Group, Ivr, NumberRoute, Outbound, Queue, Schedule,
     TenantConfig, TimeRange, User,
 };
 use crate::net::NetworkList;
@@ -146,6 +146,30 @@ fn group_fields(g: &Group) -> Vec<(&'static str, Val<'_>)> {
         ("members", Val::Shown(list(&g.members))),
         ("ring_timeout", s(g.ring_timeout)),
         ("on_timeout", Val::Shown(opt(&g.on_timeout))),
+    ]
+}
+
+fn queue_fields(x: &Queue) -> Vec<(&'static str, Val<'_>)> {
+    vec![
+        ("name", Val::Shown(q(&x.name))),
+        ("strategy", s(x.strategy)),
+        ("members", Val::Shown(list(&x.members))),
+        ("agents", Val::Shown(list(&x.agents))),
+        ("member_timeout", s(x.member_timeout)),
+        ("retry", s(x.retry)),
+        ("wrapup", s(x.wrapup)),
+        ("max_wait", s(x.max_wait)),
+        ("on_timeout", Val::Shown(opt(&x.on_timeout))),
+        ("max_len", s(x.max_len)),
+        ("on_full", Val::Shown(opt(&x.on_full))),
+        ("join_empty", s(x.join_empty)),
+        ("leave_empty", s(x.leave_empty)),
+        ("on_empty", Val::Shown(opt(&x.on_empty))),
+        ("announce_frequency", s(x.announce_frequency)),
+        ("announce_position", s(x.announce_position)),
+        ("announce_holdtime", s(x.announce_holdtime)),
+        ("moh", Val::Shown(opt(&x.moh))),
+        ("service_level", s(x.service_level)),
     ]
 }
 
@@ -330,6 +354,15 @@ impl TenantConfig {
             |g| g.ext.to_string(),
             |g| Some(g.name.clone()),
             group_fields,
+        );
+        diff_list(
+            &mut out,
+            "queue",
+            &old.queues,
+            &new.queues,
+            |x| x.ext.to_string(),
+            |x| Some(x.name.clone()),
+            queue_fields,
         );
         diff_list(
             &mut out,

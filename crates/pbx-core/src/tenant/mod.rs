@@ -73,6 +73,7 @@ pub mod diff;
 mod export;
 mod index;
 mod prompt;
+mod queue;
 mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
@@ -87,6 +88,7 @@ pub use prompt::{
     FALLBACK_LANGUAGE, MAX_PROMPT_NAME_LEN, PromptCatalog, PromptSource, SYSTEM_SOUND_DIRS,
     SYSTEM_SOUNDS_ROOT, is_valid_prompt_name, resolve_prompt, system_sound_dir,
 };
+pub use queue::Queue;
 pub use schedule::{DateSpec, Schedule, SpecialHours, TimeRange, Weekdays, WeeklyRule};
 
 use crate::country::is_country_code;
@@ -114,6 +116,9 @@ pub struct TenantConfig {
     /// `groups`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+    /// `queues`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<Queue>,
     /// `ivrs`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ivrs: Vec<Ivr>,
@@ -156,20 +161,51 @@ fn is_default_moh(class: &str) -> bool {
 pub struct ServiceCodes {
     /// Listen to one's voicemail (PIN asked). Default `*97`.
     pub voicemail: String,
+    /// A queue agent logs in: alone, to every queue that lists them in `agents`;
+    /// followed by a queue's extension, to that queue. Default `*45`.
+    pub agent_login: String,
+    /// A queue agent logs out (alone: of every queue; + a queue's extension: of it).
+    /// Default `*46`.
+    pub agent_logout: String,
+    /// A queue member pauses (takes no queue calls) in every queue, or in one. Default `*47`.
+    pub agent_pause: String,
+    /// A queue member takes calls again. Default `*48`.
+    pub agent_unpause: String,
 }
 
 impl Default for ServiceCodes {
     fn default() -> Self {
         ServiceCodes {
             voicemail: "*97".to_owned(),
+            agent_login: "*45".to_owned(),
+            agent_logout: "*46".to_owned(),
+            agent_pause: "*47".to_owned(),
+            agent_unpause: "*48".to_owned(),
         }
     }
 }
 
 impl ServiceCodes {
     /// `(key, code)` for every service code, in the order of the file's keys.
-    pub fn all(&self) -> [(&'static str, &str); 1] {
-        [("voicemail", &self.voicemail)]
+    pub fn all(&self) -> [(&'static str, &str); 5] {
+        [
+            ("voicemail", &self.voicemail),
+            ("agent_login", &self.agent_login),
+            ("agent_logout", &self.agent_logout),
+            ("agent_pause", &self.agent_pause),
+            ("agent_unpause", &self.agent_unpause),
+        ]
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut String> {
+        Some(match key {
+            "voicemail" => &mut self.voicemail,
+            "agent_login" => &mut self.agent_login,
+            "agent_logout" => &mut self.agent_logout,
+            "agent_pause" => &mut self.agent_pause,
+            "agent_unpause" => &mut self.agent_unpause,
+            _ => return None,
+        })
     }
 }
 
@@ -653,6 +689,7 @@ pub const TOP_KEYS: &[&str] = &[
     "limits",
     "users",
     "groups",
+    "queues",
     "ivrs",
     "schedules",
     "announces",
@@ -738,18 +775,29 @@ const IVR_KEYS: &[&str] = &[
 ];
 const NUMBER_KEYS: &[&str] = &["number", "route"];
 const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
-const SERVICE_CODE_KEYS: &[&str] = &["voicemail"];
+const SERVICE_CODE_KEYS: &[&str] = &[
+    "voicemail",
+    "agent_login",
+    "agent_logout",
+    "agent_pause",
+    "agent_unpause",
+];
 const OUTBOUND_KEYS: &[&str] = &["prefix", "number"];
 
 /// The shortest accepted SIP secret.
 pub const MIN_SECRET_LEN: usize = 8;
 
-fn u32_of(f: &Fields<'_>, key: &str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
+pub(crate) fn u32_of(
+    f: &Fields<'_>,
+    key: &str,
+    min: u32,
+    max: u32,
+) -> Result<Option<u32>, ConfigError> {
     Ok(f.uint(key, u64::from(min), u64::from(max))?
         .map(|v| u32::try_from(v).expect("range-checked against a u32 maximum")))
 }
 
-fn ext_of(node: &Node, path: &str) -> Result<Ext, ConfigError> {
+pub(crate) fn ext_of(node: &Node, path: &str) -> Result<Ext, ConfigError> {
     match node {
         Node::Str(s) => Ext::parse(s).ok_or_else(|| {
             ConfigError::invalid(
@@ -769,7 +817,10 @@ fn ext_of(node: &Node, path: &str) -> Result<Ext, ConfigError> {
     }
 }
 
-fn destination_of(f: &Fields<'_>, key: &str) -> Result<Option<Destination>, ConfigError> {
+pub(crate) fn destination_of(
+    f: &Fields<'_>,
+    key: &str,
+) -> Result<Option<Destination>, ConfigError> {
     f.string(key)?
         .map(|s| Destination::parse(s).map_err(|m| ConfigError::invalid(f.at(key), m)))
         .transpose()
@@ -817,7 +868,7 @@ fn is_valid_service_code(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'#'))
 }
 
-fn display_name(f: &Fields<'_>, key: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn display_name(f: &Fields<'_>, key: &'static str) -> Result<String, ConfigError> {
     let name = as_str(f.require(key)?, &f.at(key))?;
     if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ConfigError::invalid(
@@ -914,6 +965,7 @@ impl TenantConfig {
             limits: TenantLimits::default(),
             users: Vec::new(),
             groups: Vec::new(),
+            queues: Vec::new(),
             ivrs: Vec::new(),
             numbers: Vec::new(),
             phonebook: Vec::new(),
@@ -993,6 +1045,10 @@ impl TenantConfig {
         }
         for (i, node) in top.list("groups")?.iter().enumerate() {
             cfg.groups.push(parse_group(node, &index("groups", i))?);
+        }
+        for (i, node) in top.list("queues")?.iter().enumerate() {
+            cfg.queues
+                .push(queue::parse_queue(node, &index("queues", i))?);
         }
         for (i, node) in top.list("ivrs")?.iter().enumerate() {
             cfg.ivrs.push(parse_ivr(node, &index("ivrs", i))?);
@@ -1082,14 +1138,19 @@ impl TenantConfig {
             "service_codes",
             SERVICE_CODE_KEYS,
         )?;
-        if let Some(code) = codes.string("voicemail")? {
+        for key in SERVICE_CODE_KEYS {
+            let Some(code) = codes.string(key)? else {
+                continue;
+            };
             if !is_valid_service_code(code) {
                 return Err(ConfigError::invalid(
-                    "service_codes.voicemail",
+                    codes.at(key),
                     format!("\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. *97)"),
                 ));
             }
-            code.clone_into(&mut cfg.service_codes.voicemail);
+            if let Some(slot) = cfg.service_codes.slot(key) {
+                code.clone_into(slot);
+            }
         }
 
         cfg.check_cross_references()?;
@@ -1110,6 +1171,9 @@ impl TenantConfig {
         }
         for (i, g) in self.groups.iter().enumerate() {
             dialable.push((&g.ext, index("groups", i)));
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            dialable.push((&q.ext, index("queues", i)));
         }
         for (i, ivr) in self.ivrs.iter().enumerate() {
             if let Some(e) = &ivr.ext {
@@ -1177,6 +1241,20 @@ impl TenantConfig {
                 ));
             }
         }
+        let codes = self.service_codes.all();
+        for (i, (key, code)) in codes.iter().enumerate() {
+            if let Some((other, c)) = codes[..i]
+                .iter()
+                .find(|(_, c)| c.starts_with(code) || code.starts_with(c))
+            {
+                return Err(ConfigError::invalid(
+                    join("service_codes", key),
+                    format!(
+                        "\"{code}\" collides with service_codes.{other} \"{c}\" (one is the start of the other, so dialing is ambiguous)"
+                    ),
+                ));
+            }
+        }
         for (i, g) in self.groups.iter().enumerate() {
             let path = index("groups", i);
             for (j, m) in g.members.iter().enumerate() {
@@ -1189,6 +1267,19 @@ impl TenantConfig {
                 }
                 if g.members[..j].contains(m) {
                     return Err(ConfigError::invalid(at, format!("\"{m}\" is listed twice")));
+                }
+            }
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            let path = index("queues", i);
+            for (key, list) in [("members", &q.members), ("agents", &q.agents)] {
+                for (j, m) in list.iter().enumerate() {
+                    if self.user(m.as_str()).is_none() {
+                        return Err(ConfigError::invalid(
+                            index(&join(&path, key), j),
+                            format!("\"{m}\" is not a user of this tenant"),
+                        ));
+                    }
                 }
             }
         }
@@ -1239,11 +1330,17 @@ impl TenantConfig {
                         format!("{d}: user {e} does not exist in this tenant"),
                     ));
                 }
-                Destination::Queue(_) | Destination::Conference(_) => {
+                Destination::Queue(e) if self.queue(e.as_str()).is_none() => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("queue:{e} does not exist in this tenant"),
+                    ));
+                }
+                Destination::Conference(_) => {
                     return Err(ConfigError::invalid(
                         path,
                         format!(
-                            "{d} does not exist in this tenant (this version has no queues or conferences yet)"
+                            "{d} does not exist in this tenant (this version has no conferences yet)"
                         ),
                     ));
                 }
@@ -1266,12 +1363,17 @@ impl TenantConfig {
             .iter()
             .enumerate()
             .map(|(i, g)| (g.ext.as_str(), index("groups", i)));
+        let queues = self
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.ext.as_str(), index("queues", i)));
         let ivrs = self
             .ivrs
             .iter()
             .enumerate()
             .filter_map(|(i, v)| Some((v.ext.as_ref()?.as_str(), index("ivrs", i))));
-        users.chain(groups).chain(ivrs).collect()
+        users.chain(groups).chain(queues).chain(ivrs).collect()
     }
 
     /// The phonebook name of an outside caller whose number `from` came as the provider
@@ -1282,6 +1384,11 @@ impl TenantConfig {
             .iter()
             .find(|e| e.number.strip_prefix('+') == Some(digits))
             .map(|e| e.name.as_str())
+    }
+
+    /// The queue with extension `ext`.
+    pub fn queue(&self, ext: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.ext.as_str() == ext)
     }
 
     /// The group with extension `ext`.
@@ -1401,6 +1508,11 @@ impl TenantConfig {
                 out.push((join(&index("groups", i), "on_timeout"), d));
             }
         }
+        for (i, q) in self.queues.iter().enumerate() {
+            for (k, d) in q.destinations() {
+                out.push((join(&index("queues", i), k), d));
+            }
+        }
         for (i, ivr) in self.ivrs.iter().enumerate() {
             let p = index("ivrs", i);
             for (digit, d) in &ivr.options {
@@ -1453,6 +1565,9 @@ impl TenantConfig {
         }
         if let Some(g) = self.groups.iter().find(|g| g.ext.as_str() == digits) {
             return Some(Destination::Group(g.ext.clone()));
+        }
+        if let Some(q) = self.queue(digits) {
+            return Some(Destination::Queue(q.ext.clone()));
         }
         self.ivrs
             .iter()
@@ -1768,9 +1883,9 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
     })
 }
 
-fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
-    let f = Fields::new(node, path, GROUP_KEYS)?;
-    let strategy = match f.string("strategy")? {
+/// `strategy:` of a group or queue.
+pub(crate) fn parse_strategy(f: &Fields<'_>) -> Result<GroupStrategy, ConfigError> {
+    Ok(match f.string("strategy")? {
         None | Some("ringall") => GroupStrategy::Ringall,
         Some("hunt" | "linear") => GroupStrategy::Hunt,
         Some("rrmemory" | "roundrobin") => GroupStrategy::Rrmemory,
@@ -1783,7 +1898,12 @@ fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
                 format!("\"{other}\" is not one of: {}", GroupStrategy::NAMES),
             ));
         }
-    };
+    })
+}
+
+fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
+    let f = Fields::new(node, path, GROUP_KEYS)?;
+    let strategy = parse_strategy(&f)?;
     let mp = f.at("members");
     let members = f
         .list("members")?
