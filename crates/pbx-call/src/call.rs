@@ -14,6 +14,7 @@ use crate::env::{CallTimer, Effect, Env, LocalSip, MediaLeg, MediaSetup};
 use crate::outcome::{CallRecord, HangupBy, Outcome};
 
 mod app;
+mod queue;
 use app::AppRun;
 
 /// Methods a leg may send us in a dialog.
@@ -440,6 +441,10 @@ pub struct Call {
     /// The walk left a user who was busy (`on_busy`): a voicemail reached
     /// from there plays the busy greeting.
     busy_failover: bool,
+    /// Waiting in a queue: the application on the caller's leg plays on while agents
+    /// ring ([`Call::queue_ring`]); an attempt nobody answers comes back as
+    /// [`Effect::QueueMissed`].
+    in_queue: bool,
 }
 
 impl Call {
@@ -491,6 +496,7 @@ impl Call {
             a_tone: false,
             a_codecs: None,
             busy_failover: false,
+            in_queue: false,
             app_wait_ack: false,
         };
         let h = &call.inbound.invite.headers;
@@ -915,6 +921,15 @@ impl Call {
     /// Ringing ended without an answer: failover or the status.
     fn unanswered(&mut self, outcome: Outcome, env: &mut Env<'_>) {
         self.cancel_forks(None, env);
+        if self.in_queue && self.state == CallState::Ringing {
+            // A queue attempt: the caller goes on waiting (the application never
+            // stopped) and the queue chooses the next agents.
+            self.state = CallState::App;
+            env.effect(Effect::QueueMissed {
+                busy: outcome == Outcome::Busy,
+            });
+            return;
+        }
         if self.state == CallState::Answered && self.xfer.is_some() {
             return self.transfer_failed(outcome.status(), env);
         }
@@ -1237,6 +1252,10 @@ impl Call {
         }
         if self.xfer.is_some() {
             return self.transfer_done(i, env);
+        }
+        if std::mem::take(&mut self.in_queue) {
+            // The agent answered: the caller stops waiting (music and announcements).
+            self.app_gone(env);
         }
         let was_up = self.caller_up();
         if let (Some(a), Some(b)) = (self.a.media, self.forks[i].leg.media) {

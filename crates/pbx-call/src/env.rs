@@ -174,6 +174,9 @@ pub enum Effect {
     /// follow the group's `on_timeout` ([`Call::unreachable`](crate::Call::unreachable)).
     /// `busy`: every member of the stage said busy.
     Hunt { hop: u32, busy: bool },
+    /// A queue's attempt ended with no agent answering ([`Call::queue_ring`](crate::Call::queue_ring));
+    /// the caller still waits. `busy`: every agent rung said busy.
+    QueueMissed { busy: bool },
     /// A transfer to `ext`: look up their contacts and state like for
     /// [`Effect::Route`] (the user rung so far stays in the call).
     Transfer { ext: String },

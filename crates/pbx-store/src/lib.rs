@@ -40,6 +40,7 @@ mod bindings;
 mod cdr;
 mod error;
 mod platform;
+mod queues;
 mod store;
 mod tenants;
 mod write_behind;
@@ -49,6 +50,7 @@ pub use bindings::{Binding, BindingKey};
 pub use cdr::{Cdr, CdrTransfer, Disposition, HangupBy, TransferKind};
 pub use error::StoreError;
 pub use platform::PlatformDoc;
+pub use queues::{QueueAgentRow, QueueLogEntry, QueueStats, queue_stats};
 pub use store::{Backend, Store};
 pub use tenants::{AuditEntry, TenantChanges, TenantConfig, TenantId, TenantRow};
 pub use write_behind::{

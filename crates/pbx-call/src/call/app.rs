@@ -345,6 +345,16 @@ impl Call {
                     queue.push_back(Event::PlayDone(id));
                 }
             }
+            Action::Moh { class } => {
+                if !draining && let Some(m) = leg {
+                    let class = if class.is_empty() {
+                        self.moh_class.clone()
+                    } else {
+                        class
+                    };
+                    env.media.app_moh(m, &class);
+                }
+            }
             Action::StopPlay => {
                 if let Some(m) = leg {
                     env.media.app_stop(m);
