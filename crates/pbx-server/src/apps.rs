@@ -279,6 +279,7 @@ impl Shard {
                 return self.lookup_user(id, &tenant, &ext, hop);
             }
             Destination::Group(ext) => return self.start_group(id, &tenant, ext, hop),
+            Destination::Queue(ext) => return self.start_queue(id, &tenant, ext, hop),
             Destination::Ivr(name) => menu(&cfg, name),
             Destination::Announce(name) => Some(announce(&cfg, name)),
             Destination::Voicemail(ext) | Destination::Message(ext) => {
@@ -571,7 +572,7 @@ impl Shard {
     }
 }
 
-fn lang_of(cfg: &TenantConfig) -> Lang {
+pub(crate) fn lang_of(cfg: &TenantConfig) -> Lang {
     Lang::from_code(&cfg.language).unwrap_or(Lang::En)
 }
 

@@ -174,6 +174,15 @@ pub(crate) struct Slot {
     pub(crate) external: Option<Box<crate::external::ExternalRun>>,
     /// The provider trunk an inbound call came through (for its record).
     inbound_trunk: Option<String>,
+    /// The queue the call waits in (or was answered from): its end goes to the queue log.
+    pub(crate) queue: Option<pbx_core::Ext>,
+}
+
+impl Slot {
+    /// The call.
+    pub(crate) fn call_ref(&self) -> &Call {
+        &self.call
+    }
 }
 
 /// A call as `vpbx calls` shows it.
@@ -433,8 +442,9 @@ enum FirstHop {
     User(String),
     /// Another object with an internal number (a voice menu…).
     Dest(pbx_core::Destination),
-    /// A service code's application (`*97`: the caller's own mailbox).
-    App(Box<dyn pbx_app::MediaApp + Send>),
+    /// A service code's application (`*97`: the caller's own mailbox; `*45`: a queue
+    /// agent's login, already done, with its spoken answer), and what it is for the record.
+    App(Box<dyn pbx_app::MediaApp + Send>, &'static str),
     /// An outside number, decided and counted: ring its trunks.
     External(Box<crate::external::ExternalRun>),
 }
@@ -804,7 +814,16 @@ impl Shard {
         let route = if let Some(u) = tenant.calls.get(callee_ext.as_str()) {
             FirstHop::User(u.ext.to_string())
         } else if let Some(app) = crate::apps::service_code(&tenant.config, &dialed, &caller_ext) {
-            FirstHop::App(app)
+            FirstHop::App(app, "voicemail:login")
+        } else if let Some((op, queue)) = caller
+            .as_ref()
+            .and_then(|_| crate::queues::agent_code_of(&tenant.config, &dialed))
+        {
+            let prompt =
+                self.ctx
+                    .queues
+                    .agent_code(&self.ctx, &tenant, &caller_ext, op, queue.as_ref());
+            FirstHop::App(crate::queues::agent_feedback(prompt), "queue:agent")
         } else if let Some(d) = tenant.config.internal_number(&dialed) {
             FirstHop::Dest(d)
         } else if let Some(out) = caller
@@ -953,6 +972,7 @@ impl Shard {
                 group: None,
                 external: None,
                 inbound_trunk,
+                queue: None,
             },
         );
         self.apply_effects(id, effects);
@@ -965,8 +985,8 @@ impl Shard {
             match route {
                 FirstHop::User(ext) => self.lookup(id, &tenant, &ext, 0),
                 FirstHop::Dest(d) => self.goto(id, d, 0),
-                FirstHop::App(app) => self.with_call(id, |c, env| {
-                    c.set_destination("voicemail:login");
+                FirstHop::App(app, label) => self.with_call(id, |c, env| {
+                    c.set_destination(label);
                     c.run_app(app, env);
                 }),
                 FirstHop::External(run) => {
@@ -1371,7 +1391,7 @@ impl Shard {
     }
 
     /// [`Shard::with_call`] returning what `f` returns (`None`: no such call).
-    fn with_call_ret<R>(
+    pub(crate) fn with_call_ret<R>(
         &mut self,
         id: u64,
         f: impl FnOnce(&mut Call, &mut Env<'_>) -> R,
@@ -1447,11 +1467,24 @@ impl Shard {
                     }
                 }
                 Effect::Joined { ext } => {
+                    let mut queued = false;
                     if let Some(s) = self.calls.slots.get_mut(&id) {
                         self.ctx.presence.user_add(s.tenant.id, &ext);
                         s.users.push(ext.as_str().into());
+                        queued = s.queue.is_some();
                     }
                     self.group_answered(id, &ext);
+                    if queued {
+                        self.ctx.queues.connected(&self.ctx, (self.id, id), &ext);
+                    }
+                }
+                Effect::QueueMissed { busy: _ } => {
+                    let agents = self
+                        .call_slot_mut(id)
+                        .and_then(|s| s.group.take())
+                        .map(|g| g.queue_agents())
+                        .unwrap_or_default();
+                    self.ctx.queues.missed(&self.ctx, (self.id, id), &agents);
                 }
                 Effect::Hunt { hop: _, busy } => {
                     if self
@@ -1501,6 +1534,12 @@ impl Shard {
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
                     self.release_external(id);
+                    if self.calls.slots.get(&id).is_some_and(|s| s.queue.is_some()) {
+                        let transferred = !rec.transfers.is_empty();
+                        self.ctx
+                            .queues
+                            .call_ended(&self.ctx, (self.id, id), transferred);
+                    }
                     if let Some(s) = self.calls.slots.get(&id) {
                         rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());
                         if rec.trunk.is_none() {

@@ -56,6 +56,42 @@ pub(crate) struct GroupRun {
     /// The stage being gathered: lookups still out, contacts so far.
     pending: usize,
     contacts: Vec<ForkTarget>,
+    /// A queue's attempt ([`crate::queues`]) rather than a group: it rings with
+    /// [`pbx_call::Call::queue_ring`] and an attempt nobody could be rung for is
+    /// reported to the queue as missed.
+    queue: bool,
+    /// The agents of a queue's attempt.
+    agents: Vec<String>,
+}
+
+impl GroupRun {
+    /// One attempt of a queue: ring `agents` for `ring_timeout`.
+    pub(crate) fn for_queue(
+        queue: &Ext,
+        name: &str,
+        agents: Vec<Ext>,
+        ring_timeout: Duration,
+    ) -> GroupRun {
+        GroupRun {
+            ext: queue.clone(),
+            name: name.to_owned(),
+            ring_timeout,
+            on_timeout: None,
+            agents: agents.iter().map(ToString::to_string).collect(),
+            stages: VecDeque::from([agents]),
+            hop: 0,
+            any_busy: false,
+            rang: false,
+            pending: 0,
+            contacts: Vec::new(),
+            queue: true,
+        }
+    }
+
+    /// The agents a queue's attempt rang.
+    pub(crate) fn queue_agents(&self) -> Vec<String> {
+        self.agents.clone()
+    }
 }
 
 impl Shard {
@@ -82,6 +118,8 @@ impl Shard {
             rang: false,
             pending: 0,
             contacts: Vec::new(),
+            queue: false,
+            agents: Vec::new(),
         };
         let Some(slot) = self.call_slot_mut(id) else {
             return;
@@ -191,6 +229,7 @@ impl Shard {
             return self.next_stage(id);
         }
         run.rang = true;
+        let queue = run.queue;
         let target = RingTarget {
             ext: run.ext.as_str().to_owned(),
             name: run.name.clone(),
@@ -204,7 +243,26 @@ impl Shard {
             external: false,
             first_response: None,
         };
+        if queue {
+            let rung = self.with_call_ret(id, |c, env| c.queue_ring(target, env));
+            if rung != Some(true) {
+                // The caller is no longer waiting for this attempt.
+                self.queue_attempt_failed(id);
+            }
+            return;
+        }
         self.with_call(id, |c, env| c.ring(target, env));
+    }
+
+    /// A queue's attempt could not ring anyone (or the call is not waiting): the queue
+    /// counts it as missed.
+    fn queue_attempt_failed(&mut self, id: u64) {
+        let agents = self
+            .call_slot_mut(id)
+            .and_then(|s| s.group.take())
+            .map(|g| g.agents)
+            .unwrap_or_default();
+        self.ctx.queues.missed(&self.ctx, (self.id, id), &agents);
     }
 
     /// A stage ended unanswered ([`pbx_call::Effect::Hunt`]).
@@ -217,6 +275,13 @@ impl Shard {
 
     /// Every stage is done: the group's `on_timeout`, or the caller's final status.
     fn finish_group(&mut self, id: u64) {
+        if self
+            .call_slot_mut(id)
+            .and_then(|s| s.group.as_deref())
+            .is_some_and(|g| g.queue)
+        {
+            return self.queue_attempt_failed(id);
+        }
         let Some(run) = self.call_slot_mut(id).and_then(|s| s.group.take()) else {
             return;
         };
@@ -252,6 +317,10 @@ impl Shard {
         let Some(run) = self.call_slot_mut(id).and_then(|s| s.group.take()) else {
             return;
         };
+        if run.queue {
+            // The queue's book remembers its agents' answers.
+            return;
+        }
         let Some(member) = Ext::parse(member) else {
             return;
         };

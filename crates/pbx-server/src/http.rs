@@ -2,7 +2,8 @@
 //! the same), `GET /api/v1/trace/{call_id}` (what `vpbx trace` prints) and
 //! `GET /api/v1/health`, `GET /api/v1/recordings/{domain}/{path}` (a call
 //! recording named by its call record, for tenants with `recording_download`),
-//! and `GET /api/v1/trunks` (what `vpbx trunks` prints).
+//! `GET /api/v1/trunks` (what `vpbx trunks` prints) and `GET /api/v1/queues/{domain}`
+//! (what `vpbx queue show` prints).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/trace/{call_id}", get(trace))
         .route("/api/v1/calls/{domain}", get(calls))
         .route("/api/v1/trunks", get(trunks))
+        .route("/api/v1/queues/{domain}", get(queues))
         .route("/api/v1/recordings/{domain}/{*path}", get(recording))
         .with_state(ctx)
 }
@@ -117,6 +119,18 @@ async fn calls(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl 
     }
     all.sort_by_key(|c| c.start_ms);
     Json(all).into_response()
+}
+
+/// A tenant's queues live: agents and waiting callers (`vpbx queue show`).
+async fn queues(State(ctx): State<Arc<Ctx>>, Path(domain): Path<String>) -> impl IntoResponse {
+    let Some(tenant) = ctx.directory().by_domain(&domain) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": format!("no tenant {domain}")})),
+        )
+            .into_response();
+    };
+    Json(ctx.queues.list(&ctx, &tenant)).into_response()
 }
 
 /// Every trunk of the platform file with its registration and qualify status (`vpbx trunks`).

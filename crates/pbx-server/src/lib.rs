@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mwi;
 pub mod prompts;
 pub mod qualify;
+pub mod queues;
 pub(crate) mod recordings;
 pub mod security;
 pub mod shard;
@@ -104,6 +105,8 @@ pub struct Ctx {
     pub presence: calls::Presence,
     /// What ring groups remember between calls (`rrmemory`, `leastrecent`, `fewestcalls`).
     pub groups: groups::GroupMemories,
+    /// Every tenant's call queues.
+    pub queues: queues::Queues,
     /// Outside calls: fraud caps, trunk call limits, counters.
     pub external: external::ExternalCalls,
     /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).

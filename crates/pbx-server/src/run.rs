@@ -209,6 +209,7 @@ pub async fn serve(
         None => None,
     };
     let (cdr_tx, cdr_rx) = mpsc::channel::<pbx_call::CallRecord>(65_536);
+    let (queue_tx, queue_rx) = mpsc::channel::<crate::queues::QueueWrite>(65_536);
     let recordings = match &vault {
         Some(v) => match crate::recordings::Recordings::start(v.clone()) {
             Ok(r) => Some(r),
@@ -256,6 +257,7 @@ pub async fn serve(
         call_settings: settings.calls.clone(),
         presence: crate::calls::Presence::default(),
         groups: crate::groups::GroupMemories::default(),
+        queues: crate::queues::Queues::new(queue_tx),
         external: crate::external::ExternalCalls::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),
@@ -279,6 +281,7 @@ pub async fn serve(
         ctx.now(),
         now_ms,
     );
+    ctx.queues.restore(store.load_queue_agents().await?);
     let restored = store.load_bindings(now_ms as i64).await?;
     let mut per_shard: Vec<Vec<(AorKey, Binding)>> = vec![Vec::new(); nshards];
     let restored_n = restored.len();
@@ -314,6 +317,8 @@ pub async fn serve(
     let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
     let cdr_writer = tokio::spawn(write_cdrs(store.clone(), cdr_rx, ctx.directory()));
+    let queue_writer = tokio::spawn(crate::queues::write_queue_events(store.clone(), queue_rx));
+    let queue_ticker = tokio::spawn(queue_tick(Arc::downgrade(&ctx)));
     let watcher = tokio::spawn(watch_config(
         store.clone(),
         ctx.clone(),
@@ -381,6 +386,7 @@ pub async fn serve(
         t.abort();
     }
     purge_task.abort();
+    queue_ticker.abort();
     for tx in &ctx.shards {
         let (done, wait) = oneshot::channel();
         if tx.send(ShardMsg::Shutdown(done)).await.is_ok() {
@@ -414,11 +420,26 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(10), flusher).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), ban_writer).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), cdr_writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), queue_writer).await;
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close().await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the queues every 250 ms: retries after unanswered attempts, wrap-up ends and
+/// `max_wait` need the time, not an event.
+async fn queue_tick(ctx: std::sync::Weak<Ctx>) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(ctx) = ctx.upgrade() else {
+            return;
+        };
+        ctx.queues.kick(&ctx, None);
+    }
 }
 
 /// Writes call records as calls end: each is committed before the next is

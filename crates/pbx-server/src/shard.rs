@@ -55,6 +55,19 @@ pub enum ShardMsg {
     },
     /// The relay reports on a leg of one of this shard's calls.
     Media(pbx_relay::RelayEvent),
+    /// (From the queues.) Ring these agents for the call waiting in `queue`.
+    QueueRing {
+        call: u64,
+        queue: pbx_core::Ext,
+        agents: Vec<pbx_core::Ext>,
+        timeout_ms: u64,
+    },
+    /// (From the queues.) Take the call out of its queue: to `dest`, or hang up.
+    QueueLeave {
+        call: u64,
+        dest: Option<pbx_core::Destination>,
+        reason: &'static str,
+    },
     /// Calls in progress of one tenant (`vpbx calls`).
     ListCalls(i64, oneshot::Sender<Vec<crate::calls::CallInfo>>),
     /// Attended transfer: give up the leg bridged with the dialog whose
@@ -285,6 +298,15 @@ impl Shard {
                 ..
             } => self.on_member_contacts(call, ext, bindings),
             ShardMsg::Media(ev) => self.on_media_event(ev),
+            ShardMsg::QueueRing {
+                call,
+                queue,
+                agents,
+                timeout_ms,
+            } => self.queue_ring(call, queue, agents, timeout_ms),
+            ShardMsg::QueueLeave { call, dest, reason } => {
+                self.with_call(call, |c, env| c.leave_queue(dest, reason, env));
+            }
             ShardMsg::ListCalls(tenant, tx) => {
                 let _ = tx.send(self.list_calls(tenant));
             }

@@ -40,6 +40,7 @@ pub(crate) async fn run(config: Option<PathBuf>, cmd: Command) -> Result<()> {
         } => records::cdr(&cfg, &domain, limit, before, json).await,
         Command::Calls { domain, json } => records::calls(&cfg, &domain, json),
         Command::Trunks { json } => crate::trunks_cmd::trunks(&cfg, json),
+        Command::Queue(q) => crate::queue_cmds::queue(&cfg, q).await,
         Command::Trace { call_id, json } => trace(&cfg, &call_id, json),
         Command::Ban(b) => ban(&cfg, b).await,
         Command::Prompt(p) => media_cmds::prompt(&cfg, p).await,

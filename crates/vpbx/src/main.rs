@@ -8,6 +8,7 @@ mod commands;
 mod http;
 mod media_cmds;
 mod platform_cmds;
+mod queue_cmds;
 mod records;
 mod settings;
 mod trunks_cmd;
@@ -94,6 +95,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Call queues: agents and waiting callers live, the queue log, statistics.
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Every SIP message of one call or registration (asks the running server).
     Trace {
         call_id: String,
@@ -110,6 +114,44 @@ enum Command {
     /// A tenant's music on hold (classes of files; `default` falls back to the system music).
     #[command(subcommand)]
     Moh(MohCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCmd {
+    /// Each queue's agents (free, ringing, talking, wrapup, paused…) and waiting callers
+    /// (asks the running server).
+    Show {
+        domain: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The queue log: enter, connect, abandon, timeout, complete, agent logins…
+    Log {
+        domain: String,
+        /// Only this queue (its extension).
+        #[arg(long)]
+        queue: Option<String>,
+        /// From this long ago (30m, 24h, 7d) or this RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offered, answered, abandoned, service level, average wait and talk per queue.
+    Stats {
+        domain: String,
+        /// Only this queue (its extension).
+        #[arg(long)]
+        queue: Option<String>,
+        /// From this long ago (30m, 24h, 7d) or this RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

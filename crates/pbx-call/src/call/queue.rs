@@ -28,6 +28,14 @@ impl Call {
         self.in_queue
     }
 
+    /// Ends a call that is looking up its destination with `outcome`'s status (a queue
+    /// that is full: 486; empty: 480), or a BYE when an application answered it.
+    pub fn refuse(&mut self, outcome: Outcome, env: &mut Env<'_>) {
+        if self.state == CallState::Routing {
+            self.finish_unanswered(outcome, env);
+        }
+    }
+
     /// Whether the caller waits in a queue.
     pub fn in_queue(&self) -> bool {
         self.in_queue
