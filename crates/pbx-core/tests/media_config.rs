@@ -148,7 +148,7 @@ fn the_voicemail_service_code_defaults_to_star_97_and_may_not_collide_with_numbe
     );
     assert_eq!(
         err(&with("service_codes: {voicemal: \"*97\"}\n")),
-        "service_codes: unknown key \"voicemal\" (expected one of: voicemail)"
+        "service_codes: unknown key \"voicemal\" (expected one of: voicemail, agent_login, agent_logout, agent_pause, agent_unpause)"
     );
     assert!(
         TenantConfig::from_yaml_str(&with("service_codes: {voicemail: \"77\"}\n")).is_ok(),
