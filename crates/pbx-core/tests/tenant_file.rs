@@ -180,8 +180,8 @@ fn the_user_index_finds_users_by_auth_username_and_extension() {
 #[test]
 fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
     assert_eq!(
-        err("domain: a.example\nqueues: []\n"),
-        "top level: unknown key \"queues\" (expected one of: domain, language, country, options, limits, users, groups, ivrs, schedules, announces, numbers, phonebook, outbound, moh, service_codes)"
+        err("domain: a.example\nqueus: []\n"),
+        "top level: unknown key \"queus\" (expected one of: domain, language, country, options, limits, users, groups, queues, ivrs, schedules, announces, numbers, phonebook, outbound, moh, service_codes)"
     );
 }
 
@@ -496,10 +496,7 @@ fn destinations_are_parsed_and_user_targets_must_exist() {
             "message:1199",
             "message:1199: user 1199 does not exist in this tenant",
         ),
-        (
-            "queue:500",
-            "queue:500 does not exist in this tenant (this version has no queues or conferences yet)",
-        ),
+        ("queue:500", "queue:500 does not exist in this tenant"),
     ] {
         assert_eq!(
             err(&with_user(&format!(
@@ -860,4 +857,56 @@ fn an_alias_bomb_is_refused() {
         ));
     }
     assert!(TenantConfig::from_yaml_str(&text).is_err());
+}
+
+#[test]
+fn queues_share_the_extension_space_and_name_existing_users_and_destinations() {
+    let base = "domain: q.example\nusers:\n  - {ext: \"1101\", name: A, secret: \"secret-1101\"}\n  - {ext: \"1102\", name: B, secret: \"secret-1102\"}\n";
+    let q = parse(&format!(
+        "{base}queues:\n  - {{ext: \"1100\", name: Sales, strategy: leastrecent, members: [\"1101\"], agents: [\"1102\"], wrapup: 10, max_wait: 60, on_timeout: \"voicemail:1101\"}}\n"
+    ));
+    let queue = q.queue("1100").unwrap();
+    assert_eq!(queue.member_timeout, 15);
+    assert_eq!(queue.retry, 5);
+    assert_eq!(queue.announce_frequency, 30);
+    assert!(queue.join_empty && !queue.leave_empty);
+    assert_eq!(
+        q.internal_number("1100"),
+        Some(pbx_core::Destination::Queue(
+            pbx_core::Ext::parse("1100").unwrap()
+        ))
+    );
+    // Export round-trips.
+    let again = parse(&q.export_yaml(true));
+    assert_eq!(again.queues, q.queues);
+    assert_eq!(
+        err(&format!(
+            "{base}queues:\n  - {{ext: \"1101\", name: Sales}}\n"
+        )),
+        "queues[0].ext: \"1101\" is already used by users[0]"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}queues:\n  - {{ext: \"1100\", name: Sales, members: [\"1199\"]}}\n"
+        )),
+        "queues[0].members[0]: \"1199\" is not a user of this tenant"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}queues:\n  - {{ext: \"1100\", name: Sales, members: [\"1101\"], agents: [\"1101\"]}}\n"
+        )),
+        "queues[0].agents[0]: \"1101\" is already a static member (members are always logged in)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}queues:\n  - {{ext: \"1100\", name: Sales, on_full: \"ivr:nope\"}}\n"
+        )),
+        "queues[0].on_full: ivr:nope does not exist in this tenant"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}service_codes: {{agent_login: \"*4\", agent_logout: \"*46\"}}\n"
+        )),
+        "service_codes.agent_logout: \"*46\" collides with service_codes.agent_login \"*4\" (one is the start of the other, so dialing is ambiguous)"
+    );
 }
