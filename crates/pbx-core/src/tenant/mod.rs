@@ -47,8 +47,12 @@
 //! - **Storage**: `limits.storage_mb` (default 1024), `limits.recording_days` and
 //!   `limits.voicemail_days` (default 30; 0 keeps until deleted).
 //! - **Music on hold**: `moh: CLASS` (default `default`, the system music).
-//! - **Service codes**: `service_codes: {voicemail: "*97"}` (the default); a code may
-//!   not equal, start or be the start of an extension or `outbound.prefix`.
+//! - **Service codes**: `service_codes: {voicemail: "*97", pickup: "*8", directed_pickup:
+//!   "**"}` (the defaults); a code may not equal, start or be the start of an extension,
+//!   `outbound.prefix` or another code.
+//! - **Pickup groups**: `users[].pickup_group: NAME` (letters, digits, _ . -). A user
+//!   answers a call ringing a colleague of the same group by dialing `pickup` (the call
+//!   ringing longest) or `directed_pickup` followed by the colleague's extension.
 //!
 //! ```yaml
 //! ivrs:
@@ -150,26 +154,58 @@ fn is_default_moh(class: &str) -> bool {
 
 /// `service_codes`: digits users dial to reach a feature. Each code is 2–8 of
 /// `0-9 * #`; it may not be an extension, the start of one, or start with one, nor
-/// start or be the start of `outbound.prefix`, since a phone dialing it would be
-/// ambiguous.
+/// start or be the start of `outbound.prefix` or of another code, since a phone
+/// dialing it would be ambiguous.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceCodes {
     /// Listen to one's voicemail (PIN asked). Default `*97`.
     pub voicemail: String,
+    /// Answer the call ringing a user of one's pickup group (the one ringing longest).
+    /// Default `*8`.
+    pub pickup: String,
+    /// Followed by an extension of one's pickup group: answer the call ringing it.
+    /// Default `**`.
+    pub directed_pickup: String,
 }
 
 impl Default for ServiceCodes {
     fn default() -> Self {
         ServiceCodes {
             voicemail: "*97".to_owned(),
+            pickup: "*8".to_owned(),
+            directed_pickup: "**".to_owned(),
         }
     }
 }
 
+/// What a dialed string asks of the pickup service codes ([`ServiceCodes::pickup_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickupCode {
+    /// `pickup`: any call ringing a user of the dialer's pickup group.
+    Group,
+    /// `directed_pickup` + EXT: the call ringing EXT.
+    Directed(String),
+}
+
 impl ServiceCodes {
     /// `(key, code)` for every service code, in the order of the file's keys.
-    pub fn all(&self) -> [(&'static str, &str); 1] {
-        [("voicemail", &self.voicemail)]
+    pub fn all(&self) -> [(&'static str, &str); 3] {
+        [
+            ("voicemail", &self.voicemail),
+            ("pickup", &self.pickup),
+            ("directed_pickup", &self.directed_pickup),
+        ]
+    }
+
+    /// Whether `dialed` is the group pickup code, or the directed pickup code followed
+    /// by digits (the extension).
+    pub fn pickup_of(&self, dialed: &str) -> Option<PickupCode> {
+        if dialed == self.pickup {
+            return Some(PickupCode::Group);
+        }
+        let ext = dialed.strip_prefix(self.directed_pickup.as_str())?;
+        (!ext.is_empty() && ext.len() <= 32 && ext.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| PickupCode::Directed(ext.to_owned()))
     }
 }
 
@@ -483,6 +519,10 @@ pub struct User {
     /// Fraud cap: outside calls the user may start per hour; none = no cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_calls_per_hour: Option<u32>,
+    /// The pickup group: users of the same group may answer each other's ringing
+    /// calls with the pickup service codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pickup_group: Option<String>,
 }
 
 impl User {
@@ -703,6 +743,7 @@ pub const USER_KEYS: &[&str] = &[
     "outbound_number",
     "max_external_calls",
     "external_calls_per_hour",
+    "pickup_group",
 ];
 
 /// The outbound classes a user may be allowed (`users[].outbound`).
@@ -738,7 +779,7 @@ const IVR_KEYS: &[&str] = &[
 ];
 const NUMBER_KEYS: &[&str] = &["number", "route"];
 const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
-const SERVICE_CODE_KEYS: &[&str] = &["voicemail"];
+const SERVICE_CODE_KEYS: &[&str] = &["voicemail", "pickup", "directed_pickup"];
 const OUTBOUND_KEYS: &[&str] = &["prefix", "number"];
 
 /// The shortest accepted SIP secret.
@@ -1082,14 +1123,23 @@ impl TenantConfig {
             "service_codes",
             SERVICE_CODE_KEYS,
         )?;
-        if let Some(code) = codes.string("voicemail")? {
-            if !is_valid_service_code(code) {
-                return Err(ConfigError::invalid(
-                    "service_codes.voicemail",
-                    format!("\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. *97)"),
-                ));
+        let sc = &mut cfg.service_codes;
+        for (key, slot, example) in [
+            ("voicemail", &mut sc.voicemail, "*97"),
+            ("pickup", &mut sc.pickup, "*8"),
+            ("directed_pickup", &mut sc.directed_pickup, "**"),
+        ] {
+            if let Some(code) = codes.string(key)? {
+                if !is_valid_service_code(code) {
+                    return Err(ConfigError::invalid(
+                        join("service_codes", key),
+                        format!(
+                            "\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. {example})"
+                        ),
+                    ));
+                }
+                code.clone_into(slot);
             }
-            code.clone_into(&mut cfg.service_codes.voicemail);
         }
 
         cfg.check_cross_references()?;
@@ -1173,6 +1223,18 @@ impl TenantConfig {
                     at,
                     format!(
                         "\"{code}\" collides with outbound.prefix \"{p}\" (one is the start of the other, so dialing is ambiguous)"
+                    ),
+                ));
+            }
+        }
+        let codes = self.service_codes.all();
+        for (i, (key, code)) in codes.iter().enumerate() {
+            let clash = |other: &str| code.starts_with(other) || other.starts_with(code);
+            if let Some((other_key, other)) = codes[..i].iter().find(|(_, o)| clash(o)) {
+                return Err(ConfigError::invalid(
+                    join("service_codes", key),
+                    format!(
+                        "\"{code}\" collides with service_codes.{other_key} \"{other}\" (one is the start of the other, so dialing is ambiguous)"
                     ),
                 ));
             }
@@ -1765,6 +1827,18 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
             .transpose()?,
         max_external_calls: u32_of(&f, "max_external_calls", 0, 1_000_000)?,
         external_calls_per_hour: u32_of(&f, "external_calls_per_hour", 0, 10_000_000)?,
+        pickup_group: match f.string("pickup_group")? {
+            None => None,
+            Some(g) if is_valid_name(g) => Some(g.to_owned()),
+            Some(g) => {
+                return Err(ConfigError::invalid(
+                    f.at("pickup_group"),
+                    format!(
+                        "\"{g}\" is not a valid pickup group name (letters, digits, _ . -, 1–64 long)"
+                    ),
+                ));
+            }
+        },
     })
 }
 
