@@ -160,9 +160,15 @@ fn the_voicemail_service_code_defaults_to_star_97_and_may_not_collide_with_numbe
 fn the_pickup_codes_default_to_star_8_and_star_star_and_may_not_collide() {
     use pbx_core::PickupCode;
     let c = parse(BASE).service_codes;
-    assert_eq!((c.pickup.as_str(), c.directed_pickup.as_str()), ("*8", "**"));
+    assert_eq!(
+        (c.pickup.as_str(), c.directed_pickup.as_str()),
+        ("*8", "**")
+    );
     assert_eq!(c.pickup_of("*8"), Some(PickupCode::Group));
-    assert_eq!(c.pickup_of("**1101"), Some(PickupCode::Directed("1101".into())));
+    assert_eq!(
+        c.pickup_of("**1101"),
+        Some(PickupCode::Directed("1101".into()))
+    );
     assert_eq!(c.pickup_of("**"), None);
     assert_eq!(c.pickup_of("**11a"), None);
     assert_eq!(c.pickup_of("*97"), None);
@@ -171,7 +177,10 @@ fn the_pickup_codes_default_to_star_8_and_star_star_and_may_not_collide() {
     ))
     .service_codes;
     assert_eq!(c.pickup_of("#8"), Some(PickupCode::Group));
-    assert_eq!(c.pickup_of("#91101"), Some(PickupCode::Directed("1101".into())));
+    assert_eq!(
+        c.pickup_of("#91101"),
+        Some(PickupCode::Directed("1101".into()))
+    );
     assert_eq!(
         err(&with("service_codes: {pickup: \"*9\"}\n")),
         "service_codes.pickup: \"*9\" collides with service_codes.voicemail \"*97\" (one is the start of the other, so dialing is ambiguous)"
