@@ -21,6 +21,7 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod mwi;
+pub mod pickup;
 pub mod prompts;
 pub mod qualify;
 pub(crate) mod recordings;
@@ -104,6 +105,8 @@ pub struct Ctx {
     pub presence: calls::Presence,
     /// What ring groups remember between calls (`rrmemory`, `leastrecent`, `fewestcalls`).
     pub groups: groups::GroupMemories,
+    /// Call pickup: whose phones ring for which call, across shards.
+    pub pickups: pickup::Pickups,
     /// Outside calls: fraud caps, trunk call limits, counters.
     pub external: external::ExternalCalls,
     /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).

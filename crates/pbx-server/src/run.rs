@@ -256,6 +256,7 @@ pub async fn serve(
         call_settings: settings.calls.clone(),
         presence: crate::calls::Presence::default(),
         groups: crate::groups::GroupMemories::default(),
+        pickups: crate::pickup::Pickups::default(),
         external: crate::external::ExternalCalls::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),
