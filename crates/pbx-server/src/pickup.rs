@@ -221,3 +221,76 @@ impl Shard {
         let _ = self.calls.ep.send_response(now, key, r);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn office() -> TenantSnap {
+        let yaml = "domain: p.test\nusers:\n\
+            \x20 - {ext: \"1001\", name: A, secret: secret-1001-a, pickup_group: sales}\n\
+            \x20 - {ext: \"1101\", name: B, secret: secret-1101-b, pickup_group: sales}\n\
+            \x20 - {ext: \"1102\", name: C, secret: secret-1102-c, pickup_group: sales}\n\
+            \x20 - {ext: \"1201\", name: D, secret: secret-1201-d, pickup_group: support}\n\
+            \x20 - {ext: \"1301\", name: E, secret: secret-1301-e}\n";
+        let cfg = pbx_core::TenantConfig::from_yaml_str(yaml).unwrap();
+        crate::tenants::snapshot(1, 1, &cfg)
+    }
+
+    fn exts(list: &[&str]) -> Vec<Box<str>> {
+        list.iter().map(|e| Box::from(*e)).collect()
+    }
+
+    #[test]
+    fn group_pickup_takes_the_call_ringing_longest_for_a_group_mate() {
+        let t = office();
+        let p = Pickups::default();
+        p.update(1, (0, 10), Some("1001"), &exts(&["1101"]), 1_000);
+        p.update(1, (1, 20), None, &exts(&["1101"]), 500);
+        p.update(1, (1, 30), None, &exts(&["1201"]), 100);
+        assert_eq!(p.find(&t, "1102", &PickupCode::Group), Some((1, 20)));
+        // Only 1201's own phone rings in support; a user without a group gets nothing.
+        assert_eq!(p.find(&t, "1201", &PickupCode::Group), None);
+        assert_eq!(p.find(&t, "1301", &PickupCode::Group), None);
+        // The call ringing 1101 the longest ends: the other one is next.
+        p.update(1, (1, 20), None, &[], 2_000);
+        assert_eq!(p.find(&t, "1102", &PickupCode::Group), Some((0, 10)));
+    }
+
+    #[test]
+    fn nobody_picks_up_their_own_call_or_their_own_ringing_phone() {
+        let t = office();
+        let p = Pickups::default();
+        p.update(1, (0, 10), Some("1001"), &exts(&["1101"]), 1_000);
+        assert_eq!(p.find(&t, "1001", &PickupCode::Group), None);
+        assert_eq!(p.find(&t, "1101", &PickupCode::Group), None);
+        assert_eq!(
+            p.find(&t, "1001", &PickupCode::Directed("1101".into())),
+            None
+        );
+    }
+
+    #[test]
+    fn directed_pickup_needs_the_extension_ringing_in_the_pickers_group() {
+        let t = office();
+        let p = Pickups::default();
+        p.update(1, (0, 10), None, &exts(&["1101", "1201"]), 1_000);
+        let d = |e: &str| PickupCode::Directed(e.into());
+        assert_eq!(p.find(&t, "1102", &d("1101")), Some((0, 10)));
+        assert_eq!(p.find(&t, "1102", &d("1201")), None, "another group");
+        assert_eq!(p.find(&t, "1102", &d("1001")), None, "not ringing");
+        // A user still rung keeps the time it started ringing.
+        p.update(1, (0, 10), None, &exts(&["1101"]), 5_000);
+        p.update(1, (0, 11), None, &exts(&["1101"]), 3_000);
+        assert_eq!(p.find(&t, "1102", &d("1101")), Some((0, 10)));
+    }
+
+    #[test]
+    fn a_pickup_call_id_keeps_its_shard_for_a_while() {
+        let p = Pickups::default();
+        assert_eq!(p.route("c1", 0, || 3), 3);
+        assert_eq!(p.route("c1", 10_000, || 5), 3);
+        assert_eq!(p.route("c1", 40_000, || 5), 5);
+    }
+}
