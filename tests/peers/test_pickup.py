@@ -67,6 +67,10 @@ def talk_both_ways(a: Phone, c: Phone) -> None:
 
 def test_star_8_answers_a_colleagues_ringing_phone_which_stops_ringing(vpbx, reaper, tmp_path):
     o = Office(vpbx, tmp_path, reaper)
+    route = vpbx.cli("route", DOMAIN, "--from", "1102", "--to", "*8").stdout
+    assert "call pickup (*8): answers the call that has rung longest for another user of " \
+        "pickup group sales" in route, route
+    assert "end: call pickup (*8) runs" in route, route
     a, b = o.phone("1001"), o.phone("1101")
     c = o.phone("1102", wav=o.wav_c)
     a.dial(uri("1101"))

@@ -183,6 +183,16 @@ impl Shard {
         picker: &str,
         code: PickupCode,
     ) {
+        if let Some(u) = tenant.calls.get(picker)
+            && self.ctx.presence.user_calls(tenant.id, picker) >= u.call_limit
+        {
+            // The picker's own hard cap, as for any call they place.
+            let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+            r.reason = "Call Limit Reached".into();
+            let now = self.ctx.now();
+            let _ = self.calls.ep.send_response(now, key, r);
+            return;
+        }
         let found = self
             .ctx
             .pickups
