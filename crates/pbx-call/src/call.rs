@@ -1238,6 +1238,12 @@ impl Call {
                 .is_none_or(|r| r.eq_ignore_ascii_case("uac"));
             self.start_session_timer(Side::Fork(i), se, we, env);
         }
+        self.bridge_winner(i, env);
+    }
+
+    /// Fork `i` answered (or a picker joined as it): the other forks are
+    /// cancelled, the caller is answered (if not up yet) and bridged with it.
+    fn bridge_winner(&mut self, i: usize, env: &mut Env<'_>) {
         self.winner = Some(i);
         self.early = Some(i);
         self.cancel_forks(Some(i), env);
@@ -1282,6 +1288,139 @@ impl Call {
             return;
         }
         self.answer_caller(env);
+    }
+
+    /// The users whose phones ring for this call now: a user rung directly (or
+    /// by a failover), or the members of a ring group's stage. Empty unless the
+    /// call is ringing; a trunk's forks ring nobody of the tenant.
+    pub fn ringing_users(&self) -> Vec<&str> {
+        if self.state != CallState::Ringing
+            || self.xfer.is_some()
+            || self.target.as_ref().is_none_or(|t| t.external)
+        {
+            return Vec::new();
+        }
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.forks {
+            if f.generation == self.generation
+                && matches!(f.state, ForkState::Trying | ForkState::Ringing)
+                && !out.contains(&f.ext.as_str())
+            {
+                out.push(&f.ext);
+            }
+        }
+        out
+    }
+
+    /// The caller's INVITE server transaction.
+    pub fn inbound_key(&self) -> TxnKey {
+        self.inbound.key
+    }
+
+    /// Call pickup: user `ext` answers this ringing call from their own phone
+    /// with `picker`, an INVITE of theirs (`*8`, `**EXT`). The INVITE becomes
+    /// the call's answered party: it gets a 200 OK (the SDP answer to its
+    /// offer, or our offer for a delayed offer; the endpoint resends it until
+    /// the ACK), the forks still ringing are cancelled, the caller is answered
+    /// (unless an application answered it before) and bridged with the picker
+    /// through the relay, and the call becomes `user:EXT`'s.
+    ///
+    /// `Err` carries the final status the picker's INVITE should get (the call
+    /// is left as it was): 480 when the call no longer rings, 400/488 for an
+    /// offer we cannot answer, 503 without media ports.
+    pub fn pickup(
+        &mut self,
+        picker: Inbound,
+        ext: &str,
+        env: &mut Env<'_>,
+    ) -> Result<(), StatusCode> {
+        if self.ringing_users().is_empty() {
+            return Err(StatusCode::TEMPORARILY_UNAVAILABLE);
+        }
+        let idx = self.forks.len();
+        let call_id = picker
+            .invite
+            .headers
+            .call_id()
+            .unwrap_or_default()
+            .to_owned();
+        let tag = env.ep.new_tag();
+        let origin_id = self.p.id.wrapping_add(idx as u64 + 1);
+        let mut leg = Leg::new(
+            call_id,
+            tag.clone(),
+            picker.source,
+            picker.local.clone(),
+            Origin::new(origin_id, picker.source.addr.ip()),
+        );
+        let Some((m, addr)) = env.media.allocate(self.p.id, picker.source.addr.ip()) else {
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        };
+        leg.media = Some(m);
+        leg.media_addr = Some(addr);
+        leg.sdp = LegSdp::new(Origin::new(origin_id, addr.ip()));
+        let codecs = self.offer_codecs();
+        let local = leg
+            .local_media(&codecs, self.p.telephone_event_pt)
+            .expect("media address set just above");
+        let body = if picker.invite.body.is_empty() {
+            // A delayed offer: ours goes in the 200, the answer comes in the ACK.
+            let offer = leg.sdp.offer(&local);
+            let b = offer.to_bytes();
+            leg.our_offer = Some(offer);
+            b
+        } else {
+            let answered = pbx_sdp::parse(&picker.invite.body)
+                .map_err(|_| StatusCode::BAD_REQUEST)
+                .and_then(|offer| {
+                    leg.sdp
+                        .answer(&offer, &local)
+                        .map_err(|_| StatusCode::NOT_ACCEPTABLE_HERE)
+                });
+            let (answer, neg) = match answered {
+                Ok(a) => a,
+                Err(status) => {
+                    leg.release(env);
+                    return Err(status);
+                }
+            };
+            leg.remote_hold = is_hold(neg.direction);
+            leg.neg = Some(neg);
+            leg.configure(env);
+            answer.to_bytes()
+        };
+        let mut r = picker.invite.make_response(StatusCode::OK);
+        r.set_to_tag(&tag);
+        r.headers
+            .push(HeaderName::Contact, leg.local.contact("vpbx"));
+        r.headers.push(HeaderName::Allow, ALLOW);
+        r.headers.push(HeaderName::ContentType, "application/sdp");
+        r.body = Bytes::from(body);
+        leg.dialog = Dialog::uas(&picker.invite, &r, 0).ok();
+        let _ = env.ep.send_response(env.now, picker.key, r);
+        env.effect(Effect::OwnTag(tag));
+        env.effect(Effect::OwnTxn(picker.key));
+        let uri = picker
+            .invite
+            .headers
+            .from()
+            .map_or_else(|| picker.invite.uri.clone(), |f| f.uri);
+        self.forks.push(Fork {
+            generation: self.generation,
+            // Like a group member who answers: the call becomes the picker's.
+            group_member: true,
+            trunk: None,
+            heard: true,
+            auth_tries: 0,
+            ext: ext.to_owned(),
+            uri,
+            key: None,
+            invite: picker.invite,
+            state: ForkState::Answered,
+            leg,
+        });
+        self.bridge_winner(idx, env);
+        Ok(())
     }
 
     /// The 200 OK to the caller's INVITE (with the SDP answer, or our

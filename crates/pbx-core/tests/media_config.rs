@@ -148,12 +148,70 @@ fn the_voicemail_service_code_defaults_to_star_97_and_may_not_collide_with_numbe
     );
     assert_eq!(
         err(&with("service_codes: {voicemal: \"*97\"}\n")),
-        "service_codes: unknown key \"voicemal\" (expected one of: voicemail, agent_login, agent_logout, agent_pause, agent_unpause)"
+        "service_codes: unknown key \"voicemal\" (expected one of: voicemail, pickup, directed_pickup, agent_login, agent_logout, agent_pause, agent_unpause)"
     );
     assert!(
         TenantConfig::from_yaml_str(&with("service_codes: {voicemail: \"77\"}\n")).is_ok(),
         "a digit code that no extension starts with is fine"
     );
+}
+
+#[test]
+fn the_pickup_codes_default_to_star_8_and_star_star_and_may_not_collide() {
+    use pbx_core::PickupCode;
+    let c = parse(BASE).service_codes;
+    assert_eq!(
+        (c.pickup.as_str(), c.directed_pickup.as_str()),
+        ("*8", "**")
+    );
+    assert_eq!(c.pickup_of("*8"), Some(PickupCode::Group));
+    assert_eq!(
+        c.pickup_of("**1101"),
+        Some(PickupCode::Directed("1101".into()))
+    );
+    assert_eq!(c.pickup_of("**"), None);
+    assert_eq!(c.pickup_of("**11a"), None);
+    assert_eq!(c.pickup_of("*97"), None);
+    let c = parse(&with(
+        "service_codes: {pickup: \"#8\", directed_pickup: \"#9\"}\n",
+    ))
+    .service_codes;
+    assert_eq!(c.pickup_of("#8"), Some(PickupCode::Group));
+    assert_eq!(
+        c.pickup_of("#91101"),
+        Some(PickupCode::Directed("1101".into()))
+    );
+    assert_eq!(
+        err(&with("service_codes: {pickup: \"*9\"}\n")),
+        "service_codes.pickup: \"*9\" collides with service_codes.voicemail \"*97\" (one is the start of the other, so dialing is ambiguous)"
+    );
+    assert_eq!(
+        err(&with("service_codes: {pickup: \"**\"}\n")),
+        "service_codes.directed_pickup: \"**\" collides with service_codes.pickup \"**\" (one is the start of the other, so dialing is ambiguous)"
+    );
+    assert_eq!(
+        err(&with("service_codes: {directed_pickup: \"11\"}\n")),
+        "service_codes.directed_pickup: \"11\" collides with users[0].ext \"1101\" (one is the start of the other, so dialing is ambiguous)"
+    );
+    assert_eq!(
+        err(&with("service_codes: {pickup: \"8\"}\n")),
+        "service_codes.pickup: \"8\" is not a service code (2–8 of 0-9 * #, e.g. *8)"
+    );
+}
+
+#[test]
+fn a_users_pickup_group_is_a_plain_name() {
+    let cfg = parse(
+        "domain: office.example\nusers:\n  - {ext: \"1101\", name: A, secret: \"secret-1101\", pickup_group: sales}\n  - {ext: \"1102\", name: B, secret: \"secret-1102\"}\n",
+    );
+    assert_eq!(cfg.users[0].pickup_group.as_deref(), Some("sales"));
+    assert_eq!(cfg.users[1].pickup_group, None);
+    for bad in ["\"\"", "\"sa les\"", "\"-x\"", "[a]"] {
+        let e = err(&format!(
+            "domain: office.example\nusers:\n  - {{ext: \"1101\", name: A, secret: \"secret-1101\", pickup_group: {bad}}}\n"
+        ));
+        assert!(e.starts_with("users[0].pickup_group: "), "{bad}: {e}");
+    }
 }
 
 // ---- prompts ----

@@ -189,7 +189,7 @@ fn an_unknown_top_level_key_is_named_with_the_allowed_keys() {
 fn an_unknown_user_key_is_named_with_its_path() {
     assert_eq!(
         err("domain: a.example\nusers:\n  - {ext: \"1101\", name: A, secert: \"secret-1101\"}\n"),
-        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording, outbound, outbound_number, max_external_calls, external_calls_per_hour)"
+        "users[0]: unknown key \"secert\" (expected one of: ext, name, secret, email, auth_user, digest_algorithms, nat, ring_timeout, busy_level, call_limit, on_busy, on_no_answer, on_unavailable, voicemail, pin, recording, outbound, outbound_number, max_external_calls, external_calls_per_hour, pickup_group)"
     );
 }
 

@@ -549,6 +549,35 @@ impl<'a> Sim<'a> {
             });
             return self.end(EndReason::ServiceCode { app }, None);
         }
+        if let Some(code) = t.service_codes.pickup_of(digits) {
+            let app = format!("call pickup ({digits})");
+            let group = user_by_name(t, caller).and_then(|u| u.pickup_group.as_deref());
+            let text = match (&code, group) {
+                (_, None) => format!(
+                    "{app}: {caller} is in no pickup group, so nothing can be picked up (480)"
+                ),
+                (pbx_core::PickupCode::Group, Some(g)) => format!(
+                    "{app}: answers the call that has rung longest for another user of pickup group {g} (480 when none rings)"
+                ),
+                (pbx_core::PickupCode::Directed(ext), Some(g)) => {
+                    match user_by_name(t, ext).filter(|u| u.ext.as_str() != caller) {
+                        Some(u) if u.pickup_group.as_deref() == Some(g) => format!(
+                            "{app}: answers the call ringing {} ({}) of pickup group {g} (480 when none rings)",
+                            u.ext, u.name
+                        ),
+                        _ => format!(
+                            "{app}: {ext} is no other user of pickup group {g}, so nothing can be picked up (480)"
+                        ),
+                    }
+                }
+            };
+            self.steps.push(Step {
+                destination: None,
+                text,
+                notes: Vec::new(),
+            });
+            return self.end(EndReason::ServiceCode { app }, None);
+        }
         if let Some(d) = t.internal_number(digits) {
             return Flow::Serve(d);
         }

@@ -12,8 +12,8 @@ language: ru
 country: RU
 users:
   - {ext: "1001", name: "Reception", secret: "s3cret-1001"}
-  - {ext: "1101", name: "Sales 1", secret: "s3cret-1101", on_busy: group:1100, on_no_answer: group:1100, on_unavailable: group:1100}
-  - {ext: "1102", name: "Sales 2", secret: "s3cret-1102", ring_timeout: 15, on_no_answer: message:1102}
+  - {ext: "1101", name: "Sales 1", secret: "s3cret-1101", pickup_group: sales, on_busy: group:1100, on_no_answer: group:1100, on_unavailable: group:1100}
+  - {ext: "1102", name: "Sales 2", secret: "s3cret-1102", pickup_group: sales, ring_timeout: 15, on_no_answer: message:1102}
   - {ext: "2001", name: "Director", secret: "s3cret-2001", email: dir@office.example,
      voicemail: {enabled: true, delete_after_email: true, format: wav49, busy_greeting: dir-busy},
      on_busy: voicemail:2001, on_no_answer: voicemail:2001, on_unavailable: voicemail:2001}
@@ -476,6 +476,36 @@ fn the_voicemail_service_code_opens_the_callers_mailbox() {
             "1. voicemail menu (*97): asks for 2001's PIN, then opens mailbox 2001",
             "end: voicemail menu (*97) runs",
         ]
+    );
+}
+
+#[test]
+fn the_pickup_service_codes_say_what_they_would_answer() {
+    let lines = |from: &str, to: &str| {
+        text(&run(Dial::new(from, to, THURSDAY_10_MSK)))
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lines("1101", "*8"),
+        [
+            "1. call pickup (*8): answers the call that has rung longest for another user of pickup group sales (480 when none rings)",
+            "end: call pickup (*8) runs",
+        ]
+    );
+    assert_eq!(
+        lines("1101", "**1102")[0],
+        "1. call pickup (**1102): answers the call ringing 1102 (Sales 2) of pickup group sales (480 when none rings)"
+    );
+    assert_eq!(
+        lines("1101", "**2001")[0],
+        "1. call pickup (**2001): 2001 is no other user of pickup group sales, so nothing can be picked up (480)"
+    );
+    assert_eq!(
+        lines("2001", "*8")[0],
+        "1. call pickup (*8): 2001 is in no pickup group, so nothing can be picked up (480)"
     );
 }
 

@@ -176,6 +176,8 @@ pub(crate) struct Slot {
     inbound_trunk: Option<String>,
     /// The queue the call waits in (or was answered from): its end goes to the queue log.
     pub(crate) queue: Option<pbx_core::Ext>,
+    /// The users its phones ring for now, as [`crate::pickup::Pickups`] knows them.
+    pickable: Vec<Box<str>>,
 }
 
 impl Slot {
@@ -676,11 +678,27 @@ impl Shard {
         }
         if req.method == Method::Cancel {
             let owner = match related {
-                Related::Cancels(invite) => self.calls.txn_owner.get(&invite).copied(),
+                Related::Cancels(invite) => self
+                    .calls
+                    .txn_owner
+                    .get(&invite)
+                    .copied()
+                    .map(|id| (id, invite)),
                 _ => None,
             };
             return match owner {
-                Some(id) => self.with_call(id, |call, env| call.on_cancel(key, &req, env)),
+                Some((id, invite))
+                    if self
+                        .calls
+                        .slots
+                        .get(&id)
+                        .is_some_and(|s| s.call.inbound_key() != invite) =>
+                {
+                    // A picker's INVITE (call pickup): answered at once, too late to
+                    // cancel (RFC 3261 §9.2).
+                    self.respond(key, &req, StatusCode::OK, &source)
+                }
+                Some((id, _)) => self.with_call(id, |call, env| call.on_cancel(key, &req, env)),
                 None => self.respond(
                     key,
                     &req,
@@ -810,6 +828,9 @@ impl Shard {
             .user_unescaped()
             .and_then(|u| String::from_utf8(u).ok())
             .unwrap_or_default();
+        if let Some(code) = tenant.config.service_codes.pickup_of(&dialed) {
+            return self.on_pickup(key, req, source, flow, &tenant, &caller_ext, code);
+        }
         let callee_ext = tenant.canonical_ext(&dialed).to_owned();
         let route = if let Some(u) = tenant.calls.get(callee_ext.as_str()) {
             FirstHop::User(u.ext.to_string())
@@ -973,6 +994,7 @@ impl Shard {
                 external: None,
                 inbound_trunk,
                 queue: None,
+                pickable: Vec::new(),
             },
         );
         self.apply_effects(id, effects);
@@ -1052,6 +1074,52 @@ impl Shard {
             s.users.remove(pos);
             self.ctx.presence.user_remove(s.tenant.id, &prev);
         }
+    }
+
+    /// `ext` is no longer in call `id` (a colleague picked up the call ringing them).
+    pub(crate) fn release_user(&mut self, id: u64, ext: &str) {
+        let Some(s) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        if let Some(pos) = s.users.iter().rposition(|u| **u == *ext) {
+            s.users.remove(pos);
+            self.ctx.presence.user_remove(s.tenant.id, ext);
+        }
+    }
+
+    /// The user call `id` rang last, while it is not answered.
+    pub(crate) fn calls_rung(&self, id: u64) -> Option<Box<str>> {
+        self.calls.slots.get(&id)?.rung.clone()
+    }
+
+    /// [`Call::pickup`] on call `id` (`None`: no such call).
+    pub(crate) fn call_pickup(
+        &mut self,
+        id: u64,
+        picker: CallInbound,
+        ext: &str,
+    ) -> Option<Result<(), StatusCode>> {
+        self.with_call_ret(id, |c, env| c.pickup(picker, ext, env))
+    }
+
+    /// Tells [`crate::pickup::Pickups`] whose phones call `id` rings now, when that
+    /// changed.
+    fn sync_pickup(&mut self, id: u64) {
+        let Some(s) = self.calls.slots.get_mut(&id) else {
+            return;
+        };
+        let now = s.call.ringing_users();
+        if now.len() == s.pickable.len() && now.iter().zip(&s.pickable).all(|(a, b)| *a == &**b) {
+            return;
+        }
+        s.pickable = now.into_iter().map(Box::from).collect();
+        self.ctx.pickups.update(
+            s.tenant.id,
+            (self.id, id),
+            s.caller_user.as_deref(),
+            &s.pickable,
+            self.ctx.wall_ms(),
+        );
     }
 
     /// The call's slot.
@@ -1424,6 +1492,7 @@ impl Shard {
         };
         self.apply_effects(id, effects);
         self.drain();
+        self.sync_pickup(id);
         Some(ret)
     }
 
@@ -1603,6 +1672,12 @@ impl Shard {
     fn finish(&mut self, id: u64) {
         self.release_presence(id);
         if let Some(s) = self.calls.slots.remove(&id) {
+            if !s.pickable.is_empty() {
+                let now = self.ctx.wall_ms();
+                self.ctx
+                    .pickups
+                    .update(s.tenant.id, (self.id, id), None, &[], now);
+            }
             let leg = s.call.caller_media().map(|m| m.0);
             self.calls.apps.forget_call(id, leg);
             for f in s.forwarded {

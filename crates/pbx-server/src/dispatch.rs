@@ -23,7 +23,8 @@
 //! Out-of-dialog requests are sharded by Call-ID, REGISTER by AOR
 //! (tenant + user), so each call and each registration has one owner;
 //! SUBSCRIBE by the Request-URI's user, so MWI subscriptions live with the
-//! user's bindings.
+//! user's bindings; an INVITE dialing a pickup code (and its CANCEL) by the
+//! call it would pick ([`crate::pickup`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -187,6 +188,11 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
         // MWI subscriptions live with the user's bindings (crate::mwi).
         let user = req.uri.user.clone().unwrap_or_default();
         ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
+    } else if matches!(req.method, Method::Invite | Method::Cancel)
+        && let Some(code) = crate::pickup::code_of(&tenant, &req)
+    {
+        // Call pickup: to the shard of the call it picks ([`crate::pickup`]).
+        crate::pickup::shard_for(ctx, &tenant, &req, &code)
     } else {
         ctx.shard_for(&req.headers.call_id().unwrap_or_default())
     };

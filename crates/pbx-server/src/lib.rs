@@ -21,6 +21,7 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod mwi;
+pub mod pickup;
 pub mod prompts;
 pub mod qualify;
 pub mod queues;
@@ -107,6 +108,8 @@ pub struct Ctx {
     pub groups: groups::GroupMemories,
     /// Every tenant's call queues.
     pub queues: queues::Queues,
+    /// Call pickup: whose phones ring for which call, across shards.
+    pub pickups: pickup::Pickups,
     /// Outside calls: fraud caps, trunk call limits, counters.
     pub external: external::ExternalCalls,
     /// Prompts and music on hold, decoded once (`data_dir` and the system sounds).

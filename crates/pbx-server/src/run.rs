@@ -258,6 +258,7 @@ pub async fn serve(
         presence: crate::calls::Presence::default(),
         groups: crate::groups::GroupMemories::default(),
         queues: crate::queues::Queues::new(queue_tx),
+        pickups: crate::pickup::Pickups::default(),
         external: crate::external::ExternalCalls::default(),
         cdr: cdr_tx,
         local_networks: settings.local_networks.clone(),

@@ -136,6 +136,7 @@ fn user_fields(u: &User) -> Vec<(&'static str, Val<'_>)> {
             "external_calls_per_hour",
             Val::Shown(opt(&u.external_calls_per_hour)),
         ),
+        ("pickup_group", Val::Shown(opt_q(&u.pickup_group))),
     ]
 }
 
@@ -269,6 +270,14 @@ fn settings(c: &TenantConfig) -> Vec<(&'static str, Val<'_>)> {
         (
             "service_codes.voicemail",
             Val::Shown(q(&c.service_codes.voicemail)),
+        ),
+        (
+            "service_codes.pickup",
+            Val::Shown(q(&c.service_codes.pickup)),
+        ),
+        (
+            "service_codes.directed_pickup",
+            Val::Shown(q(&c.service_codes.directed_pickup)),
         ),
     ]
 }

@@ -47,8 +47,12 @@
 //! - **Storage**: `limits.storage_mb` (default 1024), `limits.recording_days` and
 //!   `limits.voicemail_days` (default 30; 0 keeps until deleted).
 //! - **Music on hold**: `moh: CLASS` (default `default`, the system music).
-//! - **Service codes**: `service_codes: {voicemail: "*97"}` (the default); a code may
-//!   not equal, start or be the start of an extension or `outbound.prefix`.
+//! - **Service codes**: `service_codes: {voicemail: "*97", pickup: "*8", directed_pickup:
+//!   "**"}` (the defaults); a code may not equal, start or be the start of an extension,
+//!   `outbound.prefix` or another code.
+//! - **Pickup groups**: `users[].pickup_group: NAME` (letters, digits, _ . -). A user
+//!   answers a call ringing a colleague of the same group by dialing `pickup` (the call
+//!   ringing longest) or `directed_pickup` followed by the colleague's extension.
 //!
 //! ```yaml
 //! ivrs:
@@ -155,8 +159,8 @@ fn is_default_moh(class: &str) -> bool {
 
 /// `service_codes`: digits users dial to reach a feature. Each code is 2–8 of
 /// `0-9 * #`; it may not be an extension, the start of one, or start with one, nor
-/// start or be the start of `outbound.prefix`, since a phone dialing it would be
-/// ambiguous.
+/// start or be the start of `outbound.prefix` or of another code, since a phone
+/// dialing it would be ambiguous.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceCodes {
     /// Listen to one's voicemail (PIN asked). Default `*97`.
@@ -171,6 +175,12 @@ pub struct ServiceCodes {
     pub agent_pause: String,
     /// A queue member takes calls again. Default `*48`.
     pub agent_unpause: String,
+    /// Answer the call ringing a user of one's pickup group (the one ringing longest).
+    /// Default `*8`.
+    pub pickup: String,
+    /// Followed by an extension of one's pickup group: answer the call ringing it.
+    /// Default `**`.
+    pub directed_pickup: String,
 }
 
 impl Default for ServiceCodes {
@@ -181,15 +191,28 @@ impl Default for ServiceCodes {
             agent_logout: "*46".to_owned(),
             agent_pause: "*47".to_owned(),
             agent_unpause: "*48".to_owned(),
+            pickup: "*8".to_owned(),
+            directed_pickup: "**".to_owned(),
         }
     }
 }
 
+/// What a dialed string asks of the pickup service codes ([`ServiceCodes::pickup_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickupCode {
+    /// `pickup`: any call ringing a user of the dialer's pickup group.
+    Group,
+    /// `directed_pickup` + EXT: the call ringing EXT.
+    Directed(String),
+}
+
 impl ServiceCodes {
     /// `(key, code)` for every service code, in the order of the file's keys.
-    pub fn all(&self) -> [(&'static str, &str); 5] {
+    pub fn all(&self) -> [(&'static str, &str); 7] {
         [
             ("voicemail", &self.voicemail),
+            ("pickup", &self.pickup),
+            ("directed_pickup", &self.directed_pickup),
             ("agent_login", &self.agent_login),
             ("agent_logout", &self.agent_logout),
             ("agent_pause", &self.agent_pause),
@@ -200,12 +223,25 @@ impl ServiceCodes {
     fn slot(&mut self, key: &str) -> Option<&mut String> {
         Some(match key {
             "voicemail" => &mut self.voicemail,
+            "pickup" => &mut self.pickup,
+            "directed_pickup" => &mut self.directed_pickup,
             "agent_login" => &mut self.agent_login,
             "agent_logout" => &mut self.agent_logout,
             "agent_pause" => &mut self.agent_pause,
             "agent_unpause" => &mut self.agent_unpause,
             _ => return None,
         })
+    }
+
+    /// Whether `dialed` is the group pickup code, or the directed pickup code followed
+    /// by digits (the extension).
+    pub fn pickup_of(&self, dialed: &str) -> Option<PickupCode> {
+        if dialed == self.pickup {
+            return Some(PickupCode::Group);
+        }
+        let ext = dialed.strip_prefix(self.directed_pickup.as_str())?;
+        (!ext.is_empty() && ext.len() <= 32 && ext.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| PickupCode::Directed(ext.to_owned()))
     }
 }
 
@@ -519,6 +555,10 @@ pub struct User {
     /// Fraud cap: outside calls the user may start per hour; none = no cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_calls_per_hour: Option<u32>,
+    /// The pickup group: users of the same group may answer each other's ringing
+    /// calls with the pickup service codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pickup_group: Option<String>,
 }
 
 impl User {
@@ -740,6 +780,7 @@ pub const USER_KEYS: &[&str] = &[
     "outbound_number",
     "max_external_calls",
     "external_calls_per_hour",
+    "pickup_group",
 ];
 
 /// The outbound classes a user may be allowed (`users[].outbound`).
@@ -777,6 +818,8 @@ const NUMBER_KEYS: &[&str] = &["number", "route"];
 const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
 const SERVICE_CODE_KEYS: &[&str] = &[
     "voicemail",
+    "pickup",
+    "directed_pickup",
     "agent_login",
     "agent_logout",
     "agent_pause",
@@ -1143,9 +1186,16 @@ impl TenantConfig {
                 continue;
             };
             if !is_valid_service_code(code) {
+                let defaults = ServiceCodes::default();
+                let example = defaults
+                    .all()
+                    .into_iter()
+                    .find(|(k, _)| k == key)
+                    .map_or("*97", |(_, c)| c)
+                    .to_owned();
                 return Err(ConfigError::invalid(
                     codes.at(key),
-                    format!("\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. *97)"),
+                    format!("\"{code}\" is not a service code (2–8 of 0-9 * #, e.g. {example})"),
                 ));
             }
             if let Some(slot) = cfg.service_codes.slot(key) {
@@ -1880,6 +1930,18 @@ fn parse_user(node: &Node, path: &str) -> Result<User, ConfigError> {
             .transpose()?,
         max_external_calls: u32_of(&f, "max_external_calls", 0, 1_000_000)?,
         external_calls_per_hour: u32_of(&f, "external_calls_per_hour", 0, 10_000_000)?,
+        pickup_group: match f.string("pickup_group")? {
+            None => None,
+            Some(g) if is_valid_name(g) => Some(g.to_owned()),
+            Some(g) => {
+                return Err(ConfigError::invalid(
+                    f.at("pickup_group"),
+                    format!(
+                        "\"{g}\" is not a valid pickup group name (letters, digits, _ . -, 1–64 long)"
+                    ),
+                ));
+            }
+        },
     })
 }
 
