@@ -257,12 +257,11 @@ impl Shard {
     /// A queue's attempt could not ring anyone (or the call is not waiting): the queue
     /// counts it as missed.
     fn queue_attempt_failed(&mut self, id: u64) {
-        let agents = self
-            .call_slot_mut(id)
-            .and_then(|s| s.group.take())
-            .map(|g| g.agents)
-            .unwrap_or_default();
-        self.ctx.queues.missed(&self.ctx, (self.id, id), &agents);
+        // Nobody's phone rang (not registered, or busy): no RINGNOANSWER to log.
+        if let Some(s) = self.call_slot_mut(id) {
+            s.group = None;
+        }
+        self.ctx.queues.missed(&self.ctx, (self.id, id), &[]);
     }
 
     /// A stage ended unanswered ([`pbx_call::Effect::Hunt`]).
