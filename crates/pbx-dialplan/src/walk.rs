@@ -222,6 +222,11 @@ pub enum EndReason {
     },
     /// An outside call is denied (403).
     Denied,
+    /// The caller waits in a queue until an agent answers.
+    Queued {
+        /// `queue:1500`.
+        queue: String,
+    },
 }
 
 /// How a walk ends: the reason, and the final status the caller gets (`None` when an
@@ -294,12 +299,16 @@ impl fmt::Display for End {
             EndReason::ServiceCode { app } => format!("{app} runs"),
             EndReason::External { trunk } => format!("the call leaves through trunk {trunk}"),
             EndReason::Denied => "denied".to_owned(),
+            EndReason::Queued { queue } => {
+                format!("the caller waits in {queue} until an agent answers")
+            }
         };
         let goes_on = matches!(
             self.reason,
             EndReason::Voicemail { .. }
                 | EndReason::ServiceCode { .. }
                 | EndReason::External { .. }
+                | EndReason::Queued { .. }
         );
         match (self.status, &self.answered_by) {
             (Some(404), _) if self.reason == EndReason::NotFound => f.write_str("404 Not Found"),
@@ -806,7 +815,11 @@ impl<'a> Sim<'a> {
                 &d,
                 &format!("more than {MAX_SCHEDULE_STEPS} schedules in a row"),
             ),
-            _ => self.cannot_serve(&d, "this version serves no queues or conferences"),
+            Destination::Queue(ext) => match t.queue(ext.as_str()) {
+                Some(q) => self.queue(q, &d),
+                None => self.cannot_serve(&d, "no such queue"),
+            },
+            _ => self.cannot_serve(&d, "this version serves no conferences"),
         }
     }
 
@@ -863,6 +876,52 @@ impl<'a> Sim<'a> {
         let step = self.steps.len();
         self.held.push((u.ext.as_str(), step));
         Flow::Unanswered(Outcome::NoAnswer, Some(Failovers::of_user(u)))
+    }
+
+    /// `start_queue`: the caller is answered and waits; who rings depends on who is
+    /// logged in and free at the time, so the walk lists the agents and follows
+    /// `on_timeout` when the queue has a `max_wait`.
+    fn queue(&mut self, q: &'a pbx_core::tenant::Queue, d: &Destination) -> Flow {
+        self.answer(d);
+        let list =
+            |v: &[pbx_core::Ext]| v.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ");
+        let mut text = format!(
+            "{d} ({}, {}): the caller is answered and waits with music",
+            q.name, q.strategy
+        );
+        if q.announce_frequency > 0 {
+            text.push_str(&format!(", announcements every {} s", q.announce_frequency));
+        }
+        let who = match (q.members.is_empty(), q.agents.is_empty()) {
+            (true, true) => "; the queue has no members".to_owned(),
+            (false, true) => format!("; members {} ring as they are free", list(&q.members)),
+            (true, false) => format!("; agents {} ring when logged in and free", list(&q.agents)),
+            (false, false) => format!(
+                "; members {} and agents {} (when logged in) ring as they are free",
+                list(&q.members),
+                list(&q.agents)
+            ),
+        };
+        text.push_str(&who);
+        text.push_str(&format!(
+            " ({} s per attempt, {} s between attempts, {} s wrap-up)",
+            q.member_timeout, q.retry, q.wrapup
+        ));
+        self.step(Some(d), text);
+        if q.max_wait > 0 {
+            let next = q.on_timeout.clone().unwrap_or(Destination::Hangup);
+            self.step(
+                None,
+                format!("{d}: after {} s without an agent → {next}", q.max_wait),
+            );
+            return Flow::AppGoto(next);
+        }
+        self.end(
+            EndReason::Queued {
+                queue: d.to_string(),
+            },
+            None,
+        )
     }
 
     /// `start_group` + `next_stage` + `finish_group`.

@@ -550,3 +550,36 @@ fn every_walk_ends_within_the_hop_limits_whatever_is_dialed() {
         }
     }
 }
+
+#[test]
+fn a_queue_answers_and_lists_who_rings_then_follows_on_timeout_after_max_wait() {
+    let t = TenantConfig::from_yaml_str(&format!(
+        "{OFFICE}queues:\n  - {{ext: \"1500\", name: Desk, members: [\"1101\"], agents: [\"1102\"], max_wait: 60, on_timeout: voicemail:2001}}\n  - {{ext: \"1600\", name: Line, strategy: leastrecent, members: [\"2222\"]}}\n"
+    ))
+    .unwrap();
+    let w = walk(&t, None, &Dial::new("1001", "1500", THURSDAY_10_MSK)).unwrap();
+    let lines: Vec<String> = text(&w).lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(
+        lines[0],
+        "1. queue:1500 (Desk, ringall): the caller is answered and waits with music, announcements every 30 s; members 1101 and agents 1102 (when logged in) ring as they are free (15 s per attempt, 5 s between attempts, 0 s wrap-up)"
+    );
+    assert_eq!(
+        lines[1],
+        "2. queue:1500: after 60 s without an agent → voicemail:2001"
+    );
+    assert!(
+        w.destinations().contains(&"voicemail:2001".to_owned()),
+        "{w}"
+    );
+    let w = walk(&t, None, &Dial::new("1001", "1600", THURSDAY_10_MSK)).unwrap();
+    assert_eq!(
+        w.end.reason,
+        EndReason::Queued {
+            queue: "queue:1600".into()
+        }
+    );
+    assert_eq!(
+        last_line(&w),
+        "end: the caller waits in queue:1600 until an agent answers"
+    );
+}
