@@ -354,10 +354,21 @@ impl Queues {
         {
             let mut inner = self.lock();
             let Inner { books, seats, .. } = &mut *inner;
-            for ((tenant, qext), b) in books.iter_mut() {
-                if only.is_some_and(|(t, q)| t != *tenant || q != qext) {
+            // One queue after an event; on the timer only the queues where callers wait
+            // (an idle queue has nothing to decide).
+            let keys: Vec<(i64, Ext)> = match only {
+                Some((t, q)) => vec![(t, q.clone())],
+                None => books
+                    .iter()
+                    .filter(|(_, b)| !b.book.waiting().is_empty())
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+            };
+            for key in keys {
+                let Some(b) = books.get_mut(&key) else {
                     continue;
-                }
+                };
+                let (tenant, qext) = (&key.0, &key.1);
                 let busy = |ext: &str| ctx.presence.user_calls(*tenant, ext) > 0;
                 let cfg = b.book.config().clone();
                 for order in b.book.tick(now, &busy, random) {

@@ -6,8 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use pbx_store::{
-    Binding, BindingChange, BindingKey, Cdr, CdrTransfer, Disposition, HangupBy, Store, StoreError,
-    TenantId, TransferKind, WriteBehind, WriteBehindConfig, WriteBehindError,
+    Binding, BindingChange, BindingKey, Cdr, CdrTransfer, Disposition, HangupBy, QueueAgentRow,
+    QueueLogEntry, Store, StoreError, TenantId, TransferKind, WriteBehind, WriteBehindConfig,
+    WriteBehindError,
 };
 
 const NOW: i64 = 1_800_000_000_000;
@@ -895,7 +896,108 @@ async fn concurrent_platform_applies_on_one_version_let_exactly_one_win(store: S
     assert_eq!(wins, 1);
 }
 
+// ---------------------------------------------------------------- queues
+
+fn qev(
+    tenant: TenantId,
+    ts_ms: i64,
+    queue: &str,
+    event: &str,
+    wait_s: Option<u32>,
+) -> QueueLogEntry {
+    QueueLogEntry {
+        tenant_id: tenant,
+        ts_ms,
+        queue: queue.to_owned(),
+        call_id: format!("call-{ts_ms}"),
+        event: event.to_owned(),
+        agent: Some("1101".to_owned()),
+        caller: None,
+        position: Some(2),
+        entry_position: None,
+        wait_s,
+        talk_s: None,
+    }
+}
+
+async fn the_queue_log_is_kept_per_tenant_and_queue_in_time_order(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    let b = store.create_tenant("b.example").await.unwrap();
+    let gone = store.create_tenant("gone.example").await.unwrap();
+    store.delete_tenant("gone.example").await.unwrap();
+    let log = [
+        qev(a, NOW + 2, "1500", "CONNECT", Some(12)),
+        qev(a, NOW + 1, "1500", "ENTER", None),
+        qev(a, NOW + 3, "1600", "ENTER", None),
+        qev(b, NOW + 1, "1500", "ENTER", None),
+        qev(gone, NOW, "1500", "ENTER", None),
+    ];
+    store.insert_queue_log(&log).await.unwrap();
+    let got = store
+        .list_queue_log(a, Some("1500"), NOW, 100)
+        .await
+        .unwrap();
+    assert_eq!(got, [log[1].clone(), log[0].clone()]);
+    assert_eq!(
+        store.list_queue_log(a, None, NOW, 100).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store
+            .list_queue_log(a, None, NOW + 2, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.list_queue_log(b, None, NOW, 100).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .list_queue_log(gone, None, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn queue_agent_logins_are_stored_changed_and_removed(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    store
+        .set_queue_agent(a, "1500", "1103", true, false, NOW)
+        .await
+        .unwrap();
+    store
+        .set_queue_agent(a, "1600", "1103", true, false, NOW)
+        .await
+        .unwrap();
+    store
+        .set_queue_agent(a, "1500", "1103", true, true, NOW + 1)
+        .await
+        .unwrap();
+    store
+        .set_queue_agent(a, "1600", "1103", false, false, NOW + 2)
+        .await
+        .unwrap();
+    let rows = store.load_queue_agents().await.unwrap();
+    assert_eq!(
+        rows,
+        [QueueAgentRow {
+            tenant_id: a,
+            queue: "1500".into(),
+            agent: "1103".into(),
+            paused: true
+        }]
+    );
+    store.delete_tenant("a.example").await.unwrap();
+    assert!(store.load_queue_agents().await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    the_queue_log_is_kept_per_tenant_and_queue_in_time_order,
+    queue_agent_logins_are_stored_changed_and_removed,
     the_platform_document_is_versioned_and_a_stale_apply_changes_nothing,
     concurrent_platform_applies_on_one_version_let_exactly_one_win,
     a_call_record_round_trips_with_every_field,
