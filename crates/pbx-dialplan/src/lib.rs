@@ -103,7 +103,7 @@ pub use numbering::{
     NormaliseError, NumberOrigin, country_of, emergency_numbers, is_emergency_number, normalise,
 };
 pub use pattern::{Pattern, PatternError};
-pub use platform::{Direction, Number, Platform, PlatformConfig, Trunk};
+pub use platform::{Direction, Number, Platform, PlatformConfig, Trunk, TrunkTransport};
 pub use tenant_check::check_tenant;
 pub use walk::{Dial, End, EndReason, Step, Walk, WalkError, walk};
 

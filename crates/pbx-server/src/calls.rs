@@ -1293,6 +1293,47 @@ impl Shard {
 
     /// Our Via/Contact address on `flow`: the external IP for peers
     /// outside our networks when one is configured.
+    /// Where requests to a trunk at `addr` go: a UDP socket that reaches it, or (TCP) the
+    /// connection vpbx keeps to it, opened now if needed. With our address as the trunk
+    /// should see it in Via and Contact (on TCP: our TCP listen port when we have one, else
+    /// the UDP one; the provider answers on the connection anyway).
+    pub(crate) fn trunk_target(
+        &self,
+        addr: SocketAddr,
+        transport: pbx_dialplan::TrunkTransport,
+    ) -> Option<(Target, LocalSip)> {
+        match transport {
+            pbx_dialplan::TrunkTransport::Udp => {
+                let flow = sip_txn::Flow(self.ctx.transports.udp_for(addr)? as u64);
+                let target = Target {
+                    flow,
+                    addr,
+                    reliable: false,
+                };
+                let local = self.local_sip(&self.flow_of(&target)?);
+                Some((target, local))
+            }
+            pbx_dialplan::TrunkTransport::Tcp => {
+                let id = self.ctx.transports.tcp_client(&self.ctx, addr);
+                let own = self.ctx.transports.tcp_local().or_else(|| {
+                    let udp = self.ctx.transports.udp_for(addr)?;
+                    self.ctx.transports.udp_local(udp)
+                })?;
+                let ip = self.ctx.advertised_ip(own.ip(), addr.ip());
+                let target = Target {
+                    flow: sip_txn::Flow(id | TCP_BIT),
+                    addr,
+                    reliable: true,
+                };
+                let local = LocalSip {
+                    transport: sip_msg::Transport::Tcp,
+                    host_port: SocketAddr::new(ip, own.port()).to_string(),
+                };
+                Some((target, local))
+            }
+        }
+    }
+
     pub(crate) fn local_sip(&self, flow: &Flow) -> LocalSip {
         let ip = self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip());
         LocalSip {

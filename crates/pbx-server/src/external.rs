@@ -18,7 +18,6 @@ use std::time::Duration;
 use pbx_call::{ForkTarget, RingTarget, TrunkFork};
 use pbx_core::TenantConfig;
 use pbx_dialplan::{CallerOutbound, Class, Decision, Platform, Route, Routed, TenantOutbound};
-use sip_txn::Target;
 
 use crate::shard::Shard;
 
@@ -474,27 +473,37 @@ impl Shard {
         }
     }
 
-    /// The INVITE's target on `trunk` for `digits`: UDP to an IP address (a host name
-    /// needs resolving, which trunks do not do yet: logged and skipped).
+    /// The INVITE's target on `trunk` for `digits`: UDP or TCP to its address (a host
+    /// name resolved in the background when the platform file is loaded; a name not
+    /// resolved yet skips the trunk, logged).
     fn trunk_fork(
         &self,
         trunk: &pbx_dialplan::Trunk,
         digits: &str,
         caller_id: &str,
     ) -> Option<ForkTarget> {
-        let Ok(ip) = trunk.host.parse::<IpAddr>() else {
-            tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host is not an IP address; vpbx does not resolve trunk names yet");
-            return None;
+        let ip = match self.ctx.trunks.resolve(&self.ctx, &trunk.host) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => {
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host is still being resolved; trunk skipped");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, error = %e, "trunk host does not resolve; trunk skipped");
+                return None;
+            }
         };
         let addr = SocketAddr::new(ip, trunk.port);
-        let flow = sip_txn::Flow(self.ctx.transports.udp_for(addr)? as u64);
-        let target = Target {
-            flow,
-            addr,
-            reliable: false,
+        if self.ctx.transports.is_own_listen_addr(addr) {
+            tracing::warn!(trunk = %trunk.name, %addr, "trunk address is vpbx's own; trunk skipped");
+            return None;
+        }
+        let (target, local) = self.trunk_target(addr, trunk.transport)?;
+        let tp = match trunk.transport {
+            pbx_dialplan::TrunkTransport::Tcp => ";transport=tcp",
+            pbx_dialplan::TrunkTransport::Udp => "",
         };
-        let local = self.local_sip(&self.flow_of(&target)?);
-        let uri = sip_msg::Uri::parse(&format!("sip:{digits}@{}", addr)).ok()?;
+        let uri = sip_msg::Uri::parse(&format!("sip:{digits}@{addr}{tp}")).ok()?;
         let from_domain = trunk
             .from_domain
             .clone()

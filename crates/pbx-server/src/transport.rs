@@ -59,6 +59,8 @@ const TCP_OUT_QUEUE: usize = 256;
 /// A TCP connection that sends nothing for this long is closed (phones send
 /// CRLF keep-alives or re-REGISTER well within it).
 const TCP_IDLE: Duration = Duration::from_secs(300);
+/// How long opening a connection to a trunk may take.
+const TCP_CONNECT: Duration = Duration::from_secs(5);
 
 /// The send side, shared by all shards.
 #[derive(Debug, Default)]
@@ -67,6 +69,8 @@ pub struct Transports {
     udp_local: Vec<SocketAddr>,
     tcp_local: Vec<SocketAddr>,
     tcp: Mutex<HashMap<u64, mpsc::Sender<Bytes>>>,
+    /// Connections vpbx opened to trunks, by the trunk's address: reused while open.
+    tcp_out: Mutex<HashMap<SocketAddr, u64>>,
     next_conn: AtomicU64,
 }
 
@@ -135,6 +139,71 @@ impl Transports {
                     .position(|a| same(a) && a.ip().is_unspecified())
             })
             .or_else(|| self.udp_local.iter().position(same))
+    }
+
+    /// A TCP connection to `remote` (a provider trunk): the open one, or a new one whose
+    /// messages wait in its queue while it connects. A connection that cannot be made
+    /// drops them (the transactions time out, and a call fails over to the next trunk).
+    pub fn tcp_client(&self, ctx: &Arc<Ctx>, remote: SocketAddr) -> u64 {
+        let mut out = self
+            .tcp_out
+            .lock()
+            .expect("tcp client table lock is never poisoned");
+        if let Some(&id) = out.get(&remote)
+            && self.tcp_alive(id)
+        {
+            return id;
+        }
+        let id = self.next_conn.fetch_add(1, Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
+        self.tcp
+            .lock()
+            .expect("tcp table lock is never poisoned")
+            .insert(id, tx);
+        out.insert(remote, id);
+        drop(out);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let connected = tokio::time::timeout(TCP_CONNECT, TcpStream::connect(remote)).await;
+            let stream = match connected {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(%remote, error = %e, "trunk TCP connection failed");
+                    return ctx.transports.forget_client(id, remote);
+                }
+                Err(_) => {
+                    tracing::warn!(%remote, "trunk TCP connection timed out");
+                    return ctx.transports.forget_client(id, remote);
+                }
+            };
+            let local = stream.local_addr().unwrap_or(remote);
+            tracing::info!(%remote, %local, "trunk TCP connection open");
+            ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
+            ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
+            let flow = Flow {
+                tp: Tp::Tcp,
+                id,
+                local,
+                remote,
+            };
+            tcp_connection(ctx.clone(), stream, flow, rx, false).await;
+            ctx.transports.forget_client(id, remote);
+        });
+        id
+    }
+
+    fn forget_client(&self, id: u64, remote: SocketAddr) {
+        self.tcp
+            .lock()
+            .expect("tcp table lock is never poisoned")
+            .remove(&id);
+        let mut out = self
+            .tcp_out
+            .lock()
+            .expect("tcp client table lock is never poisoned");
+        if out.get(&remote) == Some(&id) {
+            out.remove(&remote);
+        }
     }
 
     /// True when the TCP connection is still open.
@@ -298,16 +367,25 @@ pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: Socket
             local,
             remote,
         };
-        tokio::spawn(tcp_connection(ctx.clone(), stream, flow, rx));
+        tokio::spawn(tcp_connection(ctx.clone(), stream, flow, rx, true));
     }
 }
 
+/// Reads and writes one connection until it closes. `accepted`: a phone's connection
+/// (counted per source address, closed when idle); else one vpbx opened to a trunk, which
+/// stays open while calls through it may still need it.
 async fn tcp_connection(
     ctx: Arc<Ctx>,
     stream: TcpStream,
     flow: Flow,
     mut rx: mpsc::Receiver<Bytes>,
+    accepted: bool,
 ) {
+    let idle = if accepted {
+        TCP_IDLE
+    } else {
+        Duration::from_secs(u64::from(u32::MAX))
+    };
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let writer = tokio::spawn(async move {
@@ -323,7 +401,7 @@ async fn tcp_connection(
     let mut stop = ctx.stop.subscribe();
     'conn: loop {
         let n = tokio::select! {
-            r = tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)) => match r {
+            r = tokio::time::timeout(idle, rd.read(&mut buf)) => match r {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                 Ok(Ok(n)) => n,
             },
@@ -371,7 +449,7 @@ async fn tcp_connection(
         .lock()
         .expect("tcp table lock is never poisoned")
         .remove(&flow.id);
-    {
+    if accepted {
         let mut per_ip = ctx
             .tcp_per_ip
             .lock()

@@ -256,7 +256,7 @@ impl TrunkBoard {
 
     /// The address of `host` if known: an IP literal at once; a name from
     /// the cache, else `Ok(None)` while a lookup runs (started here).
-    fn resolve(&self, ctx: &Arc<Ctx>, host: &str) -> Result<Option<IpAddr>, String> {
+    pub(crate) fn resolve(&self, ctx: &Arc<Ctx>, host: &str) -> Result<Option<IpAddr>, String> {
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<IpAddr>() {
             return Ok(Some(ip));
