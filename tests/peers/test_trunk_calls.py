@@ -11,7 +11,7 @@ Phones: the office's 1001 and 1002 on 127.0.0.3/.4 (registered at vpbx); the out
 import time
 
 from calls import Phone, add_media_config, assert_tone, call_tenant_yaml, make_tone_wav, \
-    wait_cdr, wait_recording_seconds
+    read_wav, rms_dbfs, wait_cdr, wait_recording_seconds
 from peers import KamailioCarrier, free_port
 
 OFFICE = "office.vpbx.test"
@@ -115,7 +115,7 @@ def test_denied_directions_and_block_listed_ranges_never_reach_the_carrier(vpbx,
                    "9981039899123456",         # Italy allowed, but +39 89x is premium (block-list)
                    "99810330112345678"):       # France: international narrowed to _39.
         dial(a, digits)
-        a.wait_closed(10)
+        a.wait_closed(15)
         assert a.final_statuses()[-1] == 403, (digits, a.final_statuses())
     assert o.carrier.requests("INVITE") == [], o.carrier.requests("INVITE")
     m = vpbx.metrics()
@@ -155,3 +155,48 @@ def test_a_dead_trunk_hands_the_call_to_the_next_after_failover_timeout(vpbx, re
     a.wait_established(10)
     a.hangup()
     out.wait_closed(5)
+
+
+def sound_seconds(path) -> float:
+    """Seconds of 20 ms frames louder than -45 dBFS in a recording."""
+    samples, rate = read_wav(path)
+    frame = rate // 50
+    return sum(1 for i in range(0, len(samples) - frame + 1, frame)
+               if rms_dbfs(samples[i:i + frame]) > -45.0) / 50
+
+
+def test_a_denied_outside_call_hears_an_announcement_in_early_media_then_gets_403(
+        vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper)
+    a = o.phone("1001", "127.0.0.3")
+    t0 = time.monotonic()
+    dial(a, "9981023276123456")                  # Sierra Leone: not allowed
+    a.wait_closed(15)
+    took = time.monotonic() - t0
+    # 183 with an SDP answer first, then the refusal with its reason; never a 200.
+    rx = [m for m in a.received("INVITE") if m.status]
+    progress = [m for m in rx if m.status == 183]
+    assert progress and progress[0].sdp() is not None, [m.first_line for m in rx]
+    finals = [m for m in rx if m.status >= 200]
+    assert finals[-1].first_line.strip() == "SIP/2.0 403 Outbound Call Not Allowed", finals[-1].first_line
+    assert 200 not in a.final_statuses(), a.final_statuses()
+    assert rx.index(progress[0]) < rx.index(finals[-1])
+    # The announcement ("cannot be completed as dialed", 2.6 s) arrived as RTP during the 183.
+    assert 2.0 <= took <= 8.0, f"403 after {took:.1f}s"
+    rec = a.last_recording()
+    assert sound_seconds(rec) >= 1.5, f"only {sound_seconds(rec):.2f}s of sound in the early media"
+    assert o.carrier.requests("INVITE") == [], o.carrier.requests("INVITE")
+    c = wait_cdr(vpbx, OFFICE, 1)[0]
+    assert c["disposition"] == "FAILED" and c["sip_cause"] == 403, c
+
+
+def test_over_the_fraud_cap_the_refused_caller_hears_why_then_gets_403(vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper, limits="limits: {max_external_calls: 0}\n")
+    a = o.phone("1001", "127.0.0.3")
+    dial(a, "9989257410726")
+    a.wait_closed(15)
+    rx = [m for m in a.received("INVITE") if m.status]
+    assert any(m.status == 183 for m in rx), [m.first_line for m in rx]
+    assert rx[-1].first_line.strip() == "SIP/2.0 403 Outbound Call Limit Reached", rx[-1].first_line
+    assert sound_seconds(a.last_recording()) >= 1.5
+    assert o.carrier.requests("INVITE") == []

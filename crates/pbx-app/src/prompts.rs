@@ -16,6 +16,10 @@ pub const INVALID_OPTION: &str = "pm-invalid-option";
 /// "Goodbye" (the default end of a menu without `on_timeout`, and of voicemail).
 pub const GOODBYE: &str = "vm-goodbye";
 
+/// "Your call cannot be completed as dialed…": what a caller hears before 403 when an
+/// outside call is not allowed (or over a cap).
+pub const CANNOT_COMPLETE: &str = "cannot-complete-as-dialed";
+
 /// "The person at extension".
 pub const VM_THEPERSON: &str = "vm-theperson";
 /// "is unavailable".
@@ -140,6 +144,7 @@ pub const COMMON: &[&str] = &[
     VM_RECEIVED,
     VM_FROM_PHONENUMBER,
     VM_UNKNOWN_CALLER,
+    CANNOT_COMPLETE,
 ];
 
 /// Russian counted forms (Asterisk `ast_say_counted_noun` / `_adjective`): "новое",

@@ -440,6 +440,9 @@ pub struct Call {
     /// The walk left a user who was busy (`on_busy`): a voicemail reached
     /// from there plays the busy greeting.
     busy_failover: bool,
+    /// An early-media application runs ([`Call::run_early_app`]): its answer is a 183
+    /// with SDP, and the caller's final status (and reason phrase) when it ends is this.
+    early_final: Option<(StatusCode, String)>,
 }
 
 impl Call {
@@ -492,6 +495,7 @@ impl Call {
             a_codecs: None,
             busy_failover: false,
             app_wait_ack: false,
+            early_final: None,
         };
         let h = &call.inbound.invite.headers;
         call.a_100rel = has_option(h, &HeaderName::Require, "100rel");
@@ -966,9 +970,22 @@ impl Call {
             return self.drop_caller(HangupBy::System, outcome.reason(), true, env);
         }
         self.app_gone(env);
+        // An early-media application's end (or a failure during it) is the status it
+        // was started for; a CANCEL still gets 487.
+        let early = self
+            .early_final
+            .take()
+            .filter(|_| outcome != Outcome::Cancelled);
+        let (outcome, reason) = match &early {
+            Some((status, _)) => (Outcome::Failed(*status), "refused"),
+            None => (outcome, outcome.reason()),
+        };
         let status = outcome.status();
         let mut r = self.inbound.invite.make_response(status);
         r.set_to_tag(&self.a.tag);
+        if let Some((_, phrase)) = early {
+            r.reason = phrase;
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers.push(HeaderName::RetryAfter, "5");
         }
@@ -978,7 +995,7 @@ impl Call {
         } else {
             HangupBy::System
         };
-        self.end(outcome, by, Some(status.as_u16()), outcome.reason(), env);
+        self.end(outcome, by, Some(status.as_u16()), reason, env);
     }
 
     // ----- inputs -----

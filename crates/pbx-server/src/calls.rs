@@ -437,6 +437,9 @@ enum FirstHop {
     App(Box<dyn pbx_app::MediaApp + Send>),
     /// An outside number, decided and counted: ring its trunks.
     External(Box<crate::external::ExternalRun>),
+    /// An outside call refused (this reason phrase with 403): the caller hears why in
+    /// early media first ([`Shard::refuse_call`]).
+    Refuse(&'static str),
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -813,17 +816,11 @@ impl Shard {
         {
             match self.outside_call(&tenant, &caller_ext, out.digits) {
                 Ok(run) => FirstHop::External(run),
-                Err(refusal) => {
-                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
-                    r.reason = match refusal {
-                        crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
-                        crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
-                    }
-                    .into();
-                    let now = self.ctx.now();
-                    let _ = self.calls.ep.send_response(now, key, r);
-                    return;
-                }
+                // Refused: an announcement as early media, then 403; nothing leaves.
+                Err(refusal) => FirstHop::Refuse(match refusal {
+                    crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
+                    crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
+                }),
             }
         } else {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
@@ -975,8 +972,41 @@ impl Shard {
                     }
                     self.ring_next_trunk(id);
                 }
+                FirstHop::Refuse(reason) => self.refuse_call(id, reason),
             }
         }
+    }
+
+    /// An outside call that may not go out: 183 with an announcement that the call cannot
+    /// be completed (early media, the caller's leg is never answered), then 403 with
+    /// `reason`. Without a media engine or the prompt, the 403 comes at once.
+    fn refuse_call(&mut self, id: u64, reason: &'static str) {
+        let prompt = pbx_app::prompts::CANNOT_COMPLETE;
+        let playable = self.ctx.relay.is_some()
+            && self.calls.slots.get(&id).is_some_and(|s| {
+                let cfg = &s.tenant.config;
+                self.ctx
+                    .prompts
+                    .get(&cfg.domain, self.call_language(s), prompt)
+                    .is_ok()
+            });
+        self.with_call(id, |c, env| {
+            c.set_destination("refused");
+            if playable {
+                let app = pbx_app::announce::Announce::new(
+                    vec![pbx_app::PromptRef::System(prompt)],
+                    None,
+                );
+                c.run_early_app(Box::new(app), StatusCode::FORBIDDEN, reason, env);
+            } else {
+                c.refuse(StatusCode::FORBIDDEN, reason, env);
+            }
+        });
+    }
+
+    /// The language of the prompts call `slot` hears: its number's, else the tenant's.
+    fn call_language<'s>(&self, slot: &'s Slot) -> &'s str {
+        &slot.tenant.config.language
     }
 
     /// The tenant of call `id`.
