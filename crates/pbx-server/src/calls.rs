@@ -21,6 +21,7 @@ use sip_txn::{Endpoint, Event, Output, Related, Target, TxnKey};
 use crate::shard::{Inbound, Shard, ShardMsg};
 use crate::tenants::{TenantSnap, UserCall};
 use crate::transport::{Flow, Tp};
+use pbx_core::TenantConfig;
 
 /// Call settings shared by every shard (from `[media]`, `[sip]`).
 #[derive(Debug, Clone)]
@@ -174,6 +175,9 @@ pub(crate) struct Slot {
     pub(crate) external: Option<Box<crate::external::ExternalRun>>,
     /// The provider trunk an inbound call came through (for its record).
     inbound_trunk: Option<String>,
+    /// The language of the prompts the call hears when not the tenant's: the `language`
+    /// of the number an inbound call came in on.
+    language: Option<Box<str>>,
 }
 
 /// A call as `vpbx calls` shows it.
@@ -215,6 +219,8 @@ pub struct Calls {
     feeding_trunk: Option<Box<crate::external::TrunkInbound>>,
     /// The trunk of the inbound call being set up, for its slot.
     next_inbound_trunk: Option<String>,
+    /// The language of the inbound call being set up (its number's), for its slot.
+    next_language: Option<Box<str>>,
     /// Legs this shard's calls handed to calls in other shards (attended
     /// transfer): in-dialog requests by our tag go to that shard…
     forward_tags: HashMap<String, usize>,
@@ -245,6 +251,7 @@ impl Calls {
             feeding: None,
             feeding_trunk: None,
             next_inbound_trunk: None,
+            next_language: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
@@ -306,6 +313,8 @@ struct RelayMedia<'a> {
     ctx: &'a crate::Ctx,
     sip_ip: IpAddr,
     tenant: Option<&'a TenantSnap>,
+    /// The call's prompt language when not the tenant's.
+    language: Option<&'a str>,
     apps: &'a mut crate::apps::AppState,
 }
 
@@ -315,6 +324,7 @@ impl RelayMedia<'_> {
             relay: self.relay,
             ctx: self.ctx,
             tenant: self.tenant,
+            language: self.language,
             state: self.apps,
         }
     }
@@ -753,12 +763,13 @@ impl Shard {
                 let _ = self.calls.ep.send_response(now, key, r);
                 return;
             }
-            let route = tenant
+            let number = tenant
                 .config
                 .numbers
                 .iter()
-                .find(|n| n.number == inbound.number)
-                .map(|n| n.route.clone());
+                .find(|n| n.number == inbound.number);
+            let language = number.and_then(|n| n.language.as_deref()).map(Box::from);
+            let route = number.map(|n| n.route.clone());
             let Some(route) = route else {
                 tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, "inbound call for a number the tenant does not route");
                 return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
@@ -771,6 +782,7 @@ impl Shard {
             tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
             let name = tenant.config.phonebook_name(&from).map(str::to_owned);
             self.calls.next_inbound_trunk = Some(inbound.trunk.clone());
+            self.calls.next_language = language;
             return self.start_call(
                 key,
                 req,
@@ -855,6 +867,7 @@ impl Shard {
     ) {
         let _ = &source;
         let inbound_trunk = self.calls.next_inbound_trunk.take();
+        let language = self.calls.next_language.take();
         // The caller's own hard cap.
         if let Some(c) = &caller
             && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit
@@ -921,6 +934,7 @@ impl Shard {
                 ctx: &self.ctx,
                 sip_ip: self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip()),
                 tenant: Some(&tenant),
+                language: language.as_deref(),
                 apps: &mut self.calls.apps,
             };
             let mut env = Env {
@@ -950,6 +964,7 @@ impl Shard {
                 group: None,
                 external: None,
                 inbound_trunk,
+                language,
             },
         );
         self.apply_effects(id, effects);
@@ -1006,7 +1021,24 @@ impl Shard {
 
     /// The language of the prompts call `slot` hears: its number's, else the tenant's.
     fn call_language<'s>(&self, slot: &'s Slot) -> &'s str {
-        &slot.tenant.config.language
+        slot.language
+            .as_deref()
+            .unwrap_or(&slot.tenant.config.language)
+    }
+
+    /// The tenant's configuration as call `id` sees it: `language` is the call's (an
+    /// inbound call's number may set it), so its applications speak that language.
+    pub(crate) fn calls_config(&self, id: u64) -> Option<Arc<TenantConfig>> {
+        let slot = self.calls.slots.get(&id)?;
+        let cfg = &slot.tenant.config;
+        Some(match &slot.language {
+            Some(l) if **l != *cfg.language => {
+                let mut c = TenantConfig::clone(cfg);
+                c.language = l.to_string();
+                Arc::new(c)
+            }
+            _ => cfg.clone(),
+        })
     }
 
     /// The tenant of call `id`.
@@ -1421,6 +1453,7 @@ impl Shard {
                 ctx: &self.ctx,
                 sip_ip,
                 tenant: Some(&slot.tenant),
+                language: slot.language.as_deref(),
                 apps: &mut self.calls.apps,
             };
             let mut env = Env {

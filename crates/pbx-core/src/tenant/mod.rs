@@ -618,6 +618,10 @@ pub struct NumberRoute {
     pub number: String,
     /// Where incoming calls go.
     pub route: Destination,
+    /// The language of every prompt a call on this number hears (`language`), instead of
+    /// the tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// A phonebook entry (`phonebook`): an outside caller with this number is shown with
@@ -736,7 +740,18 @@ const IVR_KEYS: &[&str] = &[
     "on_timeout",
     "on_invalid",
 ];
-const NUMBER_KEYS: &[&str] = &["number", "route"];
+/// A two-letter lower-case language code (`language` of the tenant and of a number).
+fn language_code(lang: &str, path: &str) -> Result<String, ConfigError> {
+    if !(lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase())) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("\"{lang}\" is not a two-letter language code (en, ru, it, …)"),
+        ));
+    }
+    Ok(lang.to_owned())
+}
+
+const NUMBER_KEYS: &[&str] = &["number", "route", "language"];
 const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
 const SERVICE_CODE_KEYS: &[&str] = &["voicemail"];
 const OUTBOUND_KEYS: &[&str] = &["prefix", "number"];
@@ -942,13 +957,7 @@ impl TenantConfig {
         let mut cfg = TenantConfig::new(domain);
 
         if let Some(lang) = top.string("language")? {
-            if !(lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase())) {
-                return Err(ConfigError::invalid(
-                    "language",
-                    format!("\"{lang}\" is not a two-letter language code (en, ru, it, …)"),
-                ));
-            }
-            cfg.language = lang.to_owned();
+            cfg.language = language_code(lang, "language")?;
         }
         if let Some(country) = top.string("country")? {
             let upper = country.to_ascii_uppercase();
@@ -1030,7 +1039,15 @@ impl TenantConfig {
                 path: path.clone(),
                 key: "route",
             })?;
-            cfg.numbers.push(NumberRoute { number, route });
+            let language = match f.string("language")? {
+                Some(l) => Some(language_code(l, &f.at("language"))?),
+                None => None,
+            };
+            cfg.numbers.push(NumberRoute {
+                number,
+                route,
+                language,
+            });
         }
         for (i, node) in top.list("phonebook")?.iter().enumerate() {
             let path = index("phonebook", i);
