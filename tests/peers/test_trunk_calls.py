@@ -200,3 +200,37 @@ def test_over_the_fraud_cap_the_refused_caller_hears_why_then_gets_403(vpbx, rea
     assert rx[-1].first_line.strip() == "SIP/2.0 403 Outbound Call Limit Reached", rx[-1].first_line
     assert sound_seconds(a.last_recording()) >= 1.5
     assert o.carrier.requests("INVITE") == []
+
+
+GROUP = ('groups:\n  - {ext: "600", name: Sales, strategy: ringall, ring_timeout: 30,\n'
+         '     members: ["1001", "external:+79257410726", "external:+23276123456"]}\n')
+
+
+def test_a_ring_group_rings_an_outside_member_through_the_trunk_and_it_can_answer(
+        vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper, limits=GROUP)
+    member, caller, out = o.phone("1001", "127.0.0.3"), o.phone("1002", "127.0.0.4"), o.outside()
+    dial(caller, "600")
+    # ringall: the user member and the outside member ring together; Sierra Leone is denied.
+    member.wait_event("CALL_INCOMING", 10)
+    out.wait_event("CALL_INCOMING", 10)
+    calls = o.carrier.calls()
+    assert calls == [f"{OUTSIDE} from {TRUNK_USER} pai <sip:+74952216005@carrier.test>"], calls
+    assert all("23276123456" not in r for r in o.carrier.requests("INVITE")), \
+        o.carrier.requests("INVITE")
+    assert "vpbx_outbound_denied_total 1" in vpbx.metrics()
+    out.answer()
+    caller.wait_established(10)
+    member.wait_closed(5)                        # the user member's ringing is cancelled
+    assert_tone(wait_recording_seconds(out, 2.5), A_HZ, A_PEAK + RMS, start=0.5)
+    assert_tone(wait_recording_seconds(caller, 2.5), B_HZ, B_PEAK + RMS, start=0.5)
+    trunks = vpbx.cli("trunks", "--json").stdout
+    assert '"calls": 1' in trunks.replace('"calls":1', '"calls": 1'), trunks
+    caller.hangup()
+    out.wait_closed(5)
+    c = wait_cdr(vpbx, OFFICE, 1)[0]
+    assert c["disposition"] == "ANSWERED" and c["destination"] == "external:+79257410726", c
+    assert c["trunk"] == "carrier" and c["dialed"] == "600", c
+    time.sleep(0.5)
+    trunks = vpbx.cli("trunks", "--json").stdout
+    assert '"calls": 0' in trunks.replace('"calls":0', '"calls": 0'), trunks

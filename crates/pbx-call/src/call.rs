@@ -1246,7 +1246,12 @@ impl Call {
         if self.forks[i].group_member {
             // A group member answered: the call is theirs now.
             let m = self.forks[i].ext.clone();
-            self.destination = format!("user:{m}");
+            // A user, or an outside number (`external:NUMBER`) rung through a trunk.
+            self.destination = if m.starts_with("external:") {
+                m.clone()
+            } else {
+                format!("user:{m}")
+            };
             if let Some(t) = self.target.as_mut() {
                 t.hunt = false;
             }

@@ -1510,7 +1510,10 @@ impl Shard {
                     }
                 }
                 Effect::Joined { ext } => {
-                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                    // (An outside group member is nobody's presence.)
+                    if pbx_core::Ext::parse(&ext).is_some()
+                        && let Some(s) = self.calls.slots.get_mut(&id)
+                    {
                         self.ctx.presence.user_add(s.tenant.id, &ext);
                         s.users.push(ext.as_str().into());
                     }
@@ -1563,6 +1566,7 @@ impl Shard {
                 }
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
+                    self.release_group_holds(id, None);
                     self.release_external(id);
                     if let Some(s) = self.calls.slots.get(&id) {
                         rec.recording = s.recording.as_ref().and_then(|p| p.get().cloned());

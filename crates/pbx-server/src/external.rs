@@ -339,6 +339,30 @@ impl ExternalRun {
     pub(crate) fn trunk(&self) -> Option<&str> {
         self.trunk.as_deref()
     }
+
+    /// The way out of a ring group's outside member who answered: the places it holds
+    /// stay with the call until it ends.
+    pub(crate) fn of_member(hold: MemberHold) -> ExternalRun {
+        ExternalRun {
+            routes: VecDeque::new(),
+            caller_id: String::new(),
+            number: hold.number,
+            emergency: false,
+            trunk: Some(hold.trunk),
+            counted: hold.counted,
+        }
+    }
+}
+
+/// What ringing a ring group's outside member holds: a place on its trunk (under the
+/// trunk's `call_limit`) and one under the tenant's fraud caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberHold {
+    /// `external:NUMBER`, as the fork's member.
+    pub(crate) member: String,
+    number: String,
+    trunk: String,
+    counted: Option<(i64, Option<Box<str>>)>,
 }
 
 impl Shard {
@@ -517,6 +541,99 @@ impl Shard {
                 password: trunk.secret.clone().unwrap_or_default(),
             })),
         })
+    }
+
+    /// A ring group's outside member `number`: the tenant's outbound rules decide it as if
+    /// dialled after the prefix, with the tenant's defaults (its outbound number as caller
+    /// ID; no user's classes, a group is the tenant's), under the tenant's fraud caps and
+    /// the trunks' call limits; the first trunk of the decision with room rings it (no
+    /// failover to another trunk within the stage). `None`: refused (logged and counted
+    /// like a refused outside call); the member is skipped.
+    pub(crate) fn member_fork(
+        &self,
+        tenant: &crate::tenants::TenantSnap,
+        number: &str,
+    ) -> Option<(ForkTarget, MemberHold)> {
+        let cfg = &tenant.config;
+        let platform = self.ctx.platform();
+        let mut routed = match decide(platform.as_deref(), cfg, "", number) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.ctx.external.denied_total.fetch_add(1, Relaxed);
+                tracing::warn!(tenant = %tenant.domain, member = %number, %reason, "group member: outside number denied; skipped");
+                return None;
+            }
+        };
+        routed
+            .routes
+            .sort_by_key(|r| !self.ctx.trunks.is_usable(&r.trunk));
+        let emergency = routed.class == Class::Emergency;
+        let counted = if emergency {
+            None
+        } else {
+            let caps = Caps {
+                tenant_active: cfg.limits.max_external_calls,
+                tenant_per_hour: cfg.limits.external_calls_per_hour,
+                ..Caps::default()
+            };
+            if let Err(cap) = self
+                .ctx
+                .external
+                .try_start(tenant.id, None, caps, self.ctx.wall_ms())
+            {
+                self.ctx.external.capped_total.fetch_add(1, Relaxed);
+                tracing::warn!(tenant = %tenant.domain, member = %number, cap = %cap, "group member: fraud cap reached; skipped");
+                return None;
+            }
+            Some((tenant.id, None))
+        };
+        for route in &routed.routes {
+            let Some(trunk) = platform.as_ref().and_then(|p| p.trunk(&route.trunk)) else {
+                continue;
+            };
+            if !self
+                .ctx
+                .external
+                .trunk_try_add(&trunk.name, Some(trunk.call_limit), emergency)
+            {
+                continue;
+            }
+            let Some(mut fork) = self.trunk_fork(trunk, &route.digits, &routed.caller_id) else {
+                self.ctx.external.trunk_remove(&trunk.name);
+                continue;
+            };
+            let member = format!("external:{number}");
+            fork.member = Some(member.clone());
+            let counter = if emergency {
+                &self.ctx.external.emergency_total
+            } else {
+                &self.ctx.external.started_total
+            };
+            counter.fetch_add(1, Relaxed);
+            tracing::info!(tenant = %tenant.domain, member = %number, trunk = %trunk.name, digits = %route.digits, "group member: outside call");
+            return Some((
+                fork,
+                MemberHold {
+                    member,
+                    number: routed.number.clone(),
+                    trunk: trunk.name.clone(),
+                    counted,
+                },
+            ));
+        }
+        tracing::info!(tenant = %tenant.domain, member = %number, "group member: no trunk could take the call; skipped");
+        if let Some((t, _)) = counted {
+            self.ctx.external.end(t, None);
+        }
+        None
+    }
+
+    /// Gives back what ringing an outside group member held.
+    pub(crate) fn release_member(&self, hold: MemberHold) {
+        self.ctx.external.trunk_remove(&hold.trunk);
+        if let Some((t, u)) = &hold.counted {
+            self.ctx.external.end(*t, u.as_deref());
+        }
     }
 
     /// The call ended: its trunk place and its fraud-cap counts go.
