@@ -58,7 +58,11 @@ fn the_design_example_tenant_file_parses() {
     let group = &t.groups[0];
     assert_eq!(group.strategy, GroupStrategy::Ringall);
     assert_eq!(
-        group.members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        group
+            .members
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>(),
         ["2222", "1101"]
     );
     assert_eq!(group.on_timeout.as_ref().unwrap().to_string(), "user:2222");
