@@ -520,3 +520,24 @@ fn every_walk_ends_within_the_hop_limits_whatever_is_dialed() {
         }
     }
 }
+
+#[test]
+fn an_outside_group_member_is_shown_ringing_through_a_trunk() {
+    let yaml = OFFICE.replace(
+        r#"members: ["2222", "1101"],"#,
+        r#"members: ["2222", "external:+79257410726"],"#,
+    );
+    let t = TenantConfig::from_yaml_str(&yaml).unwrap();
+    let w = walk(
+        &t,
+        Some(&platform()),
+        &Dial::new("1001", "1100", THURSDAY_10_MSK),
+    )
+    .unwrap();
+    assert_eq!(
+        head(&w, 1),
+        [
+            "1. group:1100 (Sales, ringall 20 s): rings 2222, external:+79257410726 (through a trunk)"
+        ]
+    );
+}
