@@ -23,7 +23,7 @@ B_HZ, B_PEAK = 1000, -12.0
 RMS = -3.0103
 
 
-def platform_yaml(carrier_port: int, dead_port: int | None = None) -> str:
+def platform_yaml(carrier_port: int, dead_port: int | None = None, host: str = "127.0.0.1") -> str:
     trunks = ""
     directions = ""
     if dead_port is not None:
@@ -34,7 +34,7 @@ def platform_yaml(carrier_port: int, dead_port: int | None = None) -> str:
      strip_regional: 1}}
 """
         directions += '  - {number: "+74952216005", trunk: dead, class: regional}\n'
-    trunks += f"""  - {{name: carrier, tenant: {OFFICE}, host: 127.0.0.1, port: {carrier_port}, username: "{TRUNK_USER}",
+    trunks += f"""  - {{name: carrier, tenant: {OFFICE}, host: {host}, port: {carrier_port}, username: "{TRUNK_USER}",
      secret: "{TRUNK_SECRET}", from_user: "{TRUNK_USER}", from_domain: carrier.test, register: false,
      qualify: false, priority: 2, failover_timeout: 5, prefixes: {{regional: "8", international: "810"}},
      strip_regional: 1}}
@@ -50,7 +50,8 @@ directions:
 
 
 class Office:
-    def __init__(self, vpbx, tmp_path, reaper, limits: str = "", dead_trunk: bool = False) -> None:
+    def __init__(self, vpbx, tmp_path, reaper, limits: str = "", dead_trunk: bool = False,
+                 host: str = "127.0.0.1") -> None:
         self.v, self.tmp, self.reaper = vpbx, tmp_path, reaper
         self.carrier = KamailioCarrier(tmp_path, reaper, {TRUNK_USER: TRUNK_SECRET,
                                                           OUTSIDE: OUTSIDE_SECRET}).start()
@@ -58,7 +59,7 @@ class Office:
         add_media_config(vpbx, f"{lo}-{lo + 199}")
         vpbx.tenant_create(OFFICE)
         p = tmp_path / "platform.yaml"
-        p.write_text(platform_yaml(self.carrier.port, free_port() if dead_trunk else None))
+        p.write_text(platform_yaml(self.carrier.port, free_port() if dead_trunk else None, host))
         vpbx.cli("platform", "apply", str(p))
         users = [{"ext": e, "name": f"User {e}", "secret": s} for e, s in SECRETS.items()]
         vpbx.tenant_apply(call_tenant_yaml(OFFICE, users).replace('country: "US"', 'country: "RU"')
@@ -234,3 +235,17 @@ def test_a_ring_group_rings_an_outside_member_through_the_trunk_and_it_can_answe
     time.sleep(0.5)
     trunks = vpbx.cli("trunks", "--json").stdout
     assert '"calls": 0' in trunks.replace('"calls":0', '"calls": 0'), trunks
+
+
+def test_a_trunk_host_given_as_a_name_is_resolved_for_outside_calls(vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper, host="localhost")   # /etc/hosts: 127.0.0.1
+    a, out = o.phone("1001", "127.0.0.3"), o.outside()
+    dial(a, "9989257410726")
+    out.wait_event("CALL_INCOMING", 10)
+    assert o.carrier.calls() == [f"{OUTSIDE} from {TRUNK_USER} pai <sip:+74952216005@carrier.test>"]
+    out.answer()
+    a.wait_established(10)
+    a.hangup()
+    out.wait_closed(5)
+    c = wait_cdr(vpbx, OFFICE, 1)[0]
+    assert c["disposition"] == "ANSWERED" and c["trunk"] == "carrier", c

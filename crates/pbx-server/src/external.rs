@@ -498,17 +498,26 @@ impl Shard {
         }
     }
 
-    /// The INVITE's target on `trunk` for `digits`: UDP to an IP address (a host name
-    /// needs resolving, which trunks do not do yet: logged and skipped).
+    /// The INVITE's target on `trunk` for `digits`: UDP to its host's address (a name is
+    /// looked up when the platform file is applied or reloaded and refreshed in the
+    /// background, [`crate::trunks::TrunkBoard::resolve`]; one not resolved yet or not
+    /// resolvable is logged and the trunk skipped).
     fn trunk_fork(
         &self,
         trunk: &pbx_dialplan::Trunk,
         digits: &str,
         caller_id: &str,
     ) -> Option<ForkTarget> {
-        let Ok(ip) = trunk.host.parse::<IpAddr>() else {
-            tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host is not an IP address; vpbx does not resolve trunk names yet");
-            return None;
+        let ip = match self.ctx.trunks.resolve(&self.ctx, &trunk.host) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => {
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host not resolved yet; trunk skipped");
+                return None;
+            }
+            Err(error) => {
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, %error, "trunk host cannot be resolved; trunk skipped");
+                return None;
+            }
         };
         let addr = SocketAddr::new(ip, trunk.port);
         let flow = sip_txn::Flow(self.ctx.transports.udp_for(addr)? as u64);

@@ -256,7 +256,7 @@ impl TrunkBoard {
 
     /// The address of `host` if known: an IP literal at once; a name from
     /// the cache, else `Ok(None)` while a lookup runs (started here).
-    fn resolve(&self, ctx: &Arc<Ctx>, host: &str) -> Result<Option<IpAddr>, String> {
+    pub(crate) fn resolve(&self, ctx: &Arc<Ctx>, host: &str) -> Result<Option<IpAddr>, String> {
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<IpAddr>() {
             return Ok(Some(ip));
@@ -634,6 +634,9 @@ impl Shard {
             tracing::info!(trunk = %name, "trunk removed");
         }
         for t in mine {
+            // Outside calls read the host's address from the cache: look a name up now (at
+            // apply or reload), not when the first call needs it.
+            let _ = self.ctx.trunks.resolve(&self.ctx, &t.host);
             let same = self
                 .trunks
                 .trunks
