@@ -249,3 +249,14 @@ def test_a_trunk_host_given_as_a_name_is_resolved_for_outside_calls(vpbx, reaper
     out.wait_closed(5)
     c = wait_cdr(vpbx, OFFICE, 1)[0]
     assert c["disposition"] == "ANSWERED" and c["trunk"] == "carrier", c
+
+
+def test_a_tenant_at_its_call_limit_still_gets_the_refusals_403_at_once(vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper, limits="limits: {max_calls: 0}\n")
+    a = o.phone("1001", "127.0.0.3")
+    dial(a, "9981023276123456")
+    a.wait_closed(10)
+    rx = [m for m in a.received("INVITE") if m.status]
+    assert not any(m.status == 183 for m in rx), [m.first_line for m in rx]
+    assert rx[-1].first_line.strip() == "SIP/2.0 403 Outbound Call Not Allowed", rx[-1].first_line
+    assert o.carrier.requests("INVITE") == []

@@ -881,9 +881,18 @@ impl Shard {
         let emergency = matches!(&route, FirstHop::External(run) if run.is_emergency());
         let max_calls = if emergency { None } else { tenant.max_calls };
         if !self.ctx.presence.tenant_try_add(tenant.id, max_calls) {
-            if let FirstHop::External(run) = route {
+            match route {
                 // Nothing left: give back its fraud-cap place.
-                self.ctx.external.forget(*run);
+                FirstHop::External(run) => self.ctx.external.forget(*run),
+                // No room for the announcement: the refusal itself, at once.
+                FirstHop::Refuse(reason) => {
+                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+                    r.reason = reason.into();
+                    let now = self.ctx.now();
+                    let _ = self.calls.ep.send_response(now, key, r);
+                    return;
+                }
+                _ => {}
             }
             let mut r = self.response(&req, StatusCode::SERVICE_UNAVAILABLE, &flow);
             r.reason = "Tenant Call Limit Reached".into();
