@@ -41,13 +41,15 @@ pub struct TrunkInbound {
 
 /// Dispatch step 3: the trunk a request comes from and the number it is for. A trunk is
 /// recognised by its source address: a shared carrier trunk by its `sources`, a
-/// dedicated one by its `host` and `port` (phones behind the same address as a provider
-/// are not taken for it). The number is read as the trunk's `did_from` says.
+/// dedicated one by its `host` (an address, or a name `host_ip` knows the address of)
+/// and `port` (phones behind the same address as a provider are not taken for it). The
+/// number is read as the trunk's `did_from` says.
 /// `Err(trunk)`: from a trunk, but for no number bound on it.
 pub fn trunk_of(
     platform: &Platform,
     req: &sip_msg::Request,
     source: SocketAddr,
+    host_ip: impl Fn(&str) -> Option<IpAddr>,
 ) -> Option<Result<TrunkInbound, String>> {
     let ip = source.ip();
     let mut from_trunk: Option<String> = None;
@@ -57,9 +59,7 @@ pub fn trunk_of(
     let by_contact = crate::trunks::trunk_for_contact_user(platform, &ruri_user);
     let by_source = platform.trunks_from(ip);
     let by_host = platform.config().trunks.iter().filter(|t| {
-        t.sources.is_none()
-            && t.port == source.port()
-            && t.host.parse::<IpAddr>().is_ok_and(|h| h == ip)
+        t.sources.is_none() && t.port == source.port() && host_ip(&t.host).is_some_and(|h| h == ip)
     });
     for t in by_contact.into_iter().chain(by_source).chain(by_host) {
         let to_user = || {
