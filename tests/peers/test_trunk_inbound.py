@@ -20,7 +20,7 @@ B_HZ, B_PEAK = 1000, -12.0
 RMS = -3.0103
 
 
-def setup(vpbx, tmp_path, reaper, shared: bool):
+def setup(vpbx, tmp_path, reaper, shared: bool, host: str = "127.0.0.1"):
     dids = {OFFICE_NUMBER[1:]: f"sip:127.0.0.1:{vpbx.sip_port}"}
     if shared:
         dids[OTHER_NUMBER[1:]] = f"sip:127.0.0.1:{vpbx.sip_port}"
@@ -36,7 +36,7 @@ def setup(vpbx, tmp_path, reaper, shared: bool):
         numbers = (f'  - {{number: "{OFFICE_NUMBER}", tenant: {OFFICE}, trunk: carrier}}\n'
                    f'  - {{number: "{OTHER_NUMBER}", tenant: {OTHER}, trunk: carrier}}\n')
     else:
-        trunk = (f"  - {{name: carrier, tenant: {OFFICE}, host: 127.0.0.1, port: {carrier.port},"
+        trunk = (f"  - {{name: carrier, tenant: {OFFICE}, host: {host}, port: {carrier.port},"
                  " did_from: ruri, register: false, qualify: false}\n")
         numbers = f'  - {{number: "{OFFICE_NUMBER}", tenant: {OFFICE}, trunk: carrier}}\n'
     p = tmp_path / "platform.yaml"
@@ -98,3 +98,17 @@ def test_a_shared_carrier_trunk_lands_each_number_in_its_own_tenant(vpbx, reaper
         assert len(quiet.events("CALL_INCOMING")) == before, f"{number} rang the other tenant"
         c = wait_cdr(vpbx, domain, 1)[0]
         assert c["dialed"] == number and c["disposition"] == "ANSWERED", c
+
+
+def test_a_dedicated_trunk_named_by_its_host_name_is_recognised_by_the_resolved_address(
+        vpbx, reaper, tmp_path):
+    carrier, desk, outside = setup(vpbx, tmp_path, reaper, shared=False, host="localhost")
+    d = desk(OFFICE, "127.0.0.3")
+    outside.dial(f"sip:{OFFICE_NUMBER[1:]}@carrier.test")
+    d.wait_event("CALL_INCOMING", 10)
+    d.answer()
+    outside.wait_established(10)
+    outside.hangup()
+    d.wait_closed(5)
+    c = wait_cdr(vpbx, OFFICE, 1)[0]
+    assert c["dialed"] == OFFICE_NUMBER and c["trunk"] == "carrier", c

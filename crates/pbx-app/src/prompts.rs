@@ -42,6 +42,9 @@ pub const PAUSED: &str = "dictate/paused";
 pub const AUTH_THANKYOU: &str = "auth-thankyou";
 /// "That is not a valid agent" (a code from someone who is no agent of the queue).
 pub const AGENT_INCORRECT: &str = "agent-incorrect";
+/// "Your call cannot be completed as dialed…": what a caller hears before 403 when an
+/// outside call is not allowed (or over a cap).
+pub const CANNOT_COMPLETE: &str = "cannot-complete-as-dialed";
 
 /// "The person at extension".
 pub const VM_THEPERSON: &str = "vm-theperson";
@@ -180,6 +183,7 @@ pub const COMMON: &[&str] = &[
     VM_RECEIVED,
     VM_FROM_PHONENUMBER,
     VM_UNKNOWN_CALLER,
+    CANNOT_COMPLETE,
 ];
 
 /// Russian counted forms (Asterisk `ast_say_counted_noun` / `_adjective`): "новое",

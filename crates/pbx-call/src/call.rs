@@ -445,6 +445,9 @@ pub struct Call {
     /// ring ([`Call::queue_ring`]); an attempt nobody answers comes back as
     /// [`Effect::QueueMissed`].
     in_queue: bool,
+    /// An early-media application runs ([`Call::run_early_app`]): its answer is a 183
+    /// with SDP, and the caller's final status (and reason phrase) when it ends is this.
+    early_final: Option<(StatusCode, String)>,
 }
 
 impl Call {
@@ -498,6 +501,7 @@ impl Call {
             busy_failover: false,
             in_queue: false,
             app_wait_ack: false,
+            early_final: None,
         };
         let h = &call.inbound.invite.headers;
         call.a_100rel = has_option(h, &HeaderName::Require, "100rel");
@@ -981,9 +985,22 @@ impl Call {
             return self.drop_caller(HangupBy::System, outcome.reason(), true, env);
         }
         self.app_gone(env);
+        // An early-media application's end (or a failure during it) is the status it
+        // was started for; a CANCEL still gets 487.
+        let early = self
+            .early_final
+            .take()
+            .filter(|_| outcome != Outcome::Cancelled);
+        let (outcome, reason) = match &early {
+            Some((status, _)) => (Outcome::Failed(*status), "refused"),
+            None => (outcome, outcome.reason()),
+        };
         let status = outcome.status();
         let mut r = self.inbound.invite.make_response(status);
         r.set_to_tag(&self.a.tag);
+        if let Some((_, phrase)) = early {
+            r.reason = phrase;
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers.push(HeaderName::RetryAfter, "5");
         }
@@ -993,7 +1010,7 @@ impl Call {
         } else {
             HangupBy::System
         };
-        self.end(outcome, by, Some(status.as_u16()), outcome.reason(), env);
+        self.end(outcome, by, Some(status.as_u16()), reason, env);
     }
 
     // ----- inputs -----
@@ -1250,7 +1267,12 @@ impl Call {
         if self.forks[i].group_member {
             // A group member answered: the call is theirs now.
             let m = self.forks[i].ext.clone();
-            self.destination = format!("user:{m}");
+            // A user, or an outside number (`external:NUMBER`) rung through a trunk.
+            self.destination = if m.starts_with("external:") {
+                m.clone()
+            } else {
+                format!("user:{m}")
+            };
             if let Some(t) = self.target.as_mut() {
                 t.hunt = false;
             }

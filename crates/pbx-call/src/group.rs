@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use pbx_core::Ext;
+use pbx_core::GroupMember;
 use pbx_core::tenant::GroupStrategy;
 
 /// What one member did for the group.
@@ -31,27 +31,27 @@ pub struct MemberRecord {
 #[derive(Debug, Clone, Default)]
 pub struct GroupMemory {
     /// The member who answered the group's last answered call.
-    last: Option<Ext>,
-    members: HashMap<Ext, MemberRecord>,
+    last: Option<GroupMember>,
+    members: HashMap<GroupMember, MemberRecord>,
 }
 
 impl GroupMemory {
     /// `ext` answered a call of the group at `now_ms`.
-    pub fn answered(&mut self, ext: &Ext, now_ms: u64) {
-        let r = self.members.entry(ext.clone()).or_default();
+    pub fn answered(&mut self, member: &GroupMember, now_ms: u64) {
+        let r = self.members.entry(member.clone()).or_default();
         r.answered += 1;
         r.last_answered_ms = Some(now_ms);
-        self.last = Some(ext.clone());
+        self.last = Some(member.clone());
     }
 
     /// The member's record (zero when they never answered).
-    pub fn record(&self, ext: &Ext) -> MemberRecord {
-        self.members.get(ext).copied().unwrap_or_default()
+    pub fn record(&self, member: &GroupMember) -> MemberRecord {
+        self.members.get(member).copied().unwrap_or_default()
     }
 
     /// Drops what is remembered of people who are no longer members (after a
     /// config change), so the map cannot grow without bound.
-    pub fn retain_members(&mut self, members: &[Ext]) {
+    pub fn retain_members(&mut self, members: &[GroupMember]) {
         self.members.retain(|e, _| members.contains(e));
         if self.last.as_ref().is_some_and(|l| !members.contains(l)) {
             self.last = None;
@@ -64,14 +64,14 @@ impl GroupMemory {
 /// value; the server passes fresh randomness per call).
 pub fn stages(
     strategy: GroupStrategy,
-    members: &[Ext],
+    members: &[GroupMember],
     memory: &GroupMemory,
     random: u64,
-) -> Vec<Vec<Ext>> {
+) -> Vec<Vec<GroupMember>> {
     if members.is_empty() {
         return Vec::new();
     }
-    let mut order: Vec<Ext> = members.to_vec();
+    let mut order: Vec<GroupMember> = members.to_vec();
     match strategy {
         GroupStrategy::Ringall => return vec![order],
         GroupStrategy::Hunt => {}
@@ -114,16 +114,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn exts(list: &[&str]) -> Vec<Ext> {
-        list.iter().map(|e| Ext::parse(e).unwrap()).collect()
+    fn exts(list: &[&str]) -> Vec<GroupMember> {
+        list.iter()
+            .map(|e| GroupMember::parse(e).unwrap())
+            .collect()
     }
 
-    fn flat(stages: Vec<Vec<Ext>>) -> Vec<String> {
+    fn flat(stages: Vec<Vec<GroupMember>>) -> Vec<String> {
         stages
             .into_iter()
             .map(|s| {
                 s.iter()
-                    .map(|e| e.as_str().to_owned())
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("+")
             })
@@ -218,6 +220,21 @@ mod tests {
         assert_eq!(
             flat(stages(GroupStrategy::Rrmemory, &m[..1], &mem, 0)),
             ["10"]
+        );
+    }
+
+    #[test]
+    fn outside_numbers_take_their_turn_like_users_and_are_remembered_too() {
+        let m = exts(&["10", "external:+79161234567", "11"]);
+        let mut mem = GroupMemory::default();
+        assert_eq!(
+            flat(stages(GroupStrategy::Ringall, &m, &mem, 0)),
+            ["10+external:+79161234567+11"]
+        );
+        mem.answered(&m[1], 1);
+        assert_eq!(
+            flat(stages(GroupStrategy::Rrmemory, &m, &mem, 0)),
+            ["11", "10", "external:+79161234567"]
         );
     }
 

@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 
 use pbx_core::Ext;
+use pbx_core::GroupMember;
 use pbx_core::tenant::{GroupStrategy, Queue};
 
 use crate::group::{GroupMemory, stages};
@@ -183,7 +184,11 @@ impl QueueBook {
             }
             self.agents.push(a);
         }
-        let members: Vec<Ext> = self.agents.iter().map(|a| a.ext.clone()).collect();
+        let members: Vec<GroupMember> = self
+            .agents
+            .iter()
+            .map(|a| GroupMember::User(a.ext.clone()))
+            .collect();
         self.memory.retain_members(&members);
         // A caller ringing someone who is no agent any more keeps ringing them; the
         // attempt's end frees nothing that is gone.
@@ -315,7 +320,7 @@ impl QueueBook {
             a.answered += 1;
         }
         if let Some(e) = Ext::parse(agent) {
-            self.memory.answered(&e, now_ms);
+            self.memory.answered(&GroupMember::User(e), now_ms);
         }
         Some((position, wait_ms))
     }
@@ -377,15 +382,19 @@ impl QueueBook {
         }
         // Free agents, in the strategy's order.
         let order: Vec<Ext> = {
-            let members: Vec<Ext> = self
+            let members: Vec<GroupMember> = self
                 .agents
                 .iter()
                 .filter(|a| a.is_active())
-                .map(|a| a.ext.clone())
+                .map(|a| GroupMember::User(a.ext.clone()))
                 .collect();
             stages(self.cfg.strategy, &members, &self.memory, random)
                 .into_iter()
                 .flatten()
+                .filter_map(|m| match m {
+                    GroupMember::User(e) => Some(e),
+                    GroupMember::External(_) => None,
+                })
                 .collect()
         };
         let mut free: Vec<Ext> = order

@@ -245,6 +245,38 @@ fn the_last_stage_of_a_group_unanswered_follows_the_groups_failover() {
     );
 }
 
+#[test]
+fn an_outside_group_member_rung_through_a_trunk_next_to_a_user_owns_the_call_when_it_answers() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    let mut stage = group_stage(&[("1101", PHONE_1)], false);
+    let mut outside = trunk_target(false).contacts.remove(0);
+    outside.target = target(PHONE_2);
+    outside.uri = sip_msg::Uri::parse(&format!("sip:89257410726@{PHONE_2}")).unwrap();
+    outside.member = Some("external:+79257410726".into());
+    stage.contacts.push(outside);
+    h.with(|c, env| c.ring(stage, env));
+    let inv = &h.requests_to(PHONE_2, Method::Invite)[0];
+    assert_eq!(inv.uri.to_string(), format!("sip:89257410726@{PHONE_2}"));
+    assert!(
+        inv.headers
+            .get(&sip_msg::HeaderName::From)
+            .unwrap()
+            .starts_with("<sip:74952345678@prov.test>"),
+        "the trunk's account, not the caller"
+    );
+    h.answer(PHONE_1, 180, None);
+    h.answer(PHONE_2, 200, Some(sdp(6000, "8", "sendrecv")));
+    assert_eq!(h.call().state(), CallState::Answered);
+    assert_eq!(h.call().destination(), "external:+79257410726");
+    assert_eq!(h.requests_to(PHONE_1, Method::Cancel).len(), 1);
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Joined { ext } if ext == "external:+79257410726"))
+    );
+}
+
 /// An outside number through a trunk at PHONE_1 (the provider).
 fn trunk_target(hunt: bool) -> pbx_call::RingTarget {
     let mut t = user("+79257410726");

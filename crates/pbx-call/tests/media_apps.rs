@@ -587,3 +587,103 @@ fn a_caller_switching_to_the_other_g711_codec_during_a_menu_is_accepted() {
     let (leg, setup) = h.media.configured.last().unwrap();
     assert_eq!((*leg, setup.negotiated.codec.name.as_str()), (1, "PCMA"));
 }
+
+fn denial() -> Box<Announce> {
+    Box::new(Announce::new(
+        vec![PromptRef::System("cannot-complete-as-dialed")],
+        None,
+    ))
+}
+
+#[test]
+fn an_early_media_announcement_sends_183_with_sdp_then_the_refusal_and_never_a_200() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "0 8", "sendrecv")));
+    h.with(|c, env| {
+        c.run_early_app(
+            denial(),
+            sip_msg::StatusCode::FORBIDDEN,
+            "Outbound Call Not Allowed",
+            env,
+        )
+    });
+    let progress: Vec<_> = h
+        .responses_to(CALLER)
+        .into_iter()
+        .filter(|r| r.status.as_u16() == 183)
+        .collect();
+    assert_eq!(progress.len(), 1);
+    let answer = String::from_utf8_lossy(&progress[0].body).to_string();
+    assert!(answer.contains("m=audio 30002 RTP/AVP 0 101"), "{answer}");
+    assert_eq!(h.call().state(), CallState::App);
+    let (id, prompts) = h.media.last_play().unwrap();
+    assert_eq!(
+        prompts,
+        vec![PromptRef::System("cannot-complete-as-dialed")]
+    );
+    assert_eq!(
+        final_status(&h, CALLER),
+        None,
+        "no final status while it plays"
+    );
+
+    h.wall_ms += 3_000;
+    h.with(|c, env| c.on_play_done(id, env));
+    let last = h.responses_to(CALLER).pop().unwrap();
+    assert_eq!(last.status.as_u16(), 403);
+    assert_eq!(last.reason, "Outbound Call Not Allowed");
+    assert!(
+        h.oks_to_caller().is_empty(),
+        "the caller was never answered"
+    );
+    assert!(h.requests_to(CALLER, Method::Bye).is_empty());
+    let rec = &h.records[0];
+    assert_eq!(rec.disposition, Disposition::Failed);
+    assert_eq!(rec.sip_cause, Some(403));
+    assert_eq!(rec.answer_ms, None);
+    assert!(h.media.released.contains(&1));
+    assert!(h.finished);
+}
+
+#[test]
+fn a_caller_cancelling_during_the_early_announcement_gets_487() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(&sdp(4000, "8", "sendrecv")));
+    h.with(|c, env| c.run_early_app(denial(), sip_msg::StatusCode::FORBIDDEN, "Nope", env));
+    h.receive(
+        CALLER,
+        "CANCEL sip:1002@t.test SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKcaller1;rport\nMax-Forwards: 70\n\
+         From: \"Alice\" <sip:1001@t.test>;tag=alice1\nTo: <sip:1002@t.test>\nCall-ID: call-1@caller\nCSeq: 2 CANCEL\nContent-Length: 0\n\n",
+    );
+    assert_eq!(final_status(&h, CALLER), Some(487));
+    assert_eq!(h.records[0].disposition, Disposition::Cancelled);
+    assert_eq!(h.records[0].hangup_by, HangupBy::Caller);
+    assert!(
+        matches!(h.media.app.last(), Some(AppCall::Stop(1))),
+        "{:?}",
+        h.media.app
+    );
+}
+
+#[test]
+fn a_delayed_offer_cannot_hear_early_media_and_gets_the_refusal_at_once() {
+    let mut h = Harness::new();
+    h.receive(CALLER, &invite_text(""));
+    h.with(|c, env| {
+        c.run_early_app(
+            denial(),
+            sip_msg::StatusCode::FORBIDDEN,
+            "Outbound Call Limit Reached",
+            env,
+        )
+    });
+    let rs = h.responses_to(CALLER);
+    assert!(!rs.iter().any(|r| r.status.as_u16() == 183));
+    let last = rs.last().unwrap();
+    assert_eq!(
+        (last.status.as_u16(), last.reason.as_str()),
+        (403, "Outbound Call Limit Reached")
+    );
+    assert!(h.media.last_play().is_none());
+    assert!(h.finished);
+}

@@ -31,6 +31,6 @@ pub use net::{NetworkList, is_plausible_email, is_valid_domain};
 pub use secret::{SecretsKey, seal, unseal};
 pub use server_config::{ListenAddr, ServerConfig, Transport};
 pub use tenant::{
-    Destination, DiffLine, DigestAlgorithm, PickupCode, PromptCatalog, Schedule, TenantConfig,
-    User, UserIndex,
+    Destination, DiffLine, DigestAlgorithm, GroupMember, PickupCode, PromptCatalog, Schedule,
+    TenantConfig, User, UserIndex,
 };

@@ -529,6 +529,7 @@ announces:
   - {name: bye, prompts: [arrivederci]}
 numbers:
   - {number: "+390612345678", route: schedule:hours}
+  - {number: "+390612345679", route: ivr:day, language: en}
 outbound: {prefix: "9"}
 moh: jazz
 service_codes: {voicemail: "*98"}
@@ -669,4 +670,31 @@ fn mangled_media_settings_give_one_line_errors_not_panics() {
             assert!(!e.to_string().contains('\n'), "{e}");
         }
     }
+}
+
+#[test]
+fn a_number_may_set_the_language_its_calls_hear_and_it_must_be_a_language_code() {
+    let t = parse(&with(
+        "numbers:\n  - {number: \"+74952216005\", route: group:1100, language: it}\n  - {number: \"+74952216006\", route: group:1100}\n",
+    ));
+    assert_eq!(t.numbers[0].language.as_deref(), Some("it"));
+    assert_eq!(t.numbers[1].language, None);
+    assert_eq!(t.language, "ru");
+    assert_eq!(
+        err(&with(
+            "numbers:\n  - {number: \"+74952216005\", route: group:1100, language: Italian}\n"
+        )),
+        "numbers[0].language: \"Italian\" is not a two-letter language code (en, ru, it, …)"
+    );
+    let mut new = t.clone();
+    new.numbers[0].language = Some("en".into());
+    let lines: Vec<String> = TenantConfig::diff(&t, &new)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("language") && lines[0].contains("\"en\""),
+        "{lines:?}"
+    );
 }

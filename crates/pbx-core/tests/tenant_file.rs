@@ -58,7 +58,11 @@ fn the_design_example_tenant_file_parses() {
     let group = &t.groups[0];
     assert_eq!(group.strategy, GroupStrategy::Ringall);
     assert_eq!(
-        group.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        group
+            .members
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>(),
         ["2222", "1101"]
     );
     assert_eq!(group.on_timeout.as_ref().unwrap().to_string(), "user:2222");
@@ -908,5 +912,36 @@ fn queues_share_the_extension_space_and_name_existing_users_and_destinations() {
             "{base}service_codes: {{agent_login: \"*4\", agent_logout: \"*46\"}}\n"
         )),
         "service_codes.agent_logout: \"*46\" collides with service_codes.agent_login \"*4\" (one is the start of the other, so dialing is ambiguous)"
+    );
+}
+
+#[test]
+fn a_group_member_may_be_an_outside_number_spelt_like_the_external_destination() {
+    let base = "domain: a.example\nusers:\n  - {ext: \"10\", name: A, secret: \"secret-10\"}\n";
+    let t = parse(&format!(
+        "{base}groups:\n  - {{ext: \"20\", name: G, members: [\"10\", \"external:+79161234567\", \"external:0612345\"]}}\n"
+    ));
+    assert_eq!(
+        t.groups[0].members,
+        [
+            pbx_core::GroupMember::User(pbx_core::Ext::parse("10").unwrap()),
+            pbx_core::GroupMember::External("+79161234567".into()),
+            pbx_core::GroupMember::External("0612345".into()),
+        ]
+    );
+    let yaml = t.export_yaml(true);
+    assert!(yaml.contains("external:+79161234567"), "{yaml}");
+    assert_eq!(parse(&yaml), t, "exported:\n{yaml}");
+    assert_eq!(
+        err(&format!(
+            "{base}groups:\n  - {{ext: \"20\", name: G, members: [\"external:+7 916\"]}}\n"
+        )),
+        "groups[0].members[0]: \"external:+7 916\": not a phone number after external: (optional + and 1–20 digits)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}groups:\n  - {{ext: \"20\", name: G, members: [\"external:+7916\", \"external:+7916\"]}}\n"
+        )),
+        "groups[0].members[1]: \"external:+7916\" is listed twice"
     );
 }

@@ -76,7 +76,7 @@
 use std::fmt;
 
 use pbx_core::tenant::{Group, GroupStrategy, Ivr, TenantConfig, User, is_valid_external_number};
-use pbx_core::{Destination, Ext};
+use pbx_core::{Destination, Ext, GroupMember};
 
 use crate::decide::{CallerOutbound, Decision, TenantOutbound, decide};
 use crate::platform::Platform;
@@ -928,10 +928,10 @@ impl<'a> Sim<'a> {
     fn ring_group(&mut self, g: &'a Group) -> Flow {
         let d = Destination::Group(g.ext.clone());
         let secs = g.ring_timeout.max(1);
-        let stages: Vec<Vec<&str>> = if g.strategy.is_sequential() {
-            g.members.iter().map(|m| vec![m.as_str()]).collect()
+        let stages: Vec<Vec<&GroupMember>> = if g.strategy.is_sequential() {
+            g.members.iter().map(|m| vec![m]).collect()
         } else {
-            vec![g.members.iter().map(|m| m.as_str()).collect()]
+            vec![g.members.iter().collect()]
         };
         let order = match g.strategy {
             GroupStrategy::Ringall => String::new(),
@@ -953,9 +953,18 @@ impl<'a> Sim<'a> {
             self.step(Some(&d), format!("{head}: no members"));
         }
         for stage in stages {
-            let mut ring: Vec<&str> = Vec::new();
+            let mut ring: Vec<String> = Vec::new();
             let mut skipped: Vec<String> = Vec::new();
-            for m in stage {
+            for member in stage {
+                let m = match member {
+                    GroupMember::User(e) => e.as_str(),
+                    // Rung through a trunk by the tenant's outbound rules (`vpbx route` to
+                    // the number shows them).
+                    GroupMember::External(_) => {
+                        ring.push(format!("{member} (through a trunk)"));
+                        continue;
+                    }
+                };
                 if self.caller == Some(m) {
                     skipped.push(format!("{m} (the caller)"));
                 } else if let Some(why) = self.in_call(m) {
@@ -964,7 +973,7 @@ impl<'a> Sim<'a> {
                 } else if !self.is_registered(m) {
                     skipped.push(format!("{m} (not registered)"));
                 } else {
-                    ring.push(m);
+                    ring.push(m.to_owned());
                 }
             }
             let mut text = if ring.is_empty() {

@@ -583,3 +583,24 @@ fn a_queue_answers_and_lists_who_rings_then_follows_on_timeout_after_max_wait() 
         "end: the caller waits in queue:1600 until an agent answers"
     );
 }
+
+#[test]
+fn an_outside_group_member_is_shown_ringing_through_a_trunk() {
+    let yaml = OFFICE.replace(
+        r#"members: ["2222", "1101"],"#,
+        r#"members: ["2222", "external:+79257410726"],"#,
+    );
+    let t = TenantConfig::from_yaml_str(&yaml).unwrap();
+    let w = walk(
+        &t,
+        Some(&platform()),
+        &Dial::new("1001", "1100", THURSDAY_10_MSK),
+    )
+    .unwrap();
+    assert_eq!(
+        head(&w, 1),
+        [
+            "1. group:1100 (Sales, ringall 20 s): rings 2222, external:+79257410726 (through a trunk)"
+        ]
+    );
+}

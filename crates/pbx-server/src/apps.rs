@@ -65,6 +65,8 @@ pub(crate) struct AppMedia<'a> {
     pub(crate) relay: Option<&'a Relay>,
     pub(crate) ctx: &'a crate::Ctx,
     pub(crate) tenant: Option<&'a TenantSnap>,
+    /// The call's prompt language when not the tenant's (its number's `language`).
+    pub(crate) language: Option<&'a str>,
     pub(crate) state: &'a mut AppState,
 }
 
@@ -85,10 +87,11 @@ impl<'a> AppMedia<'a> {
     fn prompt(&self, leg: u64, r: &PromptRef) -> Option<Arc<[i16]>> {
         let t = self.tenant?;
         let cfg = &t.config;
+        let language = self.language.unwrap_or(&cfg.language);
         let get = |name: &str| {
             self.ctx
                 .prompts
-                .get(&cfg.domain, &cfg.language, name)
+                .get(&cfg.domain, language, name)
                 .map_err(|e| tracing::warn!(tenant = %cfg.domain, prompt = name, error = %e, "prompt not played"))
                 .ok()
         };
@@ -252,7 +255,9 @@ impl Shard {
         };
         // The user rung before (if any) is not in the call any more.
         self.release_rung(id);
-        let cfg = tenant.config.clone();
+        let Some(cfg) = self.calls_config(id) else {
+            return;
+        };
         let mut dest = dest;
         // Schedules only choose: follow them here.
         for _ in 0..MAX_SCHEDULE_STEPS {
@@ -351,10 +356,9 @@ impl Shard {
 
     /// What an application asks beyond media.
     pub(crate) fn on_app_action(&mut self, id: u64, action: Action) {
-        let Some(tenant) = self.calls_tenant(id) else {
+        let (Some(tenant), Some(cfg)) = (self.calls_tenant(id), self.calls_config(id)) else {
             return;
         };
-        let cfg = tenant.config.clone();
         match action {
             Action::StoreMessage(meta) => {
                 let samples = self.apps_state().recorded.remove(&id).unwrap_or_default();

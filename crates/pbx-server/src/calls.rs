@@ -21,6 +21,7 @@ use sip_txn::{Endpoint, Event, Output, Related, Target, TxnKey};
 use crate::shard::{Inbound, Shard, ShardMsg};
 use crate::tenants::{TenantSnap, UserCall};
 use crate::transport::{Flow, Tp};
+use pbx_core::TenantConfig;
 
 /// Call settings shared by every shard (from `[media]`, `[sip]`).
 #[derive(Debug, Clone)]
@@ -178,6 +179,9 @@ pub(crate) struct Slot {
     pub(crate) queue: Option<pbx_core::Ext>,
     /// The users its phones ring for now, as [`crate::pickup::Pickups`] knows them.
     pickable: Vec<Box<str>>,
+    /// The language of the prompts the call hears when not the tenant's: the `language`
+    /// of the number an inbound call came in on.
+    language: Option<Box<str>>,
 }
 
 impl Slot {
@@ -226,6 +230,8 @@ pub struct Calls {
     feeding_trunk: Option<Box<crate::external::TrunkInbound>>,
     /// The trunk of the inbound call being set up, for its slot.
     next_inbound_trunk: Option<String>,
+    /// The language of the inbound call being set up (its number's), for its slot.
+    next_language: Option<Box<str>>,
     /// Legs this shard's calls handed to calls in other shards (attended
     /// transfer): in-dialog requests by our tag go to that shard…
     forward_tags: HashMap<String, usize>,
@@ -256,6 +262,7 @@ impl Calls {
             feeding: None,
             feeding_trunk: None,
             next_inbound_trunk: None,
+            next_language: None,
             forward_tags: HashMap::new(),
             forward_media: HashMap::new(),
             probes: HashMap::new(),
@@ -317,6 +324,8 @@ struct RelayMedia<'a> {
     ctx: &'a crate::Ctx,
     sip_ip: IpAddr,
     tenant: Option<&'a TenantSnap>,
+    /// The call's prompt language when not the tenant's.
+    language: Option<&'a str>,
     apps: &'a mut crate::apps::AppState,
 }
 
@@ -326,6 +335,7 @@ impl RelayMedia<'_> {
             relay: self.relay,
             ctx: self.ctx,
             tenant: self.tenant,
+            language: self.language,
             state: self.apps,
         }
     }
@@ -449,6 +459,9 @@ enum FirstHop {
     App(Box<dyn pbx_app::MediaApp + Send>, &'static str),
     /// An outside number, decided and counted: ring its trunks.
     External(Box<crate::external::ExternalRun>),
+    /// An outside call refused (this reason phrase with 403): the caller hears why in
+    /// early media first ([`Shard::refuse_call`]).
+    Refuse(&'static str),
 }
 
 /// Whether a request goes to the transaction endpoint and the calls
@@ -778,12 +791,13 @@ impl Shard {
                 let _ = self.calls.ep.send_response(now, key, r);
                 return;
             }
-            let route = tenant
+            let number = tenant
                 .config
                 .numbers
                 .iter()
-                .find(|n| n.number == inbound.number)
-                .map(|n| n.route.clone());
+                .find(|n| n.number == inbound.number);
+            let language = number.and_then(|n| n.language.as_deref()).map(Box::from);
+            let route = number.map(|n| n.route.clone());
             let Some(route) = route else {
                 tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, "inbound call for a number the tenant does not route");
                 return self.respond(key, &req, StatusCode::NOT_FOUND, &source);
@@ -796,6 +810,7 @@ impl Shard {
             tracing::info!(tenant = %tenant.domain, number = %inbound.number, trunk = %inbound.trunk, from = %from, to = %route, "inbound call");
             let name = tenant.config.phonebook_name(&from).map(str::to_owned);
             self.calls.next_inbound_trunk = Some(inbound.trunk.clone());
+            self.calls.next_language = language;
             return self.start_call(
                 key,
                 req,
@@ -853,17 +868,11 @@ impl Shard {
         {
             match self.outside_call(&tenant, &caller_ext, out.digits) {
                 Ok(run) => FirstHop::External(run),
-                Err(refusal) => {
-                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
-                    r.reason = match refusal {
-                        crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
-                        crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
-                    }
-                    .into();
-                    let now = self.ctx.now();
-                    let _ = self.calls.ep.send_response(now, key, r);
-                    return;
-                }
+                // Refused: an announcement as early media, then 403; nothing leaves.
+                Err(refusal) => FirstHop::Refuse(match refusal {
+                    crate::external::Refusal::Denied(_) => "Outbound Call Not Allowed",
+                    crate::external::Refusal::Cap(_) => "Outbound Call Limit Reached",
+                }),
             }
         } else {
             tracing::info!(tenant = %tenant.domain, from = %caller_ext, to = %dialed, "call to an unknown extension");
@@ -898,6 +907,7 @@ impl Shard {
     ) {
         let _ = &source;
         let inbound_trunk = self.calls.next_inbound_trunk.take();
+        let language = self.calls.next_language.take();
         // The caller's own hard cap.
         if let Some(c) = &caller
             && self.ctx.presence.user_calls(tenant.id, &c.ext) >= c.call_limit
@@ -911,9 +921,18 @@ impl Shard {
         let emergency = matches!(&route, FirstHop::External(run) if run.is_emergency());
         let max_calls = if emergency { None } else { tenant.max_calls };
         if !self.ctx.presence.tenant_try_add(tenant.id, max_calls) {
-            if let FirstHop::External(run) = route {
+            match route {
                 // Nothing left: give back its fraud-cap place.
-                self.ctx.external.forget(*run);
+                FirstHop::External(run) => self.ctx.external.forget(*run),
+                // No room for the announcement: the refusal itself, at once.
+                FirstHop::Refuse(reason) => {
+                    let mut r = self.response(&req, StatusCode::FORBIDDEN, &flow);
+                    r.reason = reason.into();
+                    let now = self.ctx.now();
+                    let _ = self.calls.ep.send_response(now, key, r);
+                    return;
+                }
+                _ => {}
             }
             let mut r = self.response(&req, StatusCode::SERVICE_UNAVAILABLE, &flow);
             r.reason = "Tenant Call Limit Reached".into();
@@ -964,6 +983,7 @@ impl Shard {
                 ctx: &self.ctx,
                 sip_ip: self.ctx.advertised_ip(flow.local.ip(), flow.remote.ip()),
                 tenant: Some(&tenant),
+                language: language.as_deref(),
                 apps: &mut self.calls.apps,
             };
             let mut env = Env {
@@ -995,6 +1015,7 @@ impl Shard {
                 inbound_trunk,
                 queue: None,
                 pickable: Vec::new(),
+                language,
             },
         );
         self.apply_effects(id, effects);
@@ -1017,8 +1038,58 @@ impl Shard {
                     }
                     self.ring_next_trunk(id);
                 }
+                FirstHop::Refuse(reason) => self.refuse_call(id, reason),
             }
         }
+    }
+
+    /// An outside call that may not go out: 183 with an announcement that the call cannot
+    /// be completed (early media, the caller's leg is never answered), then 403 with
+    /// `reason`. Without a media engine or the prompt, the 403 comes at once.
+    fn refuse_call(&mut self, id: u64, reason: &'static str) {
+        let prompt = pbx_app::prompts::CANNOT_COMPLETE;
+        let playable = self.ctx.relay.is_some()
+            && self.calls.slots.get(&id).is_some_and(|s| {
+                let cfg = &s.tenant.config;
+                self.ctx
+                    .prompts
+                    .get(&cfg.domain, self.call_language(s), prompt)
+                    .is_ok()
+            });
+        self.with_call(id, |c, env| {
+            c.set_destination("refused");
+            if playable {
+                let app = pbx_app::announce::Announce::new(
+                    vec![pbx_app::PromptRef::System(prompt)],
+                    None,
+                );
+                c.run_early_app(Box::new(app), StatusCode::FORBIDDEN, reason, env);
+            } else {
+                c.refuse(StatusCode::FORBIDDEN, reason, env);
+            }
+        });
+    }
+
+    /// The language of the prompts call `slot` hears: its number's, else the tenant's.
+    fn call_language<'s>(&self, slot: &'s Slot) -> &'s str {
+        slot.language
+            .as_deref()
+            .unwrap_or(&slot.tenant.config.language)
+    }
+
+    /// The tenant's configuration as call `id` sees it: `language` is the call's (an
+    /// inbound call's number may set it), so its applications speak that language.
+    pub(crate) fn calls_config(&self, id: u64) -> Option<Arc<TenantConfig>> {
+        let slot = self.calls.slots.get(&id)?;
+        let cfg = &slot.tenant.config;
+        Some(match &slot.language {
+            Some(l) if **l != *cfg.language => {
+                let mut c = TenantConfig::clone(cfg);
+                c.language = l.to_string();
+                Arc::new(c)
+            }
+            _ => cfg.clone(),
+        })
     }
 
     /// The tenant of call `id`.
@@ -1520,6 +1591,7 @@ impl Shard {
                 ctx: &self.ctx,
                 sip_ip,
                 tenant: Some(&slot.tenant),
+                language: slot.language.as_deref(),
                 apps: &mut self.calls.apps,
             };
             let mut env = Env {
@@ -1578,7 +1650,10 @@ impl Shard {
                 }
                 Effect::Joined { ext } => {
                     let mut queued = false;
-                    if let Some(s) = self.calls.slots.get_mut(&id) {
+                    // (An outside group member is nobody's presence.)
+                    if pbx_core::Ext::parse(&ext).is_some()
+                        && let Some(s) = self.calls.slots.get_mut(&id)
+                    {
                         self.ctx.presence.user_add(s.tenant.id, &ext);
                         s.users.push(ext.as_str().into());
                         queued = s.queue.is_some();
@@ -1643,6 +1718,7 @@ impl Shard {
                 }
                 Effect::Record(mut rec) => {
                     self.release_presence(id);
+                    self.release_group_holds(id, None);
                     self.release_external(id);
                     if self.calls.slots.get(&id).is_some_and(|s| s.queue.is_some()) {
                         let transferred = !rec.transfers.is_empty();

@@ -223,7 +223,9 @@ fn from_trunk(ctx: &Ctx, req: Request, flow: Flow) -> Option<Request> {
     let Some(platform) = ctx.platform() else {
         return Some(req);
     };
-    let Some(found) = crate::external::trunk_of(&platform, &req, flow.remote) else {
+    let Some(found) =
+        crate::external::trunk_of(&platform, &req, flow.remote, |h| ctx.trunks.cached(h))
+    else {
         return Some(req);
     };
     let answer = |status: StatusCode| {

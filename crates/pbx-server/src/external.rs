@@ -40,13 +40,15 @@ pub struct TrunkInbound {
 
 /// Dispatch step 3: the trunk a request comes from and the number it is for. A trunk is
 /// recognised by its source address: a shared carrier trunk by its `sources`, a
-/// dedicated one by its `host` and `port` (phones behind the same address as a provider
-/// are not taken for it). The number is read as the trunk's `did_from` says.
+/// dedicated one by its `host` (an address, or a name `host_ip` knows the address of)
+/// and `port` (phones behind the same address as a provider are not taken for it). The
+/// number is read as the trunk's `did_from` says.
 /// `Err(trunk)`: from a trunk, but for no number bound on it.
 pub fn trunk_of(
     platform: &Platform,
     req: &sip_msg::Request,
     source: SocketAddr,
+    host_ip: impl Fn(&str) -> Option<IpAddr>,
 ) -> Option<Result<TrunkInbound, String>> {
     let ip = source.ip();
     let mut from_trunk: Option<String> = None;
@@ -56,9 +58,7 @@ pub fn trunk_of(
     let by_contact = crate::trunks::trunk_for_contact_user(platform, &ruri_user);
     let by_source = platform.trunks_from(ip);
     let by_host = platform.config().trunks.iter().filter(|t| {
-        t.sources.is_none()
-            && t.port == source.port()
-            && t.host.parse::<IpAddr>().is_ok_and(|h| h == ip)
+        t.sources.is_none() && t.port == source.port() && host_ip(&t.host).is_some_and(|h| h == ip)
     });
     for t in by_contact.into_iter().chain(by_source).chain(by_host) {
         let to_user = || {
@@ -338,6 +338,30 @@ impl ExternalRun {
     pub(crate) fn trunk(&self) -> Option<&str> {
         self.trunk.as_deref()
     }
+
+    /// The way out of a ring group's outside member who answered: the places it holds
+    /// stay with the call until it ends.
+    pub(crate) fn of_member(hold: MemberHold) -> ExternalRun {
+        ExternalRun {
+            routes: VecDeque::new(),
+            caller_id: String::new(),
+            number: hold.number,
+            emergency: false,
+            trunk: Some(hold.trunk),
+            counted: hold.counted,
+        }
+    }
+}
+
+/// What ringing a ring group's outside member holds: a place on its trunk (under the
+/// trunk's `call_limit`) and one under the tenant's fraud caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberHold {
+    /// `external:NUMBER`, as the fork's member.
+    pub(crate) member: String,
+    number: String,
+    trunk: String,
+    counted: Option<(i64, Option<Box<str>>)>,
 }
 
 impl Shard {
@@ -473,9 +497,10 @@ impl Shard {
         }
     }
 
-    /// The INVITE's target on `trunk` for `digits`: UDP or TCP to its address (a host
-    /// name resolved in the background when the platform file is loaded; a name not
-    /// resolved yet skips the trunk, logged).
+    /// The INVITE's target on `trunk` for `digits`: UDP or TCP to its host's address (a
+    /// name is looked up when the platform file is applied or reloaded and refreshed in the
+    /// background, [`crate::trunks::TrunkBoard::resolve`]; one not resolved yet or not
+    /// resolvable is logged and the trunk skipped).
     fn trunk_fork(
         &self,
         trunk: &pbx_dialplan::Trunk,
@@ -485,11 +510,11 @@ impl Shard {
         let ip = match self.ctx.trunks.resolve(&self.ctx, &trunk.host) {
             Ok(Some(ip)) => ip,
             Ok(None) => {
-                tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host is still being resolved; trunk skipped");
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, "trunk host not resolved yet; trunk skipped");
                 return None;
             }
-            Err(e) => {
-                tracing::warn!(trunk = %trunk.name, host = %trunk.host, error = %e, "trunk host does not resolve; trunk skipped");
+            Err(error) => {
+                tracing::warn!(trunk = %trunk.name, host = %trunk.host, %error, "trunk host cannot be resolved; trunk skipped");
                 return None;
             }
         };
@@ -526,6 +551,99 @@ impl Shard {
                 password: trunk.secret.clone().unwrap_or_default(),
             })),
         })
+    }
+
+    /// A ring group's outside member `number`: the tenant's outbound rules decide it as if
+    /// dialled after the prefix, with the tenant's defaults (its outbound number as caller
+    /// ID; no user's classes, a group is the tenant's), under the tenant's fraud caps and
+    /// the trunks' call limits; the first trunk of the decision with room rings it (no
+    /// failover to another trunk within the stage). `None`: refused (logged and counted
+    /// like a refused outside call); the member is skipped.
+    pub(crate) fn member_fork(
+        &self,
+        tenant: &crate::tenants::TenantSnap,
+        number: &str,
+    ) -> Option<(ForkTarget, MemberHold)> {
+        let cfg = &tenant.config;
+        let platform = self.ctx.platform();
+        let mut routed = match decide(platform.as_deref(), cfg, "", number) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.ctx.external.denied_total.fetch_add(1, Relaxed);
+                tracing::warn!(tenant = %tenant.domain, member = %number, %reason, "group member: outside number denied; skipped");
+                return None;
+            }
+        };
+        routed
+            .routes
+            .sort_by_key(|r| !self.ctx.trunks.is_usable(&r.trunk));
+        let emergency = routed.class == Class::Emergency;
+        let counted = if emergency {
+            None
+        } else {
+            let caps = Caps {
+                tenant_active: cfg.limits.max_external_calls,
+                tenant_per_hour: cfg.limits.external_calls_per_hour,
+                ..Caps::default()
+            };
+            if let Err(cap) = self
+                .ctx
+                .external
+                .try_start(tenant.id, None, caps, self.ctx.wall_ms())
+            {
+                self.ctx.external.capped_total.fetch_add(1, Relaxed);
+                tracing::warn!(tenant = %tenant.domain, member = %number, cap = %cap, "group member: fraud cap reached; skipped");
+                return None;
+            }
+            Some((tenant.id, None))
+        };
+        for route in &routed.routes {
+            let Some(trunk) = platform.as_ref().and_then(|p| p.trunk(&route.trunk)) else {
+                continue;
+            };
+            if !self
+                .ctx
+                .external
+                .trunk_try_add(&trunk.name, Some(trunk.call_limit), emergency)
+            {
+                continue;
+            }
+            let Some(mut fork) = self.trunk_fork(trunk, &route.digits, &routed.caller_id) else {
+                self.ctx.external.trunk_remove(&trunk.name);
+                continue;
+            };
+            let member = format!("external:{number}");
+            fork.member = Some(member.clone());
+            let counter = if emergency {
+                &self.ctx.external.emergency_total
+            } else {
+                &self.ctx.external.started_total
+            };
+            counter.fetch_add(1, Relaxed);
+            tracing::info!(tenant = %tenant.domain, member = %number, trunk = %trunk.name, digits = %route.digits, "group member: outside call");
+            return Some((
+                fork,
+                MemberHold {
+                    member,
+                    number: routed.number.clone(),
+                    trunk: trunk.name.clone(),
+                    counted,
+                },
+            ));
+        }
+        tracing::info!(tenant = %tenant.domain, member = %number, "group member: no trunk could take the call; skipped");
+        if let Some((t, _)) = counted {
+            self.ctx.external.end(t, None);
+        }
+        None
+    }
+
+    /// Gives back what ringing an outside group member held.
+    pub(crate) fn release_member(&self, hold: MemberHold) {
+        self.ctx.external.trunk_remove(&hold.trunk);
+        if let Some((t, u)) = &hold.counted {
+            self.ctx.external.end(*t, u.as_deref());
+        }
     }
 
     /// The call ended: its trunk place and its fraud-cap counts go.

@@ -9,6 +9,12 @@
 //! every member was busy, 480 otherwise). The member who answers owns the call
 //! (`user:EXT` in its record) and is remembered for `rrmemory`, `leastrecent` and
 //! `fewestcalls`.
+//!
+//! A member may be an outside number (`external:+79161234567`): when its stage starts it is
+//! decided by the tenant's outbound rules ([`Shard::member_fork`]) and rung through a trunk
+//! as one more fork of the stage, holding a trunk place and a fraud-cap place while it
+//! rings; a refused one is skipped. When it answers, the call keeps those places
+//! (`external:NUMBER` in its record, the trunk too) until it ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -16,7 +22,7 @@ use std::time::Duration;
 
 use pbx_call::group::{GroupMemory, stages};
 use pbx_call::{ForkTarget, Outcome, RingTarget};
-use pbx_core::{Destination, Ext};
+use pbx_core::{Destination, Ext, GroupMember};
 use pbx_registrar::{AorKey, Binding};
 
 use crate::shard::{Shard, ShardMsg};
@@ -47,7 +53,7 @@ pub(crate) struct GroupRun {
     name: String,
     ring_timeout: Duration,
     on_timeout: Option<Destination>,
-    stages: VecDeque<Vec<Ext>>,
+    stages: VecDeque<Vec<GroupMember>>,
     hop: u32,
     /// A member was skipped as busy or said busy.
     any_busy: bool,
@@ -62,6 +68,8 @@ pub(crate) struct GroupRun {
     queue: bool,
     /// The agents of a queue's attempt.
     agents: Vec<String>,
+    /// The places the stage's outside members hold while they ring.
+    held: Vec<crate::external::MemberHold>,
 }
 
 impl GroupRun {
@@ -73,18 +81,19 @@ impl GroupRun {
         ring_timeout: Duration,
     ) -> GroupRun {
         GroupRun {
+            agents: agents.iter().map(ToString::to_string).collect(),
             ext: queue.clone(),
             name: name.to_owned(),
             ring_timeout,
             on_timeout: None,
-            agents: agents.iter().map(ToString::to_string).collect(),
-            stages: VecDeque::from([agents]),
+            stages: VecDeque::from([agents.into_iter().map(GroupMember::User).collect()]),
             hop: 0,
             any_busy: false,
             rang: false,
             pending: 0,
             contacts: Vec::new(),
             queue: true,
+            held: Vec::new(),
         }
     }
 
@@ -120,6 +129,7 @@ impl Shard {
             contacts: Vec::new(),
             queue: false,
             agents: Vec::new(),
+            held: Vec::new(),
         };
         let Some(slot) = self.call_slot_mut(id) else {
             return;
@@ -134,6 +144,8 @@ impl Shard {
             return;
         };
         let caller = self.calls_caller_user(id);
+        // The last stage's outside members are not ringing any more.
+        self.release_group_holds(id, None);
         loop {
             let Some(stage) = self
                 .call_slot_mut(id)
@@ -146,8 +158,16 @@ impl Shard {
                 return self.finish_group(id);
             };
             let mut ring = Vec::with_capacity(stage.len());
+            let mut outside = Vec::new();
             let mut busy = false;
             for m in stage {
+                let m = match m {
+                    GroupMember::User(e) => e,
+                    GroupMember::External(number) => {
+                        outside.extend(self.member_fork(&tenant, &number));
+                        continue;
+                    }
+                };
                 if caller.as_deref() == Some(m.as_str()) {
                     continue;
                 }
@@ -161,11 +181,18 @@ impl Shard {
                 return;
             };
             run.any_busy |= busy;
-            if ring.is_empty() {
+            if ring.is_empty() && outside.is_empty() {
                 continue;
             }
             run.pending = ring.len();
             run.contacts.clear();
+            for (fork, hold) in outside {
+                run.contacts.push(fork);
+                run.held.push(hold);
+            }
+            if ring.is_empty() {
+                return self.ring_stage(id);
+            }
             let hop = run.hop;
             for m in ring {
                 self.lookup_member(id, &tenant, m.as_str(), hop);
@@ -224,6 +251,15 @@ impl Shard {
         if run.pending > 0 {
             return;
         }
+        self.ring_stage(id);
+    }
+
+    /// Every member's contacts of the stage are in: ring them, or on to the next stage
+    /// when nobody of this one can be rung.
+    fn ring_stage(&mut self, id: u64) {
+        let Some(run) = self.call_slot_mut(id).and_then(|s| s.group.as_deref_mut()) else {
+            return;
+        };
         if run.contacts.is_empty() {
             // Nobody of this stage is registered: on to the next.
             return self.next_stage(id);
@@ -274,6 +310,7 @@ impl Shard {
 
     /// Every stage is done: the group's `on_timeout`, or the caller's final status.
     fn finish_group(&mut self, id: u64) {
+        self.release_group_holds(id, None);
         if self
             .call_slot_mut(id)
             .and_then(|s| s.group.as_deref())
@@ -308,11 +345,41 @@ impl Shard {
         self.with_call(id, |c, env| c.unreachable(&ext, Some(target), outcome, env));
     }
 
+    /// Gives back the places the group's ringing outside members hold, except `keep`'s
+    /// (returned).
+    pub(crate) fn release_group_holds(
+        &mut self,
+        id: u64,
+        keep: Option<&str>,
+    ) -> Option<crate::external::MemberHold> {
+        let held = self
+            .call_slot_mut(id)
+            .and_then(|s| s.group.as_deref_mut())
+            .map(|run| std::mem::take(&mut run.held))
+            .unwrap_or_default();
+        let mut kept = None;
+        for h in held {
+            if kept.is_none() && keep == Some(h.member.as_str()) {
+                kept = Some(h);
+            } else {
+                self.release_member(h);
+            }
+        }
+        kept
+    }
+
     /// A member answered the group's call: remembered for the strategies.
     pub(crate) fn group_answered(&mut self, id: u64, member: &str) {
         let Some(tenant) = self.calls_tenant(id) else {
             return;
         };
+        // An outside member who answered keeps its places with the call; the others go.
+        let kept = self.release_group_holds(id, Some(member));
+        if let Some(hold) = kept
+            && let Some(slot) = self.call_slot_mut(id)
+        {
+            slot.external = Some(Box::new(crate::external::ExternalRun::of_member(hold)));
+        }
         let Some(run) = self.call_slot_mut(id).and_then(|s| s.group.take()) else {
             return;
         };
@@ -320,7 +387,7 @@ impl Shard {
             // The queue's book remembers its agents' answers.
             return;
         }
-        let Some(member) = Ext::parse(member) else {
+        let Some(member) = GroupMember::parse(member) else {
             return;
         };
         let now = self.ctx.wall_ms();

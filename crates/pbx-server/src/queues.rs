@@ -853,7 +853,7 @@ impl crate::shard::Shard {
             }
             Joined::Refused(Some(dest), _) => self.goto(id, dest, hop + 1),
             Joined::Refused(None, outcome) => {
-                self.with_call(id, |c, env| c.refuse(outcome, env));
+                self.with_call(id, |c, env| c.refuse_outcome(outcome, env));
             }
             Joined::Unknown => {
                 tracing::info!(tenant = %tenant.domain, queue = %ext, "no such queue; the call ends");

@@ -254,6 +254,24 @@ impl TrunkBoard {
         }
     }
 
+    /// The address of `host` without looking anything up: an IP literal, or a name's
+    /// cached address (looked up when the platform file was applied or reloaded).
+    pub(crate) fn cached(&self, host: &str) -> Option<IpAddr> {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            return Some(ip);
+        }
+        match self
+            .resolved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(host)
+        {
+            Some(Resolved::Ready { ip, .. }) => Some(*ip),
+            _ => None,
+        }
+    }
+
     /// The address of `host` if known: an IP literal at once; a name from
     /// the cache, else `Ok(None)` while a lookup runs (started here).
     pub(crate) fn resolve(&self, ctx: &Arc<Ctx>, host: &str) -> Result<Option<IpAddr>, String> {
@@ -634,6 +652,9 @@ impl Shard {
             tracing::info!(trunk = %name, "trunk removed");
         }
         for t in mine {
+            // Outside calls read the host's address from the cache: look a name up now (at
+            // apply or reload), not when the first call needs it.
+            let _ = self.ctx.trunks.resolve(&self.ctx, &t.host);
             let same = self
                 .trunks
                 .trunks

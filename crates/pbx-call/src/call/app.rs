@@ -135,6 +135,40 @@ impl Call {
         self.app_started(env);
     }
 
+    /// Starts a media application as early media: the caller's leg is never answered.
+    /// The application's answer is a 183 Session Progress with the SDP answer (G.711 as
+    /// for [`Call::run_app`]), and when it hangs up (or fails, or the call cannot go on)
+    /// the caller gets `status` with `reason` as its phrase instead of a BYE; a CANCEL
+    /// meanwhile gets 487 as usual. A caller without an SDP offer (a delayed offer
+    /// cannot hear early media) or without a media leg gets the status at once, as does
+    /// one offering no engine codec. The call must be in [`CallState::Routing`].
+    pub fn run_early_app(
+        &mut self,
+        app: Box<dyn MediaApp + Send>,
+        status: StatusCode,
+        reason: &str,
+        env: &mut Env<'_>,
+    ) {
+        if self.state != CallState::Routing {
+            return;
+        }
+        self.early_final = Some((status, reason.to_owned()));
+        if self.a_answer.is_none() || self.a.media.is_none() || !self.prepare_app_media(env) {
+            return self.finish_unanswered(Outcome::Failed(status), env);
+        }
+        self.run_app(app, env);
+    }
+
+    /// Ends an unanswered call with `status` and `reason` as its phrase (what
+    /// [`Call::run_early_app`] sends when no announcement can be played).
+    pub fn refuse(&mut self, status: StatusCode, reason: &str, env: &mut Env<'_>) {
+        if self.state == CallState::Ended || self.caller_up() {
+            return;
+        }
+        self.early_final = Some((status, reason.to_owned()));
+        self.finish_unanswered(Outcome::Failed(status), env);
+    }
+
     pub(super) fn app_started(&mut self, env: &mut Env<'_>) {
         if self.state == CallState::App {
             self.drive_app(Event::Started, env);
@@ -326,6 +360,12 @@ impl Call {
     ) {
         let leg = self.a.media;
         match action {
+            Action::Answer if self.early_final.is_some() => {
+                if !self.caller_up() && !draining && self.state == CallState::App {
+                    let r = self.response_to_caller(StatusCode::SESSION_PROGRESS, true);
+                    self.send_provisional(r, env);
+                }
+            }
             Action::Answer => {
                 if !self.caller_up() && !draining && self.state == CallState::App {
                     self.answer_caller(env);
@@ -396,6 +436,10 @@ impl Call {
             }
             // A cancelled timer that fires anyway is stale to the application.
             Action::CancelTimer { .. } => {}
+            // An early-media application has nowhere to walk on to: it ends the call.
+            Action::Goto(_) if !draining && self.early_final.is_some() => {
+                self.finish_unanswered(Outcome::Failed(StatusCode::FORBIDDEN), env);
+            }
             Action::Goto(dest) if !draining => self.goto(dest, env),
             Action::Hangup if !draining => {
                 if self.caller_up() {

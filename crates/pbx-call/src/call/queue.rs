@@ -30,7 +30,7 @@ impl Call {
 
     /// Ends a call that is looking up its destination with `outcome`'s status (a queue
     /// that is full: 486; empty: 480), or a BYE when an application answered it.
-    pub fn refuse(&mut self, outcome: Outcome, env: &mut Env<'_>) {
+    pub fn refuse_outcome(&mut self, outcome: Outcome, env: &mut Env<'_>) {
         if self.state == CallState::Routing {
             self.finish_unanswered(outcome, env);
         }

@@ -221,7 +221,10 @@ fn announce_fields(a: &Announce) -> Vec<(&'static str, Val<'_>)> {
 }
 
 fn number_fields(n: &NumberRoute) -> Vec<(&'static str, Val<'_>)> {
-    vec![("route", s(&n.route))]
+    vec![
+        ("route", s(&n.route)),
+        ("language", Val::Shown(opt_q(&n.language))),
+    ]
 }
 
 fn outbound_fields(o: &Outbound) -> Vec<(&'static str, Val<'_>)> {

@@ -638,14 +638,59 @@ pub struct Group {
     pub name: String,
     /// Default `ringall`.
     pub strategy: GroupStrategy,
-    /// Users' extensions, each an existing user, no repeats.
-    pub members: Vec<Ext>,
+    /// Users' extensions (each an existing user) and outside numbers
+    /// (`external:+79161234567`, rung through a trunk by the tenant's outbound rules); no
+    /// repeats.
+    pub members: Vec<GroupMember>,
     /// Seconds the members ring: all together (`ringall`), or each in turn (the other
     /// strategies). Default 20.
     pub ring_timeout: u32,
     /// Where calls go when nobody answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<Destination>,
+}
+
+/// One member of a ring group: a user, or an outside number (`external:NUMBER`, spelt
+/// as the destination [`Destination::External`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupMember {
+    User(Ext),
+    /// Optional `+` and 1–20 digits, dialled as a user would after the outbound prefix.
+    External(String),
+}
+
+impl GroupMember {
+    /// `"2001"` or `"external:+79161234567"`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<GroupMember> {
+        match s.strip_prefix("external:") {
+            Some(n) if is_valid_external_number(n) => Some(GroupMember::External(n.to_owned())),
+            Some(_) => None,
+            None => Ext::parse(s).map(GroupMember::User),
+        }
+    }
+
+    /// The user's extension, for a user member.
+    pub fn user(&self) -> Option<&Ext> {
+        match self {
+            GroupMember::User(e) => Some(e),
+            GroupMember::External(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for GroupMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupMember::User(e) => f.write_str(e.as_str()),
+            GroupMember::External(n) => write!(f, "external:{n}"),
+        }
+    }
+}
+
+impl serde::Serialize for GroupMember {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A voice menu (`ivrs`).
@@ -694,6 +739,10 @@ pub struct NumberRoute {
     pub number: String,
     /// Where incoming calls go.
     pub route: Destination,
+    /// The language of every prompt a call on this number hears (`language`), instead of
+    /// the tenant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// A phonebook entry (`phonebook`): an outside caller with this number is shown with
@@ -814,7 +863,18 @@ const IVR_KEYS: &[&str] = &[
     "on_timeout",
     "on_invalid",
 ];
-const NUMBER_KEYS: &[&str] = &["number", "route"];
+/// A two-letter lower-case language code (`language` of the tenant and of a number).
+fn language_code(lang: &str, path: &str) -> Result<String, ConfigError> {
+    if !(lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase())) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("\"{lang}\" is not a two-letter language code (en, ru, it, …)"),
+        ));
+    }
+    Ok(lang.to_owned())
+}
+
+const NUMBER_KEYS: &[&str] = &["number", "route", "language"];
 const ANNOUNCE_KEYS: &[&str] = &["name", "prompts", "then"];
 const SERVICE_CODE_KEYS: &[&str] = &[
     "voicemail",
@@ -838,6 +898,19 @@ pub(crate) fn u32_of(
 ) -> Result<Option<u32>, ConfigError> {
     Ok(f.uint(key, u64::from(min), u64::from(max))?
         .map(|v| u32::try_from(v).expect("range-checked against a u32 maximum")))
+}
+
+/// A group member: a quoted extension, or `external:NUMBER`.
+fn member_of(node: &Node, path: &str) -> Result<GroupMember, ConfigError> {
+    match node {
+        Node::Str(s) if s.starts_with("external:") => GroupMember::parse(s).ok_or_else(|| {
+            ConfigError::invalid(
+                path,
+                format!("\"{s}\": not a phone number after external: (optional + and 1–20 digits)"),
+            )
+        }),
+        other => ext_of(other, path).map(GroupMember::User),
+    }
 }
 
 pub(crate) fn ext_of(node: &Node, path: &str) -> Result<Ext, ConfigError> {
@@ -1037,13 +1110,7 @@ impl TenantConfig {
         let mut cfg = TenantConfig::new(domain);
 
         if let Some(lang) = top.string("language")? {
-            if !(lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_lowercase())) {
-                return Err(ConfigError::invalid(
-                    "language",
-                    format!("\"{lang}\" is not a two-letter language code (en, ru, it, …)"),
-                ));
-            }
-            cfg.language = lang.to_owned();
+            cfg.language = language_code(lang, "language")?;
         }
         if let Some(country) = top.string("country")? {
             let upper = country.to_ascii_uppercase();
@@ -1129,7 +1196,15 @@ impl TenantConfig {
                 path: path.clone(),
                 key: "route",
             })?;
-            cfg.numbers.push(NumberRoute { number, route });
+            let language = match f.string("language")? {
+                Some(l) => Some(language_code(l, &f.at("language"))?),
+                None => None,
+            };
+            cfg.numbers.push(NumberRoute {
+                number,
+                route,
+                language,
+            });
         }
         for (i, node) in top.list("phonebook")?.iter().enumerate() {
             let path = index("phonebook", i);
@@ -1309,7 +1384,7 @@ impl TenantConfig {
             let path = index("groups", i);
             for (j, m) in g.members.iter().enumerate() {
                 let at = index(&join(&path, "members"), j);
-                if self.user(m.as_str()).is_none() {
+                if m.user().is_some_and(|u| self.user(u.as_str()).is_none()) {
                     return Err(ConfigError::invalid(
                         at,
                         format!("\"{m}\" is not a user of this tenant"),
@@ -1971,7 +2046,7 @@ fn parse_group(node: &Node, path: &str) -> Result<Group, ConfigError> {
         .list("members")?
         .iter()
         .enumerate()
-        .map(|(i, n)| ext_of(n, &index(&mp, i)))
+        .map(|(i, n)| member_of(n, &index(&mp, i)))
         .collect::<Result<_, _>>()?;
     Ok(Group {
         ext: ext_of(f.require("ext")?, &f.at("ext"))?,
