@@ -806,6 +806,11 @@ class KamailioCarrier:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return [ln.split("REQ ", 1)[1] for ln in text.splitlines() if f"REQ {method} " in ln]
 
+    def protos(self, method: str) -> list[str]:
+        """The transport (`udp`, `tcp`) each request of `method` came over, oldest first."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [ln.rsplit(" ", 1)[1] for ln in text.splitlines() if f"PROTO {method} " in ln]
+
     def calls(self) -> list[str]:
         """`<R-URI user> from <From user> pai <P-Asserted-Identity>` of each authenticated INVITE."""
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -23,7 +23,8 @@ B_HZ, B_PEAK = 1000, -12.0
 RMS = -3.0103
 
 
-def platform_yaml(carrier_port: int, dead_port: int | None = None, host: str = "127.0.0.1") -> str:
+def platform_yaml(carrier_port: int, dead_port: int | None = None, host: str = "127.0.0.1",
+                  transport: str = "udp") -> str:
     trunks = ""
     directions = ""
     if dead_port is not None:
@@ -34,7 +35,8 @@ def platform_yaml(carrier_port: int, dead_port: int | None = None, host: str = "
      strip_regional: 1}}
 """
         directions += '  - {number: "+74952216005", trunk: dead, class: regional}\n'
-    trunks += f"""  - {{name: carrier, tenant: {OFFICE}, host: {host}, port: {carrier_port}, username: "{TRUNK_USER}",
+    trunks += f"""  - {{name: carrier, tenant: {OFFICE}, host: {host}, port: {carrier_port}, transport: {transport},
+     username: "{TRUNK_USER}",
      secret: "{TRUNK_SECRET}", from_user: "{TRUNK_USER}", from_domain: carrier.test, register: false,
      qualify: false, priority: 2, failover_timeout: 5, prefixes: {{regional: "8", international: "810"}},
      strip_regional: 1}}
@@ -51,7 +53,7 @@ directions:
 
 class Office:
     def __init__(self, vpbx, tmp_path, reaper, limits: str = "", dead_trunk: bool = False,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", transport: str = "udp") -> None:
         self.v, self.tmp, self.reaper = vpbx, tmp_path, reaper
         self.carrier = KamailioCarrier(tmp_path, reaper, {TRUNK_USER: TRUNK_SECRET,
                                                           OUTSIDE: OUTSIDE_SECRET}).start()
@@ -59,7 +61,8 @@ class Office:
         add_media_config(vpbx, f"{lo}-{lo + 199}")
         vpbx.tenant_create(OFFICE)
         p = tmp_path / "platform.yaml"
-        p.write_text(platform_yaml(self.carrier.port, free_port() if dead_trunk else None, host))
+        p.write_text(platform_yaml(self.carrier.port, free_port() if dead_trunk else None, host,
+                                   transport))
         vpbx.cli("platform", "apply", str(p))
         users = [{"ext": e, "name": f"User {e}", "secret": s} for e, s in SECRETS.items()]
         vpbx.tenant_apply(call_tenant_yaml(OFFICE, users).replace('country: "US"', 'country: "RU"')
@@ -249,6 +252,29 @@ def test_a_trunk_host_given_as_a_name_is_resolved_for_outside_calls(vpbx, reaper
     out.wait_closed(5)
     c = wait_cdr(vpbx, OFFICE, 1)[0]
     assert c["disposition"] == "ANSWERED" and c["trunk"] == "carrier", c
+
+
+def test_an_outside_call_through_a_tcp_trunk_goes_over_one_tcp_connection(vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper, transport="tcp")
+    a, out = o.phone("1001", "127.0.0.3"), o.outside()
+    for _ in range(2):
+        dial(a, "9989257410726")
+        out.wait_event("CALL_INCOMING", 10)
+        out.answer()
+        a.wait_established(10)
+        assert_tone(wait_recording_seconds(out, 2.0), A_HZ, A_PEAK + RMS, start=0.5)
+        out.hangup()                              # the outside phone's BYE comes back over TCP
+        a.wait_closed(5)
+    # Both INVITEs, and their re-sends with the trunk's credentials, came over TCP.
+    protos = o.carrier.protos("INVITE")
+    assert protos == ["tcp"] * 4, protos
+    assert o.carrier.calls() == [f"{OUTSIDE} from {TRUNK_USER} pai <sip:+74952216005@carrier.test>"] * 2
+    c = wait_cdr(vpbx, OFFICE, 2)
+    assert all(x["disposition"] == "ANSWERED" and x["trunk"] == "carrier" for x in c), c
+    # One connection, opened by vpbx, carried both calls.
+    opened = [ln for ln in vpbx.log.read_text(errors="replace").splitlines()
+              if "trunk TCP connection open" in ln]
+    assert len(opened) == 1, opened
 
 
 def test_a_tenant_at_its_call_limit_still_gets_the_refusals_403_at_once(vpbx, reaper, tmp_path):

@@ -13,12 +13,14 @@ ACCOUNT = "74952345678"
 SECRET = "trunk-secret-4795"
 
 
-def platform(kam: KamailioProvider, secret: str = SECRET, register: bool = True) -> str:
+def platform(kam: KamailioProvider, secret: str = SECRET, register: bool = True,
+             transport: str = "udp") -> str:
     return f"""trunks:
   - name: provider
     tenant: {OFFICE}
     host: 127.0.0.1
     port: {kam.port}
+    transport: {transport}
     username: "{ACCOUNT}"
     secret: "{secret}"
     from_domain: {kam.alias}
@@ -119,3 +121,27 @@ def test_trunk_registers_unregisters_and_is_qualified(vpbx, reaper, tmp_path):
     line = next(ln for ln in vpbx.cli("trunks").stdout.splitlines() if ln.startswith("provider "))
     assert "not registering" in line and "down since" in line, line
     assert 'vpbx_trunk_up{trunk="provider"} 0' in (vpbx.metrics() or "")
+
+
+def test_a_tcp_trunk_registers_and_is_qualified_over_a_connection_vpbx_opens(vpbx, reaper, tmp_path):
+    kam = KamailioProvider(tmp_path, reaper, {ACCOUNT: SECRET})
+    kam.start()
+    fast(vpbx)
+    vpbx.tenant(OFFICE, [user("1001", "office-secret-1001")])
+    start(vpbx)
+    apply(vpbx, platform(kam, transport="tcp"))
+    t = wait_until(state(vpbx, "registration_state", "registered"), 8, 0.2)
+    assert t, trunks(vpbx)
+    contact = t["contact_user"]
+    # Kamailio saved a TCP contact (the Contact says transport=tcp) for the account.
+    loc = wait_until(lambda: (d := kam.location()) and contact in d and d, 5, 0.2)
+    assert loc and "transport=tcp" in loc, loc
+    t = wait_until(state(vpbx, "qualify", "up"), 6, 0.2)
+    assert t, trunks(vpbx)
+    line = next(ln for ln in vpbx.cli("trunks").stdout.splitlines() if ln.startswith("provider "))
+    assert f"127.0.0.1:{kam.port}/tcp" in line, line
+    opened = [ln for ln in vpbx.log.read_text(errors="replace").splitlines()
+              if "trunk TCP connection open" in ln]
+    assert len(opened) == 1, opened
+    assert vpbx.stop() == 0
+    assert contact not in kam.location(), kam.location()

@@ -1385,24 +1385,31 @@ impl Shard {
                 Some((target, local))
             }
             pbx_dialplan::TrunkTransport::Tcp => {
+                let local = self.tcp_local_sip(addr)?;
                 let id = self.ctx.transports.tcp_client(&self.ctx, addr);
-                let own = self.ctx.transports.tcp_local().or_else(|| {
-                    let udp = self.ctx.transports.udp_for(addr)?;
-                    self.ctx.transports.udp_local(udp)
-                })?;
-                let ip = self.ctx.advertised_ip(own.ip(), addr.ip());
                 let target = Target {
                     flow: sip_txn::Flow(id | TCP_BIT),
                     addr,
                     reliable: true,
                 };
-                let local = LocalSip {
-                    transport: sip_msg::Transport::Tcp,
-                    host_port: SocketAddr::new(ip, own.port()).to_string(),
-                };
                 Some((target, local))
             }
         }
+    }
+
+    /// Our TCP address as a trunk at `addr` should see it in Via and Contact: our TCP
+    /// listen port when we have one, else the UDP one (the trunk answers on the
+    /// connection anyway).
+    pub(crate) fn tcp_local_sip(&self, addr: SocketAddr) -> Option<LocalSip> {
+        let own = self.ctx.transports.tcp_local().or_else(|| {
+            let udp = self.ctx.transports.udp_for(addr)?;
+            self.ctx.transports.udp_local(udp)
+        })?;
+        let ip = self.ctx.advertised_ip(own.ip(), addr.ip());
+        Some(LocalSip {
+            transport: sip_msg::Transport::Tcp,
+            host_port: SocketAddr::new(ip, own.port()).to_string(),
+        })
     }
 
     pub(crate) fn local_sip(&self, flow: &Flow) -> LocalSip {

@@ -30,9 +30,10 @@
 //!   are probed every `[sip] qualify_interval_s` (60 s when it is 0), every
 //!   `min(10 s, interval)` while Down, an answer awaited `min(5 s, interval)`,
 //!   Down after 2 misses.
-//! - **Limits**: UDP only — vpbx opens no outbound TCP connections yet, so a
-//!   `transport: tcp` trunk neither registers nor is qualified (its status
-//!   says so). A trunk whose registrar is vpbx's own listen address is
+//! - **TCP**: a `transport: tcp` trunk's REGISTER, OPTIONS and INVITEs go over one
+//!   connection vpbx opens to it ([`crate::transport::Transports::tcp_client`]),
+//!   reused while open and reopened on demand; its Contact carries
+//!   `;transport=tcp`. A trunk whose registrar is vpbx's own listen address is
 //!   refused.
 //! - **Shutdown**: [`unregister_all`] sends every binding's `Expires: 0` and
 //!   waits (bounded) for the answers before the receive threads stop.
@@ -54,7 +55,7 @@ use pbx_trunk::{
     RegistrationConfig, RegistrationStatus, SendTarget,
 };
 use sip_msg::{HeaderName, Request, Response, Transport};
-use sip_txn::{Target, TxnKey};
+use sip_txn::TxnKey;
 
 use crate::Ctx;
 use crate::shard::Shard;
@@ -807,6 +808,26 @@ impl Shard {
         }
     }
 
+    /// The address of `host:port` (resolved, not our own).
+    fn trunk_addr(&self, host: &str, port: u16) -> Want<SocketAddr> {
+        let ip = match self.ctx.trunks.resolve(&self.ctx, host) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => return Want::Wait,
+            Err(e) => return Want::Refused(format!("cannot resolve {host}: {e}")),
+        };
+        let addr = SocketAddr::new(ip, port);
+        if self.ctx.transports.is_own_listen_addr(addr) {
+            return Want::Refused(format!("{addr} is vpbx's own address"));
+        }
+        Want::Run(addr)
+    }
+
+    /// Our address for a TCP trunk at `addr` (Contact of its registration): our TCP
+    /// listen port when we have one, else the UDP one.
+    fn our_tcp_address(&self, addr: SocketAddr) -> Option<SocketAddr> {
+        self.tcp_local_sip(addr)?.host_port.parse().ok()
+    }
+
     /// Our address as `addr` sees it on UDP socket `socket`.
     fn our_address(&self, socket: usize, addr: SocketAddr) -> Option<SocketAddr> {
         let local = self.ctx.transports.udp_local(socket)?;
@@ -822,20 +843,31 @@ impl Shard {
                 Want::Off
             };
         };
-        if t.transport != TrunkTransport::Udp {
-            return Want::Refused(
-                "registration over TCP is not supported yet (vpbx opens no outbound TCP connections)"
-                    .to_owned(),
-            );
-        }
-        let (addr, socket) = match self.trunk_route(r.host, r.port) {
-            Want::Run(x) => x,
-            Want::Off => return Want::Off,
-            Want::Wait => return Want::Wait,
-            Want::Refused(why) => return Want::Refused(why),
-        };
-        let Some(contact) = self.our_address(socket, addr) else {
-            return Want::Refused(format!("no UDP socket can reach {addr}"));
+        let contact = match t.transport {
+            TrunkTransport::Udp => {
+                let (addr, socket) = match self.trunk_route(r.host, r.port) {
+                    Want::Run(x) => x,
+                    Want::Off => return Want::Off,
+                    Want::Wait => return Want::Wait,
+                    Want::Refused(why) => return Want::Refused(why),
+                };
+                let Some(contact) = self.our_address(socket, addr) else {
+                    return Want::Refused(format!("no UDP socket can reach {addr}"));
+                };
+                contact
+            }
+            TrunkTransport::Tcp => {
+                let addr = match self.trunk_addr(r.host, r.port) {
+                    Want::Run(x) => x,
+                    Want::Off => return Want::Off,
+                    Want::Wait => return Want::Wait,
+                    Want::Refused(why) => return Want::Refused(why),
+                };
+                match self.our_tcp_address(addr) {
+                    Some(a) => a,
+                    None => return Want::Refused(format!("no local address can reach {addr}")),
+                }
+            }
         };
         Want::Run(RegistrationConfig {
             user: r.user.to_owned(),
@@ -844,7 +876,7 @@ impl Shard {
             secret: r.secret.to_owned(),
             host: r.host.to_owned(),
             port: r.port,
-            transport: Transport::Udp,
+            transport: transport_of(t.transport),
             expires: Duration::from_secs(u64::from(r.expires.max(1))),
             contact_user: contact_user(&t.name),
             contact_host_port: contact.to_string(),
@@ -857,13 +889,7 @@ impl Shard {
         if !t.qualify {
             return Want::Off;
         }
-        if t.transport != TrunkTransport::Udp {
-            return Want::Refused(
-                "qualify over TCP is not supported yet (vpbx opens no outbound TCP connections)"
-                    .to_owned(),
-            );
-        }
-        match self.trunk_route(&t.host, t.port) {
+        match self.trunk_addr(&t.host, t.port) {
             Want::Run(_) => {}
             Want::Off => return Want::Off,
             Want::Wait => return Want::Wait,
@@ -876,7 +902,7 @@ impl Shard {
         Want::Run(QualifyConfig {
             host: t.host.clone(),
             port: t.port,
-            transport: Transport::Udp,
+            transport: transport_of(t.transport),
             from_user: t
                 .from_user
                 .clone()
@@ -1016,25 +1042,25 @@ impl Shard {
         target: &SendTarget,
         cseq: u32,
     ) -> bool {
-        if target.transport != Transport::Udp {
-            return false;
-        }
-        let Want::Run((addr, socket)) = self.trunk_route(&target.host, target.port) else {
+        let tp = if target.transport == Transport::Tcp {
+            TrunkTransport::Tcp
+        } else {
+            TrunkTransport::Udp
+        };
+        let Want::Run(addr) = self.trunk_addr(&target.host, target.port) else {
             return false;
         };
-        let Some(local) = self.our_address(socket, addr) else {
+        let Some((t, local)) = self.trunk_target(addr, tp) else {
             return false;
         };
         let branch = self.calls.ep.new_branch();
         request.headers.push_front(
             HeaderName::Via,
-            format!("SIP/2.0/UDP {local};branch={branch};rport"),
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                local.transport, local.host_port
+            ),
         );
-        let t = Target {
-            flow: sip_txn::Flow(socket as u64),
-            addr,
-            reliable: false,
-        };
         let now = self.ctx.now();
         match self.calls.ep.send_request(now, t, request) {
             Ok(key) => {
@@ -1130,5 +1156,13 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
+
+/// The SIP transport of a trunk's `transport` setting.
+fn transport_of(t: TrunkTransport) -> Transport {
+    match t {
+        TrunkTransport::Udp => Transport::Udp,
+        TrunkTransport::Tcp => Transport::Tcp,
     }
 }
