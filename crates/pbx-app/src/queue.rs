@@ -181,6 +181,7 @@ impl MediaApp for QueueWait {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn spec(every: u64) -> QueueWaitSpec {

@@ -1081,6 +1081,14 @@ impl Shard {
     }
 }
 
+/// The SIP transport of a trunk's `transport` setting.
+fn transport_of(t: TrunkTransport) -> Transport {
+    match t {
+        TrunkTransport::Udp => Transport::Udp,
+        TrunkTransport::Tcp => Transport::Tcp,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -1156,13 +1164,5 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
-}
-
-/// The SIP transport of a trunk's `transport` setting.
-fn transport_of(t: TrunkTransport) -> Transport {
-    match t {
-        TrunkTransport::Udp => Transport::Udp,
-        TrunkTransport::Tcp => Transport::Tcp,
     }
 }
