@@ -100,6 +100,9 @@ pub struct TrunkFork {
     pub asserted: Option<String>,
     pub username: String,
     pub password: String,
+    /// The codecs the trunk takes, in its order (empty: ours). The caller's codec goes
+    /// first when the trunk takes it, so the relay need not transcode.
+    pub codecs: Vec<Codec>,
 }
 
 /// A user to ring.
@@ -673,6 +676,21 @@ impl Call {
         out
     }
 
+    /// What we offer a trunk that takes `trunk` codecs (all of them codecs the relay
+    /// converts between): its list, the caller's negotiated codec first when in it.
+    fn trunk_codecs(&self, trunk: &[Codec]) -> Vec<Codec> {
+        let mut out = trunk.to_vec();
+        if let Some(n) = &self.a.neg
+            && let Some(i) = out
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(&n.codec.name))
+        {
+            let first = out.remove(i);
+            out.insert(0, first);
+        }
+        out
+    }
+
     fn leg(&self, side: Side) -> &Leg {
         match side {
             Side::In => &self.a,
@@ -804,7 +822,10 @@ impl Call {
             self.p.id.wrapping_add(idx as u64 + 1),
             addr.ip(),
         ));
-        let codecs = self.offer_codecs();
+        let codecs = match c.trunk.as_deref().filter(|t| !t.codecs.is_empty()) {
+            Some(t) => self.trunk_codecs(&t.codecs),
+            None => self.offer_codecs(),
+        };
         let local = leg
             .local_media(&codecs, self.p.telephone_event_pt)
             .expect("media address set just above");

@@ -293,9 +293,38 @@ fn trunk_target(hunt: bool) -> pbx_call::RingTarget {
         asserted: Some("<sip:+74952216005@prov.test>".into()),
         username: "74952345678".into(),
         password: "trunk-secret".into(),
+        codecs: Vec::new(),
     }));
     t.contacts = vec![c];
     t
+}
+
+#[test]
+fn a_trunk_is_offered_only_its_codecs_with_the_callers_first_when_it_takes_it() {
+    for (caller_pt, trunk, want) in [
+        // The caller speaks A-law; the trunk takes µ-law then A-law: A-law first.
+        ("8", vec![pbx_sdp::Codec::pcmu(), pbx_sdp::Codec::pcma()], vec!["8", "0"]),
+        // The trunk takes only µ-law: only µ-law (the relay converts).
+        ("8", vec![pbx_sdp::Codec::pcmu()], vec!["0"]),
+    ] {
+        let mut h = Harness::new();
+        h.receive(CALLER, &invite_text(&sdp(4000, caller_pt, "sendrecv")));
+        let mut t = trunk_target(false);
+        if let Some(tf) = t.contacts[0].trunk.as_deref_mut() {
+            tf.codecs = trunk.clone();
+        }
+        h.with(|c, env| c.ring(t, env));
+        let inv = h.requests_to(PHONE_1, Method::Invite)[0].clone();
+        let offer = pbx_sdp::parse(&inv.body).unwrap();
+        // Payload types of audio codecs (telephone-event is dynamic, 96 and up).
+        let names: Vec<&str> = offer.media[0]
+            .formats
+            .iter()
+            .map(String::as_str)
+            .filter(|pt| pt.parse::<u8>().is_ok_and(|n| n < 96))
+            .collect();
+        assert_eq!(names, want, "trunk {trunk:?}");
+    }
 }
 
 #[test]

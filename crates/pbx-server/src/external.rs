@@ -549,6 +549,11 @@ impl Shard {
                 asserted,
                 username: trunk.username.clone().unwrap_or_default(),
                 password: trunk.secret.clone().unwrap_or_default(),
+                codecs: trunk
+                    .codecs
+                    .iter()
+                    .map(|c| pbx_sdp::Codec::new(c.payload_type(), c.name(), 8000))
+                    .collect(),
             })),
         })
     }
