@@ -226,6 +226,10 @@ def test_five_callers_three_agents_in_turn_wrapup_and_an_abandon(vpbx, reaper, t
     s = o.stats("1600")
     assert (s["offered"], s["answered"], s["abandoned"]) == (5, 4, 1), s
     assert s["avg_talk_s"] > 0 and s["max_wait_s"] >= 3, s
+    table = o.v.cli("queue", "stats", DOMAIN).stdout
+    print(table)
+    row = next(ln for ln in table.splitlines() if ln.startswith("1600 "))
+    assert row.split()[1:4] == ["5", "4", "1"], table
 
 
 def test_max_wait_max_len_and_join_empty_send_callers_on(vpbx, reaper, tmp_path):
