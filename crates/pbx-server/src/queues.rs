@@ -201,35 +201,9 @@ impl Queues {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn log(
-        &self,
-        tenant: i64,
-        now_ms: u64,
-        queue: &Ext,
-        call_id: &str,
-        event: &str,
-        agent: Option<&str>,
-        caller: Option<&str>,
-        position: Option<u32>,
-        entry_position: Option<u32>,
-        wait_s: Option<u32>,
-        talk_s: Option<u32>,
-    ) {
-        tracing::debug!(tenant, queue = %queue, call_id, event, agent, position, wait_s, talk_s, "queue log");
-        self.write(QueueWrite::Log(QueueLogEntry {
-            tenant_id: TenantId(tenant),
-            ts_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
-            queue: queue.to_string(),
-            call_id: call_id.to_owned(),
-            event: event.to_owned(),
-            agent: agent.map(str::to_owned),
-            caller: caller.map(str::to_owned),
-            position,
-            entry_position,
-            wait_s,
-            talk_s,
-        }));
+    fn log(&self, e: QueueLogEntry) {
+        tracing::debug!(tenant = e.tenant_id.0, queue = %e.queue, call_id = %e.call_id, event = %e.event, agent = ?e.agent, position = ?e.position, wait_s = ?e.wait_s, talk_s = ?e.talk_s, "queue log");
+        self.write(QueueWrite::Log(e));
     }
 
     /// The book of `queue`, built or rebuilt from the tenant's current configuration.
@@ -285,19 +259,12 @@ impl Queues {
                     },
                 );
                 drop(inner);
-                self.log(
-                    tenant.id,
-                    now,
-                    queue,
-                    call_id,
-                    "ENTER",
-                    None,
-                    Some(caller),
-                    Some(position),
-                    Some(position),
-                    None,
-                    None,
-                );
+                self.log(QueueLogEntry {
+                    caller: Some(caller.to_owned()),
+                    position: Some(position),
+                    entry_position: Some(position),
+                    ..entry(tenant.id, now, queue, call_id, "ENTER")
+                });
                 let spec = QueueWaitSpec {
                     moh_class: cfg.moh.clone().unwrap_or_default(),
                     announce_every_ms: u64::from(cfg.announce_frequency) * 1000,
@@ -309,36 +276,18 @@ impl Queues {
             }
             Join::Full => {
                 drop(inner);
-                self.log(
-                    tenant.id,
-                    now,
-                    queue,
-                    call_id,
-                    "FULL",
-                    None,
-                    Some(caller),
-                    None,
-                    None,
-                    None,
-                    None,
-                );
+                self.log(QueueLogEntry {
+                    caller: Some(caller.to_owned()),
+                    ..entry(tenant.id, now, queue, call_id, "FULL")
+                });
                 Joined::Refused(cfg.on_full, pbx_call::Outcome::Busy)
             }
             Join::Empty => {
                 drop(inner);
-                self.log(
-                    tenant.id,
-                    now,
-                    queue,
-                    call_id,
-                    "JOINEMPTY",
-                    None,
-                    Some(caller),
-                    None,
-                    None,
-                    None,
-                    None,
-                );
+                self.log(QueueLogEntry {
+                    caller: Some(caller.to_owned()),
+                    ..entry(tenant.id, now, queue, call_id, "JOINEMPTY")
+                });
                 Joined::Refused(cfg.on_empty, pbx_call::Outcome::Unavailable)
             }
         }
@@ -432,19 +381,12 @@ impl Queues {
             }
         }
         for (tenant, q, call_id, event, caller, position, wait) in logs {
-            self.log(
-                tenant,
-                now,
-                &q,
-                &call_id,
-                event,
-                None,
-                Some(&caller),
-                Some(position),
-                None,
-                Some(wait),
-                None,
-            );
+            self.log(QueueLogEntry {
+                caller: Some(caller.clone()),
+                position: Some(position),
+                wait_s: Some(wait),
+                ..entry(tenant, now, &q, &call_id, event)
+            });
         }
         for (shard, msg) in sends {
             let Some(tx) = ctx.shards.get(shard) else {
@@ -486,19 +428,10 @@ impl Queues {
                 .unwrap_or_default()
         };
         for a in agents {
-            self.log(
-                tenant,
-                now,
-                &q,
-                &call_id,
-                "RINGNOANSWER",
-                Some(a),
-                None,
-                None,
-                None,
-                None,
-                None,
-            );
+            self.log(QueueLogEntry {
+                agent: Some(a.to_owned()),
+                ..entry(tenant, now, &q, &call_id, "RINGNOANSWER")
+            });
         }
         self.kick(ctx, Some((tenant, &q)));
     }
@@ -531,19 +464,13 @@ impl Queues {
             },
         );
         drop(inner);
-        self.log(
-            tenant,
-            now,
-            &q,
-            &seat.call_id,
-            "CONNECT",
-            Some(agent),
-            Some(&seat.caller),
-            Some(position),
-            None,
-            Some(secs(wait_ms)),
-            None,
-        );
+        self.log(QueueLogEntry {
+            agent: Some(agent.to_owned()),
+            caller: Some(seat.caller.clone()),
+            position: Some(position),
+            wait_s: Some(secs(wait_ms)),
+            ..entry(tenant, now, &q, &seat.call_id, "CONNECT")
+        });
         self.kick(ctx, Some((tenant, &q)));
     }
 
@@ -560,20 +487,12 @@ impl Queues {
                 .and_then(|b| b.book.abandon(key, now));
             drop(inner);
             if let Some((position, wait_ms)) = got {
-                let entry = None;
-                self.log(
-                    seat.tenant,
-                    now,
-                    &q,
-                    &seat.call_id,
-                    "ABANDON",
-                    None,
-                    Some(&seat.caller),
-                    Some(position),
-                    entry,
-                    Some(secs(wait_ms)),
-                    None,
-                );
+                self.log(QueueLogEntry {
+                    caller: Some(seat.caller.clone()),
+                    position: Some(position),
+                    wait_s: Some(secs(wait_ms)),
+                    ..entry(seat.tenant, now, &q, &seat.call_id, "ABANDON")
+                });
             }
             self.kick(ctx, Some((seat.tenant, &q)));
             return;
@@ -585,19 +504,19 @@ impl Queues {
             b.book.completed(&t.agent, key, now);
         }
         drop(inner);
-        self.log(
-            t.tenant,
-            now,
-            &t.queue,
-            &t.call_id,
-            if transferred { "TRANSFER" } else { "COMPLETE" },
-            Some(&t.agent),
-            Some(&t.caller),
-            None,
-            None,
-            Some(t.wait_s),
-            Some(secs(now.saturating_sub(t.connect_ms))),
-        );
+        self.log(QueueLogEntry {
+            agent: Some(t.agent.clone()),
+            caller: Some(t.caller.clone()),
+            wait_s: Some(t.wait_s),
+            talk_s: Some(secs(now.saturating_sub(t.connect_ms))),
+            ..entry(
+                t.tenant,
+                now,
+                &t.queue,
+                &t.call_id,
+                if transferred { "TRANSFER" } else { "COMPLETE" },
+            )
+        });
         self.kick(ctx, Some((t.tenant, &t.queue)));
     }
 
@@ -653,19 +572,10 @@ impl Queues {
             }
         }
         for (q, logged_in, paused, is_static) in &changed {
-            self.log(
-                tenant.id,
-                now,
-                q,
-                "",
-                op.event(),
-                Some(user),
-                None,
-                None,
-                None,
-                None,
-                None,
-            );
+            self.log(QueueLogEntry {
+                agent: Some(user.to_owned()),
+                ..entry(tenant.id, now, q, "", op.event())
+            });
             if !is_static {
                 self.write(QueueWrite::Agent {
                     tenant: tenant.id,
@@ -885,5 +795,22 @@ impl crate::shard::Shard {
         };
         slot.group = Some(Box::new(run));
         self.next_stage(id);
+    }
+}
+
+/// A queue log event with no details yet (fill them with struct update syntax).
+fn entry(tenant: i64, now_ms: u64, queue: &Ext, call_id: &str, event: &str) -> QueueLogEntry {
+    QueueLogEntry {
+        tenant_id: TenantId(tenant),
+        ts_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+        queue: queue.to_string(),
+        call_id: call_id.to_owned(),
+        event: event.to_owned(),
+        agent: None,
+        caller: None,
+        position: None,
+        entry_position: None,
+        wait_s: None,
+        talk_s: None,
     }
 }

@@ -154,12 +154,7 @@ impl Transports {
         {
             return id;
         }
-        let id = self.next_conn.fetch_add(1, Relaxed) + 1;
-        let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
-        self.tcp
-            .lock()
-            .expect("tcp table lock is never poisoned")
-            .insert(id, tx);
+        let (id, rx) = self.new_conn();
         out.insert(remote, id);
         drop(out);
         let ctx = ctx.clone();
@@ -178,18 +173,22 @@ impl Transports {
             };
             let local = stream.local_addr().unwrap_or(remote);
             tracing::info!(%remote, %local, "trunk TCP connection open");
-            ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
-            ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
-            let flow = Flow {
-                tp: Tp::Tcp,
-                id,
-                local,
-                remote,
-            };
+            let flow = open_flow(&ctx, id, local, remote);
             tcp_connection(ctx.clone(), stream, flow, rx, false).await;
             ctx.transports.forget_client(id, remote);
         });
         id
+    }
+
+    /// A new connection id and its send queue (registered: sends to it queue at once).
+    fn new_conn(&self) -> (u64, mpsc::Receiver<Bytes>) {
+        let id = self.next_conn.fetch_add(1, Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
+        self.tcp
+            .lock()
+            .expect("tcp table lock is never poisoned")
+            .insert(id, tx);
+        (id, rx)
     }
 
     fn forget_client(&self, id: u64, remote: SocketAddr) {
@@ -352,22 +351,21 @@ pub async fn tcp_accept_loop(ctx: Arc<Ctx>, listener: TcpListener, local: Socket
             }
             *n += 1;
         }
-        let id = ctx.transports.next_conn.fetch_add(1, Relaxed) + 1;
-        let (tx, rx) = mpsc::channel(TCP_OUT_QUEUE);
-        ctx.transports
-            .tcp
-            .lock()
-            .expect("tcp table lock is never poisoned")
-            .insert(id, tx);
-        ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
-        ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
-        let flow = Flow {
-            tp: Tp::Tcp,
-            id,
-            local,
-            remote,
-        };
+        let (id, rx) = ctx.transports.new_conn();
+        let flow = open_flow(&ctx, id, local, remote);
         tokio::spawn(tcp_connection(ctx.clone(), stream, flow, rx, true));
+    }
+}
+
+/// The flow of connection `id`, now open (counted in the metrics).
+fn open_flow(ctx: &Ctx, id: u64, local: SocketAddr, remote: SocketAddr) -> Flow {
+    ctx.metrics.tcp_connections.fetch_add(1, Relaxed);
+    ctx.metrics.tcp_connections_total.fetch_add(1, Relaxed);
+    Flow {
+        tp: Tp::Tcp,
+        id,
+        local,
+        remote,
     }
 }
 

@@ -793,15 +793,12 @@ impl Shard {
 
     /// The address and UDP socket for a request to `host:port`.
     fn trunk_route(&self, host: &str, port: u16) -> Want<(SocketAddr, usize)> {
-        let ip = match self.ctx.trunks.resolve(&self.ctx, host) {
-            Ok(Some(ip)) => ip,
-            Ok(None) => return Want::Wait,
-            Err(e) => return Want::Refused(format!("cannot resolve {host}: {e}")),
+        let addr = match self.trunk_addr(host, port) {
+            Want::Run(a) => a,
+            Want::Off => return Want::Off,
+            Want::Wait => return Want::Wait,
+            Want::Refused(why) => return Want::Refused(why),
         };
-        let addr = SocketAddr::new(ip, port);
-        if self.ctx.transports.is_own_listen_addr(addr) {
-            return Want::Refused(format!("{addr} is vpbx's own address"));
-        }
         match self.ctx.transports.udp_for(addr) {
             Some(i) => Want::Run((addr, i)),
             None => Want::Refused(format!("no UDP socket can reach {addr}")),
