@@ -116,6 +116,21 @@ enum Command {
     Moh(MohCmd),
 }
 
+/// Which queue events: a tenant, optionally one queue, from when.
+#[derive(Debug, clap::Args)]
+struct QueueRange {
+    domain: String,
+    /// Only this queue (its extension).
+    #[arg(long)]
+    queue: Option<String>,
+    /// From this long ago (30m, 24h, 7d) or this RFC 3339 time.
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum QueueCmd {
     /// Each queue's agents (free, ringing, talking, wrapup, paused…) and waiting callers
@@ -127,31 +142,9 @@ enum QueueCmd {
         json: bool,
     },
     /// The queue log: enter, connect, abandon, timeout, complete, agent logins…
-    Log {
-        domain: String,
-        /// Only this queue (its extension).
-        #[arg(long)]
-        queue: Option<String>,
-        /// From this long ago (30m, 24h, 7d) or this RFC 3339 time.
-        #[arg(long, default_value = "24h")]
-        since: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Log(QueueRange),
     /// Offered, answered, abandoned, service level, average wait and talk per queue.
-    Stats {
-        domain: String,
-        /// Only this queue (its extension).
-        #[arg(long)]
-        queue: Option<String>,
-        /// From this long ago (30m, 24h, 7d) or this RFC 3339 time.
-        #[arg(long, default_value = "24h")]
-        since: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Stats(QueueRange),
 }
 
 #[derive(Debug, Subcommand)]

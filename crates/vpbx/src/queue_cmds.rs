@@ -6,26 +6,16 @@ use anyhow::{Result, anyhow, bail};
 use pbx_core::ServerConfig;
 use pbx_server::queues::QueueInfo;
 
-use crate::QueueCmd;
 use crate::commands::{now_ms, open};
 use crate::http;
 use crate::records::rfc3339_utc;
+use crate::{QueueCmd, QueueRange};
 
 pub(crate) async fn queue(cfg: &ServerConfig, cmd: QueueCmd) -> Result<()> {
     match cmd {
         QueueCmd::Show { domain, json } => show(cfg, &domain, json),
-        QueueCmd::Log {
-            domain,
-            queue,
-            since,
-            json,
-        } => log(cfg, &domain, queue.as_deref(), &since, json).await,
-        QueueCmd::Stats {
-            domain,
-            queue,
-            since,
-            json,
-        } => stats(cfg, &domain, queue.as_deref(), &since, json).await,
+        QueueCmd::Log(r) => log(cfg, &r).await,
+        QueueCmd::Stats(r) => stats(cfg, &r).await,
     }
 }
 
@@ -105,11 +95,10 @@ fn show(cfg: &ServerConfig, domain: &str, json: bool) -> Result<()> {
 
 async fn entries(
     cfg: &ServerConfig,
-    domain: &str,
-    queue: Option<&str>,
-    since: &str,
+    r: &QueueRange,
 ) -> Result<(Vec<pbx_store::QueueLogEntry>, pbx_core::TenantConfig)> {
-    let from = since_ms(since, now_ms())?;
+    let (domain, queue) = (r.domain.as_str(), r.queue.as_deref());
+    let from = since_ms(&r.since, now_ms())?;
     let store = open(cfg).await?;
     let domain = domain.to_ascii_lowercase();
     let Some(t) = store.get_tenant(&domain).await? else {
@@ -135,15 +124,9 @@ async fn entries(
     Ok((list, tenant_cfg))
 }
 
-async fn log(
-    cfg: &ServerConfig,
-    domain: &str,
-    queue: Option<&str>,
-    since: &str,
-    json: bool,
-) -> Result<()> {
-    let (list, _) = entries(cfg, domain, queue, since).await?;
-    if json {
+async fn log(cfg: &ServerConfig, r: &QueueRange) -> Result<()> {
+    let (list, _) = entries(cfg, r).await?;
+    if r.json {
         let v: Vec<serde_json::Value> = list
             .iter()
             .map(|e| {
@@ -186,14 +169,9 @@ async fn log(
     Ok(())
 }
 
-async fn stats(
-    cfg: &ServerConfig,
-    domain: &str,
-    queue: Option<&str>,
-    since: &str,
-    json: bool,
-) -> Result<()> {
-    let (list, tenant_cfg) = entries(cfg, domain, queue, since).await?;
+async fn stats(cfg: &ServerConfig, r: &QueueRange) -> Result<()> {
+    let (list, tenant_cfg) = entries(cfg, r).await?;
+    let queue = r.queue.as_deref();
     let mut out = Vec::new();
     for q in &tenant_cfg.queues {
         if queue.is_some_and(|x| x != q.ext.as_str()) {
@@ -207,7 +185,7 @@ async fn stats(
         let s = pbx_store::queue_stats(&mine, q.service_level);
         out.push((q.ext.to_string(), q.name.clone(), q.service_level, s));
     }
-    if json {
+    if r.json {
         let v: Vec<serde_json::Value> = out
             .iter()
             .map(|(ext, name, sl, s)| {
