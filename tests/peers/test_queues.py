@@ -112,6 +112,7 @@ def test_a_caller_waits_with_music_until_the_agent_answers_and_the_log_has_it_al
     assert level > -40.0, f"the waiting caller hears music, got {level:.1f} dBFS"
     waiting = o.show()["1500"]["waiting"]
     assert [w["caller"] for w in waiting] == ["2001"] and waiting[0]["ringing"] == ["1101"], waiting
+    assert f'vpbx_queue_callers_waiting{{tenant="{DOMAIN}",queue="1500"}} 1' in (vpbx.metrics() or "")
     time.sleep(1.0)
     agent.answer()
     agent.wait_established(10)
@@ -120,6 +121,10 @@ def test_a_caller_waits_with_music_until_the_agent_answers_and_the_log_has_it_al
     assert_tone(wait_recording_seconds(agent, 2.0), CALLER_HZ, PEAK + RMS, start=0.5)
     assert_tone(caller.last_recording(), AGENT_HZ, PEAK + RMS, start=-1.5)
     assert o.agent("1500", "1101")["state"] == "talking"
+    m = vpbx.metrics() or ""
+    assert f'vpbx_queue_agents_talking{{tenant="{DOMAIN}",queue="1500"}} 1' in m, m[-2000:]
+    assert f'vpbx_queue_callers_waiting{{tenant="{DOMAIN}",queue="1500"}} 0' in m
+    assert 'vpbx_queue_events_total{event="CONNECT"} 1' in m
     caller.hangup()
     agent.wait_closed(5)
     log = o.wait_log("1500", lambda l: "COMPLETE" in events(l))

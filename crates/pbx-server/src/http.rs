@@ -39,6 +39,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
         r.render(&mut text);
     }
     ctx.external.render(&mut text);
+    ctx.queues.render(&ctx.directory(), &mut text);
     ctx.trunks.render(ctx.platform().as_deref(), &mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

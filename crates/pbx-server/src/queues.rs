@@ -85,6 +85,8 @@ struct Inner {
 pub struct Queues {
     inner: Mutex<Inner>,
     writes: mpsc::Sender<QueueWrite>,
+    /// Queue log events since start, by event (`vpbx_queue_events_total`).
+    events: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// What a caller arriving at a queue gets.
@@ -166,6 +168,7 @@ impl Queues {
         Queues {
             inner: Mutex::new(Inner::default()),
             writes,
+            events: Mutex::default(),
         }
     }
 
@@ -202,6 +205,12 @@ impl Queues {
     }
 
     fn log(&self, e: QueueLogEntry) {
+        *self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(e.event.clone())
+            .or_default() += 1;
         tracing::debug!(tenant = e.tenant_id.0, queue = %e.queue, call_id = %e.call_id, event = %e.event, agent = ?e.agent, position = ?e.position, wait_s = ?e.wait_s, talk_s = ?e.talk_s, "queue log");
         self.write(QueueWrite::Log(e));
     }
@@ -593,6 +602,60 @@ impl Queues {
             }
         }
         op.prompt()
+    }
+
+    /// Prometheus lines: callers waiting and agents logged in per queue, queue log events
+    /// by kind since start.
+    pub(crate) fn render(&self, dir: &crate::tenants::Directory, o: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            o,
+            "# HELP vpbx_queue_events_total Queue log events since start, by event.\n# TYPE vpbx_queue_events_total counter"
+        );
+        for (ev, n) in self.events.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(o, "vpbx_queue_events_total{{event=\"{ev}\"}} {n}");
+        }
+        let inner = self.lock();
+        let mut rows: Vec<(String, String, usize, usize, usize)> = inner
+            .books
+            .iter()
+            .filter_map(|((t, q), b)| {
+                let domain = dir.by_id(*t)?.domain.to_string();
+                let agents = b.book.agents();
+                Some((
+                    domain,
+                    q.to_string(),
+                    b.book.waiting().len(),
+                    agents.iter().filter(|a| a.is_active()).count(),
+                    agents.iter().filter(|a| a.talking.is_some()).count(),
+                ))
+            })
+            .collect();
+        drop(inner);
+        rows.sort();
+        for (name, help, idx) in [
+            (
+                "vpbx_queue_callers_waiting",
+                "Callers waiting in the queue.",
+                0,
+            ),
+            (
+                "vpbx_queue_agents_active",
+                "Agents logged in and not paused.",
+                1,
+            ),
+            (
+                "vpbx_queue_agents_talking",
+                "Agents talking to a caller of the queue.",
+                2,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (t, q, w, a, k) in &rows {
+                let v = [w, a, k][idx];
+                let _ = writeln!(o, "{name}{{tenant=\"{t}\",queue=\"{q}\"}} {v}");
+            }
+        }
     }
 
     /// Live state of `tenant`'s queues.
