@@ -264,3 +264,36 @@ def test_max_wait_max_len_and_join_empty_send_callers_on(vpbx, reaper, tmp_path)
     reason = c3.wait_closed(10)
     assert "480" in reason, f"an empty queue refuses, got {reason!r}"
     assert events(o.log("1800")) == ["JOINEMPTY"]
+
+
+def test_waiting_callers_hear_their_position_between_the_music(vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper)
+    # The queue's music is a 300 Hz tone, so the announcement (speech) shows in the audio.
+    tone = make_tone_wav(tmp_path / "t300.wav", 300, 30, PEAK)
+    vpbx.cli("moh", "add", DOMAIN, "tone", str(tone))
+    users = [{"ext": e, "name": f"User {e}", "secret": s} for e, s in SECRETS.items()]
+    bad = vpbx.tenant_apply(call_tenant_yaml(DOMAIN, users) + QUEUES
+                            + '  - {ext: "1900", name: Tone, members: ["1104"], moh: tonee}\n',
+                            check=False)
+    assert bad.returncode != 0 and 'queues[4].moh: music-on-hold class "tonee" not found' \
+        in bad.stderr, bad.stderr
+    vpbx.tenant_apply(call_tenant_yaml(DOMAIN, users) + QUEUES
+                      + '  - {ext: "1900", name: Tone, members: ["1104"], moh: tone,'
+                        ' announce_frequency: 3}\n')
+    assert wait_until(lambda: "1900" in o.show(), 5, 0.2), "the server never loaded queue 1900"
+    caller = o.phone("2001")
+    caller.dial(uri("1900"))
+    caller.wait_established(10)
+    rec = wait_recording_seconds(caller, 12.6, timeout=20)
+    # 0–3 s music; 3 s: "you are now first in line… thank you for your patience" (7 s);
+    # then the music again.
+    before, _ = analyze(rec, 0.5, 2.5)
+    during, level = analyze(rec, 4.5, 8.5)
+    after, _ = analyze(rec, 10.8, 12.5)
+    assert abs(before - 300) < 15, f"music before the announcement: {before:.0f} Hz"
+    assert abs(during - 300) > 50 and level > -40, f"announcement: {during:.0f} Hz at {level:.1f} dBFS"
+    assert abs(after - 300) < 15, f"music after the announcement: {after:.0f} Hz"
+    caller.hangup()
+    log = o.wait_log("1900", lambda l: "ABANDON" in events(l))
+    assert events(log) == ["ENTER", "ABANDON"], log
+    assert log[1]["position"] == 1 and log[1]["wait_s"] >= 12, log[1]

@@ -1761,14 +1761,21 @@ impl TenantConfig {
                 ));
             }
         }
-        if !catalog.has_moh_class(&self.moh) {
-            return Err(ConfigError::invalid(
-                "moh",
-                format!(
-                    "music-on-hold class \"{}\" not found (tenant {})",
-                    self.moh, self.domain
-                ),
-            ));
+        let queues = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| Some((join(&index("queues", i), "moh"), q.moh.as_deref()?)));
+        for (path, class) in std::iter::once(("moh".to_owned(), self.moh.as_str())).chain(queues) {
+            if !catalog.has_moh_class(class) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                        "music-on-hold class \"{class}\" not found (tenant {})",
+                        self.domain
+                    ),
+                ));
+            }
         }
         Ok(())
     }
