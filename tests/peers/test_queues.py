@@ -281,19 +281,26 @@ def test_waiting_callers_hear_their_position_between_the_music(vpbx, reaper, tmp
                       + '  - {ext: "1900", name: Tone, members: ["1104"], moh: tone,'
                         ' announce_frequency: 3}\n')
     assert wait_until(lambda: "1900" in o.show(), 5, 0.2), "the server never loaded queue 1900"
-    caller = o.phone("2001")
-    caller.dial(uri("1900"))
-    caller.wait_established(10)
-    rec = wait_recording_seconds(caller, 12.6, timeout=20)
-    # 0–3 s music; 3 s: "you are now first in line… thank you for your patience" (7 s);
-    # then the music again.
-    before, _ = analyze(rec, 0.5, 2.5)
-    during, level = analyze(rec, 4.5, 8.5)
-    after, _ = analyze(rec, 10.8, 12.5)
-    assert abs(before - 300) < 15, f"music before the announcement: {before:.0f} Hz"
-    assert abs(during - 300) > 50 and level > -40, f"announcement: {during:.0f} Hz at {level:.1f} dBFS"
-    assert abs(after - 300) < 15, f"music after the announcement: {after:.0f} Hz"
-    caller.hangup()
-    log = o.wait_log("1900", lambda l: "ABANDON" in events(l))
-    assert events(log) == ["ENTER", "ABANDON"], log
-    assert log[1]["position"] == 1 and log[1]["wait_s"] >= 12, log[1]
+    first, second = o.phone("2001"), o.phone("2002")
+    first.dial(uri("1900"))
+    first.wait_established(10)
+    second.dial(uri("1900"))
+    second.wait_established(10)
+    # 0–3 s music; at 3 s the first hears "you are now first in line… thank you for your
+    # patience" (7 s), the second "you are currently caller number 2… thank you…" (7 s);
+    # then the music again, until the next announcement 3 s later.
+    for who, phone in (("first", first), ("second", second)):
+        rec = wait_recording_seconds(phone, 12.6, timeout=20)
+        before, _ = analyze(rec, 0.5, 2.5)
+        during, level = analyze(rec, 4.5, 8.5)
+        after, _ = analyze(rec, 10.6, 12.4)
+        assert abs(before - 300) < 15, f"{who}: music before the announcement: {before:.0f} Hz"
+        assert abs(during - 300) > 50 and level > -40, \
+            f"{who}: announcement: {during:.0f} Hz at {level:.1f} dBFS"
+        assert abs(after - 300) < 15, f"{who}: music after the announcement: {after:.0f} Hz"
+    first.hangup()
+    second.hangup()
+    log = o.wait_log("1900", lambda l: events(l).count("ABANDON") == 2)
+    assert events(log) == ["ENTER", "ENTER", "ABANDON", "ABANDON"], log
+    assert [e["position"] for e in log] == [1, 2, 1, 1], log
+    assert all(e["wait_s"] >= 12 for e in log[2:]), log

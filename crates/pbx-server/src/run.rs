@@ -317,6 +317,7 @@ pub async fn serve(
     let purge_task = tokio::spawn(purge_loop(Arc::downgrade(&ctx), settings.retention));
     let flusher = tokio::spawn(flush_bindings(store.clone(), bind_rx, ctx.clone()));
     let ban_writer = tokio::spawn(persist_bans(store.clone(), ban_rx));
+    warm_music(&ctx, ctx.directory());
     let cdr_writer = tokio::spawn(write_cdrs(store.clone(), cdr_rx, ctx.directory()));
     let queue_writer = tokio::spawn(crate::queues::write_queue_events(store.clone(), queue_rx));
     let queue_ticker = tokio::spawn(queue_tick(Arc::downgrade(&ctx)));
@@ -427,6 +428,34 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads and decodes every music-on-hold class the tenants play (their `moh`, their
+/// queues' `moh`, and `default`) into the prompt cache on a blocking thread, so the
+/// first caller put on hold or into a queue does not wait for the files on a SIP shard.
+fn warm_music(ctx: &Arc<Ctx>, dir: Arc<Directory>) {
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut classes = 0usize;
+        for t in dir.iter() {
+            let cfg = &t.config;
+            let mut wanted: Vec<&str> = vec![cfg.moh.as_str(), "default"];
+            wanted.extend(cfg.queues.iter().filter_map(|q| q.moh.as_deref()));
+            wanted.sort_unstable();
+            wanted.dedup();
+            for class in wanted {
+                if ctx.prompts.moh_playlist(&cfg.domain, class).is_ok() {
+                    classes += 1;
+                }
+            }
+        }
+        tracing::debug!(
+            classes,
+            ms = started.elapsed().as_millis() as u64,
+            "music on hold loaded"
+        );
+    });
 }
 
 /// Runs the queues every 250 ms: retries after unanswered attempts, wrap-up ends and
@@ -645,6 +674,7 @@ async fn watch_config(
                     Ok((dir, g2)) => {
                         let dir = Arc::new(dir);
                         ctx.directory.store(dir.clone());
+                        warm_music(&ctx, dir.clone());
                         for tx in &ctx.shards {
                             let _ = tx.send(ShardMsg::Tenants(dir.clone())).await;
                         }
