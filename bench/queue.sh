@@ -13,7 +13,7 @@
 #   QUICK=1 bash bench/queue.sh    # 10 agents, 100 waiting, short window (under 1 min)
 #
 # Knobs (environment): AGENTS WAITING CPS MEASURE_S ANNOUNCE STRATEGY RTP_THREADS
-# SETTLE_MS NO_BUILD=1 SKIP_BASE=1 OUT=dir VPBX_PORT HTTP_PORT SIP_PORT. The tables again from
+# SETTLE_MS FIFO PHONES_FIFO NO_BUILD=1 SKIP_BASE=1 OUT=dir VPBX_PORT HTTP_PORT SIP_PORT. The tables again from
 # a run's raw results: python3 bench/queue_report.py OUT.
 set -euo pipefail
 
@@ -32,6 +32,8 @@ ANNOUNCE="${ANNOUNCE:-10}"     # announce_frequency (s): music, then position an
 STRATEGY="${STRATEGY:-rrmemory}"
 RTP_THREADS="${RTP_THREADS:-2}"
 SETTLE_MS="${SETTLE_MS:-2000}" # after the last caller is answered, before the window
+FIFO="${FIFO:-0}"              # [media] realtime_priority of the relay workers (0: normal scheduling)
+PHONES_FIFO="${PHONES_FIFO:-0}" # loadgen under chrt -f PHONES_FIFO (root; 0: normal scheduling)
 VPBX_PORT="${VPBX_PORT:-5078}" HTTP_PORT="${HTTP_PORT:-18084}" SIP_PORT="${SIP_PORT:-5096}"
 QUEUE_EXT=7000 DOMAIN=q.bench.test
 CALLERS=$((AGENTS + WAITING))  # one call per caller (users 2000…)
@@ -63,6 +65,7 @@ listen = ["udp:127.0.0.1:$VPBX_PORT"]
 [media]
 ip = "127.0.0.1"
 ports = "16000-47999"
+realtime_priority = $FIFO
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
 [security]
@@ -100,7 +103,9 @@ sample_queue() { # LABEL SECONDS
   for ((i = 0; i < n; i++)); do
     kill -0 "$VPBX_PID" 2>/dev/null || return 0
     "${V[@]}" queue show "$DOMAIN" --json 2>/dev/null >"$OUT/show.tmp" || true
-    python3 - "$OUT/show.tmp" "$label" "$(date +%s.%N)" >>"$OUT/queue-show.jsonl" <<'EOF' || true
+    # vpbx's threads: ns on a CPU and ns runnable but waiting for one (schedstat), summed.
+    sched=$(cat /proc/"$VPBX_PID"/task/*/schedstat 2>/dev/null | awk '{r += $1; w += $2} END {printf "%.0f %.0f\n", r, w}')
+    python3 - "$OUT/show.tmp" "$label" "$(date +%s.%N)" "$sched" "$(cut -d' ' -f1 /proc/loadavg)" "$(awk '/^cpu / {print $9}' /proc/stat)" >>"$OUT/queue-show.jsonl" <<'EOF' || true
 import json, sys
 q = json.load(open(sys.argv[1]))[0]
 states = {}
@@ -108,7 +113,8 @@ for a in q["agents"]:
     states[a["state"]] = states.get(a["state"], 0) + 1
 print(json.dumps({"label": sys.argv[2], "t": float(sys.argv[3]), "waiting": len(q["waiting"]),
                   "agents": states, "answered": sum(a["answered"] for a in q["agents"]),
-                  "longest_wait_s": max([w["wait_s"] for w in q["waiting"]] or [0])}))
+                  "longest_wait_s": max([w["wait_s"] for w in q["waiting"]] or [0]),
+                  "run_ns": int(sys.argv[4].split()[0]), "wait_ns": int(sys.argv[4].split()[1]), "load1": float(sys.argv[5]), "steal_ticks": int(sys.argv[6])}))
 EOF
     cp "$OUT/show.tmp" "$OUT/show-$label-last.json" 2>/dev/null || true
     sleep 2
@@ -125,7 +131,9 @@ run() { # LABEL N
   log "$label: $n callers at $CPS/s into queue $QUEUE_EXT ($AGENTS agents), hold $((hold_ms / 1000)) s, window $MEASURE_S s"
   sample_queue "$label" $((hold_ms / 1000 + 4)) &
   local sampler=$!
-  "$BIN/loadgen" calls --server "127.0.0.1:$VPBX_PORT" --domains "$DOMAIN" --callees "$AGENTS" --callers "$CALLERS" \
+  local chrt=()
+  ((PHONES_FIFO > 0)) && chrt=(chrt -f "$PHONES_FIFO")
+  "${chrt[@]}" "$BIN/loadgen" calls --server "127.0.0.1:$VPBX_PORT" --domains "$DOMAIN" --callees "$AGENTS" --callers "$CALLERS" \
     --to "$QUEUE_EXT" --sip-port "$SIP_PORT" --rtp --rtp-threads "$RTP_THREADS" --measure-pid "$VPBX_PID" \
     --label "$label" --count "$n" --cps "$CPS" --max-concurrent "$n" --hold-ms "$hold_ms" \
     --measure-s "$MEASURE_S" --settle-ms "$SETTLE_MS" --time-limit-s "$limit" \
@@ -145,5 +153,5 @@ curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^vpbx_(calls|relay|medi
 grep -ciE 'error|panic' "$A/serve.log" >"$OUT/serve-errors.count" || true
 uptime >"$OUT/uptime.txt"
 
-printf 'AGENTS=%s\nWAITING=%s\nANNOUNCE=%s\nSTRATEGY=%s\n' "$AGENTS" "$WAITING" "$ANNOUNCE" "$STRATEGY" >"$OUT/knobs.txt"
+printf 'AGENTS=%s\nWAITING=%s\nANNOUNCE=%s\nSTRATEGY=%s\nFIFO=%s\nPHONES_FIFO=%s\n' "$AGENTS" "$WAITING" "$ANNOUNCE" "$STRATEGY" "$FIFO" "$PHONES_FIFO" >"$OUT/knobs.txt"
 python3 "$ROOT/bench/queue_report.py" "$OUT" | tee "$OUT/report.txt"

@@ -21,7 +21,10 @@ def window_of(label):
         return float(open(os.path.join(out, f"window-{label}.start")).read()), float(open(os.path.join(out, f"window-{label}.end")).read())
     except (OSError, ValueError):
         return None
-print(f"Queue: {agents} agents (static members, {strategy}), callers waiting with music and an announcement every {announce} s")
+fifo = knobs.get("FIFO", "0")
+print(f"Queue: {agents} agents (static members, {strategy}), callers waiting with music and an announcement every {announce} s;"
+      f" relay workers {'SCHED_FIFO ' + fifo if fifo != '0' else 'normal scheduling'},"
+      f" loadgen {'SCHED_FIFO ' + knobs.get('PHONES_FIFO', '0') if knobs.get('PHONES_FIFO', '0') != '0' else 'normal scheduling'}")
 print("%-6s %6s %8s %6s %6s %7s %8s %8s %8s %10s %10s %9s" % ("run", "calls", "answered", "failed", "up", "waiting", "CPU %", "RSS MB", "+RSS MB", "rx pkt/s", "(expected)", "lg CPU %"))
 fig = {}
 for label in ("talks", "queue"):
@@ -73,4 +76,15 @@ for s in samples:
           " ".join(f"{k} {v}" for k, v in sorted(a.items())), s["answered"], s["longest_wait_s"]))
 if not shown:
     print("  (no sample inside the window)")
+inw = [s for s in samples if s["label"] == "queue" and win and win[0] <= s["t"] <= win[1] and "run_ns" in s]
+if len(inw) >= 2:
+    a, b = inw[0], inw[-1]
+    dt = (b["t"] - a["t"]) * 1e9
+    print("vpbx threads over %.1f s of the window: on a CPU %.1f %% of a core, runnable but waiting for a CPU %.1f %% of a core"
+          " (schedstat); load average %.2f .. %.2f" % (dt / 1e9, 100 * (b["run_ns"] - a["run_ns"]) / dt,
+          100 * (b["wait_ns"] - a["wait_ns"]) / dt, min(s["load1"] for s in inw), max(s["load1"] for s in inw)))
+    if "steal_ticks" in a:
+        ncpu = os.cpu_count() or 1
+        print("steal (time the hypervisor gave the CPUs to other guests): %.1f %% of the machine over the window"
+              % ((b["steal_ticks"] - a["steal_ticks"]) / (os.sysconf("SC_CLK_TCK") * (dt / 1e9) * ncpu) * 100))
 print("server errors logged:", open(os.path.join(out, "serve-errors.count")).read().strip() or "0", "| load:", open(os.path.join(out, "uptime.txt")).read().strip())
