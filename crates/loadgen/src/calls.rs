@@ -23,7 +23,7 @@ use serde::Serialize;
 use sip_auth::{ClientRequest, authorization_value, pick_challenge};
 
 use crate::callmsg::{self, Msg, Request, Response, Start};
-use crate::rtp::{self, Engine, Side, Stream};
+use crate::rtp::{self, Engine, GapStats, Gaps, Hist, Side, Stream};
 use crate::sdp::{self, PCMA, PCMU, TELEPHONE_EVENT};
 use crate::{msg, procstat, worker};
 
@@ -31,7 +31,7 @@ use crate::{msg, procstat, worker};
 /// server, or directly to the built-in callee UAS with --direct.
 ///
 /// Call k is in tenant `k % tenants`, from caller `caller_base + (k / tenants) % callers`
-/// to callee `callee_base + (k / tenants) % callees`.
+/// to callee `callee_base + (k / tenants) % callees`, or to the number given with `--to`.
 #[derive(Debug, Args)]
 pub(crate) struct CallsArgs {
     /// The SIP server (registrar and proxy/B2BUA), IP:PORT (UDP).
@@ -60,6 +60,11 @@ pub(crate) struct CallsArgs {
     callees: u64,
     #[arg(long, default_value_t = 1000)]
     callee_base: u64,
+    /// Dial this number on every call (e.g. a queue's extension) instead of
+    /// the callees; the callees still register and answer whatever the
+    /// server sends them (e.g. the queue's agents).
+    #[arg(long)]
+    to: Option<String>,
     /// Caller users per tenant (registered from the UAC socket).
     #[arg(long, default_value_t = 10)]
     callers: u64,
@@ -229,6 +234,16 @@ pub(crate) struct Window {
     server_rss_kb_per_call: Option<f64>,
     loadgen_cpu_s: f64,
     pub(crate) loadgen_cpu_us_per_packet: Option<f64>,
+    /// Inter-arrival gaps of the packets the callers received in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gaps_uac: Option<GapStats>,
+    /// The same for the callees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gaps_uas: Option<GapStats>,
+    /// How late the generator's RTP threads served their 1 ms send slots
+    /// (the same statistics; `count` = slots served): its own scheduling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    send_lateness: Option<GapStats>,
 }
 
 #[derive(Debug, Serialize)]
@@ -277,6 +292,13 @@ struct RtpSummary {
     lost_uac_to_uas: i64,
     lost_uas_to_uac: i64,
     loss_pct: f64,
+    /// Inter-arrival gaps over the whole run, callers' side and callees' side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gaps_uac: Option<GapStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gaps_uas: Option<GapStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    send_lateness: Option<GapStats>,
 }
 
 pub(crate) fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
@@ -336,6 +358,13 @@ struct Gen<'a> {
     more: [bool; 2],
 }
 
+/// Wall-clock seconds (for matching the window with outside samples).
+fn unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 pub(crate) fn run_id() -> String {
     format!(
         "{:x}",
@@ -383,6 +412,9 @@ pub(crate) fn window(w0: &Snap, w1: &Snap, rss_before: Option<u64>) -> Window {
             .map(|b| (w0.server_rss_kb as f64 - b as f64) / w0.calls_up as f64),
         loadgen_cpu_s: me,
         loadgen_cpu_us_per_packet: (tx + rx > 0).then(|| me * 1e6 / (tx + rx) as f64),
+        gaps_uac: None,
+        gaps_uas: None,
+        send_lateness: None,
     }
 }
 
@@ -512,6 +544,9 @@ impl Gen<'_> {
         let mut window_at: Option<Instant> = None;
         let mut w0: Option<Snap> = None;
         let mut w1: Option<Snap> = None;
+        let zero: Box<Gaps> = Box::new([[0; rtp::GAP_BINS]; 3]);
+        let mut g0: Box<Gaps> = zero.clone();
+        let mut g1: Box<Gaps> = zero.clone();
         loop {
             let now = Instant::now();
             if now >= stop_starting && hard_stop.is_none() {
@@ -551,9 +586,22 @@ impl Gen<'_> {
                 if let Some(at) = window_at {
                     if w0.is_none() && now >= at {
                         w0 = Some(snap(pid, &self.engine, start, self.calls_up()));
+                        *g0 = self.engine.gaps();
+                        eprintln!(
+                            "loadgen calls: window starts at {:.1} s, Unix time {:.1} ({} calls up)",
+                            start.elapsed().as_secs_f64(),
+                            unix_s(),
+                            self.calls_up()
+                        );
                     }
                     if w0.is_some() && now >= at + Duration::from_secs_f64(a.measure_s) {
                         w1 = Some(snap(pid, &self.engine, start, self.calls_up()));
+                        *g1 = self.engine.gaps();
+                        eprintln!(
+                            "loadgen calls: window ends at {:.1} s, Unix time {:.1}",
+                            start.elapsed().as_secs_f64(),
+                            unix_s()
+                        );
                     }
                 }
             }
@@ -601,6 +649,7 @@ impl Gen<'_> {
         for d in self.dialogs.values() {
             self.engine.stop_stream(d.rtp_sock, d.id * 2 + 1);
         }
+        let run_gaps = self.engine.gaps();
         let counts = self.engine.finish()?;
         let t = &mut self.tally;
         t.setup_us.sort_unstable();
@@ -616,6 +665,9 @@ impl Gen<'_> {
                 lost_uac_to_uas: o.lost_uac_to_uas,
                 lost_uas_to_uac: o.lost_uas_to_uac,
                 loss_pct: o.loss_pct,
+                gaps_uac: rtp::gap_stats(&zero, &run_gaps, Hist::Uac),
+                gaps_uas: rtp::gap_stats(&zero, &run_gaps, Hist::Uas),
+                send_lateness: rtp::gap_stats(&zero, &run_gaps, Hist::SendLate),
             }
         });
         let server_cpu = pid.map(|_| s_end.server_cpu_s - s0.server_cpu_s);
@@ -661,7 +713,15 @@ impl Gen<'_> {
                 .map(|c| c * 1e6 / t.answered as f64),
             loadgen_cpu_s: s_end.self_cpu_s - s0.self_cpu_s,
             window: match (w0, w1) {
-                (Some(w0), Some(w1)) => Some(window(&w0, &w1, rss_before)),
+                (Some(w0), Some(w1)) => {
+                    let mut w = window(&w0, &w1, rss_before);
+                    if a.rtp {
+                        w.gaps_uac = rtp::gap_stats(&g0, &g1, Hist::Uac);
+                        w.gaps_uas = rtp::gap_stats(&g0, &g1, Hist::Uas);
+                        w.send_lateness = rtp::gap_stats(&g0, &g1, Hist::SendLate);
+                    }
+                    Some(w)
+                }
                 _ => None,
             },
         };
@@ -689,6 +749,31 @@ impl Gen<'_> {
                 r.lost_uas_to_uac,
                 r.loss_pct
             );
+        }
+        let gaps = summary.window.as_ref().map_or_else(
+            || {
+                summary
+                    .rtp
+                    .as_ref()
+                    .map(|r| ("run", r.gaps_uac, r.gaps_uas, r.send_lateness))
+            },
+            |w| Some(("window", w.gaps_uac, w.gaps_uas, w.send_lateness)),
+        );
+        if let Some((over, uac, uas, late)) = gaps {
+            if let Some(l) = late {
+                eprintln!(
+                    "rtp send slots ({over}): {} served, late p50 {} ms p99 {} ms p99.9 {} ms max {} ms; {} >= 40 ms late",
+                    l.count, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.over_40ms
+                );
+            }
+            for (who, g) in [("callers", uac), ("callees", uas)] {
+                if let Some(g) = g {
+                    eprintln!(
+                        "rtp gaps ({over}, {who} receiving): {} gaps, p50 {} ms p99 {} ms p99.9 {} ms max {} ms; {} >= 40 ms, {} < 5 ms",
+                        g.count, g.p50_ms, g.p99_ms, g.p999_ms, g.max_ms, g.over_40ms, g.under_5ms
+                    );
+                }
+            }
         }
         println!("{}", serde_json::to_string(&summary)?);
         Ok(())
@@ -722,7 +807,9 @@ impl Gen<'_> {
         let tenant = (k % tenants) as usize;
         let j = k / tenants;
         let caller = (a.caller_base + j % a.callers).to_string();
-        let callee = (a.callee_base + j % a.callees).to_string();
+        let callee =
+            a.to.clone()
+                .unwrap_or_else(|| (a.callee_base + j % a.callees).to_string());
         let domain = &self.domains[tenant];
         let ruri = if a.direct {
             format!("sip:{callee}@{}", self.uas_local)

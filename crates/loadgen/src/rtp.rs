@@ -10,6 +10,10 @@
 //! rtpengine, proxies that do not touch media) and otherwise by the source
 //! address (a relay sends each leg's packets from that leg's own port).
 //! Nothing is allocated per packet.
+//!
+//! The receiver also keeps, per side, a histogram of the gaps between
+//! consecutive packets of each stream (1 ms bins, read-side clock): the
+//! pacing of what the far end sends, plus this thread's own scheduling.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
@@ -39,6 +43,24 @@ const DRAIN_CAP: usize = 4096;
 /// How long a stopped stream still counts packets in flight to it.
 const LINGER: Duration = Duration::from_millis(300);
 const SHARED: u32 = u32::MAX;
+/// Inter-arrival gap histogram: 1 ms bins, the last one holds every gap of
+/// `GAP_BINS - 1` ms or more.
+pub(crate) const GAP_BINS: usize = 256;
+
+/// The histograms, counts per 1 ms bin, indexed by [`Hist`].
+pub(crate) type Gaps = [[u64; GAP_BINS]; 3];
+
+/// Which histogram of [`Gaps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hist {
+    /// Gaps between packets the callers (UAC streams) received.
+    Uac = 0,
+    /// Gaps between packets the callees (UAS streams) received.
+    Uas = 1,
+    /// How late this process's streaming threads served each 1 ms send
+    /// slot: the generator's own scheduling, which the receive gaps include.
+    SendLate = 2,
+}
 
 /// Which end of a call a stream belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +99,62 @@ pub(crate) fn ssrc_for(call: &str, side: Side) -> u32 {
     (h & !1) | side as u32
 }
 
+/// Inter-arrival gaps of one side over an interval, from two histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct GapStats {
+    /// Gaps measured (packets after a stream's first).
+    pub(crate) count: u64,
+    /// Percentiles: the lower edge of the 1 ms bin, in ms.
+    pub(crate) p50_ms: u64,
+    pub(crate) p99_ms: u64,
+    pub(crate) p999_ms: u64,
+    /// The largest gap's bin (`GAP_BINS - 1`: that many ms or more).
+    pub(crate) max_ms: u64,
+    /// Gaps of 40 ms or more: at least one packet interval missing.
+    pub(crate) over_40ms: u64,
+    /// Gaps under 5 ms: packets bunched (a burst after a stall).
+    pub(crate) under_5ms: u64,
+}
+
+/// The statistics of histogram `h` between `before` and `after` (`None` when
+/// nothing was counted in between).
+pub(crate) fn gap_stats(before: &Gaps, after: &Gaps, h: Hist) -> Option<GapStats> {
+    let s = h as usize;
+    let bins: [u64; GAP_BINS] = std::array::from_fn(|b| after[s][b].saturating_sub(before[s][b]));
+    let count: u64 = bins.iter().sum();
+    if count == 0 {
+        return None;
+    }
+    // Nearest rank: the smallest bin whose cumulative count reaches p·count.
+    let pct = |p: f64| {
+        let rank = ((count as f64 * p).ceil() as u64).max(1);
+        let mut acc = 0;
+        for (b, n) in bins.iter().enumerate() {
+            acc += n;
+            if acc >= rank {
+                return b as u64;
+            }
+        }
+        (GAP_BINS - 1) as u64
+    };
+    Some(GapStats {
+        count,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        p999_ms: pct(0.999),
+        max_ms: bins.iter().rposition(|&n| n > 0).unwrap_or(0) as u64,
+        over_40ms: bins[40..].iter().sum(),
+        under_5ms: bins[..5].iter().sum(),
+    })
+}
+
 #[derive(Debug)]
 enum Cmd {
     Start(Stream),
     Stop(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     sent: [AtomicU64; 2],
     recv: [AtomicU64; 2],
@@ -92,6 +163,22 @@ struct Shared {
     late_slots: AtomicU64,
     active: AtomicU64,
     stop: AtomicBool,
+    gaps: [[AtomicU64; GAP_BINS]; 3],
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            sent: Default::default(),
+            recv: Default::default(),
+            unknown: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
+            late_slots: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            gaps: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
 }
 
 /// Counters over the whole run so far.
@@ -196,6 +283,12 @@ impl Engine {
         }
     }
 
+    /// The histograms so far.
+    pub(crate) fn gaps(&self) -> Gaps {
+        let g = &self.shared.gaps;
+        std::array::from_fn(|side| std::array::from_fn(|b| g[side][b].load(Ordering::Relaxed)))
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         let s = &self.shared;
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -249,15 +342,35 @@ struct Ep {
     slot: u8,
     sending: bool,
     live: bool,
+    /// When the last packet from the far end was read (µs since the thread
+    /// started; 0: none yet).
+    last_rx_us: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pending {
     sent: [u64; 2],
     recv: [u64; 2],
     unknown: u64,
     send_errors: u64,
     late_slots: u64,
+    gaps: Gaps,
+    /// Whether `gaps` holds anything to publish.
+    any_gap: bool,
+}
+
+impl Default for Pending {
+    fn default() -> Pending {
+        Pending {
+            sent: [0; 2],
+            recv: [0; 2],
+            unknown: 0,
+            send_errors: 0,
+            late_slots: 0,
+            gaps: [[0; GAP_BINS]; 3],
+            any_gap: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -280,6 +393,8 @@ struct Streamer {
     p: Pending,
     pkt: [u8; PACKET_LEN],
     fill_pt: u8,
+    /// The clock the gaps are measured on.
+    epoch: Instant,
 }
 
 /// G.711 silence for the payload type (A-law 0xD5, µ-law 0xFF).
@@ -323,6 +438,7 @@ impl Streamer {
             p: Pending::default(),
             pkt,
             fill_pt: PCMA,
+            epoch: Instant::now(),
         })
     }
 
@@ -350,6 +466,9 @@ impl Streamer {
                 self.next_slot += skip;
             }
             while self.next_slot <= el {
+                let late = (el - self.next_slot) as usize;
+                self.p.gaps[Hist::SendLate as usize][late.min(GAP_BINS - 1)] += 1;
+                self.p.any_gap = true;
                 self.send_slot((self.next_slot % SLOTS) as usize);
                 self.next_slot += 1;
             }
@@ -386,22 +505,31 @@ impl Streamer {
 
     fn publish(&mut self) {
         let s = &self.shared;
-        let p = std::mem::take(&mut self.p);
+        let p = &mut self.p;
         for i in 0..2 {
             if p.sent[i] > 0 {
-                s.sent[i].fetch_add(p.sent[i], Ordering::Relaxed);
+                s.sent[i].fetch_add(std::mem::take(&mut p.sent[i]), Ordering::Relaxed);
             }
             if p.recv[i] > 0 {
-                s.recv[i].fetch_add(p.recv[i], Ordering::Relaxed);
+                s.recv[i].fetch_add(std::mem::take(&mut p.recv[i]), Ordering::Relaxed);
             }
         }
         for (a, v) in [
-            (&s.unknown, p.unknown),
-            (&s.send_errors, p.send_errors),
-            (&s.late_slots, p.late_slots),
+            (&s.unknown, &mut p.unknown),
+            (&s.send_errors, &mut p.send_errors),
+            (&s.late_slots, &mut p.late_slots),
         ] {
-            if v > 0 {
-                a.fetch_add(v, Ordering::Relaxed);
+            if *v > 0 {
+                a.fetch_add(std::mem::take(v), Ordering::Relaxed);
+            }
+        }
+        if std::mem::take(&mut p.any_gap) {
+            for (side, bins) in p.gaps.iter_mut().enumerate() {
+                for (b, v) in bins.iter_mut().enumerate() {
+                    if *v > 0 {
+                        s.gaps[side][b].fetch_add(std::mem::take(v), Ordering::Relaxed);
+                    }
+                }
             }
         }
     }
@@ -440,6 +568,7 @@ impl Streamer {
             slot: slot as u8,
             sending: true,
             live: true,
+            last_rx_us: 0,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -545,8 +674,21 @@ impl Streamer {
                             .copied()
                             .filter(|&i| i != SHARED),
                     };
-                    match idx.and_then(|i| self.eps.get(i as usize)) {
-                        Some(ep) if ep.live => self.p.recv[ep.side as usize] += 1,
+                    match idx.and_then(|i| self.eps.get_mut(i as usize)) {
+                        Some(ep) if ep.live => {
+                            let side = ep.side as usize;
+                            self.p.recv[side] += 1;
+                            // +1: 0 means "no packet yet".
+                            let now = u64::try_from(self.epoch.elapsed().as_micros())
+                                .unwrap_or(u64::MAX - 1)
+                                + 1;
+                            if ep.last_rx_us > 0 {
+                                let ms = (now.saturating_sub(ep.last_rx_us) / 1000) as usize;
+                                self.p.gaps[side][ms.min(GAP_BINS - 1)] += 1;
+                                self.p.any_gap = true;
+                            }
+                            ep.last_rx_us = now;
+                        }
                         _ => self.p.unknown += 1,
                     }
                 }
@@ -575,6 +717,26 @@ mod tests {
         assert_eq!(b & 1, 1);
         assert_eq!(a, ssrc_for("call-1@lg", Side::Uac));
         assert_ne!(a, ssrc_for("call-2@lg", Side::Uac));
+    }
+
+    #[test]
+    fn gap_statistics_take_the_interval_between_two_histograms_by_nearest_rank() {
+        let before: Gaps = [[0; GAP_BINS]; 3];
+        let mut after = before;
+        after[1][20] = 980;
+        after[1][19] = 10;
+        after[1][2] = 5;
+        after[1][45] = 4;
+        after[1][300usize.min(GAP_BINS - 1)] = 1;
+        let g = gap_stats(&before, &after, Hist::Uas).unwrap();
+        assert_eq!(g.count, 1000);
+        assert_eq!((g.p50_ms, g.p99_ms), (20, 20));
+        assert_eq!(g.p999_ms, 45);
+        assert_eq!(g.max_ms, (GAP_BINS - 1) as u64);
+        assert_eq!((g.over_40ms, g.under_5ms), (5, 5));
+        assert_eq!(gap_stats(&before, &after, Hist::Uac), None);
+        // The same histogram twice: nothing happened in between.
+        assert_eq!(gap_stats(&after, &after, Hist::Uas), None);
     }
 
     #[test]
@@ -610,7 +772,22 @@ mod tests {
             e.stop_stream(ua, call * 2);
             e.stop_stream(ub, call * 2 + 1);
         }
+        std::thread::sleep(LINGER);
+        let gaps = e.gaps();
         let c = e.finish().unwrap();
+        // Every packet but each stream's first closes a gap, of about 20 ms.
+        let zero = [[0; GAP_BINS]; 3];
+        let g = gap_stats(&zero, &gaps, Hist::Uas).unwrap();
+        assert_eq!(g.count, c.recv_uas - 3, "{g:?} {c:?}");
+        assert!((15..=25).contains(&g.p50_ms), "{g:?}");
+        // Every 1 ms slot was served, mostly on time.
+        let late = gap_stats(&zero, &gaps, Hist::SendLate).unwrap();
+        assert!(late.count >= 300, "{late:?}");
+        assert!(late.p50_ms <= 1, "{late:?}");
+        assert_eq!(
+            gap_stats(&zero, &gaps, Hist::Uac).unwrap().count,
+            c.recv_uac - 3
+        );
         // 3 streams a side at 50/s for about 0.3 s.
         assert!(c.sent_uac >= 30 && c.sent_uac <= 60, "{c:?}");
         assert_eq!(c.recv_uas, c.sent_uac, "{c:?}");
