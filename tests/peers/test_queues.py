@@ -304,3 +304,31 @@ def test_waiting_callers_hear_their_position_between_the_music(vpbx, reaper, tmp
     assert events(log) == ["ENTER", "ENTER", "ABANDON", "ABANDON"], log
     assert [e["position"] for e in log] == [1, 2, 1, 1], log
     assert all(e["wait_s"] >= 12 for e in log[2:]), log
+
+
+def test_an_agent_who_transfers_the_caller_is_logged_with_a_transfer_and_wraps_up(
+        vpbx, reaper, tmp_path):
+    o = Office(vpbx, tmp_path, reaper)
+    caller, agent, sec = o.phone("2001"), o.phone("1101"), o.phone("2222")
+    caller.dial(uri("1500"))
+    caller.wait_established(10)
+    agent.wait_event("CALL_INCOMING", 10)
+    agent.answer()
+    agent.wait_established(10)
+    time.sleep(1.5)
+    agent.transfer(uri("2222"))                   # blind transfer (REFER)
+    sec.wait_event("CALL_INCOMING", 10)
+    sec.answer()
+    sec.wait_established(10)
+    agent.wait_closed(10)
+    # The agent's part ended with the transfer: logged, and wrap-up (2 s) starts.
+    log = o.wait_log("1500", lambda l: "TRANSFER" in events(l))
+    assert events(log) == ["ENTER", "CONNECT", "TRANSFER"], log
+    assert log[2]["agent"] == "1101" and log[2]["talk_s"] >= 1, log[2]
+    assert o.agent("1500", "1101")["state"] in ("wrapup", "free")
+    time.sleep(1.0)
+    assert_tone(wait_recording_seconds(sec, 1.0), CALLER_HZ, PEAK + RMS, start=0.2)
+    caller.hangup()
+    sec.wait_closed(5)
+    time.sleep(1.0)
+    assert events(o.log("1500")) == ["ENTER", "CONNECT", "TRANSFER"], "nothing more after it"

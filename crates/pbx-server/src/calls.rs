@@ -1648,11 +1648,17 @@ impl Shard {
                     self.lookup(id, &tenant, &ext, 0);
                 }
                 Effect::Left { ext } => {
+                    let mut queued = false;
                     if let Some(s) = self.calls.slots.get_mut(&id)
                         && let Some(pos) = s.users.iter().position(|u| **u == *ext)
                     {
                         s.users.remove(pos);
                         self.ctx.presence.user_remove(s.tenant.id, &ext);
+                        queued = s.queue.is_some();
+                    }
+                    if queued {
+                        // An agent transferred the queue call away: their part ends here.
+                        self.ctx.queues.agent_left(&self.ctx, (self.id, id), &ext);
                     }
                 }
                 Effect::Joined { ext } => {

@@ -529,6 +529,19 @@ impl Queues {
         self.kick(ctx, Some((t.tenant, &t.queue)));
     }
 
+    /// `agent` left the queue call `key` they answered (a transfer): logged as TRANSFER
+    /// with their talk time, and their wrap-up starts.
+    pub(crate) fn agent_left(&self, ctx: &Ctx, key: CallKey, agent: &str) {
+        let answered_by_them = self
+            .lock()
+            .talking
+            .get(&key)
+            .is_some_and(|t| t.agent == agent);
+        if answered_by_them {
+            self.call_ended(ctx, key, true);
+        }
+    }
+
     /// An agent's service code: `queue` names one queue (the code was followed by its
     /// extension), else every queue the user belongs to. The prompt to play back.
     pub(crate) fn agent_code(
