@@ -303,7 +303,11 @@ fn trunk_target(hunt: bool) -> pbx_call::RingTarget {
 fn a_trunk_is_offered_only_its_codecs_with_the_callers_first_when_it_takes_it() {
     for (caller_pt, trunk, want) in [
         // The caller speaks A-law; the trunk takes µ-law then A-law: A-law first.
-        ("8", vec![pbx_sdp::Codec::pcmu(), pbx_sdp::Codec::pcma()], vec!["8", "0"]),
+        (
+            "8",
+            vec![pbx_sdp::Codec::pcmu(), pbx_sdp::Codec::pcma()],
+            vec!["8", "0"],
+        ),
         // The trunk takes only µ-law: only µ-law (the relay converts).
         ("8", vec![pbx_sdp::Codec::pcmu()], vec!["0"]),
     ] {
