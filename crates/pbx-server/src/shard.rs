@@ -15,7 +15,7 @@ use bytes::Bytes;
 use pbx_registrar::{AorKey, BindingChange, RegisterInput, Registrar, Source, SourceTransport};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sip_msg::{HeaderName, Method, Request, Response, Scheme, StatusCode};
+use sip_msg::{HeaderName, Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Ctx;
@@ -593,19 +593,15 @@ impl Shard {
                     HeaderName::WwwAuthenticate
                 };
                 let hint = if proxy {
-                    req.headers.from()
+                    req.headers.from_uri()
                 } else {
-                    req.headers.to()
+                    req.headers.to_uri()
                 };
-                let hint = hint.and_then(|n| n.uri.user);
-                for v in self.auth.challenge_values(
-                    tenant,
-                    hint.as_deref(),
-                    ip,
-                    now_s,
-                    stale,
-                    nonce.as_deref(),
-                ) {
+                let hint = hint.and_then(|n| n.user);
+                for v in
+                    self.auth
+                        .challenge_values(tenant, hint, ip, now_s, stale, nonce.as_deref())
+                {
                     r.headers.push(name.clone(), v);
                 }
                 Err(Box::new(r))
@@ -625,8 +621,8 @@ impl Shard {
             return self.reply(inb, StatusCode::FORBIDDEN, key);
         }
         // The AOR must be a sip/sips URI of the tenant (RFC 3261 §10.3 step 3; RFC 4475 unksm2).
-        let to = match inb.req.headers.to() {
-            Some(to) if matches!(to.uri.scheme, Scheme::Sip | Scheme::Sips) => to,
+        let to = match inb.req.headers.to_uri() {
+            Some(to) if to.sip => to,
             _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
         };
         let Some(user) = self.authenticate(inb, tenant, false, key) else {
@@ -635,8 +631,8 @@ impl Shard {
         if !self.require_ok(inb, key) {
             return;
         }
-        let aor_user = to.uri.user.clone().unwrap_or_default();
-        if !tenant.may_register(&user, &aor_user) {
+        let aor_user = to.user.unwrap_or_default();
+        if !tenant.may_register(&user, aor_user) {
             tracing::info!(tenant = %tenant.domain, %user, aor = %aor_user, "authenticated user may not register this AOR");
             return self.reply(inb, StatusCode::FORBIDDEN, key);
         }
@@ -667,7 +663,7 @@ impl Shard {
             cfg.max_contacts_per_aor = max;
         }
         self.registrar.set_config(cfg);
-        let ext = tenant.ext_of(&user).unwrap_or(&aor_user);
+        let ext = tenant.ext_of(&user).unwrap_or(aor_user);
         let aor = AorKey {
             tenant: tenant.id,
             user: ext.into(),

@@ -160,6 +160,33 @@ impl ViaId<'_> {
     }
 }
 
+/// The URI of a To or From header as slices of the message (what routing and
+/// authentication need of it), without allocating: [`Headers::to_uri`],
+/// [`Headers::from_uri`]. It exists exactly when [`Headers::to`] /
+/// [`Headers::from`] would parse, and holds the same user and host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrUri<'a> {
+    /// The scheme is `sip` or `sips`.
+    pub sip: bool,
+    /// The user part as written (not unescaped), as in [`Uri::user`].
+    pub user: Option<&'a str>,
+    /// The host as written; [`HostRef::to_host`] gives [`Uri::host`].
+    pub host: Option<crate::HostRef<'a>>,
+}
+
+fn addr_uri(value: &str) -> Option<AddrUri<'_>> {
+    let n = crate::name_addr::parse_name_addr_ref(value).ok()?;
+    let uri = n.uri();
+    Some(AddrUri {
+        sip: matches!(
+            uri.scheme,
+            crate::uri::SchemeRef::Sip | crate::uri::SchemeRef::Sips
+        ),
+        user: uri.user,
+        host: uri.host,
+    })
+}
+
 /// Typed access to the headers every request and response carries. They were
 /// validated at parse time; on a message built by hand they may be absent, so
 /// the getters return `Option`/`Result`.
@@ -198,6 +225,14 @@ impl Headers {
     }
     pub fn to(&self) -> Option<NameAddr> {
         NameAddr::parse(self.get(&HeaderName::To)?).ok()
+    }
+    /// The To URI's scheme, user and host, borrowed (see [`AddrUri`]).
+    pub fn to_uri(&self) -> Option<AddrUri<'_>> {
+        addr_uri(self.get(&HeaderName::To)?)
+    }
+    /// The From URI's scheme, user and host, borrowed (see [`AddrUri`]).
+    pub fn from_uri(&self) -> Option<AddrUri<'_>> {
+        addr_uri(self.get(&HeaderName::From)?)
     }
     /// The `tag` parameter of From, if any (as written; no allocation).
     pub fn from_tag(&self) -> Option<&str> {

@@ -53,6 +53,14 @@ fn typed_getters_read_the_mandatory_headers() {
     assert_eq!(h.expires(), Some(u32::MAX));
     assert_eq!(h.from().unwrap().display.as_deref(), Some("Alice"));
     assert_eq!(h.to().unwrap().display.as_deref(), Some("Bob"));
+    let to = h.to_uri().unwrap();
+    assert!(to.sip);
+    assert_eq!(to.user, Some("bob"));
+    assert_eq!(
+        to.host,
+        Some(sip_msg::HostRef::Domain("biloxi.example.com"))
+    );
+    assert_eq!(h.from_uri().unwrap().user, Some("alice"));
 }
 
 #[test]
