@@ -150,6 +150,9 @@ pub struct Shard {
     armed: Option<Instant>,
     /// The trunks this shard registers and qualifies ([`crate::trunks`]).
     pub(crate) trunks: crate::trunks::ShardTrunks,
+    /// The `Date` of the last 200 OK to a REGISTER and its second: formatted
+    /// once a second, not for every answer.
+    date: (u64, String),
 }
 
 impl std::fmt::Debug for Shard {
@@ -221,7 +224,17 @@ impl Shard {
             armed: None,
             mwi: crate::mwi::MwiState::new(ctx_limits),
             trunks: Default::default(),
+            date: (u64::MAX, String::new()),
         }
+    }
+
+    /// [`httpdate`] of `now_ms`, formatted at most once a second.
+    fn http_date(&mut self, now_ms: u64) -> String {
+        let secs = now_ms / 1000;
+        if self.date.0 != secs {
+            self.date = (secs, httpdate(now_ms));
+        }
+        self.date.1.clone()
     }
 
     /// The shard's task: its inbox, a housekeeping tick every
@@ -675,11 +688,15 @@ impl Shard {
                 self.stats.entry(tenant.id).or_default().registrations += 1;
                 let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
                 for (contact, secs) in &out.contacts {
-                    r.headers
-                        .push(HeaderName::Contact, format!("<{contact}>;expires={secs}"));
+                    let mut v = String::with_capacity(contact.len() + 20);
+                    v.push('<');
+                    v.push_str(contact);
+                    v.push_str(">;expires=");
+                    push_decimal(&mut v, u64::from(*secs));
+                    r.headers.push(HeaderName::Contact, v);
                 }
-                r.headers
-                    .push(HeaderName::Other("Date".into()), httpdate(now_ms));
+                let date = self.http_date(now_ms);
+                r.headers.push(HeaderName::Other("Date".into()), date);
                 self.send_response(&inb.flow, &r, key);
                 self.persist(out.changes);
             }
@@ -744,6 +761,23 @@ pub fn simple_response(req: &Request, status: StatusCode, flow: &Flow) -> Bytes 
     Bytes::from(r.to_bytes())
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn httpdate(now_ms: u64) -> String {
     let secs = now_ms / 1000;
@@ -771,6 +805,15 @@ pub fn httpdate(now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_decimal_writes_zero_and_the_largest_number() {
+        for n in [0, 7, 10, 3600, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 
     #[test]
     fn httpdate_formats_the_rfc_7231_example() {
