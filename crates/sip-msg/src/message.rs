@@ -303,6 +303,27 @@ impl Request {
             body: Bytes::new(),
         }
     }
+    /// Appends, without building a [`Response`], the bytes of the response
+    /// that [`Request::make_response`] gives after its top Via value was
+    /// replaced by `top_via` (the first value of the first Via line),
+    /// [`Response::set_to_tag`] set `to_tag` (if any) and each of `extra` was
+    /// pushed in order: what a server answers with most often, without
+    /// copying each header into a new `String` first.
+    ///
+    /// Returns false (and appends nothing) in the rare cases it leaves to
+    /// the general path: a first Via line holding several values, or a To
+    /// header whose tag parameter is present (as a value or a bare flag)
+    /// when `to_tag` is given.
+    pub fn write_response_to(
+        &self,
+        status: StatusCode,
+        top_via: &str,
+        to_tag: Option<&str>,
+        extra: &[(HeaderName, &str)],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        crate::serialize::write_quick_response(self, status, top_via, to_tag, extra, out)
+    }
     /// Appends the serialized request (Content-Length written from the body,
     /// at the place of the first Content-Length line or at the end).
     pub fn write_to(&self, out: &mut Vec<u8>) {
