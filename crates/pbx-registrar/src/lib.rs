@@ -468,15 +468,14 @@ impl Registrar {
                     min: self.cfg.min_expires,
                 });
             }
-            wanted.push((na, expires.min(self.cfg.max_expires)));
+            wanted.push((na, na.uri.to_string(), expires.min(self.cfg.max_expires)));
         }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         let mut earliest = u64::MAX;
         let mut qualify_now = false;
         let list = &mut aor.list;
-        for (na, _) in &wanted {
-            let uri_text = na.uri.to_string();
-            if let Some(b) = find_binding(list, na, &uri_text)
+        for (na, uri_text, _) in &wanted {
+            if let Some(b) = find_binding(list, na, uri_text)
                 && &*b.call_id == input.call_id
                 && input.cseq <= b.cseq
             {
@@ -487,8 +486,7 @@ impl Registrar {
             }
         }
 
-        for (na, expires) in wanted {
-            let uri_text = na.uri.to_string();
+        for (na, uri_text, expires) in wanted {
             let pos = list.iter().position(|b| same_binding(b, na, &uri_text));
             if expires == 0 {
                 if let Some(i) = pos {
@@ -507,9 +505,7 @@ impl Registrar {
                 call_id: input.call_id.into(),
                 cseq: input.cseq,
                 source: input.source,
-                user_agent: input
-                    .user_agent
-                    .map(|u| u.chars().take(128).collect::<String>().into_boxed_str()),
+                user_agent: input.user_agent.map(|u| truncate_chars(u, 128).into()),
                 updated_at_ms: now_ms,
                 stored_expires_ms: 0,
                 qualify: Qualify::Unknown,
@@ -756,6 +752,14 @@ fn is_plain_refresh(old: &Binding, new: &Binding) -> bool {
         && old.instance == new.instance
         && old.reg_id == new.reg_id
         && old.q == new.q
+}
+
+/// The first `max` characters of `s`.
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
 }
 
 fn remaining_s(expires_at_ms: u64, now_ms: u64) -> u32 {

@@ -174,17 +174,24 @@ impl Authenticator {
             opaque: None,
             stale,
         };
-        let user_algs: Option<Vec<Algorithm>> = user_hint
-            .and_then(|u| {
-                tenant
-                    .by_ext
-                    .get(u)
-                    .and_then(|a| tenant.users.get(a))
-                    .or_else(|| tenant.users.get(u))
-            })
-            .map(|u| u.algorithms().collect());
-        let algs: &[Algorithm] = match &user_algs {
-            Some(a) if !a.is_empty() => a,
+        let user = user_hint.and_then(|u| {
+            tenant
+                .by_ext
+                .get(u)
+                .and_then(|a| tenant.users.get(a))
+                .or_else(|| tenant.users.get(u))
+        });
+        // A user's own algorithms (each once; there are two), without a Vec.
+        let mut own = [Algorithm::Md5; 2];
+        let mut n = 0;
+        for a in user.into_iter().flat_map(|u| u.algorithms()) {
+            if n < own.len() && !own[..n].contains(&a) {
+                own[n] = a;
+                n += 1;
+            }
+        }
+        let algs: &[Algorithm] = match &own[..n] {
+            a if !a.is_empty() => a,
             _ if tenant.algorithms.is_empty() => &[Algorithm::Md5],
             _ => &tenant.algorithms,
         };

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sip_msg::{HeaderName, Host, Message, Method, Request, StatusCode};
+use sip_msg::{HeaderName, Host, HostRef, Message, Method, Request, StatusCode};
 
 use crate::metrics::Drop;
 use crate::shard::{Inbound, ShardMsg};
@@ -180,10 +180,10 @@ pub fn message(ctx: &Arc<Ctx>, arrival: Arrival) {
     let shard = if req.method == Method::Register {
         let user = req
             .headers
-            .to()
-            .and_then(|t| t.uri.user)
+            .to_uri()
+            .and_then(|t| t.user)
             .unwrap_or_default();
-        ctx.shard_for(&(tenant.id, tenant.canonical_ext(&user)))
+        ctx.shard_for(&(tenant.id, tenant.canonical_ext(user)))
     } else if req.method == Method::Subscribe {
         // MWI subscriptions live with the user's bindings (crate::mwi).
         let user = req.uri.user.clone().unwrap_or_default();
@@ -270,25 +270,25 @@ fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
     let dir = ctx.directory();
     let host = aor_host(req);
     match host {
-        Some(Host::Domain(d)) => {
-            if let Some(t) = dir.by_domain(&d) {
+        Some(HostRef::Domain(d)) => {
+            if let Some(t) = dir.by_domain(d) {
                 return Some(t);
             }
         }
-        Some(Host::Ip(ip)) if dir.by_domain(&ip.to_string()).is_some() => {
+        Some(HostRef::Ip(ip)) if dir.by_domain(&ip.to_string()).is_some() => {
             return dir.by_domain(&ip.to_string());
         }
-        Some(Host::Ip(ip))
+        Some(HostRef::Ip(ip))
             if ctx.is_own_ip(ip) && ctx.own_ip_policy == OwnIpPolicy::UniqueAuthUser =>
         {
             // Own-IP policy: the user part must name an auth user of exactly one tenant.
             let user = if req.method == Method::Register {
-                req.headers.to().and_then(|t| t.uri.user)
+                req.headers.to_uri().and_then(|t| t.user)
             } else {
-                req.uri.user.clone()
+                req.uri.user.as_deref()
             };
             if let Some(u) = user {
-                return dir.by_unique_user(&u);
+                return dir.by_unique_user(u);
             }
         }
         _ => {}
@@ -299,19 +299,24 @@ fn tenant_of(ctx: &Ctx, req: &Request) -> Option<Arc<TenantSnap>> {
 /// The host that names the tenant: the To host for REGISTER (the AOR's
 /// domain), else the Request-URI host. A REGISTER whose To is not a SIP URI
 /// falls back to the Request-URI, so the registrar can refuse it with 400.
-fn aor_host(req: &Request) -> Option<Host> {
+/// Borrowed from the message: a domain as written (the directory's lookup
+/// ignores case).
+fn aor_host(req: &Request) -> Option<HostRef<'_>> {
     if req.method == Method::Register
-        && let Some(to) = req.headers.to()
-        && matches!(to.uri.scheme, sip_msg::Scheme::Sip | sip_msg::Scheme::Sips)
+        && let Some(to) = req.headers.to_uri()
+        && to.sip
     {
-        return to.uri.host;
+        return to.host;
     }
-    req.uri.host.clone()
+    match req.uri.host.as_ref()? {
+        Host::Domain(d) => Some(HostRef::Domain(d)),
+        Host::Ip(ip) => Some(HostRef::Ip(*ip)),
+    }
 }
 
 fn is_own_address(ctx: &Ctx, req: &Request) -> bool {
     let host = aor_host(req);
-    matches!(host, Some(Host::Ip(ip)) if ctx.is_own_ip(ip))
+    matches!(host, Some(HostRef::Ip(ip)) if ctx.is_own_ip(ip))
 }
 
 /// True when `ip` is one of ours (a listen address, or external_ip).

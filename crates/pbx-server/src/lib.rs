@@ -26,6 +26,8 @@ pub mod prompts;
 pub mod qualify;
 pub mod queues;
 pub(crate) mod recordings;
+#[cfg(test)]
+mod regbench;
 pub mod security;
 pub mod shard;
 pub mod tenants;

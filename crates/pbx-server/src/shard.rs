@@ -15,7 +15,7 @@ use bytes::Bytes;
 use pbx_registrar::{AorKey, BindingChange, RegisterInput, Registrar, Source, SourceTransport};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sip_msg::{HeaderName, Method, Request, Response, Scheme, StatusCode};
+use sip_msg::{HeaderName, Method, Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Ctx;
@@ -24,6 +24,14 @@ use crate::metrics::TenantStats;
 use crate::tenants::{Directory, TenantSnap};
 use crate::transport::{Flow, Tp};
 use crate::txn::{ServerTxns, TxnMatch};
+
+/// A failed authentication's answer: 401 or 407 with these challenge values.
+#[derive(Debug)]
+pub(crate) struct Challenge {
+    status: StatusCode,
+    name: HeaderName,
+    values: Vec<String>,
+}
 
 /// What a shard is asked to do.
 #[derive(Debug)]
@@ -150,6 +158,9 @@ pub struct Shard {
     armed: Option<Instant>,
     /// The trunks this shard registers and qualifies ([`crate::trunks`]).
     pub(crate) trunks: crate::trunks::ShardTrunks,
+    /// The `Date` of the last 200 OK to a REGISTER and its second: formatted
+    /// once a second, not for every answer.
+    date: (u64, String),
 }
 
 impl std::fmt::Debug for Shard {
@@ -221,7 +232,17 @@ impl Shard {
             armed: None,
             mwi: crate::mwi::MwiState::new(ctx_limits),
             trunks: Default::default(),
+            date: (u64::MAX, String::new()),
         }
+    }
+
+    /// [`httpdate`] of `now_ms`, formatted at most once a second.
+    fn http_date(&mut self, now_ms: u64) -> String {
+        let secs = now_ms / 1000;
+        if self.date.0 != secs {
+            self.date = (secs, httpdate(now_ms));
+        }
+        self.date.1.clone()
     }
 
     /// The shard's task: its inbox, a housekeeping tick every
@@ -410,8 +431,18 @@ impl Shard {
         resp: &Response,
         txn: Option<crate::txn::TxnKey>,
     ) {
-        let bytes = Bytes::from(resp.to_bytes());
-        self.ctx.metrics.response_out(resp.status.as_u16());
+        self.send_bytes(flow, resp.status, Bytes::from(resp.to_bytes()), txn);
+    }
+
+    /// Sends a serialized response, keeping it for retransmissions of `txn`.
+    fn send_bytes(
+        &mut self,
+        flow: &Flow,
+        status: StatusCode,
+        bytes: Bytes,
+        txn: Option<crate::txn::TxnKey>,
+    ) {
+        self.ctx.metrics.response_out(status.as_u16());
         if let Some(key) = txn {
             self.txns
                 .complete(key, bytes.clone(), *flow, self.ctx.now());
@@ -428,6 +459,42 @@ impl Shard {
         fix_top_via(&mut r, flow);
         r.headers.push(HeaderName::Server, "vpbx");
         r
+    }
+
+    /// Sends what [`Shard::response`] with `extra` pushed would send, written
+    /// straight from the request ([`Request::write_response_to`]) rather than
+    /// built header by header; the general path when that declines.
+    pub(crate) fn send_answer(
+        &mut self,
+        req: &Request,
+        status: StatusCode,
+        flow: &Flow,
+        extra: &[(HeaderName, &str)],
+        txn: Option<crate::txn::TxnKey>,
+    ) {
+        let tag = (req.headers.to_tag().is_none() && status != StatusCode::TRYING)
+            .then(|| crate::ids::new_tag(self.id, &mut self.rng));
+        let top = req
+            .headers
+            .get(&HeaderName::Via)
+            .map(|v| fixed_via(v.trim_matches([' ', '\t']), flow))
+            .unwrap_or_default();
+        let mut all: Vec<(HeaderName, &str)> = Vec::with_capacity(extra.len() + 1);
+        all.push((HeaderName::Server, "vpbx"));
+        all.extend(extra.iter().cloned());
+        let mut out = Vec::new();
+        if !req.write_response_to(status, &top, tag.as_deref(), &all, &mut out) {
+            let mut r = req.make_response(status);
+            if let Some(t) = &tag {
+                r.set_to_tag(t);
+            }
+            fix_top_via(&mut r, flow);
+            for (n, v) in all {
+                r.headers.push(n, v);
+            }
+            out = r.to_bytes();
+        }
+        self.send_bytes(flow, status, Bytes::from(out), txn);
     }
 
     pub(crate) fn reply(
@@ -537,13 +604,18 @@ impl Shard {
         proxy: bool,
         key: Option<crate::txn::TxnKey>,
     ) -> Option<Box<str>> {
-        match self.check_auth(&inb.req, &inb.flow, tenant, proxy) {
+        match self.auth_or_challenge(&inb.req, &inb.flow, tenant, proxy) {
             Ok(user) => Some(user),
-            Err(r) => {
+            Err(c) => {
                 // A challenge carries no state: a retransmitted request is
                 // simply challenged again, so it is not kept as a transaction.
                 let _ = key;
-                self.send_response(&inb.flow, &r, None);
+                let extra: Vec<(HeaderName, &str)> = c
+                    .values
+                    .iter()
+                    .map(|v| (c.name.clone(), v.as_str()))
+                    .collect();
+                self.send_answer(&inb.req, c.status, &inb.flow, &extra, None);
                 None
             }
         }
@@ -558,6 +630,24 @@ impl Shard {
         tenant: &Arc<TenantSnap>,
         proxy: bool,
     ) -> Result<Box<str>, Box<Response>> {
+        self.auth_or_challenge(req, flow, tenant, proxy)
+            .map_err(|c| {
+                let mut r = self.response(req, c.status, flow);
+                for v in c.values {
+                    r.headers.push(c.name.clone(), v);
+                }
+                Box::new(r)
+            })
+    }
+
+    /// [`Shard::check_auth`] with the challenge as its parts.
+    fn auth_or_challenge(
+        &mut self,
+        req: &Request,
+        flow: &Flow,
+        tenant: &Arc<TenantSnap>,
+        proxy: bool,
+    ) -> Result<Box<str>, Challenge> {
         let now = self.ctx.now();
         let now_s = self.ctx.wall_ms() / 1000;
         let ip = flow.remote.ip();
@@ -586,29 +676,25 @@ impl Shard {
                 } else {
                     StatusCode::UNAUTHORIZED
                 };
-                let mut r = self.response(req, status, flow);
                 let name = if proxy {
                     HeaderName::ProxyAuthenticate
                 } else {
                     HeaderName::WwwAuthenticate
                 };
                 let hint = if proxy {
-                    req.headers.from()
+                    req.headers.from_uri()
                 } else {
-                    req.headers.to()
+                    req.headers.to_uri()
                 };
-                let hint = hint.and_then(|n| n.uri.user);
-                for v in self.auth.challenge_values(
-                    tenant,
-                    hint.as_deref(),
-                    ip,
-                    now_s,
-                    stale,
-                    nonce.as_deref(),
-                ) {
-                    r.headers.push(name.clone(), v);
-                }
-                Err(Box::new(r))
+                let hint = hint.and_then(|n| n.user);
+                let values =
+                    self.auth
+                        .challenge_values(tenant, hint, ip, now_s, stale, nonce.as_deref());
+                Err(Challenge {
+                    status,
+                    name,
+                    values,
+                })
             }
         }
     }
@@ -625,8 +711,8 @@ impl Shard {
             return self.reply(inb, StatusCode::FORBIDDEN, key);
         }
         // The AOR must be a sip/sips URI of the tenant (RFC 3261 §10.3 step 3; RFC 4475 unksm2).
-        let to = match inb.req.headers.to() {
-            Some(to) if matches!(to.uri.scheme, Scheme::Sip | Scheme::Sips) => to,
+        let to = match inb.req.headers.to_uri() {
+            Some(to) if to.sip => to,
             _ => return self.reply(inb, StatusCode::BAD_REQUEST, key),
         };
         let Some(user) = self.authenticate(inb, tenant, false, key) else {
@@ -635,8 +721,8 @@ impl Shard {
         if !self.require_ok(inb, key) {
             return;
         }
-        let aor_user = to.uri.user.clone().unwrap_or_default();
-        if !tenant.may_register(&user, &aor_user) {
+        let aor_user = to.user.unwrap_or_default();
+        if !tenant.may_register(&user, aor_user) {
             tracing::info!(tenant = %tenant.domain, %user, aor = %aor_user, "authenticated user may not register this AOR");
             return self.reply(inb, StatusCode::FORBIDDEN, key);
         }
@@ -667,7 +753,7 @@ impl Shard {
             cfg.max_contacts_per_aor = max;
         }
         self.registrar.set_config(cfg);
-        let ext = tenant.ext_of(&user).unwrap_or(&aor_user);
+        let ext = tenant.ext_of(&user).unwrap_or(aor_user);
         let aor = AorKey {
             tenant: tenant.id,
             user: ext.into(),
@@ -677,14 +763,25 @@ impl Shard {
             Ok(out) => {
                 self.ctx.metrics.registrations_total.fetch_add(1, Relaxed);
                 self.stats.entry(tenant.id).or_default().registrations += 1;
-                let mut r = self.response(&inb.req, StatusCode::OK, &inb.flow);
-                for (contact, secs) in &out.contacts {
-                    r.headers
-                        .push(HeaderName::Contact, format!("<{contact}>;expires={secs}"));
-                }
-                r.headers
-                    .push(HeaderName::Other("Date".into()), httpdate(now_ms));
-                self.send_response(&inb.flow, &r, key);
+                let contacts: Vec<String> = out
+                    .contacts
+                    .iter()
+                    .map(|(contact, secs)| {
+                        let mut v = String::with_capacity(contact.len() + 20);
+                        v.push('<');
+                        v.push_str(contact);
+                        v.push_str(">;expires=");
+                        push_decimal(&mut v, u64::from(*secs));
+                        v
+                    })
+                    .collect();
+                let date = self.http_date(now_ms);
+                let mut extra: Vec<(HeaderName, &str)> = contacts
+                    .iter()
+                    .map(|c| (HeaderName::Contact, c.as_str()))
+                    .collect();
+                extra.push((HeaderName::Other("Date".into()), &date));
+                self.send_answer(&inb.req, StatusCode::OK, &inb.flow, &extra, key);
                 self.persist(out.changes);
             }
             Err(e) => {
@@ -708,6 +805,11 @@ pub fn fix_top_via(r: &mut Response, flow: &Flow) {
     let Some(top) = r.headers.remove_first_value(&HeaderName::Via) else {
         return;
     };
+    r.headers.push_front(HeaderName::Via, fixed_via(&top, flow));
+}
+
+/// The top Via value `top` with `received` and `rport` as [`fix_top_via`] writes them.
+pub(crate) fn fixed_via(top: &str, flow: &Flow) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(top.len() + 48);
     let ip = flow.remote.ip();
@@ -733,7 +835,7 @@ pub fn fix_top_via(r: &mut Response, flow: &Flow) {
     if !has_received {
         let _ = write!(out, ";received={ip}");
     }
-    r.headers.push_front(HeaderName::Via, out);
+    out
 }
 
 /// A response built outside any shard (own-IP policy 404).
@@ -746,6 +848,23 @@ pub fn simple_response(req: &Request, status: StatusCode, flow: &Flow) -> Bytes 
     fix_top_via(&mut r, flow);
     r.headers.push(HeaderName::Server, "vpbx");
     Bytes::from(r.to_bytes())
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -775,6 +894,15 @@ pub fn httpdate(now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_decimal_writes_zero_and_the_largest_number() {
+        for n in [0, 7, 10, 3600, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 
     #[test]
     fn httpdate_formats_the_rfc_7231_example() {

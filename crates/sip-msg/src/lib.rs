@@ -24,10 +24,10 @@ mod via;
 pub use error::{ParseError, ParseErrorKind};
 pub use framing::{Framed, StreamFramer, error_response, parse_datagram};
 pub use headers::{Header, HeaderName, Headers};
-pub use message::{CSeq, ContactValueRef, Message, Method, Request, Response, ViaId};
+pub use message::{AddrUri, CSeq, ContactValueRef, Message, Method, Request, Response, ViaId};
 pub use name_addr::{ContactValue, NameAddr};
 pub use status::StatusCode;
-pub use uri::{Host, Scheme, Uri, unescape};
+pub use uri::{Host, HostRef, Scheme, Uri, unescape};
 pub use via::{Transport, Via};
 
 /// Size limits applied while parsing. Exceeding one is an error that answers

@@ -160,6 +160,33 @@ impl ViaId<'_> {
     }
 }
 
+/// The URI of a To or From header as slices of the message (what routing and
+/// authentication need of it), without allocating: [`Headers::to_uri`],
+/// [`Headers::from_uri`]. It exists exactly when [`Headers::to`] /
+/// [`Headers::from`] would parse, and holds the same user and host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrUri<'a> {
+    /// The scheme is `sip` or `sips`.
+    pub sip: bool,
+    /// The user part as written (not unescaped), as in [`Uri::user`].
+    pub user: Option<&'a str>,
+    /// The host as written; [`HostRef::to_host`] gives [`Uri::host`].
+    pub host: Option<crate::HostRef<'a>>,
+}
+
+fn addr_uri(value: &str) -> Option<AddrUri<'_>> {
+    let n = crate::name_addr::parse_name_addr_ref(value).ok()?;
+    let uri = n.uri();
+    Some(AddrUri {
+        sip: matches!(
+            uri.scheme,
+            crate::uri::SchemeRef::Sip | crate::uri::SchemeRef::Sips
+        ),
+        user: uri.user,
+        host: uri.host,
+    })
+}
+
 /// Typed access to the headers every request and response carries. They were
 /// validated at parse time; on a message built by hand they may be absent, so
 /// the getters return `Option`/`Result`.
@@ -198,6 +225,14 @@ impl Headers {
     }
     pub fn to(&self) -> Option<NameAddr> {
         NameAddr::parse(self.get(&HeaderName::To)?).ok()
+    }
+    /// The To URI's scheme, user and host, borrowed (see [`AddrUri`]).
+    pub fn to_uri(&self) -> Option<AddrUri<'_>> {
+        addr_uri(self.get(&HeaderName::To)?)
+    }
+    /// The From URI's scheme, user and host, borrowed (see [`AddrUri`]).
+    pub fn from_uri(&self) -> Option<AddrUri<'_>> {
+        addr_uri(self.get(&HeaderName::From)?)
     }
     /// The `tag` parameter of From, if any (as written; no allocation).
     pub fn from_tag(&self) -> Option<&str> {
@@ -267,6 +302,27 @@ impl Request {
             headers: Headers::from_vec(list),
             body: Bytes::new(),
         }
+    }
+    /// Appends, without building a [`Response`], the bytes of the response
+    /// that [`Request::make_response`] gives after its top Via value was
+    /// replaced by `top_via` (the first value of the first Via line),
+    /// [`Response::set_to_tag`] set `to_tag` (if any) and each of `extra` was
+    /// pushed in order: what a server answers with most often, without
+    /// copying each header into a new `String` first.
+    ///
+    /// Returns false (and appends nothing) in the rare cases it leaves to
+    /// the general path: a first Via line holding several values, or a To
+    /// header whose tag parameter is present (as a value or a bare flag)
+    /// when `to_tag` is given.
+    pub fn write_response_to(
+        &self,
+        status: StatusCode,
+        top_via: &str,
+        to_tag: Option<&str>,
+        extra: &[(HeaderName, &str)],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        crate::serialize::write_quick_response(self, status, top_via, to_tag, extra, out)
     }
     /// Appends the serialized request (Content-Length written from the body,
     /// at the place of the first Content-Length line or at the end).

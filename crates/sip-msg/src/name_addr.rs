@@ -104,7 +104,10 @@ pub(crate) struct NameAddrRef<'a> {
     params: &'a str,
 }
 
-impl NameAddrRef<'_> {
+impl<'a> NameAddrRef<'a> {
+    pub(crate) fn uri(&self) -> UriRef<'a> {
+        self.uri
+    }
     pub(crate) fn build(&self) -> NameAddr {
         NameAddr {
             display: self.display.map(|d| match d {

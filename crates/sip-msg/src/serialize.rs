@@ -2,7 +2,8 @@
 
 use memchr::memchr2;
 
-use crate::{HeaderName, Headers, Request, Response};
+use crate::parser::{find_param_range, name_addr_params_start, split_commas};
+use crate::{HeaderName, Headers, Request, Response, StatusCode};
 
 /// A number's decimal digits, formatted on the stack.
 pub(crate) struct Decimal {
@@ -95,6 +96,118 @@ pub(crate) fn write_request(r: &Request, out: &mut Vec<u8>) {
     out.extend_from_slice(b" SIP/2.0\r\n");
     write_headers(&r.headers, r.body.len(), out);
     out.extend_from_slice(&r.body);
+}
+
+fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &str) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    write_value(out, value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// See [`Request::write_response_to`]: the same bytes as
+/// `make_response` + replacing the top Via value + `set_to_tag` + pushes +
+/// `write_response`.
+pub(crate) fn write_quick_response(
+    req: &Request,
+    status: StatusCode,
+    top_via: &str,
+    to_tag: Option<&str>,
+    extra: &[(HeaderName, &str)],
+    out: &mut Vec<u8>,
+) -> bool {
+    let headers = &req.headers;
+    let first_via = headers.iter().position(|h| h.name == HeaderName::Via);
+    if let Some(i) = first_via {
+        let mut values = split_commas(&headers.list[i].value);
+        values.next();
+        if values.next().is_some() {
+            return false;
+        }
+    }
+    let to = headers.iter().find(|h| h.name == HeaderName::To);
+    // Where `;tag=…` goes: at the end of To, unless it has a tag already.
+    if let (Some(_), Some(to)) = (to_tag, to) {
+        let Some(start) = name_addr_params_start(&to.value) else {
+            return false;
+        };
+        if find_param_range(&to.value[start..], "tag").is_some() {
+            return false;
+        }
+    }
+    let reason = status.canonical_reason();
+    let len = 64
+        + reason.len()
+        + top_via.len()
+        + to_tag.map_or(0, str::len)
+        + headers
+            .iter()
+            .filter(|h| {
+                matches!(
+                    h.name,
+                    HeaderName::Via
+                        | HeaderName::From
+                        | HeaderName::To
+                        | HeaderName::CallId
+                        | HeaderName::CSeq
+                )
+            })
+            .map(|h| h.name.as_str().len() + h.value.len() + 4)
+            .sum::<usize>()
+        + extra
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    out.reserve(len);
+    out.extend_from_slice(b"SIP/2.0 ");
+    push_decimal(out, u64::from(status.as_u16()));
+    out.push(b' ');
+    write_value(out, reason);
+    out.extend_from_slice(b"\r\n");
+    // The top Via first (it was taken out and put back in front), then
+    // the other Via lines in order.
+    if first_via.is_some() {
+        write_line(out, &HeaderName::Via, top_via);
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if h.name == HeaderName::Via && Some(i) != first_via {
+            write_line(out, &h.name, &h.value);
+        }
+    }
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
+        let Some(h) = headers.iter().find(|h| h.name == name) else {
+            continue;
+        };
+        out.extend_from_slice(h.name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        write_value(out, &h.value);
+        if let (HeaderName::To, Some(tag)) = (&h.name, to_tag) {
+            out.extend_from_slice(b";tag=");
+            write_value(out, tag);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut wrote_length = false;
+    for (name, value) in extra {
+        if *name == HeaderName::ContentLength {
+            if !wrote_length {
+                write_content_length(out, 0);
+                wrote_length = true;
+            }
+            continue;
+        }
+        write_line(out, name, value);
+    }
+    if !wrote_length {
+        write_content_length(out, 0);
+    }
+    out.extend_from_slice(b"\r\n");
+    true
 }
 
 pub(crate) fn write_response(r: &Response, out: &mut Vec<u8>) {

@@ -166,14 +166,15 @@ fn hex(b: &u8) -> Option<u8> {
 }
 
 /// A host as written: a domain not yet lower-cased, or an IP address.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum HostRef<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRef<'a> {
     Domain(&'a str),
     Ip(IpAddr),
 }
 
 impl HostRef<'_> {
-    pub(crate) fn to_host(self) -> Host {
+    /// The owned [`Host`] (a domain lower-cased), as [`Uri::parse`] gives it.
+    pub fn to_host(self) -> Host {
         match self {
             HostRef::Domain(d) if d.bytes().any(|c| c.is_ascii_uppercase()) => {
                 Host::Domain(d.to_ascii_lowercase().into())

@@ -29,6 +29,19 @@ fn corpus() -> Vec<Vec<u8>> {
     all
 }
 
+/// The borrowed To/From URI exists exactly when the owned one parses, with the same parts.
+fn same_uri(borrowed: Option<sip_msg::AddrUri<'_>>, owned: Option<sip_msg::NameAddr>) -> bool {
+    match (borrowed, owned) {
+        (None, None) => true,
+        (Some(b), Some(o)) => {
+            b.sip == matches!(o.uri.scheme, sip_msg::Scheme::Sip | sip_msg::Scheme::Sips)
+                && b.user == o.uri.user.as_deref()
+                && b.host.map(sip_msg::HostRef::to_host) == o.uri.host
+        }
+        _ => false,
+    }
+}
+
 /// Exercises everything a caller may do with an input.
 fn poke(data: &[u8]) {
     match parse_datagram(data, &Limits::default()) {
@@ -43,6 +56,8 @@ fn poke(data: &[u8]) {
                 h.contacts(),
             );
             let _ = (h.from_tag(), h.to_tag(), h.max_forwards(), h.expires());
+            assert!(same_uri(h.to_uri(), h.to()), "To of {data:?}");
+            assert!(same_uri(h.from_uri(), h.from()), "From of {data:?}");
             let _ = m.to_bytes();
         }
         Err(e) => {

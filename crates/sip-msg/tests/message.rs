@@ -53,6 +53,14 @@ fn typed_getters_read_the_mandatory_headers() {
     assert_eq!(h.expires(), Some(u32::MAX));
     assert_eq!(h.from().unwrap().display.as_deref(), Some("Alice"));
     assert_eq!(h.to().unwrap().display.as_deref(), Some("Bob"));
+    let to = h.to_uri().unwrap();
+    assert!(to.sip);
+    assert_eq!(to.user, Some("bob"));
+    assert_eq!(
+        to.host,
+        Some(sip_msg::HostRef::Domain("biloxi.example.com"))
+    );
+    assert_eq!(h.from_uri().unwrap().user, Some("alice"));
 }
 
 #[test]
@@ -262,4 +270,59 @@ fn a_request_built_by_hand_serializes_with_content_length() {
     let out = String::from_utf8(r.to_bytes()).unwrap();
     assert!(out.ends_with("Content-Length: 5\r\n\r\nhello"));
     assert!(out.contains("Subject: line  Injected: yes\r\n"));
+}
+
+#[test]
+fn a_response_written_straight_matches_the_built_one_or_is_left_to_it() {
+    let base = "REGISTER sip:t1.example SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n\
+Via: SIP/2.0/TCP p.example;branch=z9hG4bK2\r\n\
+From: <sip:1000@t1.example>;tag=f\r\n\
+TO_LINE\
+Call-ID: c1\r\nCSeq: 2 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let cases = [
+        ("To: <sip:1000@t1.example>\r\n", true),
+        ("To: \"A, B\" <sip:1000@t1.example>;x=1\r\n", true),
+        ("To: sip:1000@t1.example\r\n", true),
+        ("To: <sip:1000@t1.example>;tag\r\n", false),
+    ];
+    let top = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5060;received=10.0.0.1";
+    let extra = [
+        (HeaderName::Server, "vpbx"),
+        (HeaderName::Contact, "<sip:1000@10.0.0.1:5060>;expires=60"),
+    ];
+    for (to, straight) in cases {
+        let r = req(&base.replace("TO_LINE", to));
+        let mut out = Vec::new();
+        assert_eq!(
+            r.write_response_to(StatusCode::OK, top, Some("t9"), &extra, &mut out),
+            straight,
+            "{to}"
+        );
+        if !straight {
+            assert!(out.is_empty());
+            continue;
+        }
+        let mut built = r.make_response(StatusCode::OK);
+        built.headers.remove_first_value(&HeaderName::Via);
+        built.headers.push_front(HeaderName::Via, top);
+        built.set_to_tag("t9");
+        for (n, v) in &extra {
+            built.headers.push(n.clone(), *v);
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(built.to_bytes()).unwrap()
+        );
+    }
+    // Several values on the first Via line: left to the general path.
+    let r = req(&base
+        .replace("TO_LINE", "To: <sip:1000@t1.example>\r\n")
+        .replace(
+            "branch=z9hG4bK1;rport\r\n",
+            "branch=z9hG4bK1;rport, SIP/2.0/UDP q.example;branch=z9hG4bK0\r\n",
+        ));
+    let mut out = Vec::new();
+    assert!(!r.write_response_to(StatusCode::OK, top, None, &extra, &mut out));
+    assert!(out.is_empty());
 }

@@ -527,3 +527,65 @@ fn inv2543_without_content_length_takes_the_rest_of_the_datagram_as_body() {
     assert!(data.ends_with(&r.body));
     assert!(!r.headers.top_via().unwrap().has_rfc3261_branch());
 }
+
+/// The slow path `write_response_to` stands for: build the response, replace the top Via
+/// value, set the To tag, push the extra headers, serialize.
+fn built_response(
+    req: &sip_msg::Request,
+    status: sip_msg::StatusCode,
+    top_via: &str,
+    tag: Option<&str>,
+    extra: &[(HeaderName, &str)],
+) -> Vec<u8> {
+    let mut r = req.make_response(status);
+    if r.headers.remove_first_value(&HeaderName::Via).is_some() {
+        r.headers.push_front(HeaderName::Via, top_via);
+    }
+    if let Some(t) = tag {
+        r.set_to_tag(t);
+    }
+    for (n, v) in extra {
+        r.headers.push(n.clone(), *v);
+    }
+    r.to_bytes()
+}
+
+#[test]
+fn a_response_written_straight_from_a_corpus_request_is_the_response_built_and_serialized() {
+    let extra = [
+        (HeaderName::Server, "vpbx"),
+        (
+            HeaderName::WwwAuthenticate,
+            "Digest realm=\"a\", nonce=\"n\"",
+        ),
+        (
+            HeaderName::parse("Date").unwrap(),
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+        ),
+    ];
+    let mut written = 0;
+    for &(name, expect, _) in TABLE {
+        if expect != Expect::Ok {
+            continue;
+        }
+        let Message::Request(req) = parse(name) else {
+            continue;
+        };
+        for tag in [None, Some("t-1")] {
+            let mut out = b"kept".to_vec();
+            let top = "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;received=10.0.0.1";
+            let status = sip_msg::StatusCode::UNAUTHORIZED;
+            if req.write_response_to(status, top, tag, &extra, &mut out) {
+                written += 1;
+                assert_eq!(
+                    String::from_utf8_lossy(&out[4..]),
+                    String::from_utf8_lossy(&built_response(&req, status, top, tag, &extra)),
+                    "{name} with tag {tag:?}"
+                );
+            } else {
+                assert_eq!(out, b"kept", "{name}: nothing appended when declining");
+            }
+        }
+    }
+    assert!(written >= 20, "only {written} written straight");
+}
