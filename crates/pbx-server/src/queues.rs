@@ -190,14 +190,6 @@ impl Queues {
         }
     }
 
-    /// Forgets a tenant that is gone.
-    pub fn forget_tenant(&self, tenant: i64) {
-        let mut inner = self.lock();
-        inner.books.retain(|(t, _), _| *t != tenant);
-        inner.seats.retain(|_, s| s.tenant != tenant);
-        inner.talking.retain(|_, s| s.tenant != tenant);
-    }
-
     fn write(&self, w: QueueWrite) {
         if self.writes.try_send(w).is_err() {
             tracing::error!("queue log writer is behind; an event was dropped");
