@@ -88,8 +88,8 @@ struct Chunks {
 fn chunks(backend: Backend) -> Chunks {
     match backend {
         Backend::Sqlite => Chunks {
-            upsert: 25,
-            delete: 100,
+            upsert: 200,
+            delete: 500,
         },
         Backend::Postgres => Chunks {
             upsert: 400,
@@ -101,7 +101,7 @@ fn chunks(backend: Backend) -> Chunks {
 /// `INSERT … SELECT … FROM (VALUES …) WHERE tenant exists ON CONFLICT DO UPDATE` for `rows`
 /// rows. Rows of a tenant deleted meanwhile are skipped rather than failing the batch on the
 /// foreign key (a write-behind queue may still hold them).
-fn upsert_sql(rows: usize) -> String {
+fn upsert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = String::with_capacity(400 + rows * 80);
     sql.push_str("INSERT INTO bindings (");
     sql.push_str(BINDING_COLUMNS);
@@ -113,7 +113,7 @@ fn upsert_sql(rows: usize) -> String {
         sql.push_str(&format!("v.column{c}"));
     }
     sql.push_str(" FROM (VALUES ");
-    push_placeholders(&mut sql, rows, BINDING_COLUMN_COUNT);
+    push_placeholders(&mut sql, backend, rows, BINDING_COLUMN_COUNT);
     sql.push_str(
         ") AS v WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.column1) \
          ON CONFLICT (tenant_id, aor, binding_key) DO UPDATE SET \
@@ -128,16 +128,19 @@ fn upsert_sql(rows: usize) -> String {
     sql
 }
 
-fn delete_sql(rows: usize) -> String {
+fn delete_sql(backend: Backend, rows: usize) -> String {
     let mut sql = String::with_capacity(100 + rows * 16);
     sql.push_str("DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ");
-    push_placeholders(&mut sql, rows, 3);
+    push_placeholders(&mut sql, backend, rows, 3);
     sql.push(')');
     sql
 }
 
-/// `($1, $2, …), ($n+1, …)` for `rows` rows of `columns` placeholders.
-fn push_placeholders(sql: &mut String, rows: usize, columns: usize) {
+/// `($1, $2, …), ($n+1, …)` for `rows` rows of `columns` placeholders on PostgreSQL; anonymous
+/// `(?, ?, …)` on SQLite, which sqlx binds by position: for a numbered parameter it first looks
+/// its name up, and SQLite's lookup scans every name, so numbered placeholders cost the square
+/// of their count.
+fn push_placeholders(sql: &mut String, backend: Backend, rows: usize, columns: usize) {
     let mut n = 0;
     for r in 0..rows {
         if r > 0 {
@@ -148,9 +151,14 @@ fn push_placeholders(sql: &mut String, rows: usize, columns: usize) {
             if c > 0 {
                 sql.push_str(", ");
             }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    n += 1;
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -165,7 +173,7 @@ fn full_upsert_sql(backend: Backend) -> &'static str {
         Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
     };
-    cell.get_or_init(|| upsert_sql(chunks(backend).upsert))
+    cell.get_or_init(|| upsert_sql(backend, chunks(backend).upsert))
 }
 
 fn full_delete_sql(backend: Backend) -> &'static str {
@@ -175,7 +183,7 @@ fn full_delete_sql(backend: Backend) -> &'static str {
         Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
     };
-    cell.get_or_init(|| delete_sql(chunks(backend).delete))
+    cell.get_or_init(|| delete_sql(backend, chunks(backend).delete))
 }
 
 fn column_u32(row: &AnyRow, column: &'static str) -> Result<u32, StoreError> {
@@ -250,25 +258,28 @@ async fn upsert_in(
         let sql = if chunk.len() == size {
             sqlx::AssertSqlSafe(full_upsert_sql(backend).to_owned())
         } else {
-            sqlx::AssertSqlSafe(upsert_sql(chunk.len()))
+            sqlx::AssertSqlSafe(upsert_sql(backend, chunk.len()))
         };
         let mut query = sqlx::query(sql);
         for b in chunk {
-            let key = b.key();
+            let binding_key = match (&b.instance_id, b.reg_id) {
+                (Some(_), Some(_)) => b.key().binding_key,
+                _ => b.contact_uri.clone(),
+            };
             query = query
                 .bind(b.tenant_id.0)
-                .bind(key.aor)
-                .bind(key.binding_key)
-                .bind(b.contact_uri.clone())
-                .bind(b.instance_id.clone())
+                .bind(b.aor.as_str())
+                .bind(binding_key)
+                .bind(b.contact_uri.as_str())
+                .bind(b.instance_id.as_deref())
                 .bind(b.reg_id.map(i64::from))
-                .bind(b.call_id.clone())
+                .bind(b.call_id.as_str())
                 .bind(i64::from(b.cseq))
                 .bind(b.expires_at_ms)
-                .bind(b.received.clone())
-                .bind(b.path.clone())
-                .bind(b.user_agent.clone())
-                .bind(b.qualify_status.clone())
+                .bind(b.received.as_str())
+                .bind(b.path.as_deref())
+                .bind(b.user_agent.as_deref())
+                .bind(b.qualify_status.as_deref())
                 .bind(b.updated_at_ms)
                 .bind(b.qualify_rtt_ms.map(i64::from));
         }
@@ -288,7 +299,7 @@ async fn delete_in(
         let sql = if chunk.len() == size {
             sqlx::AssertSqlSafe(full_delete_sql(backend).to_owned())
         } else {
-            sqlx::AssertSqlSafe(delete_sql(chunk.len()))
+            sqlx::AssertSqlSafe(delete_sql(backend, chunk.len()))
         };
         let mut query = sqlx::query(sql);
         for k in chunk {
@@ -413,13 +424,21 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_numbered_across_rows() {
+    fn placeholders_are_numbered_across_rows_on_postgres_and_anonymous_on_sqlite() {
         assert_eq!(
-            delete_sql(2),
+            delete_sql(Backend::Postgres, 2),
             "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ($1, $2, $3), ($4, $5, $6))"
         );
-        assert!(upsert_sql(2).contains("$15), ($16, $17,"));
-        assert!(upsert_sql(2).ends_with("WHERE bindings.updated_at_ms <= excluded.updated_at_ms"));
+        assert_eq!(
+            delete_sql(Backend::Sqlite, 2),
+            "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES (?, ?, ?), (?, ?, ?))"
+        );
+        let pg = upsert_sql(Backend::Postgres, 2);
+        assert!(pg.contains("$15), ($16, $17,"));
+        assert!(pg.ends_with("WHERE bindings.updated_at_ms <= excluded.updated_at_ms"));
+        let lite = upsert_sql(Backend::Sqlite, 2);
+        assert_eq!(lite.matches('?').count(), 30);
+        assert!(!lite.contains('$'));
     }
 
     #[test]

@@ -140,6 +140,9 @@ impl Store {
                             sqlx::query("PRAGMA foreign_keys = ON")
                                 .execute(&mut *conn)
                                 .await?;
+                            sqlx::query("PRAGMA temp_store = MEMORY")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     })
