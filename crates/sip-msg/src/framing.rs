@@ -67,12 +67,12 @@ fn build(head: Head, body: &[u8]) -> Message {
     {
         Some(h) => {
             if h.value != len {
-                h.value = len.to_owned();
+                h.value = len.into();
             }
         }
         None => list.push(Header {
             name: HeaderName::ContentLength,
-            value: len.to_owned(),
+            value: len.into(),
         }),
     }
     let headers = Headers::from_vec(list);

@@ -185,7 +185,7 @@ impl std::fmt::Display for HeaderName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: HeaderName,
-    pub value: String,
+    pub value: crate::HeaderValue,
 }
 
 /// The header section, in arrival order. Lossless: unknown headers are kept
@@ -223,14 +223,14 @@ impl Headers {
             .map(|h| h.value.as_str())
     }
     /// Appends a header line at the end.
-    pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
+    pub fn push(&mut self, name: HeaderName, value: impl Into<crate::HeaderValue>) {
         self.list.push(Header {
             name,
             value: value.into(),
         });
     }
     /// Inserts a header line before every other (used for Via and Record-Route).
-    pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<crate::HeaderValue>) {
         self.list.insert(
             0,
             Header {
@@ -241,7 +241,7 @@ impl Headers {
     }
     /// Replaces every `name` line with one line holding `value` (at the place
     /// of the first, or at the end).
-    pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
+    pub fn set(&mut self, name: HeaderName, value: impl Into<crate::HeaderValue>) {
         let value = value.into();
         match self.list.iter().position(|h| h.name == name) {
             Some(i) => {
@@ -277,7 +277,7 @@ impl Headers {
         if single {
             // The only value (the whole line, trimmed): hand over the
             // line's own string.
-            let mut value = self.list.remove(i).value;
+            let mut value = self.list.remove(i).value.into_string();
             value.truncate(value.trim_end_matches([' ', '\t']).len());
             value.drain(..value.len() - value.trim_start_matches([' ', '\t']).len());
             return Some(value);
@@ -289,7 +289,7 @@ impl Headers {
             self.list.remove(i);
         } else {
             let joined = rest.join(", ");
-            self.list[i].value = joined;
+            self.list[i].value = joined.into();
         }
         Some(first)
     }

@@ -19,6 +19,7 @@ mod parser;
 mod serialize;
 mod status;
 mod uri;
+mod value;
 mod via;
 
 pub use error::{ParseError, ParseErrorKind};
@@ -28,6 +29,7 @@ pub use message::{AddrUri, CSeq, ContactValueRef, Message, Method, Request, Resp
 pub use name_addr::{ContactValue, NameAddr};
 pub use status::StatusCode;
 pub use uri::{Host, HostRef, Scheme, Uri, unescape};
+pub use value::HeaderValue;
 pub use via::{Transport, Via};
 
 /// Size limits applied while parsing. Exceeding one is an error that answers

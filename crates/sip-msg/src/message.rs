@@ -355,17 +355,22 @@ impl Response {
         let params = &h.value[start..];
         match find_param_range(params, "tag") {
             Some(Some(r)) => {
-                h.value.replace_range(start + r.start..start + r.end, tag);
+                h.value
+                    .make_mut()
+                    .replace_range(start + r.start..start + r.end, tag);
             }
             Some(None) => {
                 // A bare `;tag` flag: give it a value.
                 if let Some(p) = params.to_ascii_lowercase().find("tag") {
-                    h.value.insert_str(start + p + 3, &format!("={tag}"));
+                    h.value
+                        .make_mut()
+                        .insert_str(start + p + 3, &format!("={tag}"));
                 }
             }
             None => {
-                h.value.push_str(";tag=");
-                h.value.push_str(tag);
+                let v = h.value.make_mut();
+                v.push_str(";tag=");
+                v.push_str(tag);
             }
         }
     }

@@ -3,14 +3,16 @@
 // Everything here works on byte slices with explicit bounds checks: no
 // indexing that can panic on wire input, no allocation larger than the input.
 
+use std::sync::Arc;
+
 use memchr::{memchr, memchr2};
 
 use crate::name_addr::parse_name_addr_ref;
 use crate::uri::parse_uri_ref;
 use crate::via::parse_via_ref;
 use crate::{
-    CSeq, ContactValue, Header, HeaderName, Limits, Method, NameAddr, ParseError, ParseErrorKind,
-    StatusCode, Uri,
+    CSeq, ContactValue, Header, HeaderName, HeaderValue, Limits, Method, NameAddr, ParseError,
+    ParseErrorKind, StatusCode, Uri,
 };
 
 /// Character classes as bit flags in one table (RFC 3261 §25.1).
@@ -539,6 +541,7 @@ pub(crate) fn parse_head(
         Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()])
             .expect("the input is valid UTF-8 up to valid_up_to"),
     };
+    let full = text;
     let Some((sl_end, mut pos, may_hold_cr)) = line_end(buf, 0) else {
         return Err(bad(ParseErrorKind::Incomplete, buf.len()));
     };
@@ -581,6 +584,9 @@ pub(crate) fn parse_head(
             };
             let text = trim_ws(text);
             if !text.is_empty() {
+                if let Some((s, e)) = last.value.pending_range() {
+                    last.value = HeaderValue::from(&full[s..e]);
+                }
                 if last.value.len() + 1 + text.len() > limits.max_header_value {
                     return Err(bad(
                         ParseErrorKind::TooLarge {
@@ -589,10 +595,11 @@ pub(crate) fn parse_head(
                         pos,
                     ));
                 }
-                if !last.value.is_empty() {
-                    last.value.push(' ');
+                let value = last.value.make_mut();
+                if !value.is_empty() {
+                    value.push(' ');
                 }
-                last.value.push_str(text);
+                value.push_str(text);
             }
         } else {
             if headers.len() >= limits.max_headers {
@@ -623,12 +630,18 @@ pub(crate) fn parse_head(
                     pos,
                 ));
             }
-            headers.push(Header {
-                name,
-                value: value.to_owned(),
-            });
+            // Where `value` lies in the text: a range of the shared copy made below.
+            let at = value.as_ptr() as usize - full.as_ptr() as usize;
+            let value = HeaderValue::pending(at, at + value.len())
+                .unwrap_or_else(|| HeaderValue::from(value));
+            headers.push(Header { name, value });
         }
         pos = next;
+    }
+    // One copy of the header lines for every value to share.
+    let shared: Arc<str> = Arc::from(full.get(..body_start).unwrap_or(full));
+    for h in &mut headers {
+        h.value.resolve(&shared);
     }
     let content_length = validate_headers(&start, &headers, limits, is_request, sl_end)?;
     Ok(Head {
