@@ -149,10 +149,9 @@ impl Security {
         if !s.drop_scanner_user_agents {
             return false;
         }
-        let ua = user_agent.to_ascii_lowercase();
         s.scanner_user_agents
             .iter()
-            .any(|p| ua.contains(p.as_str()))
+            .any(|p| contains_ignore_ascii_case(user_agent, p))
     }
 
     /// Bans `ip` now (unless trusted). Returns true when a new ban started.
@@ -288,6 +287,13 @@ pub fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
             .is_some_and(|v4| in_net(IpAddr::V4(v4), net, len)),
         _ => false,
     }
+}
+
+/// Whether `needle` occurs in `hay`, ASCII case ignored (no lower-cased copy of every
+/// User-Agent on the receive path).
+fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 #[cfg(test)]
