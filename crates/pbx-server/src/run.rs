@@ -283,23 +283,21 @@ pub async fn serve(
         now_ms,
     );
     ctx.queues.restore(store.load_queue_agents().await?);
-    let restored = store.load_bindings(now_ms as i64).await?;
-    let mut per_shard: Vec<Vec<(AorKey, Binding)>> = vec![Vec::new(); nshards];
-    let restored_n = restored.len();
-    for b in restored {
-        if let Some((k, b)) = binding_from_store(&b) {
-            per_shard[ctx.shard_for(&(k.tenant, &*k.user))].push((k, b));
-        }
-    }
+    // Bindings go straight from the store's pages into their shards.
+    let mut shards: Vec<Shard> = (0..nshards)
+        .map(|i| Shard::new(i, ctx.clone(), rand::random()))
+        .collect();
+    let restored_n = store
+        .each_binding(now_ms as i64, |b| {
+            if let Some((k, b)) = binding_from_store(&b) {
+                shards[ctx.shard_for(&(k.tenant, &*k.user))].restore(now_ms, k, b);
+            }
+        })
+        .await?;
 
     let mut shard_tasks = Vec::new();
     let mut slots = Vec::new();
-    for (i, rx) in inboxes.into_iter().enumerate() {
-        let mut shard = Shard::new(i, ctx.clone(), rand::random());
-        let list = std::mem::take(&mut per_shard[i]);
-        if !list.is_empty() {
-            shard.handle(ShardMsg::Restore(list));
-        }
+    for (shard, rx) in shards.into_iter().zip(inboxes) {
         let slot = Arc::new(ShardSlot::new(shard));
         slots.push(slot.clone());
         shard_tasks.push(tokio::spawn(Shard::run(slot, rx)));

@@ -40,8 +40,6 @@ pub enum ShardMsg {
     Response(Box<(Response, Flow)>),
     /// A new tenant directory (config changed).
     Tenants(Arc<Directory>),
-    /// Bindings loaded from the store at start-up.
-    Restore(Vec<(AorKey, pbx_registrar::Binding)>),
     Stats(oneshot::Sender<ShardReport>),
     Shutdown(oneshot::Sender<()>),
     /// (To the AOR's shard.) A call in `reply_shard` wants the AOR's contacts.
@@ -236,6 +234,11 @@ impl Shard {
         }
     }
 
+    /// Puts back a binding read from the store (at start).
+    pub(crate) fn restore(&mut self, now_ms: u64, key: AorKey, binding: pbx_registrar::Binding) {
+        self.registrar.restore(now_ms, key, binding);
+    }
+
     /// [`httpdate`] of `now_ms`, formatted at most once a second.
     fn http_date(&mut self, now_ms: u64) -> String {
         let secs = now_ms / 1000;
@@ -352,12 +355,6 @@ impl Shard {
             } => self.on_mwi(tenant, ext, counts, changed),
             ShardMsg::MwiFetch { dialog, counts } => self.on_mwi_fetch(*dialog, counts),
             ShardMsg::Tenants(dir) => self.on_directory(dir),
-            ShardMsg::Restore(list) => {
-                let now = self.ctx.wall_ms();
-                for (k, b) in list {
-                    self.registrar.restore(now, k, b);
-                }
-            }
             ShardMsg::Stats(tx) => {
                 let mut tenants = self.stats.clone();
                 for t in tenants.values_mut() {

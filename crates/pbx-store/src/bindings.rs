@@ -74,6 +74,9 @@ const BINDING_COLUMNS: &str = "tenant_id, aor, binding_key, contact_uri, instanc
      qualify_rtt_ms";
 const BINDING_COLUMN_COUNT: usize = 15;
 
+/// Rows per page when restoring bindings ([`Store::each_binding`]).
+pub const RESTORE_PAGE: usize = 2_000;
+
 /// Rows per multi-row statement, by backend. PostgreSQL gains from large statements (fewer
 /// round trips; 400 × 15 = 6,000 parameters, under its 65,535). SQLite does not: sqlx binds
 /// each `$N` by name and SQLite's name lookup is a linear scan, so the cost per statement grows
@@ -350,14 +353,54 @@ impl Store {
 
     /// Every binding still valid at `now_ms`, across tenants (restore after a restart).
     pub async fn load_bindings(&self, now_ms: i64) -> Result<Vec<Binding>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut all = Vec::new();
+        self.each_binding(now_ms, |b| all.push(b)).await?;
+        Ok(all)
+    }
+
+    /// Hands every binding still valid at `now_ms` to `f`, in key order, reading
+    /// [`RESTORE_PAGE`] rows at a time: a server restoring 100,000 contacts never holds
+    /// them all twice (rows and bindings), which would leave its memory fragmented.
+    pub async fn each_binding(
+        &self,
+        now_ms: i64,
+        mut f: impl FnMut(Binding),
+    ) -> Result<usize, StoreError> {
+        let first = format!(
             "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 \
-             ORDER BY tenant_id, aor, binding_key"
-        )))
-        .bind(now_ms)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(binding_from_row).collect()
+             ORDER BY tenant_id, aor, binding_key LIMIT {RESTORE_PAGE}"
+        );
+        let next = format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 \
+             AND (tenant_id, aor, binding_key) > ($2, $3, $4) \
+             ORDER BY tenant_id, aor, binding_key LIMIT {RESTORE_PAGE}"
+        );
+        let mut after: Option<BindingKey> = None;
+        let mut n = 0;
+        loop {
+            let query = match &after {
+                None => sqlx::query(sqlx::AssertSqlSafe(first.as_str())).bind(now_ms),
+                Some(k) => sqlx::query(sqlx::AssertSqlSafe(next.as_str()))
+                    .bind(now_ms)
+                    .bind(k.tenant_id.0)
+                    .bind(k.aor.as_str())
+                    .bind(k.binding_key.as_str()),
+            };
+            let rows = query.fetch_all(self.pool()).await?;
+            let full = rows.len() == RESTORE_PAGE;
+            let mut last = None;
+            for row in &rows {
+                let b = binding_from_row(row)?;
+                last = Some(b.key());
+                f(b);
+                n += 1;
+            }
+            drop(rows);
+            match last {
+                Some(k) if full => after = Some(k),
+                _ => return Ok(n),
+            }
+        }
     }
 
     /// All stored bindings of one tenant, expired ones included until

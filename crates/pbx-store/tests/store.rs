@@ -567,6 +567,38 @@ async fn write_behind_coalesces_changes_to_one_binding(store: Store) {
     wb.shutdown().await.unwrap();
 }
 
+async fn bindings_are_restored_page_by_page_each_once_in_key_order(store: Store) {
+    let a = store.create_tenant("a.example").await.unwrap();
+    let b = store.create_tenant("b.example").await.unwrap();
+    // More than two pages, over two tenants, with expired rows between valid ones.
+    let n = pbx_store::RESTORE_PAGE * 2 + 301;
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let t = if i % 2 == 0 { a } else { b };
+        let expires = if i % 7 == 0 { NOW - 1 } else { NOW + 60_000 };
+        batch.push(binding(
+            t,
+            &format!("{:05}", i / 3),
+            &format!("sip:c{i}"),
+            expires,
+        ));
+    }
+    store.upsert_bindings(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    let count = store
+        .each_binding(NOW, |b| seen.push(b.key()))
+        .await
+        .unwrap();
+    let mut want: Vec<_> = batch
+        .iter()
+        .filter(|b| b.expires_at_ms > NOW)
+        .map(Binding::key)
+        .collect();
+    want.sort();
+    assert_eq!(count, want.len());
+    assert_eq!(seen, want);
+}
+
 async fn write_behind_shutdown_writes_everything_submitted(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let wb = WriteBehind::spawn(store.clone(), never_on_its_own());
@@ -1026,6 +1058,7 @@ on_both_backends!(
     bans_are_listed_until_they_end_and_every_change_bumps_the_generation,
     write_behind_coalesces_changes_to_one_binding,
     write_behind_shutdown_writes_everything_submitted,
+    bindings_are_restored_page_by_page_each_once_in_key_order,
     write_behind_refuses_changes_when_its_channel_is_full,
     write_behind_flushes_by_itself_on_the_interval_and_at_the_threshold,
     a_failed_flush_is_reported_and_keeps_the_changes,
