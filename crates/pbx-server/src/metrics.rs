@@ -103,6 +103,8 @@ pub struct Metrics {
     pub store_backlog_drops: AtomicU64,
     pub tcp_connections: AtomicU64,
     pub tcp_connections_total: AtomicU64,
+    /// Times a UDP receive thread woke a helper (the primary fell behind).
+    pub udp_helper_wakeups_total: AtomicU64,
     pub calls_total: AtomicU64,
     pub calls_ended_total: AtomicU64,
     pub cdr_drops_total: AtomicU64,
@@ -132,6 +134,7 @@ impl Default for Metrics {
             store_backlog_drops: AtomicU64::new(0),
             tcp_connections: AtomicU64::new(0),
             tcp_connections_total: AtomicU64::new(0),
+            udp_helper_wakeups_total: AtomicU64::new(0),
             calls_total: AtomicU64::new(0),
             calls_ended_total: AtomicU64::new(0),
             cdr_drops_total: AtomicU64::new(0),
@@ -271,6 +274,11 @@ impl Metrics {
                 "vpbx_tcp_connections_accepted_total",
                 "TCP connections accepted.",
                 &self.tcp_connections_total,
+            ),
+            (
+                "vpbx_udp_helper_wakeups_total",
+                "Times the UDP receive thread, behind for 5 ms, woke another thread to help.",
+                &self.udp_helper_wakeups_total,
             ),
             (
                 "vpbx_calls_total",

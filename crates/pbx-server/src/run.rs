@@ -337,9 +337,10 @@ pub async fn serve(
     };
     for (i, local) in udp {
         bound.push((Tp::Udp, local));
+        let group = Arc::new(transport::UdpReceivers::default());
         for t in 0..udp_threads {
             receivers.push(
-                transport::spawn_udp_receiver(ctx.clone(), i, local, t)
+                transport::spawn_udp_receiver(ctx.clone(), i, local, t, group.clone())
                     .map_err(ServeError::Bind)?,
             );
         }

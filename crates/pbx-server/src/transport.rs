@@ -12,11 +12,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustix::net::RecvFlags;
 use sip_msg::{Framed, StreamFramer};
 use std::net::UdpSocket;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -270,47 +271,164 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 /// How often a UDP receive thread with nothing to read checks for shutdown.
 const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
 
-/// Starts one receive thread of UDP socket `index`. Several threads share a
-/// socket; each handles what it receives to the end (parse, classify, the
-/// owning shard's work, the answer). They run inside the runtime's context,
-/// so what a shard starts from them (timers, tasks) lands in the runtime.
+/// The receive threads of one UDP socket. The first (the primary) always
+/// waits on the socket; the others (helpers) sleep here until the primary
+/// has found datagrams queued every time it came back for one for
+/// [`WAKE_HELPER_AFTER`] (it is falling behind), and then read only while
+/// datagrams are queued. At light load one
+/// thread serves the socket: one wake-up per datagram and warm caches, where
+/// threads all waiting on the socket would each be woken in turn (the kernel
+/// wakes one waiter per datagram); under load every thread works.
+#[derive(Debug, Default)]
+pub struct UdpReceivers {
+    /// Wake-ups granted to helpers and not yet taken.
+    grants: Mutex<usize>,
+    granted: Condvar,
+    /// Helpers asleep on `granted`.
+    asleep: AtomicUsize,
+}
+
+/// How long the primary must have found datagrams queued, without a break,
+/// before it wakes a helper (and again for each further helper). A burst it
+/// clears sooner (a phone's REGISTER and its retry, an office's phones
+/// re-registering together) wakes no one.
+const WAKE_HELPER_AFTER: Duration = Duration::from_millis(5);
+
+/// The primary's measure of falling behind: since when every read found a
+/// datagram queued.
+#[derive(Debug, Default)]
+struct Backlog {
+    since: Option<Instant>,
+}
+
+impl Backlog {
+    /// A read at `now` found a datagram queued: true when a helper is due
+    /// (the queue has not been empty for [`WAKE_HELPER_AFTER`] since the last
+    /// empty read or the last helper woken).
+    fn queued(&mut self, now: Instant) -> bool {
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) >= WAKE_HELPER_AFTER {
+            self.since = Some(now);
+            return true;
+        }
+        false
+    }
+
+    /// A read found the queue empty.
+    fn empty(&mut self) {
+        self.since = None;
+    }
+}
+
+impl UdpReceivers {
+    /// Wakes one sleeping helper, if any; true when one was.
+    fn wake_helper(&self) -> bool {
+        if self.asleep.load(Relaxed) == 0 {
+            return false;
+        }
+        let mut grants = self.grants.lock().expect("receiver lock is never poisoned");
+        // No more grants than sleepers: none is left over to wake a helper later for nothing.
+        if *grants >= self.asleep.load(Relaxed) {
+            return false;
+        }
+        *grants += 1;
+        self.granted.notify_one();
+        true
+    }
+
+    /// Sleeps until woken (true) or until `stopping` says so (false; asked
+    /// every [`UDP_STOP_CHECK`]).
+    fn sleep(&self, stopping: impl Fn() -> bool) -> bool {
+        let mut grants = self.grants.lock().expect("receiver lock is never poisoned");
+        self.asleep.fetch_add(1, Relaxed);
+        while *grants == 0 {
+            if stopping() {
+                self.asleep.fetch_sub(1, Relaxed);
+                return false;
+            }
+            grants = self
+                .granted
+                .wait_timeout(grants, UDP_STOP_CHECK)
+                .expect("receiver lock is never poisoned")
+                .0;
+        }
+        *grants -= 1;
+        self.asleep.fetch_sub(1, Relaxed);
+        true
+    }
+}
+
+/// Starts receive thread `n` of UDP socket `index` (thread 0 is the primary;
+/// see [`UdpReceivers`]). Each handles what it receives to the end (parse,
+/// classify, the owning shard's work, the answer). They run inside the
+/// runtime's context, so what a shard starts from them (timers, tasks) lands
+/// in the runtime.
 pub fn spawn_udp_receiver(
     ctx: Arc<Ctx>,
     index: usize,
     local: SocketAddr,
     n: usize,
+    group: Arc<UdpReceivers>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name(format!("sip-udp-{index}-{n}"))
         .spawn(move || {
             let _rt = rt.enter();
-            udp_loop(&ctx, index, local);
+            udp_loop(&ctx, index, local, n == 0, &group);
         })
 }
 
 /// The receive loop of one UDP thread.
-fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr) {
+fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr, primary: bool, group: &UdpReceivers) {
     let Some(sock) = ctx.transports.udp.get(index).cloned() else {
         return;
     };
     let mut buf = vec![0u8; 65_536];
+    let mut backlog = Backlog::default();
+    if !primary && !group.sleep(|| ctx.is_stopping()) {
+        return;
+    }
     while !ctx.is_stopping() {
-        let (n, remote) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
+        // What is already queued first; only an empty queue makes the
+        // primary wait on the socket and a helper go back to sleep.
+        let received = match rustix::net::recvfrom(&*sock, &mut buf[..], RecvFlags::DONTWAIT) {
+            Ok((n, _, addr)) => {
+                if primary && backlog.queued(Instant::now()) && group.wake_helper() {
+                    ctx.metrics.udp_helper_wakeups_total.fetch_add(1, Relaxed);
+                }
+                addr.and_then(|a| SocketAddr::try_from(a).ok())
+                    .map(|remote| (n, remote))
+            }
+            Err(e) if e == rustix::io::Errno::AGAIN => {
+                backlog.empty();
+                if !primary {
+                    if !group.sleep(|| ctx.is_stopping()) {
+                        return;
+                    }
+                    continue;
+                }
+                match sock.recv_from(&mut buf) {
+                    Ok(x) => Some(x),
+                    Err(e) => {
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) {
+                            // ICMP port unreachable from an earlier send shows up here on Linux.
+                            tracing::debug!(error = %e, "udp recv");
+                        }
+                        None
+                    }
+                }
             }
             Err(e) => {
-                // ICMP port unreachable from an earlier send shows up here on Linux.
                 tracing::debug!(error = %e, "udp recv");
-                continue;
+                None
             }
+        };
+        let Some((n, remote)) = received else {
+            continue;
         };
         let flow = Flow {
             tp: Tp::Udp,
@@ -461,4 +579,50 @@ async fn tcp_connection(
     }
     ctx.metrics.tcp_connections.fetch_sub(1, Relaxed);
     writer.abort();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn a_helper_is_due_only_after_the_queue_stayed_busy_for_the_whole_delay() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut b = Backlog::default();
+        assert!(!b.queued(t0));
+        assert!(!b.queued(t0 + ms(4)));
+        // An empty read starts the measure again.
+        b.empty();
+        assert!(!b.queued(t0 + ms(6)));
+        assert!(!b.queued(t0 + ms(10)));
+        assert!(b.queued(t0 + ms(11)));
+        // The next helper only after another full delay.
+        assert!(!b.queued(t0 + ms(15)));
+        assert!(b.queued(t0 + ms(16)));
+    }
+
+    #[test]
+    fn a_sleeping_helper_wakes_once_per_grant_and_leaves_when_stopping() {
+        let group = Arc::new(UdpReceivers::default());
+        assert!(!group.wake_helper(), "no helper asleep: nothing to wake");
+        let g = group.clone();
+        let helper = std::thread::spawn(move || g.sleep(|| false));
+        while group.asleep.load(Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        assert!(group.wake_helper());
+        assert!(helper.join().unwrap(), "woken, not stopped");
+        assert_eq!(*group.grants.lock().unwrap(), 0);
+        assert_eq!(group.asleep.load(Relaxed), 0);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, s) = (group.clone(), stop.clone());
+        let helper = std::thread::spawn(move || g.sleep(|| s.load(Relaxed)));
+        stop.store(true, Relaxed);
+        assert!(!helper.join().unwrap(), "stopped, not woken");
+        assert_eq!(group.asleep.load(Relaxed), 0);
+    }
 }
