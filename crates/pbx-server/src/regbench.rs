@@ -37,12 +37,55 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+/// With `REGBENCH_SITES=1`, where the counted allocations come from.
+static SITES: std::sync::Mutex<Option<std::collections::HashMap<String, u64>>> =
+    std::sync::Mutex::new(None);
+
+thread_local! {
+    static IN_SITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes the first frame of this crate's (or its sibling crates') code that allocated.
+fn note_site() {
+    if IN_SITE.with(|f| f.replace(true)) {
+        return;
+    }
+    let bt = std::backtrace::Backtrace::force_capture().to_string();
+    // Frames print as "N: function" and then "at path:line"; the first
+    // frame in the workspace's crates (outside this file) names the site.
+    let lines: Vec<&str> = bt.lines().map(str::trim).collect();
+    let site = lines
+        .windows(2)
+        .find(|w| {
+            w[1].starts_with("at ")
+                && (w[1].contains("/crates/") || w[1].contains("./src/"))
+                && !w[1].contains("regbench.rs")
+        })
+        .map_or_else(
+            || "?".to_owned(),
+            |w| {
+                let f = w[0].split_once(": ").map_or(w[0], |x| x.1);
+                let at = w[1].trim_start_matches("at ");
+                let at = at.rsplit_once("/crates/").map_or(at, |x| x.1);
+                format!("{f} ({at})")
+            },
+        );
+    if let Some(m) = SITES.lock().unwrap().as_mut() {
+        *m.entry(site).or_default() += 1;
+    }
+    IN_SITE.with(|f| f.set(false));
+}
 
 // SAFETY: forwards every call to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            if TRACING.load(Relaxed) {
+                note_site();
+            }
         }
         // SAFETY: the caller's contract is the system allocator's.
         unsafe { System.alloc(layout) }
@@ -54,6 +97,9 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            if TRACING.load(Relaxed) {
+                note_site();
+            }
         }
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -237,7 +283,12 @@ fn regbench_prints_server_time_and_allocations_per_authenticated_registration() 
     let fill = TENANTS * USERS;
     let mut ok = 0usize;
     let mut first = (Duration::ZERO, 0u64);
+    let sites = std::env::var("REGBENCH_SITES").is_ok_and(|v| v == "1");
     for k in 0..count + fill {
+        if sites && k == fill + count - 100 {
+            *SITES.lock().unwrap() = Some(std::collections::HashMap::new());
+            TRACING.store(true, Relaxed);
+        }
         if k == fill {
             // The first round fills the table; the rest refresh.
             ok = 0;
@@ -280,6 +331,15 @@ fn regbench_prints_server_time_and_allocations_per_authenticated_registration() 
             String::from_utf8_lossy(&buf[..n])
         );
         ok += 1;
+    }
+    TRACING.store(false, Relaxed);
+    if let Some(m) = SITES.lock().unwrap().take() {
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.1));
+        println!("allocation sites over the last 100 registrations (per registration):");
+        for (site, n) in v {
+            println!("  {:5.2}  {site}", n as f64 / 100.0);
+        }
     }
     let per = |d: Duration, n: usize| d.as_nanos() as f64 / n as f64;
     println!(
