@@ -74,6 +74,13 @@ cpu_ticks() {
   done
   echo "$s"
 }
+# Hypervisor steal and all ticks of the machine (/proc/stat "cpu" line): "STEAL TOTAL".
+# A step that ran while the host took 5 % of our CPUs away is not comparable to a quiet one.
+host_ticks() { awk 'NR == 1 { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+steal_pct() { # "S0 T0" "S1 T1" -> percent
+  local a b; read -ra a <<<"$1"; read -ra b <<<"$2"
+  awk -v s="$((b[0] - a[0]))" -v t="$((b[1] - a[1]))" 'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }'
+}
 # Memory in kB: VmRSS for one process; Pss summed for several (Kamailio
 # shares its memory between processes, so summing RSS would count it twice).
 mem_kb() {
@@ -122,21 +129,21 @@ run_loadgen() {
   local srv=$1 label=$2 rate=$3 count=$4 conc=$5; shift 5
   local pids c0 c1 json
   read -ra pids <<<"$(server_pids "$srv")"
-  c0=$(cpu_ticks "${pids[@]}")
+  c0=$(cpu_ticks "${pids[@]}"); h0=$(host_ticks)
   json=$("$BIN/loadgen" --server "127.0.0.1:$(port_of "$srv")" --tenants "$TENANTS" --users "$USERS" \
     --password-pattern 'secret-{t}-{ext}' --count "$count" --rate "$rate" --concurrency "$conc" \
     --sockets 2 --port-base 40000 --time-limit-s 90 --label "$srv/$label" "$@")
-  c1=$(cpu_ticks "${pids[@]}")
+  c1=$(cpu_ticks "${pids[@]}"); h1=$(host_ticks)
   echo "$json" >>"$OUT/loadgen.jsonl"
   read -ra pids <<<"$(server_pids "$srv")"
-  python3 - "$json" "$c0" "$c1" "$TCK" "$(mem_kb "${pids[@]}")" "$srv" "$label" "$rate" >>"$RESULTS" <<'EOF'
+  python3 - "$json" "$c0" "$c1" "$TCK" "$(mem_kb "${pids[@]}")" "$srv" "$label" "$rate" "$(steal_pct "$h0" "$h1")" >>"$RESULTS" <<'EOF'
 import json, sys
 j = json.loads(sys.argv[1]); c0, c1, tck, mem = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-srv, label, rate = sys.argv[6], sys.argv[7], float(sys.argv[8])
+srv, label, rate, steal = sys.argv[6], sys.argv[7], float(sys.argv[8]), sys.argv[9]
 cpu = (c1 - c0) * 1e6 / tck / j["ok"] if j["ok"] else float("nan")
 print("\t".join([srv, "loadgen " + label, "max" if rate == 0 else "%d" % rate, "%.0f" % j["rate"],
                  "%.3f" % j["failure_pct"], "%.2f" % j["p50_ms"], "%.2f" % j["p99_ms"], "%.1f" % cpu,
-                 "%.1f" % (mem / 1024), str(j["ok"]), str(j["retransmissions"])]))
+                 "%.1f" % (mem / 1024), str(j["ok"]), str(j["retransmissions"]), steal]))
 EOF
   python3 -c 'import json,sys; print("%.0f" % json.loads(sys.argv[1])["rate"])' "$json"
 }
@@ -147,7 +154,7 @@ run_sipp() {
   d="$OUT/sipp-$srv"; rm -rf "$d"; mkdir -p "$d"
   read -ra pids <<<"$(server_pids "$srv")"
   local per=$((SIPP_COUNT / SIPP_INSTANCES)) r=$((SIPP_RATE / SIPP_INSTANCES)) sp=()
-  c0=$(cpu_ticks "${pids[@]}"); t0=$(date +%s.%N)
+  c0=$(cpu_ticks "${pids[@]}"); t0=$(date +%s.%N); h0=$(host_ticks)
   for i in $(seq 0 $((SIPP_INSTANCES - 1))); do
     (cd "$d" && timeout 120 sipp -sf "$OUT/reg_auth.xml" -inf "$OUT/sipp_users_$i.csv" "127.0.0.1:$(port_of "$srv")" \
       -i 127.0.0.1 -p $((5096 - i)) -m "$per" -r "$r" -l 2000 -nostdin -timeout 100 -timeout_error \
@@ -155,11 +162,11 @@ run_sipp() {
     sp+=($!)
   done
   for i in "${sp[@]}"; do wait "$i" || true; done
-  t1=$(date +%s.%N); c1=$(cpu_ticks "${pids[@]}")
+  t1=$(date +%s.%N); c1=$(cpu_ticks "${pids[@]}"); h1=$(host_ticks)
   read -ra pids <<<"$(server_pids "$srv")"
-  python3 - "$d" "$c0" "$c1" "$TCK" "$(mem_kb "${pids[@]}")" "$srv" "$SIPP_RATE" "$SIPP_COUNT" "$t0" "$t1" >>"$RESULTS" <<'EOF'
+  python3 - "$d" "$c0" "$c1" "$TCK" "$(mem_kb "${pids[@]}")" "$srv" "$SIPP_RATE" "$SIPP_COUNT" "$t0" "$t1" "$(steal_pct "$h0" "$h1")" >>"$RESULTS" <<'EOF'
 import csv, glob, sys
-d, c0, c1, tck, mem, srv, rate, count, t0, t1 = sys.argv[1:]
+d, c0, c1, tck, mem, srv, rate, count, t0, t1, steal = sys.argv[1:]
 ok = failed = retrans = 0
 for f in glob.glob(d + "/stat_*.csv"):
     rows = list(csv.reader(open(f), delimiter=";"))
@@ -178,7 +185,7 @@ el = float(t1) - float(t0)
 cpu = (int(c1) - int(c0)) * 1e6 / int(tck) / ok if ok else float("nan")
 fail = 100.0 * (int(count) - ok) / int(count)
 print("\t".join([srv, "sipp x%d" % len(glob.glob(d + "/stat_*.csv")), rate, "%.0f" % (ok / el), "%.3f" % fail,
-                 "%.2f" % pct(0.5), "%.2f" % pct(0.99), "%.1f" % cpu, "%.1f" % (int(mem) / 1024), str(ok), str(retrans)]))
+                 "%.2f" % pct(0.5), "%.2f" % pct(0.99), "%.1f" % cpu, "%.1f" % (int(mem) / 1024), str(ok), str(retrans), steal]))
 EOF
 }
 
@@ -424,7 +431,7 @@ fi
 python3 - "$RESULTS" <<'EOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-hdr = ["server", "load", "target/s", "achieved/s", "fail %", "p50 ms", "p99 ms", "CPU us/reg", "mem MB", "ok", "retrans"]
+hdr = ["server", "load", "target/s", "achieved/s", "fail %", "p50 ms", "p99 ms", "CPU us/reg", "mem MB", "ok", "retrans", "steal %"]
 w = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(hdr)]
 print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
 for r in rows:
@@ -455,5 +462,5 @@ if [[ "${SKIP_MEMORY:-0}" != 1 ]]; then
     "registered users -> $(((RSS_IDLE - RSS_EMPTY) / TENANTS)) kB per tenant (target <= 1024)"
 fi
 echo "vpbx metrics at the end of the load runs:"
-grep -E '^vpbx_(store_deferred_batches_total|sip_dropped_total|sip_responses_sent_total|registrations_total)' "$OUT/vpbx-metrics.txt" | sed 's/^/  /' || true
+grep -E '^vpbx_(store_deferred_batches_total|sip_dropped_total|sip_responses_sent_total|registrations_total|udp_helper_wakeups_total)' "$OUT/vpbx-metrics.txt" | sed 's/^/  /' || true
 echo "raw: $RESULTS, $OUT/loadgen.jsonl"
