@@ -768,7 +768,7 @@ impl Shard {
                         v.push('<');
                         v.push_str(contact);
                         v.push_str(">;expires=");
-                        push_decimal(&mut v, u64::from(*secs));
+                        v.push_str(sip_msg::Decimal::new(u64::from(*secs)).as_str());
                         v
                     })
                     .collect();
@@ -847,23 +847,6 @@ pub fn simple_response(req: &Request, status: StatusCode, flow: &Flow) -> Bytes 
     Bytes::from(r.to_bytes())
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(char::from(d));
-    }
-}
-
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn httpdate(now_ms: u64) -> String {
     let secs = now_ms / 1000;
@@ -891,15 +874,6 @@ pub fn httpdate(now_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn push_decimal_writes_zero_and_the_largest_number() {
-        for n in [0, 7, 10, 3600, u64::MAX] {
-            let mut s = String::from("x");
-            push_decimal(&mut s, n);
-            assert_eq!(s, format!("x{n}"));
-        }
-    }
 
     #[test]
     fn httpdate_formats_the_rfc_7231_example() {

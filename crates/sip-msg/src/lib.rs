@@ -27,6 +27,7 @@ pub use framing::{Framed, StreamFramer, error_response, parse_datagram};
 pub use headers::{Header, HeaderName, Headers};
 pub use message::{AddrUri, CSeq, ContactValueRef, Message, Method, Request, Response, ViaId};
 pub use name_addr::{ContactValue, NameAddr};
+pub use serialize::Decimal;
 pub use status::StatusCode;
 pub use uri::{Host, HostRef, Scheme, Uri, unescape};
 pub use value::HeaderValue;

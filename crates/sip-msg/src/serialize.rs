@@ -5,14 +5,15 @@ use memchr::memchr2;
 use crate::parser::{find_param_range, name_addr_params_start, split_commas};
 use crate::{HeaderName, Headers, Request, Response, StatusCode};
 
-/// A number's decimal digits, formatted on the stack.
-pub(crate) struct Decimal {
+/// A number's decimal digits, formatted on the stack (no `fmt` machinery, no allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct Decimal {
     digits: [u8; 20],
     start: usize,
 }
 
 impl Decimal {
-    pub(crate) fn new(mut n: u64) -> Decimal {
+    pub fn new(mut n: u64) -> Decimal {
         let mut digits = [0u8; 20];
         let mut start = digits.len();
         loop {
@@ -25,10 +26,10 @@ impl Decimal {
         }
         Decimal { digits, start }
     }
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.digits[self.start..]
     }
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or("0")
     }
 }
@@ -219,4 +220,18 @@ pub(crate) fn write_response(r: &Response, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
     write_headers(&r.headers, r.body.len(), out);
     out.extend_from_slice(&r.body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_writes_zero_and_the_largest_number() {
+        for n in [0, 7, 10, 3600, u64::MAX] {
+            let mut s = String::from("x");
+            s.push_str(Decimal::new(n).as_str());
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 }
