@@ -181,6 +181,10 @@ impl std::fmt::Display for Qualify {
 /// One registered contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
+    /// The id of its stored row, from the registrar's id range (see
+    /// [`Registrar::set_id_range`]). A binding keeps its id through refreshes and a
+    /// change of Contact under RFC 5626, so the store rewrites one row.
+    pub id: u64,
     /// The Contact URI as the phone sent it.
     pub contact: Box<str>,
     /// RFC 5626 `+sip.instance`, if the phone sent one.
@@ -260,6 +264,10 @@ pub enum RegisterError {
     /// 500 (RFC 3261 §10.3 step 7): same Call-ID and a CSeq not higher than stored.
     #[error("CSeq {got} is not above {stored} for the same Call-ID")]
     OutOfOrder { got: u32, stored: u32 },
+    /// 500: the registrar's id range is used up (2^40 new bindings since the server
+    /// started, with the server's ranges); a restart takes a new one.
+    #[error("no binding ids are left in this registrar's range")]
+    OutOfIds,
 }
 
 impl RegisterError {
@@ -268,7 +276,7 @@ impl RegisterError {
         match self {
             RegisterError::BadWildcard | RegisterError::BadContactScheme => 400,
             RegisterError::IntervalTooBrief { .. } => 423,
-            RegisterError::OutOfOrder { .. } => 500,
+            RegisterError::OutOfOrder { .. } | RegisterError::OutOfIds => 500,
         }
     }
 }
@@ -342,6 +350,8 @@ pub struct Registrar {
     qualify_interval_ms: u64,
     /// Min-heap of (qualify time, AOR), one live entry per AOR like `expiries`.
     qualifies: BinaryHeap<Reverse<(u64, AorKey)>>,
+    /// The ids new bindings take, in order (see [`Registrar::set_id_range`]).
+    ids: std::ops::Range<u64>,
 }
 
 impl Registrar {
@@ -353,7 +363,16 @@ impl Registrar {
             contacts: 0,
             qualify_interval_ms: 0,
             qualifies: BinaryHeap::new(),
+            ids: 1..1 << 40,
         }
+    }
+
+    /// Sets the ids that new bindings take, one after another. The server gives each
+    /// shard a range of its own from the store (a block no other shard or node uses),
+    /// so that a binding's row is written and deleted by id and new rows are appended
+    /// in order. Without a call the range is `1..2^40`, fit for one registrar alone.
+    pub fn set_id_range(&mut self, ids: std::ops::Range<u64>) {
+        self.ids = ids;
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -387,10 +406,12 @@ impl Registrar {
     }
 
     /// Puts back a binding loaded from the store after a restart. Expired
-    /// bindings are ignored.
-    pub fn restore(&mut self, now_ms: u64, key: AorKey, binding: Binding) {
+    /// bindings are ignored. Of two stored rows for the same contact (left by a
+    /// node that lost its database connection, say) the later-expiring one is kept
+    /// and the other is returned as a removal for the caller to persist.
+    pub fn restore(&mut self, now_ms: u64, key: AorKey, binding: Binding) -> Option<BindingChange> {
         if binding.expires_at_ms <= now_ms {
-            return;
+            return None;
         }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         schedule(&mut self.expiries, aor, &key, binding.expires_at_ms);
@@ -399,11 +420,17 @@ impl Registrar {
             schedule_qualify(&mut self.qualifies, aor, &key, at);
         }
         if let Some(old) = aor.list.iter_mut().find(|b| b.contact == binding.contact) {
-            *old = binding;
+            let loser = if binding.expires_at_ms > old.expires_at_ms {
+                std::mem::replace(old, binding)
+            } else {
+                binding
+            };
+            Some(BindingChange::Remove(key, loser))
         } else {
             aor.list.reserve_exact(1);
             aor.list.push(binding);
             self.contacts += 1;
+            None
         }
     }
 
@@ -470,6 +497,20 @@ impl Registrar {
             }
             wanted.push((na, na.uri.to_string(), expires.min(self.cfg.max_expires)));
         }
+        let held = self
+            .aors
+            .get(&key)
+            .map(|a| a.list.as_slice())
+            .unwrap_or(&[]);
+        let new_ids = wanted
+            .iter()
+            .filter(|(na, uri_text, expires)| {
+                *expires != 0 && !held.iter().any(|b| same_binding(b, na, uri_text))
+            })
+            .count() as u64;
+        if self.ids.end - self.ids.start < new_ids {
+            return Err(RegisterError::OutOfIds);
+        }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         let mut earliest = u64::MAX;
         let mut qualify_now = false;
@@ -497,6 +538,14 @@ impl Registrar {
                 continue;
             }
             let mut binding = Binding {
+                id: match pos {
+                    Some(i) => list[i].id,
+                    None => {
+                        let id = self.ids.start;
+                        self.ids.start += 1;
+                        id
+                    }
+                },
                 contact: uri_text.into_boxed_str(),
                 instance: instance_of(na).map(Into::into),
                 reg_id: na.param("reg-id").flatten().and_then(|v| v.parse().ok()),

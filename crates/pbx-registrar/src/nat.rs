@@ -18,7 +18,7 @@
 //! use pbx_registrar::nat::{Reach, reach};
 //! # use pbx_registrar::{Binding, Qualify, Source, SourceTransport};
 //! # let binding = Binding {
-//! #     contact: "sip:1001@192.168.1.20:5060".into(), instance: None, reg_id: None, q: None,
+//! #     id: 1, contact: "sip:1001@192.168.1.20:5060".into(), instance: None, reg_id: None, q: None,
 //! #     expires_at_ms: 1, call_id: "c".into(), cseq: 1, user_agent: None, updated_at_ms: 0,
 //! #     stored_expires_ms: 1, qualify: Qualify::Unknown,
 //! #     source: Source { transport: SourceTransport::Udp, addr: "203.0.113.7:40123".parse().unwrap(), flow: None },
@@ -151,6 +151,7 @@ mod tests {
 
     fn binding(contact: &str, transport: SourceTransport, src: &str, flow: Option<u64>) -> Binding {
         Binding {
+            id: 1,
             contact: contact.into(),
             instance: None,
             reg_id: None,

@@ -284,6 +284,7 @@ fn the_same_instance_id_updates_one_binding_even_when_the_uri_changes() {
 fn restore_skips_expired_bindings() {
     let mut r = Registrar::new(RegistrarConfig::default());
     let b = Binding {
+        id: 7,
         contact: "sip:1001@192.0.2.10:5070".into(),
         instance: None,
         reg_id: None,
@@ -297,11 +298,157 @@ fn restore_skips_expired_bindings() {
         stored_expires_ms: 5_000,
         qualify: Qualify::Unknown,
     };
-    r.restore(6_000, key(), b.clone());
+    assert_eq!(r.restore(6_000, key(), b.clone()), None);
     assert_eq!(r.contact_count(), 0);
-    r.restore(1_000, key(), b);
+    assert_eq!(r.restore(1_000, key(), b), None);
     assert_eq!(r.contact_count(), 1);
     assert_eq!(r.next_expiry(), Some(5_000));
+}
+
+#[test]
+fn of_two_stored_rows_for_one_contact_restore_keeps_the_later_and_removes_the_other() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let older = Binding {
+        id: 7,
+        contact: "sip:1001@192.0.2.10:5070".into(),
+        instance: None,
+        reg_id: None,
+        q: None,
+        expires_at_ms: 5_000,
+        call_id: "a".into(),
+        cseq: 1,
+        source: src(5070),
+        user_agent: None,
+        updated_at_ms: 0,
+        stored_expires_ms: 5_000,
+        qualify: Qualify::Unknown,
+    };
+    let newer = Binding {
+        id: 9,
+        expires_at_ms: 8_000,
+        ..older.clone()
+    };
+    assert_eq!(r.restore(1_000, key(), older.clone()), None);
+    assert_eq!(
+        r.restore(1_000, key(), newer.clone()),
+        Some(BindingChange::Remove(key(), older.clone()))
+    );
+    // In the other order the later one stays too.
+    assert_eq!(
+        r.restore(1_000, key(), older.clone()),
+        Some(BindingChange::Remove(key(), older))
+    );
+    assert_eq!(r.bindings(&key()), [newer]);
+    assert_eq!(r.contact_count(), 1);
+}
+
+fn upserted(out: &RegisterOutput) -> Vec<u64> {
+    out.changes
+        .iter()
+        .filter_map(|c| match c {
+            BindingChange::Upsert(_, b) => Some(b.id),
+            BindingChange::Remove(..) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn new_bindings_take_ids_in_order_and_keep_them_when_refreshed_or_moved() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_id_range(100..200);
+    let out = r
+        .register(
+            0,
+            key(),
+            &input(
+                vec![contact("1001", 5070, &[]), contact("1001", 5072, &[])],
+                Some(600),
+                "a",
+                1,
+            ),
+        )
+        .unwrap();
+    assert_eq!(upserted(&out), [100, 101]);
+    // A refresh that has to be written (new source) keeps the id.
+    let mut moved = input(vec![contact("1001", 5070, &[])], Some(600), "a", 2);
+    moved.source = src(6000);
+    let out = r.register(1_000, key(), &moved).unwrap();
+    assert_eq!(upserted(&out), [100]);
+    // An RFC 5626 instance that registers a new Contact keeps its row: the removal of
+    // the old Contact and the upsert of the new one name the same id.
+    let outbound = |port| {
+        contact(
+            "1001",
+            port,
+            &[
+                ("+sip.instance", Some("\"<urn:uuid:1>\"")),
+                ("reg-id", Some("1")),
+            ],
+        )
+    };
+    let out = r
+        .register(
+            2_000,
+            key(),
+            &input(vec![outbound(7000)], Some(600), "b", 1),
+        )
+        .unwrap();
+    assert_eq!(upserted(&out), [102]);
+    let out = r
+        .register(
+            3_000,
+            key(),
+            &input(vec![outbound(7002)], Some(600), "b", 2),
+        )
+        .unwrap();
+    assert_eq!(
+        out.changes
+            .iter()
+            .map(|c| match c {
+                BindingChange::Upsert(_, b) | BindingChange::Remove(_, b) => b.id,
+            })
+            .collect::<Vec<_>>(),
+        [102, 102]
+    );
+    // The next new binding goes on counting.
+    let out = r
+        .register(
+            4_000,
+            key(),
+            &input(vec![contact("1001", 5074, &[])], Some(600), "c", 1),
+        )
+        .unwrap();
+    assert_eq!(upserted(&out), [103]);
+}
+
+#[test]
+fn a_used_up_id_range_refuses_new_bindings_with_500_and_changes_nothing() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    r.set_id_range(5..6);
+    r.register(
+        0,
+        key(),
+        &input(vec![contact("1001", 5070, &[])], Some(600), "a", 1),
+    )
+    .unwrap();
+    let two = input(
+        vec![contact("1001", 5072, &[]), contact("1001", 5074, &[])],
+        Some(600),
+        "b",
+        1,
+    );
+    let err = r.register(1_000, key(), &two).unwrap_err();
+    assert_eq!((err.clone(), err.status()), (RegisterError::OutOfIds, 500));
+    assert_eq!(r.contact_count(), 1);
+    // A refresh needs no new id.
+    assert!(
+        r.register(
+            2_000,
+            key(),
+            &input(vec![contact("1001", 5070, &[])], Some(600), "a", 2)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -474,6 +621,7 @@ fn restored_contacts_are_spread_over_the_first_interval() {
     let now = 1_000_000;
     for i in 0..200u32 {
         let b = Binding {
+            id: u64::from(i) + 1,
             contact: format!("sip:{i}@192.0.2.10:5070").into(),
             instance: None,
             reg_id: None,
@@ -487,7 +635,7 @@ fn restored_contacts_are_spread_over_the_first_interval() {
             stored_expires_ms: now + 600_000,
             qualify: Qualify::Reachable { rtt_ms: 3 },
         };
-        r.restore(now, AorKey::new(1, &i.to_string()), b);
+        assert_eq!(r.restore(now, AorKey::new(1, &i.to_string()), b), None);
     }
     let first_half = r.due_qualify(now + 30_000).len();
     assert!(

@@ -283,10 +283,17 @@ pub async fn serve(
         now_ms,
     );
     ctx.queues.restore(store.load_queue_agents().await?);
-    // Bindings go straight from the store's pages into their shards.
+    // Rows that expired while the server was down go first; the rest go straight from
+    // the store's pages into their shards. Each shard takes a block of binding ids that
+    // no other shard or node uses.
+    let (purged, _) = store.purge_expired(now_ms as i64).await?;
     let mut shards: Vec<Shard> = (0..nshards)
         .map(|i| Shard::new(i, ctx.clone(), rand::random()))
         .collect();
+    for shard in &mut shards {
+        let block = store.take_binding_id_block(now_ms as i64).await?;
+        shard.set_binding_id_block(block);
+    }
     let restored_n = store
         .each_binding(now_ms as i64, |b| {
             if let Some((k, b)) = binding_from_store(&b) {
@@ -306,6 +313,7 @@ pub async fn serve(
     tracing::info!(
         shards = nshards,
         restored = restored_n,
+        purged_expired = purged,
         tenants = ctx.directory().len(),
         "starting"
     );
@@ -715,22 +723,20 @@ async fn persist_bans(store: Arc<Store>, mut rx: mpsc::Receiver<BanRecord>) {
     }
 }
 
-type StoreKey = pbx_store::BindingKey;
-
-/// A batch of binding changes, coalesced by key (the last change wins).
-pub(crate) type BindingBatch = HashMap<StoreKey, Option<pbx_store::Binding>>;
+/// A batch of binding changes, coalesced by binding id (the last change wins).
+pub(crate) type BindingBatch = HashMap<i64, Option<pbx_store::Binding>>;
 
 /// Folds registrar changes into a batch.
 pub(crate) fn coalesce(batch: &mut BindingBatch, changes: Vec<BindingChange>) {
     for c in changes {
-        let (k, v) = match c {
+        match c {
             BindingChange::Upsert(aor, b) => {
-                let sb = binding_to_store(&aor, &b);
-                (sb.key(), Some(sb))
+                batch.insert(b.id as i64, Some(binding_to_store(&aor, &b)));
             }
-            BindingChange::Remove(aor, b) => (binding_to_store(&aor, &b).key(), None),
-        };
-        batch.insert(k, v);
+            BindingChange::Remove(_, b) => {
+                batch.insert(b.id as i64, None);
+            }
+        }
     }
 }
 
@@ -753,7 +759,7 @@ async fn flush_bindings(store: Arc<Store>, mut rx: mpsc::Receiver<BindingBatch>,
     write(&store, &mut pending).await;
 }
 
-async fn write(store: &Store, pending: &mut HashMap<StoreKey, Option<pbx_store::Binding>>) {
+async fn write(store: &Store, pending: &mut BindingBatch) {
     if pending.is_empty() {
         return;
     }
@@ -770,16 +776,17 @@ async fn write(store: &Store, pending: &mut HashMap<StoreKey, Option<pbx_store::
         // binding arrived meanwhile (there is none: we hold the only map).
         tracing::error!(error = %e, upserts = ups.len(), deletes = dels.len(), "binding flush failed; retrying next tick");
         for b in ups {
-            pending.entry(b.key()).or_insert(Some(b));
+            pending.entry(b.id).or_insert(Some(b));
         }
-        for k in dels {
-            pending.entry(k).or_insert(None);
+        for id in dels {
+            pending.entry(id).or_insert(None);
         }
     }
 }
 
 fn binding_to_store(aor: &AorKey, b: &Binding) -> pbx_store::Binding {
     pbx_store::Binding {
+        id: b.id as i64,
         tenant_id: TenantId(aor.tenant),
         aor: aor.user.to_string(),
         contact_uri: b.contact.to_string(),
@@ -811,6 +818,7 @@ fn binding_from_store(b: &pbx_store::Binding) -> Option<(AorKey, Binding)> {
             user: b.aor.as_str().into(),
         },
         Binding {
+            id: u64::try_from(b.id).ok()?,
             contact: b.contact_uri.as_str().into(),
             instance: b.instance_id.as_deref().map(Into::into),
             reg_id: b.reg_id,

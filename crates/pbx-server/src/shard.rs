@@ -234,9 +234,19 @@ impl Shard {
         }
     }
 
-    /// Puts back a binding read from the store (at start).
+    /// Puts back a binding read from the store (at start); a duplicate row it
+    /// replaces is deleted with the next write-behind batch.
     pub(crate) fn restore(&mut self, now_ms: u64, key: AorKey, binding: pbx_registrar::Binding) {
-        self.registrar.restore(now_ms, key, binding);
+        if let Some(duplicate) = self.registrar.restore(now_ms, key, binding) {
+            crate::run::coalesce(&mut self.dirty, vec![duplicate]);
+        }
+    }
+
+    /// Gives the registrar the ids of block `block` (see `Store::take_binding_id_block`).
+    pub(crate) fn set_binding_id_block(&mut self, block: u64) {
+        let bits = pbx_store::BINDING_ID_BLOCK_BITS;
+        self.registrar
+            .set_id_range(block << bits..(block + 1) << bits);
     }
 
     /// [`httpdate`] of `now_ms`, formatted at most once a second.

@@ -9,6 +9,9 @@ use crate::{Backend, Store, StoreError, TenantId};
 /// One registrar binding: a Contact registered for an address-of-record (RFC 3261 §10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
+    /// The row's identity, allocated by the registrar from a block it took with
+    /// [`Store::take_binding_id_block`] (`block << 40 | n`). Writes and deletes go by id.
+    pub id: i64,
     /// The tenant whose user registered.
     pub tenant_id: TenantId,
     /// The address-of-record's user part (the extension).
@@ -41,38 +44,28 @@ pub struct Binding {
     pub updated_at_ms: i64,
 }
 
-/// What identifies a binding: tenant, AOR and the binding key (see [`Binding::key`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BindingKey {
-    /// The tenant.
-    pub tenant_id: TenantId,
-    /// The address-of-record's user part.
-    pub aor: String,
-    /// `<instance>;reg-id=<n>` when both are present (RFC 5626 §6), else the Contact URI.
-    pub binding_key: String,
-}
+/// Ids per block of [`Store::take_binding_id_block`]: a binding's id is `block << 40 | n`.
+pub const BINDING_ID_BLOCK_BITS: u32 = 40;
+
+/// The highest block number whose ids still fit a signed 64-bit column.
+const MAX_BINDING_ID_BLOCK: i64 = (1 << (63 - BINDING_ID_BLOCK_BITS)) - 1;
 
 impl Binding {
-    /// The key that identifies this binding: under RFC 5626 outbound (instance and reg-id both
-    /// present) a re-registration from a new Contact replaces the old binding; otherwise the
-    /// Contact URI is the identity (RFC 3261 §10.3 step 7).
-    pub fn key(&self) -> BindingKey {
-        let binding_key = match (&self.instance_id, self.reg_id) {
-            (Some(instance), Some(reg_id)) => format!("{instance};reg-id={reg_id}"),
-            _ => self.contact_uri.clone(),
-        };
-        BindingKey {
-            tenant_id: self.tenant_id,
-            aor: self.aor.clone(),
-            binding_key,
+    /// The binding's key within its AOR (the `binding_key` column, shown by `vpbx
+    /// registrations`): under RFC 5626 outbound (instance and reg-id both present)
+    /// `<instance>;reg-id=<n>`, else the Contact URI (RFC 3261 §10.3 step 7).
+    pub fn binding_key(&self) -> std::borrow::Cow<'_, str> {
+        match (&self.instance_id, self.reg_id) {
+            (Some(instance), Some(reg_id)) => format!("{instance};reg-id={reg_id}").into(),
+            _ => self.contact_uri.as_str().into(),
         }
     }
 }
 
-const BINDING_COLUMNS: &str = "tenant_id, aor, binding_key, contact_uri, instance_id, reg_id, \
-     call_id, cseq, expires_at_ms, received, path, user_agent, qualify_status, updated_at_ms, \
-     qualify_rtt_ms";
-const BINDING_COLUMN_COUNT: usize = 15;
+const BINDING_COLUMNS: &str = "id, tenant_id, aor, binding_key, contact_uri, instance_id, \
+     reg_id, call_id, cseq, expires_at_ms, received, path, user_agent, qualify_status, \
+     updated_at_ms, qualify_rtt_ms";
+const BINDING_COLUMN_COUNT: usize = 16;
 
 /// Rows per page when restoring bindings ([`Store::each_binding`]).
 pub const RESTORE_PAGE: usize = 2_000;
@@ -101,9 +94,9 @@ fn chunks(backend: Backend) -> Chunks {
     }
 }
 
-/// `INSERT … SELECT … FROM (VALUES …) WHERE tenant exists ON CONFLICT DO UPDATE` for `rows`
-/// rows. Rows of a tenant deleted meanwhile are skipped rather than failing the batch on the
-/// foreign key (a write-behind queue may still hold them).
+/// `INSERT … SELECT … FROM (VALUES …) WHERE tenant exists ON CONFLICT (id) DO UPDATE` for
+/// `rows` rows. Rows of a tenant deleted meanwhile are skipped rather than failing the batch on
+/// the foreign key (a write-behind queue may still hold them).
 fn upsert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = String::with_capacity(400 + rows * 80);
     sql.push_str("INSERT INTO bindings (");
@@ -118,9 +111,10 @@ fn upsert_sql(backend: Backend, rows: usize) -> String {
     sql.push_str(" FROM (VALUES ");
     push_placeholders(&mut sql, backend, rows, BINDING_COLUMN_COUNT);
     sql.push_str(
-        ") AS v WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.column1) \
-         ON CONFLICT (tenant_id, aor, binding_key) DO UPDATE SET \
-         contact_uri = excluded.contact_uri, instance_id = excluded.instance_id, \
+        ") AS v WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = v.column2) \
+         ON CONFLICT (id) DO UPDATE SET \
+         tenant_id = excluded.tenant_id, aor = excluded.aor, \
+         binding_key = excluded.binding_key, contact_uri = excluded.contact_uri, instance_id = excluded.instance_id, \
          reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq, \
          expires_at_ms = excluded.expires_at_ms, received = excluded.received, \
          path = excluded.path, user_agent = excluded.user_agent, \
@@ -132,9 +126,9 @@ fn upsert_sql(backend: Backend, rows: usize) -> String {
 }
 
 fn delete_sql(backend: Backend, rows: usize) -> String {
-    let mut sql = String::with_capacity(100 + rows * 16);
-    sql.push_str("DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ");
-    push_placeholders(&mut sql, backend, rows, 3);
+    let mut sql = String::with_capacity(60 + rows * 8);
+    sql.push_str("DELETE FROM bindings WHERE id IN (VALUES ");
+    push_placeholders(&mut sql, backend, rows, 1);
     sql.push(')');
     sql
 }
@@ -208,6 +202,7 @@ fn binding_from_row(row: &AnyRow) -> Result<Binding, StoreError> {
         })
         .transpose()?;
     Ok(Binding {
+        id: row.try_get("id")?,
         tenant_id: TenantId(row.try_get("tenant_id")?),
         aor: row.try_get("aor")?,
         contact_uri: row.try_get("contact_uri")?,
@@ -233,13 +228,13 @@ fn binding_from_row(row: &AnyRow) -> Result<Binding, StoreError> {
     })
 }
 
-/// Keeps the last binding per key, so one multi-row statement never touches a row twice
+/// Keeps the last binding per id, so one multi-row statement never touches a row twice
 /// (PostgreSQL refuses that in `ON CONFLICT DO UPDATE`).
-fn last_per_key(batch: &[Binding]) -> Vec<&Binding> {
-    let mut index: HashMap<BindingKey, usize> = HashMap::with_capacity(batch.len());
+fn last_per_id(batch: &[Binding]) -> Vec<&Binding> {
+    let mut index: HashMap<i64, usize> = HashMap::with_capacity(batch.len());
     let mut out: Vec<&Binding> = Vec::with_capacity(batch.len());
     for b in batch {
-        match index.entry(b.key()) {
+        match index.entry(b.id) {
             std::collections::hash_map::Entry::Occupied(slot) => out[*slot.get()] = b,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(out.len());
@@ -265,14 +260,12 @@ async fn upsert_in(
         };
         let mut query = sqlx::query(sql);
         for b in chunk {
-            let binding_key = match (&b.instance_id, b.reg_id) {
-                (Some(_), Some(_)) => b.key().binding_key,
-                _ => b.contact_uri.clone(),
+            query = query.bind(b.id).bind(b.tenant_id.0).bind(b.aor.as_str());
+            query = match b.binding_key() {
+                std::borrow::Cow::Borrowed(key) => query.bind(key),
+                std::borrow::Cow::Owned(key) => query.bind(key),
             };
             query = query
-                .bind(b.tenant_id.0)
-                .bind(b.aor.as_str())
-                .bind(binding_key)
                 .bind(b.contact_uri.as_str())
                 .bind(b.instance_id.as_deref())
                 .bind(b.reg_id.map(i64::from))
@@ -294,22 +287,19 @@ async fn upsert_in(
 async fn delete_in(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    keys: &[BindingKey],
+    ids: &[i64],
 ) -> Result<u64, StoreError> {
     let size = chunks(backend).delete;
     let mut deleted = 0;
-    for chunk in keys.chunks(size) {
+    for chunk in ids.chunks(size) {
         let sql = if chunk.len() == size {
             sqlx::AssertSqlSafe(full_delete_sql(backend).to_owned())
         } else {
             sqlx::AssertSqlSafe(delete_sql(backend, chunk.len()))
         };
         let mut query = sqlx::query(sql);
-        for k in chunk {
-            query = query
-                .bind(k.tenant_id.0)
-                .bind(k.aor.clone())
-                .bind(k.binding_key.clone());
+        for &id in chunk {
+            query = query.bind(id);
         }
         deleted += query.execute(&mut **tx).await?.rows_affected();
     }
@@ -318,7 +308,7 @@ async fn delete_in(
 
 impl Store {
     /// Inserts or replaces `batch` in one transaction (multi-row statements). Of several
-    /// bindings with the same key the last wins; bindings of tenants that no longer exist are
+    /// bindings with the same id the last wins; bindings of tenants that no longer exist are
     /// skipped. Returns how many rows were inserted or updated.
     pub async fn upsert_bindings(&self, batch: &[Binding]) -> Result<u64, StoreError> {
         self.apply_binding_changes(batch, &[])
@@ -326,9 +316,9 @@ impl Store {
             .map(|(written, _)| written)
     }
 
-    /// Deletes the bindings with these keys in one transaction; returns how many existed.
-    pub async fn delete_bindings(&self, keys: &[BindingKey]) -> Result<u64, StoreError> {
-        self.apply_binding_changes(&[], keys)
+    /// Deletes the bindings with these ids in one transaction; returns how many existed.
+    pub async fn delete_bindings(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        self.apply_binding_changes(&[], ids)
             .await
             .map(|(_, deleted)| deleted)
     }
@@ -338,17 +328,39 @@ impl Store {
     pub async fn apply_binding_changes(
         &self,
         upserts: &[Binding],
-        deletes: &[BindingKey],
+        deletes: &[i64],
     ) -> Result<(u64, u64), StoreError> {
         if upserts.is_empty() && deletes.is_empty() {
             return Ok((0, 0));
         }
-        let upserts = last_per_key(upserts);
+        let upserts = last_per_id(upserts);
         let mut tx = self.begin_write().await?;
         let deleted = delete_in(&mut tx, self.backend(), deletes).await?;
         let written = upsert_in(&mut tx, self.backend(), &upserts).await?;
         tx.commit().await?;
         Ok((written, deleted))
+    }
+
+    /// Takes a new block of binding ids for one registrar (a shard of one node): the ids
+    /// `block << 40 ..= block << 40 | (2^40 - 1)` are then its alone, on every node sharing
+    /// the database. A shard takes one block each time the server starts.
+    pub async fn take_binding_id_block(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let block: i64 = sqlx::query_scalar(
+            "INSERT INTO binding_id_blocks (taken_at_ms) VALUES ($1) RETURNING block",
+        )
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        if !(2..=MAX_BINDING_ID_BLOCK).contains(&block) {
+            return Err(StoreError::Corrupt {
+                table: "binding_id_blocks",
+                detail: format!(
+                    "block {block} is outside 2..={MAX_BINDING_ID_BLOCK}: every binding id \
+                     block has been used"
+                ),
+            });
+        }
+        Ok(block as u64)
     }
 
     /// Every binding still valid at `now_ms`, across tenants (restore after a restart).
@@ -358,7 +370,7 @@ impl Store {
         Ok(all)
     }
 
-    /// Hands every binding still valid at `now_ms` to `f`, in key order, reading
+    /// Hands every binding still valid at `now_ms` to `f`, in id order, reading
     /// [`RESTORE_PAGE`] rows at a time: a server restoring 100,000 contacts never holds
     /// them all twice (rows and bindings), which would leave its memory fragmented.
     pub async fn each_binding(
@@ -366,38 +378,29 @@ impl Store {
         now_ms: i64,
         mut f: impl FnMut(Binding),
     ) -> Result<usize, StoreError> {
-        let first = format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 \
-             ORDER BY tenant_id, aor, binding_key LIMIT {RESTORE_PAGE}"
+        let page = format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 AND id > $2 \
+             ORDER BY id LIMIT {RESTORE_PAGE}"
         );
-        let next = format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings WHERE expires_at_ms > $1 \
-             AND (tenant_id, aor, binding_key) > ($2, $3, $4) \
-             ORDER BY tenant_id, aor, binding_key LIMIT {RESTORE_PAGE}"
-        );
-        let mut after: Option<BindingKey> = None;
+        let mut after = i64::MIN;
         let mut n = 0;
         loop {
-            let query = match &after {
-                None => sqlx::query(sqlx::AssertSqlSafe(first.as_str())).bind(now_ms),
-                Some(k) => sqlx::query(sqlx::AssertSqlSafe(next.as_str()))
-                    .bind(now_ms)
-                    .bind(k.tenant_id.0)
-                    .bind(k.aor.as_str())
-                    .bind(k.binding_key.as_str()),
-            };
-            let rows = query.fetch_all(self.pool()).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(page.as_str()))
+                .bind(now_ms)
+                .bind(after)
+                .fetch_all(self.pool())
+                .await?;
             let full = rows.len() == RESTORE_PAGE;
             let mut last = None;
             for row in &rows {
                 let b = binding_from_row(row)?;
-                last = Some(b.key());
+                last = Some(b.id);
                 f(b);
                 n += 1;
             }
             drop(rows);
             match last {
-                Some(k) if full => after = Some(k),
+                Some(id) if full => after = id,
                 _ => return Ok(n),
             }
         }
@@ -407,7 +410,7 @@ impl Store {
     /// [`Store::purge_expired`] removes them, ordered by AOR.
     pub async fn list_bindings(&self, tenant: TenantId) -> Result<Vec<Binding>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 ORDER BY aor, binding_key"
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE tenant_id = $1 ORDER BY aor, binding_key, id"
         )))
         .bind(tenant.0)
         .fetch_all(self.pool())
@@ -441,6 +444,7 @@ mod tests {
 
     fn binding(contact: &str, instance: Option<&str>, reg_id: Option<u32>) -> Binding {
         Binding {
+            id: contact.len() as i64,
             tenant_id: TenantId(1),
             aor: "100".into(),
             contact_uri: contact.into(),
@@ -461,42 +465,43 @@ mod tests {
     #[test]
     fn the_key_is_instance_and_reg_id_under_outbound_else_the_contact() {
         let outbound = binding("sip:100@192.0.2.1", Some("<urn:uuid:1>"), Some(2));
-        assert_eq!(outbound.key().binding_key, "<urn:uuid:1>;reg-id=2");
+        assert_eq!(outbound.binding_key(), "<urn:uuid:1>;reg-id=2");
         let plain = binding("sip:100@192.0.2.1", Some("<urn:uuid:1>"), None);
-        assert_eq!(plain.key().binding_key, "sip:100@192.0.2.1");
+        assert_eq!(plain.binding_key(), "sip:100@192.0.2.1");
     }
 
     #[test]
     fn placeholders_are_numbered_across_rows_on_postgres_and_anonymous_on_sqlite() {
         assert_eq!(
             delete_sql(Backend::Postgres, 2),
-            "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES ($1, $2, $3), ($4, $5, $6))"
+            "DELETE FROM bindings WHERE id IN (VALUES ($1), ($2))"
         );
         assert_eq!(
             delete_sql(Backend::Sqlite, 2),
-            "DELETE FROM bindings WHERE (tenant_id, aor, binding_key) IN (VALUES (?, ?, ?), (?, ?, ?))"
+            "DELETE FROM bindings WHERE id IN (VALUES (?), (?))"
         );
         let pg = upsert_sql(Backend::Postgres, 2);
-        assert!(pg.contains("$15), ($16, $17,"));
+        assert!(pg.contains("$16), ($17, $18,"));
         assert!(pg.ends_with("WHERE bindings.updated_at_ms <= excluded.updated_at_ms"));
         let lite = upsert_sql(Backend::Sqlite, 2);
-        assert_eq!(lite.matches('?').count(), 30);
+        assert_eq!(lite.matches('?').count(), 32);
         assert!(!lite.contains('$'));
     }
 
     #[test]
-    fn duplicate_keys_in_a_batch_keep_the_last_at_the_first_position() {
+    fn duplicate_ids_in_a_batch_keep_the_last_at_the_first_position() {
         let mut second = binding("sip:a", None, None);
+        // Same id (see `binding`), another row than "sip:bb".
         second.cseq = 2;
         let batch = [
             binding("sip:a", None, None),
-            binding("sip:b", None, None),
+            binding("sip:bb", None, None),
             second,
         ];
-        let kept = last_per_key(&batch);
+        let kept = last_per_id(&batch);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].contact_uri, "sip:a");
         assert_eq!(kept[0].cseq, 2);
-        assert_eq!(kept[1].contact_uri, "sip:b");
+        assert_eq!(kept[1].contact_uri, "sip:bb");
     }
 }

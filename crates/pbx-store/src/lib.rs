@@ -46,7 +46,7 @@ mod tenants;
 mod write_behind;
 
 pub use bans::Ban;
-pub use bindings::{Binding, BindingKey, RESTORE_PAGE};
+pub use bindings::{BINDING_ID_BLOCK_BITS, Binding, RESTORE_PAGE};
 pub use cdr::{Cdr, CdrTransfer, Disposition, HangupBy, TransferKind};
 pub use error::StoreError;
 pub use platform::PlatformDoc;

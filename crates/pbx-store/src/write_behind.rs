@@ -17,24 +17,27 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::{Binding, BindingKey, Store, StoreError};
+use crate::{Binding, Store, StoreError};
 
 /// One change to persist.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Nearly every pending change is an upsert: boxing it would add an allocation per change
+// and save no memory.
+#[allow(clippy::large_enum_variant)]
 pub enum BindingChange {
     /// Insert or replace the binding.
     Upsert(Binding),
-    /// Remove the binding with this key.
-    Delete(BindingKey),
+    /// Remove the binding with this id.
+    Delete(i64),
 }
 
 impl BindingChange {
-    /// The key changes are coalesced by: of several changes to one binding only the last is
-    /// written.
-    pub fn key(&self) -> BindingKey {
+    /// The binding id changes are coalesced by: of several changes to one binding only the
+    /// last is written.
+    pub fn id(&self) -> i64 {
         match self {
-            BindingChange::Upsert(b) => b.key(),
-            BindingChange::Delete(k) => k.clone(),
+            BindingChange::Upsert(b) => b.id,
+            BindingChange::Delete(id) => *id,
         }
     }
 }
@@ -234,7 +237,7 @@ struct Flusher {
     store: Store,
     config: WriteBehindConfig,
     counters: Arc<Counters>,
-    pending: HashMap<BindingKey, BindingChange>,
+    pending: HashMap<i64, BindingChange>,
 }
 
 impl Flusher {
@@ -282,7 +285,7 @@ impl Flusher {
     }
 
     fn coalesce(&mut self, change: BindingChange) {
-        self.pending.insert(change.key(), change);
+        self.pending.insert(change.id(), change);
         self.counters
             .pending
             .store(self.pending.len() as u64, Ordering::Relaxed);
@@ -325,7 +328,7 @@ impl Flusher {
         for change in self.pending.values() {
             match change {
                 BindingChange::Upsert(b) => upserts.push(b.clone()),
-                BindingChange::Delete(k) => deletes.push(k.clone()),
+                BindingChange::Delete(id) => deletes.push(*id),
             }
         }
         match self.store.apply_binding_changes(&upserts, &deletes).await {

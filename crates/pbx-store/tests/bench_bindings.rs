@@ -1,7 +1,8 @@
 //! Write-behind cost of bindings on a file-backed SQLite store, printed, not asserted:
 //! `cargo test --release -p pbx-store --test bench_bindings -- --ignored --nocapture`.
-//! 100 tenants × 1,000 bindings are loaded, then 10 flushes of 1,000 new bindings (a
-//! registration burst of new phones) and 10 of 1,000 refreshed ones, each flush one
+//! 1,000 tenants × 100 bindings are loaded (as `bench/register.sh` fills), then 10 flushes
+//! of 1,000 new bindings in the order of its SIPp step (tenant by tenant, a burst of phones
+//! registering from new addresses) and 10 of 1,000 refreshed ones, each flush one
 //! `apply_binding_changes` as the server's writer does once a second.
 #![allow(clippy::unwrap_used)]
 
@@ -16,8 +17,9 @@ fn cpu_us() -> f64 {
     ticks * 1e6 / 100.0
 }
 
-fn binding(t: TenantId, ext: u32, port: u32, expires: i64, now: i64) -> Binding {
+fn binding(id: i64, t: TenantId, ext: u32, port: u32, expires: i64, now: i64) -> Binding {
     Binding {
+        id,
         tenant_id: t,
         aor: ext.to_string(),
         contact_uri: format!("sip:{ext}@127.0.0.1:{port};transport=udp"),
@@ -43,7 +45,7 @@ async fn binding_flush_cost() {
     let url = format!("sqlite://{}/b.db", dir.display());
     let store = Store::open(&url).await.unwrap();
     let mut tenants = Vec::new();
-    for i in 0..100 {
+    for i in 0..1000 {
         tenants.push(
             store
                 .create_tenant(&format!("t{i}.bench.test"))
@@ -52,10 +54,16 @@ async fn binding_flush_cost() {
         );
     }
     let now = 1_800_000_000_000i64;
-    for ext in 0..1000u32 {
+    // Ids as a registrar hands them out: consecutive numbers of the block it took.
+    let block = (store.take_binding_id_block(now).await.unwrap() as i64) << 40;
+    let mut next_id = block;
+    for ext in 0..100u32 {
         let batch: Vec<Binding> = tenants
             .iter()
-            .map(|&t| binding(t, 1000 + ext, 40000, now + 3_600_000, now))
+            .map(|&t| {
+                next_id += 1;
+                binding(next_id, t, 1000 + ext, 40000, now + 3_600_000, now)
+            })
             .collect();
         store.upsert_bindings(&batch).await.unwrap();
     }
@@ -66,10 +74,12 @@ async fn binding_flush_cost() {
             let batch: Vec<Binding> = (0..1000u32)
                 .map(|k| {
                     let i = round * 1000 + k;
-                    let t = tenants[(i % 100) as usize];
+                    let t = tenants[(i % 1000) as usize];
+                    // "refresh" rewrites the rows "new" made.
                     binding(
+                        next_id + 1 + i64::from(i),
                         t,
-                        1000 + (i / 100) % 1000,
+                        1000 + (i / 1000) % 100,
                         port,
                         now + 3_600_000 + i64::from(round),
                         now + 1,

@@ -6,15 +6,25 @@ mod common;
 use std::time::{Duration, Instant};
 
 use pbx_store::{
-    Binding, BindingChange, BindingKey, Cdr, CdrTransfer, Disposition, HangupBy, QueueAgentRow,
-    QueueLogEntry, Store, StoreError, TenantId, TransferKind, WriteBehind, WriteBehindConfig,
-    WriteBehindError,
+    Binding, BindingChange, Cdr, CdrTransfer, Disposition, HangupBy, QueueAgentRow, QueueLogEntry,
+    Store, StoreError, TenantId, TransferKind, WriteBehind, WriteBehindConfig, WriteBehindError,
 };
 
 const NOW: i64 = 1_800_000_000_000;
 
+/// A stable id per (tenant, AOR, contact), as a registrar keeps one per binding: the same
+/// binding built twice gets the same id.
+fn id_of(tenant: TenantId, aor: &str, contact: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("{}\0{aor}\0{contact}", tenant.0).bytes() {
+        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 2) as i64
+}
+
 fn binding(tenant: TenantId, aor: &str, contact: &str, expires_at_ms: i64) -> Binding {
     Binding {
+        id: id_of(tenant, aor, contact),
         tenant_id: tenant,
         aor: aor.to_owned(),
         contact_uri: contact.to_owned(),
@@ -307,6 +317,7 @@ async fn load_returns_only_unexpired_bindings(store: Store) {
 async fn every_field_round_trips(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let b = Binding {
+        id: i64::MAX,
         tenant_id: t,
         aor: "100".into(),
         contact_uri: "<sip:100@192.0.2.1:5062;transport=tcp;ob>;q=0.5".into(),
@@ -329,7 +340,7 @@ async fn every_field_round_trips(store: Store) {
     assert_eq!(store.load_bindings(NOW).await.unwrap(), [b]);
 }
 
-async fn an_upsert_replaces_the_binding_with_the_same_key_unless_older(store: Store) {
+async fn an_upsert_replaces_the_binding_with_the_same_id_unless_older(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let mut b = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
     store
@@ -352,7 +363,7 @@ async fn an_upsert_replaces_the_binding_with_the_same_key_unless_older(store: St
     assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
 }
 
-async fn duplicate_keys_in_one_batch_keep_the_last(store: Store) {
+async fn duplicate_ids_in_one_batch_keep_the_last(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let first = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
     let mut last = first.clone();
@@ -361,7 +372,7 @@ async fn duplicate_keys_in_one_batch_keep_the_last(store: Store) {
     assert_eq!(store.list_bindings(t).await.unwrap(), [last]);
 }
 
-async fn outbound_bindings_are_keyed_by_instance_and_reg_id(store: Store) {
+async fn a_binding_keeps_its_row_when_its_contact_changes(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let mut b = binding(t, "100", "sip:100@192.0.2.1:5060", NOW + 60_000);
     b.instance_id = Some("<urn:uuid:1>".into());
@@ -379,6 +390,20 @@ async fn outbound_bindings_are_keyed_by_instance_and_reg_id(store: Store) {
     assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
 }
 
+async fn binding_id_blocks_are_never_handed_out_twice(store: Store) {
+    // Block 1 holds the rows that existed before bindings had ids.
+    let first = store.take_binding_id_block(NOW).await.unwrap();
+    assert!(first >= 2);
+    let mut blocks = vec![first];
+    for _ in 0..5 {
+        blocks.push(store.take_binding_id_block(NOW).await.unwrap());
+    }
+    assert!(
+        blocks.windows(2).all(|w| w[0] < w[1]),
+        "blocks are distinct and increasing: {blocks:?}"
+    );
+}
+
 async fn delete_removes_only_the_named_bindings(store: Store) {
     let t = store.create_tenant("a.example").await.unwrap();
     let a = binding(t, "100", "sip:100@192.0.2.1", NOW + 60_000);
@@ -387,12 +412,8 @@ async fn delete_removes_only_the_named_bindings(store: Store) {
         .upsert_bindings(&[a.clone(), b.clone()])
         .await
         .unwrap();
-    let missing = BindingKey {
-        tenant_id: t,
-        aor: "999".into(),
-        binding_key: "sip:nobody".into(),
-    };
-    let deleted = store.delete_bindings(&[a.key(), missing]).await.unwrap();
+    let missing = a.id ^ 1;
+    let deleted = store.delete_bindings(&[a.id, missing]).await.unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(store.list_bindings(t).await.unwrap(), [b]);
 }
@@ -472,9 +493,9 @@ async fn ten_thousand_bindings_go_in_one_batch(store: Store) {
     assert_eq!(loaded.len(), 10_000);
     assert!(loaded.iter().all(|b| b.cseq == 2));
 
-    let keys: Vec<BindingKey> = batch.iter().map(Binding::key).collect();
+    let ids: Vec<i64> = batch.iter().map(|b| b.id).collect();
     let started = Instant::now();
-    assert_eq!(store.delete_bindings(&keys).await.unwrap(), 10_000);
+    assert_eq!(store.delete_bindings(&ids).await.unwrap(), 10_000);
     let delete = started.elapsed();
     assert!(store.load_bindings(NOW).await.unwrap().is_empty());
 
@@ -555,8 +576,8 @@ async fn write_behind_coalesces_changes_to_one_binding(store: Store) {
     wb.submit(BindingChange::Upsert(a1)).unwrap();
     wb.submit(BindingChange::Upsert(a2.clone())).unwrap();
     wb.submit(BindingChange::Upsert(b.clone())).unwrap();
-    wb.submit(BindingChange::Delete(b.key())).unwrap();
-    wb.submit(BindingChange::Delete(c.key())).unwrap();
+    wb.submit(BindingChange::Delete(b.id)).unwrap();
+    wb.submit(BindingChange::Delete(c.id)).unwrap();
     wb.submit(BindingChange::Upsert(c.clone())).unwrap();
 
     let report = wb.flush_now().await.unwrap();
@@ -567,7 +588,7 @@ async fn write_behind_coalesces_changes_to_one_binding(store: Store) {
     wb.shutdown().await.unwrap();
 }
 
-async fn bindings_are_restored_page_by_page_each_once_in_key_order(store: Store) {
+async fn bindings_are_restored_page_by_page_each_once_in_id_order(store: Store) {
     let a = store.create_tenant("a.example").await.unwrap();
     let b = store.create_tenant("b.example").await.unwrap();
     // More than two pages, over two tenants, with expired rows between valid ones.
@@ -585,14 +606,11 @@ async fn bindings_are_restored_page_by_page_each_once_in_key_order(store: Store)
     }
     store.upsert_bindings(&batch).await.unwrap();
     let mut seen = Vec::new();
-    let count = store
-        .each_binding(NOW, |b| seen.push(b.key()))
-        .await
-        .unwrap();
+    let count = store.each_binding(NOW, |b| seen.push(b.id)).await.unwrap();
     let mut want: Vec<_> = batch
         .iter()
         .filter(|b| b.expires_at_ms > NOW)
-        .map(Binding::key)
+        .map(|b| b.id)
         .collect();
     want.sort();
     assert_eq!(count, want.len());
@@ -613,7 +631,7 @@ async fn write_behind_shutdown_writes_everything_submitted(store: Store) {
     }
     for i in 0..1_000 {
         wb.submit(BindingChange::Delete(
-            binding(t, &format!("{i}"), "sip:x", 0).key(),
+            binding(t, &format!("{i}"), "sip:x", 0).id,
         ))
         .unwrap();
     }
@@ -1048,9 +1066,10 @@ on_both_backends!(
     audit_lines_come_newest_first_and_outlive_the_tenant,
     load_returns_only_unexpired_bindings,
     every_field_round_trips,
-    an_upsert_replaces_the_binding_with_the_same_key_unless_older,
-    duplicate_keys_in_one_batch_keep_the_last,
-    outbound_bindings_are_keyed_by_instance_and_reg_id,
+    an_upsert_replaces_the_binding_with_the_same_id_unless_older,
+    duplicate_ids_in_one_batch_keep_the_last,
+    a_binding_keeps_its_row_when_its_contact_changes,
+    binding_id_blocks_are_never_handed_out_twice,
     delete_removes_only_the_named_bindings,
     bindings_of_a_deleted_tenant_are_skipped_without_failing_the_batch,
     purge_removes_expired_bindings_and_ended_bans,
@@ -1058,7 +1077,7 @@ on_both_backends!(
     bans_are_listed_until_they_end_and_every_change_bumps_the_generation,
     write_behind_coalesces_changes_to_one_binding,
     write_behind_shutdown_writes_everything_submitted,
-    bindings_are_restored_page_by_page_each_once_in_key_order,
+    bindings_are_restored_page_by_page_each_once_in_id_order,
     write_behind_refuses_changes_when_its_channel_is_full,
     write_behind_flushes_by_itself_on_the_interval_and_at_the_threshold,
     a_failed_flush_is_reported_and_keeps_the_changes,

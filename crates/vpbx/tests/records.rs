@@ -220,6 +220,7 @@ async fn registrations_show_the_qualify_status() {
     let store = env.store().await;
     let t = store.create_tenant("a.example").await.unwrap();
     let binding = |aor: &str, status: Option<&str>, rtt: Option<u32>| Binding {
+        id: aor.parse().unwrap(),
         tenant_id: t,
         aor: aor.into(),
         contact_uri: format!("sip:{aor}@192.0.2.7:5060"),
