@@ -2,14 +2,19 @@
 //!
 //! Receive loops parse and classify (see [`crate::dispatch`]) and handle each
 //! message in the shard that owns it, on the receiving thread. UDP is
-//! received by plain threads blocked in `recvfrom` on the same socket (the
-//! kernel wakes one of them per datagram, as with Kamailio's children): no
-//! event loop, no hand-over between threads. Shards send with [`Transports::send`]:
+//! received by plain threads on the socket (one waits in `recvfrom`, the
+//! others help only while it falls behind; see [`UdpReceivers`]): no event
+//! loop, no hand-over between threads. While datagrams are queued, the
+//! answers a receive thread produces wait in its outbox and leave together in
+//! one `sendmmsg` when the queue runs empty or [`UDP_SEND_BATCH`] are waiting:
+//! the peer is woken (and preempts us) once per batch instead of once per
+//! answer. Shards send with [`Transports::send`]:
 //! UDP answers go from the socket the request came in on to the packet's
 //! source address and port (even without `rport`); TCP answers go over the
 //! connection the request came on, and requests to a TCP-registered phone
 //! reuse its connection.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -63,6 +68,91 @@ const TCP_IDLE: Duration = Duration::from_secs(300);
 /// How long opening a connection to a trunk may take.
 const TCP_CONNECT: Duration = Duration::from_secs(5);
 
+/// Most UDP answers a receive thread holds before it sends them (see the module docs).
+pub const UDP_SEND_BATCH: usize = 32;
+
+/// A UDP datagram waiting in a receive thread's outbox.
+#[derive(Debug)]
+struct Outgoing {
+    flow: Flow,
+    data: Bytes,
+}
+
+thread_local! {
+    /// The outbox of a UDP receive thread; `None` on every other thread, which sends at once.
+    static OUTBOX: RefCell<Option<Vec<Outgoing>>> = const { RefCell::new(None) };
+}
+
+/// Gives this thread an outbox: its UDP sends wait for [`Transports::flush_outbox`].
+fn open_outbox() {
+    OUTBOX.with(|o| *o.borrow_mut() = Some(Vec::with_capacity(UDP_SEND_BATCH)));
+}
+
+/// Puts a datagram in this thread's outbox: `Ok(true)` when the outbox is now full,
+/// `Err(data)` back when the thread has none.
+fn outbox_push(flow: &Flow, data: Bytes) -> Result<bool, Bytes> {
+    OUTBOX.with(|o| match o.borrow_mut().as_mut() {
+        Some(outbox) => {
+            outbox.push(Outgoing { flow: *flow, data });
+            Ok(outbox.len() >= UDP_SEND_BATCH)
+        }
+        None => Err(data),
+    })
+}
+
+/// Empties this thread's outbox into the returned vector (`None` without an outbox).
+fn outbox_take() -> Option<Vec<Outgoing>> {
+    OUTBOX.with(|o| o.borrow_mut().as_mut().map(std::mem::take))
+}
+
+/// Hands an emptied vector back to the outbox, so that its capacity is reused.
+fn outbox_give_back(mut items: Vec<Outgoing>) {
+    items.clear();
+    OUTBOX.with(|o| {
+        if let Some(outbox) = o.borrow_mut().as_mut()
+            && outbox.is_empty()
+        {
+            *outbox = items;
+        }
+    });
+}
+
+/// Sends `run` from `sock` with `sendmmsg`, in order, and reports each datagram as
+/// sent or not: one the kernel refuses (full buffer, bad address) is skipped and the
+/// rest still go.
+fn send_datagrams(sock: &UdpSocket, run: &[Outgoing], mut done: impl FnMut(&Outgoing, bool)) {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SocketAddrAny};
+    let addrs: Vec<SocketAddrAny> = run.iter().map(|o| o.flow.remote.into()).collect();
+    let iovs: Vec<[std::io::IoSlice<'_>; 1]> = run
+        .iter()
+        .map(|o| [std::io::IoSlice::new(&o.data)])
+        .collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+        run.iter().map(|_| SendAncillaryBuffer::default()).collect();
+    let mut msgs: Vec<MMsgHdr<'_>> = addrs
+        .iter()
+        .zip(&iovs)
+        .zip(controls.iter_mut())
+        .map(|((addr, iov), control)| MMsgHdr::new_with_addr(addr, iov, control))
+        .collect();
+    let mut next = 0;
+    while next < msgs.len() {
+        match rustix::net::sendmmsg(sock, &mut msgs[next..], rustix::net::SendFlags::DONTWAIT) {
+            Ok(sent) if sent > 0 => {
+                for o in &run[next..next + sent] {
+                    done(o, true);
+                }
+                next += sent;
+            }
+            // The first datagram was refused: sendmmsg reports it as the call's error.
+            _ => {
+                done(&run[next], false);
+                next += 1;
+            }
+        }
+    }
+}
+
 /// The send side, shared by all shards.
 #[derive(Debug, Default)]
 pub struct Transports {
@@ -79,6 +169,20 @@ impl Transports {
     /// Sends `data` on `flow`. Never blocks: a full socket buffer or a stuck
     /// TCP connection drops the message and counts it (SIP retransmits).
     pub fn send(&self, ctx: &Ctx, flow: &Flow, data: Bytes) {
+        let data = if flow.tp == Tp::Udp {
+            // On a receive thread: into its outbox, sent when full or when its queue is empty.
+            match outbox_push(flow, data) {
+                Ok(full) => {
+                    if full {
+                        self.flush_outbox(ctx);
+                    }
+                    return;
+                }
+                Err(data) => data,
+            }
+        } else {
+            data
+        };
         let ok = match flow.tp {
             Tp::Udp => match self.udp.get(flow.id as usize) {
                 // The socket blocks for the receive threads; this send never does.
@@ -106,6 +210,35 @@ impl Transports {
         } else {
             ctx.metrics.drop(Drop::SendFailed);
         }
+    }
+
+    /// Sends what waits in this thread's outbox, each run of answers from one socket
+    /// with one `sendmmsg` (no-op on threads without an outbox).
+    pub fn flush_outbox(&self, ctx: &Ctx) {
+        let Some(items) = outbox_take() else {
+            return;
+        };
+        let mut start = 0;
+        while start < items.len() {
+            let socket = items[start].flow.id;
+            let end = items[start..]
+                .iter()
+                .position(|o| o.flow.id != socket)
+                .map_or(items.len(), |n| start + n);
+            let run = &items[start..end];
+            match self.udp.get(socket as usize) {
+                Some(sock) => send_datagrams(sock, run, |o, sent| {
+                    if sent {
+                        ctx.trace_out(&o.flow, &o.data);
+                    } else {
+                        ctx.metrics.drop(Drop::SendFailed);
+                    }
+                }),
+                None => run.iter().for_each(|_| ctx.metrics.drop(Drop::SendFailed)),
+            }
+            start = end;
+        }
+        outbox_give_back(items);
     }
 
     /// The local address of UDP socket `id`.
@@ -386,6 +519,7 @@ fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr, primary: bool, grou
     };
     let mut buf = vec![0u8; 65_536];
     let mut backlog = Backlog::default();
+    open_outbox();
     if !primary && !group.sleep(|| ctx.is_stopping()) {
         return;
     }
@@ -402,6 +536,7 @@ fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr, primary: bool, grou
             }
             Err(e) if e == rustix::io::Errno::AGAIN => {
                 backlog.empty();
+                ctx.transports.flush_outbox(ctx);
                 if !primary {
                     if !group.sleep(|| ctx.is_stopping()) {
                         return;
@@ -438,6 +573,7 @@ fn udp_loop(ctx: &Arc<Ctx>, index: usize, local: SocketAddr, primary: bool, grou
         };
         dispatch::datagram(ctx, &buf[..n], flow);
     }
+    ctx.transports.flush_outbox(ctx);
 }
 
 /// Accepts TCP connections on one listener.
@@ -586,6 +722,105 @@ async fn tcp_connection(
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+
+    fn udp_flow(remote: SocketAddr) -> Flow {
+        Flow {
+            tp: Tp::Udp,
+            id: 0,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote,
+        }
+    }
+
+    fn receiver() -> (UdpSocket, SocketAddr) {
+        let r = UdpSocket::bind("127.0.0.1:0").unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let addr = r.local_addr().unwrap();
+        (r, addr)
+    }
+
+    #[test]
+    fn without_an_outbox_a_thread_sends_at_once() {
+        let flow = udp_flow("127.0.0.1:9".parse().unwrap());
+        let back = std::thread::spawn(move || outbox_push(&flow, Bytes::from_static(b"x")))
+            .join()
+            .unwrap();
+        assert_eq!(back, Err(Bytes::from_static(b"x")));
+    }
+
+    #[test]
+    fn answers_wait_in_the_outbox_and_leave_together_in_order() {
+        let (r, to) = receiver();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let flow = udp_flow(to);
+        std::thread::spawn(move || {
+            open_outbox();
+            for i in 0..UDP_SEND_BATCH {
+                let full = outbox_push(&flow, Bytes::from(format!("answer {i}"))).unwrap();
+                assert_eq!(full, i + 1 == UDP_SEND_BATCH, "full only at the batch size");
+            }
+            r.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 64];
+            assert!(
+                r.recv_from(&mut buf).is_err(),
+                "nothing leaves before the flush"
+            );
+            r.set_nonblocking(false).unwrap();
+
+            let items = outbox_take().unwrap();
+            let mut reported = Vec::new();
+            send_datagrams(&sender, &items, |o, sent| {
+                reported.push((o.data.clone(), sent))
+            });
+            assert!(reported.iter().all(|(_, sent)| *sent));
+            for i in 0..UDP_SEND_BATCH {
+                let (n, _) = r.recv_from(&mut buf).unwrap();
+                assert_eq!(&buf[..n], format!("answer {i}").as_bytes());
+            }
+            let capacity = items.capacity();
+            outbox_give_back(items);
+            let again = outbox_take().unwrap();
+            assert!(
+                again.is_empty() && again.capacity() == capacity,
+                "capacity is kept"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_refused_datagram_is_reported_and_the_rest_still_go() {
+        let (r, to) = receiver();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Port 0 is not a destination: the kernel refuses that one datagram (EINVAL).
+        let nowhere: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let items: Vec<Outgoing> = [(to, "a"), (nowhere, "b"), (to, "c"), (nowhere, "d")]
+            .into_iter()
+            .map(|(remote, text)| Outgoing {
+                flow: udp_flow(remote),
+                data: Bytes::from(text),
+            })
+            .collect();
+        let mut reported = Vec::new();
+        send_datagrams(&sender, &items, |o, sent| {
+            reported.push((o.data.clone(), sent))
+        });
+        assert_eq!(
+            reported,
+            [
+                (Bytes::from("a"), true),
+                (Bytes::from("b"), false),
+                (Bytes::from("c"), true),
+                (Bytes::from("d"), false)
+            ]
+        );
+        let mut buf = [0u8; 8];
+        for want in ["a", "c"] {
+            let (n, _) = r.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_bytes());
+        }
+    }
 
     #[test]
     fn a_helper_is_due_only_after_the_queue_stayed_busy_for_the_whole_delay() {
