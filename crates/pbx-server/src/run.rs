@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use pbx_registrar::{AorKey, Binding, BindingChange, RegistrarConfig, Source, SourceTransport};
+use pbx_registrar::{AorKey, Binding, RegistrarConfig, Source, SourceTransport};
 use pbx_store::{Store, TenantId};
 use sip_msg::Limits;
 use tokio::sync::{mpsc, oneshot};
@@ -133,6 +133,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
     ready: Option<oneshot::Sender<Vec<(Tp, SocketAddr)>>>,
 ) -> Result<(), ServeError> {
+    // No transparent huge pages for this process: mimalloc advises them for its
+    // segments, and a 2 MiB page stays resident as long as one object in it lives.
+    // After a storm of 100,000 registrations that kept 930-1,230 B per contact
+    // resident here, against 680-960 B without them.
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "could not disable transparent huge pages");
+    }
     let (transports, udp, tcp) = transport::bind(&settings.listen)
         .await
         .map_err(ServeError::Bind)?;
@@ -723,22 +730,8 @@ async fn persist_bans(store: Arc<Store>, mut rx: mpsc::Receiver<BanRecord>) {
     }
 }
 
-/// A batch of binding changes, coalesced by binding id (the last change wins).
+/// A batch of binding changes by binding id: the row to write, or `None` to delete.
 pub(crate) type BindingBatch = HashMap<i64, Option<pbx_store::Binding>>;
-
-/// Folds registrar changes into a batch.
-pub(crate) fn coalesce(batch: &mut BindingBatch, changes: Vec<BindingChange>) {
-    for c in changes {
-        match c {
-            BindingChange::Upsert(aor, b) => {
-                batch.insert(b.id as i64, Some(binding_to_store(&aor, &b)));
-            }
-            BindingChange::Remove(_, b) => {
-                batch.insert(b.id as i64, None);
-            }
-        }
-    }
-}
 
 /// The write-behind writer. Shards coalesce their changes and hand over
 /// their batch once a second when this writer can take it; while it is
@@ -750,7 +743,11 @@ async fn flush_bindings(store: Arc<Store>, mut rx: mpsc::Receiver<BindingBatch>,
     drop(ctx);
     let mut pending = BindingBatch::new();
     while let Some(batch) = rx.recv().await {
-        pending.extend(batch);
+        if pending.is_empty() {
+            pending = batch;
+        } else {
+            pending.extend(batch);
+        }
         while let Ok(more) = rx.try_recv() {
             pending.extend(more);
         }
@@ -784,7 +781,7 @@ async fn write(store: &Store, pending: &mut BindingBatch) {
     }
 }
 
-fn binding_to_store(aor: &AorKey, b: &Binding) -> pbx_store::Binding {
+pub(crate) fn binding_to_store(aor: &AorKey, b: &Binding) -> pbx_store::Binding {
     pbx_store::Binding {
         id: b.id as i64,
         tenant_id: TenantId(aor.tenant),

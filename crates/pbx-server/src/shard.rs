@@ -150,8 +150,10 @@ pub struct Shard {
     pub(crate) rng: StdRng,
     /// Message-waiting subscriptions and NOTIFYs in flight.
     pub(crate) mwi: crate::mwi::MwiState,
-    /// Binding changes not yet handed to the write-behind writer.
-    dirty: crate::run::BindingBatch,
+    /// Bindings changed since the last hand-over to the write-behind writer, by id:
+    /// the AOR of one to write, `None` for one to delete. Rows are built from the
+    /// registrar's copy at hand-over, in one go off the receive path.
+    dirty: HashMap<u64, Option<AorKey>>,
     /// The call deadline the shard's task is sleeping toward (see [`ShardSlot::deliver`]).
     armed: Option<Instant>,
     /// The trunks this shard registers and qualifies ([`crate::trunks`]).
@@ -238,7 +240,7 @@ impl Shard {
     /// replaces is deleted with the next write-behind batch.
     pub(crate) fn restore(&mut self, now_ms: u64, key: AorKey, binding: pbx_registrar::Binding) {
         if let Some(duplicate) = self.registrar.restore(now_ms, key, binding) {
-            crate::run::coalesce(&mut self.dirty, vec![duplicate]);
+            self.mark_dirty(vec![duplicate]);
         }
     }
 
@@ -285,7 +287,7 @@ impl Shard {
                         let (batch, ctx) = {
                             let mut shard = slot.lock();
                             shard.hang_up_all();
-                            (std::mem::take(&mut shard.dirty), shard.ctx.clone())
+                            (shard.dirty_batch(), shard.ctx.clone())
                         };
                         if !batch.is_empty() {
                             let _ = ctx.bindings.send(batch).await;
@@ -409,27 +411,53 @@ impl Shard {
 
     pub(crate) fn persist(&mut self, changes: Vec<BindingChange>) {
         if !changes.is_empty() {
-            crate::run::coalesce(&mut self.dirty, changes);
+            self.mark_dirty(changes);
             if !self.ctx.write_behind {
                 self.hand_over_bindings();
             }
         }
     }
 
-    /// Hands the coalesced changes to the writer if it can take them now;
-    /// otherwise they stay here (and keep coalescing) until the next tick.
+    /// Notes which bindings changed; the last change of each wins.
+    fn mark_dirty(&mut self, changes: Vec<BindingChange>) {
+        for c in changes {
+            match c {
+                BindingChange::Upsert(aor, b) => self.dirty.insert(b.id, Some(aor)),
+                BindingChange::Remove(_, b) => self.dirty.insert(b.id, None),
+            };
+        }
+    }
+
+    /// Hands the changed bindings to the writer if it can take them now;
+    /// otherwise they stay noted here until the next tick. A binding noted for
+    /// writing that the registrar no longer holds is deleted.
     fn hand_over_bindings(&mut self) {
         if self.dirty.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.dirty);
-        if let Err(e) = self.ctx.bindings.try_send(batch) {
-            let batch = match e {
-                mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
-            };
-            self.ctx.metrics.store_backlog_drops.fetch_add(1, Relaxed);
-            self.dirty = batch;
+        let ctx = self.ctx.clone();
+        let Ok(permit) = ctx.bindings.try_reserve() else {
+            ctx.metrics.store_backlog_drops.fetch_add(1, Relaxed);
+            return;
+        };
+        permit.send(self.dirty_batch());
+    }
+
+    /// The rows to write and the ids to delete for every changed binding.
+    fn dirty_batch(&mut self) -> crate::run::BindingBatch {
+        let mut batch = crate::run::BindingBatch::with_capacity(self.dirty.len());
+        for (id, aor) in self.dirty.drain() {
+            let row = aor.and_then(|aor| {
+                let b = self.registrar.bindings(&aor).iter().find(|b| b.id == id)?;
+                Some(crate::run::binding_to_store(&aor, b))
+            });
+            batch.insert(id as i64, row);
         }
+        // A registration storm leaves the map at its peak size: give it back.
+        if self.dirty.capacity() > 1024 {
+            self.dirty.shrink_to(0);
+        }
+        batch
     }
 
     pub(crate) fn send_response(
