@@ -280,10 +280,9 @@ fn the_same_instance_id_updates_one_binding_even_when_the_uri_changes() {
     );
 }
 
-#[test]
-fn restore_skips_expired_bindings() {
-    let mut r = Registrar::new(RegistrarConfig::default());
-    let b = Binding {
+/// A binding as read back from the store: row 7, expiring at 5 s.
+fn stored() -> Binding {
+    Binding {
         id: 7,
         contact: "sip:1001@192.0.2.10:5070".into(),
         instance: None,
@@ -297,7 +296,13 @@ fn restore_skips_expired_bindings() {
         updated_at_ms: 0,
         stored_expires_ms: 5_000,
         qualify: Qualify::Unknown,
-    };
+    }
+}
+
+#[test]
+fn restore_skips_expired_bindings() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let b = stored();
     assert_eq!(r.restore(6_000, key(), b.clone()), None);
     assert_eq!(r.contact_count(), 0);
     assert_eq!(r.restore(1_000, key(), b), None);
@@ -308,21 +313,7 @@ fn restore_skips_expired_bindings() {
 #[test]
 fn of_two_stored_rows_for_one_contact_restore_keeps_the_later_and_removes_the_other() {
     let mut r = Registrar::new(RegistrarConfig::default());
-    let older = Binding {
-        id: 7,
-        contact: "sip:1001@192.0.2.10:5070".into(),
-        instance: None,
-        reg_id: None,
-        q: None,
-        expires_at_ms: 5_000,
-        call_id: "a".into(),
-        cseq: 1,
-        source: src(5070),
-        user_agent: None,
-        updated_at_ms: 0,
-        stored_expires_ms: 5_000,
-        qualify: Qualify::Unknown,
-    };
+    let older = stored();
     let newer = Binding {
         id: 9,
         expires_at_ms: 8_000,
