@@ -1160,3 +1160,77 @@ async fn an_unsupported_url_is_refused() {
     let err = Store::open("mysql://root@localhost/x").await.unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn sqlite_bindings_written_before_ids_existed_survive_the_upgrade() {
+    // A database at the schema before binding ids, with rows in it, then opened by the
+    // current code: the rows get ids, restore and delete by id, and new blocks follow.
+    let dir = common::TempDir::new();
+    let path = dir.0.join("old.db");
+    let url = format!("sqlite://{}", path.display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    let mut before_ids = sqlx::migrate!("./migrations/sqlite");
+    before_ids.migrations = before_ids
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261130000001)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before_ids.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (domain, created_at_ms, updated_at_ms, changed_gen) \
+         VALUES ('a.example', 1, 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for contact in [
+        "sip:100@192.0.2.2",
+        "sip:100@192.0.2.1",
+        "sip:101@192.0.2.3",
+    ] {
+        sqlx::query(
+            "INSERT INTO bindings (tenant_id, aor, binding_key, contact_uri, call_id, cseq, \
+             expires_at_ms, received, updated_at_ms) \
+             SELECT id, substr($1, 5, 3), $1, $1, 'c', 1, $2, 'udp:192.0.2.9:5060', 1 FROM tenants",
+        )
+        .bind(contact)
+        .bind(NOW + 60_000)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::open(&url).await.unwrap();
+    let restored = store.load_bindings(NOW).await.unwrap();
+    let got: Vec<(i64, &str, &str)> = restored
+        .iter()
+        .map(|b| (b.id, b.aor.as_str(), b.contact_uri.as_str()))
+        .collect();
+    let block1 = 1i64 << pbx_store::BINDING_ID_BLOCK_BITS;
+    assert_eq!(
+        got,
+        [
+            (block1 + 1, "100", "sip:100@192.0.2.2"),
+            (block1 + 2, "100", "sip:100@192.0.2.1"),
+            (block1 + 3, "101", "sip:101@192.0.2.3"),
+        ]
+    );
+    assert!(store.take_binding_id_block(NOW).await.unwrap() >= 2);
+    assert_eq!(store.delete_bindings(&[block1 + 2]).await.unwrap(), 1);
+    let t = restored[0].tenant_id;
+    let contacts: Vec<String> = store
+        .list_bindings(t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.contact_uri)
+        .collect();
+    assert_eq!(contacts, ["sip:100@192.0.2.2", "sip:101@192.0.2.3"]);
+    store.close().await;
+}
