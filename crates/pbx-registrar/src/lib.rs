@@ -497,19 +497,23 @@ impl Registrar {
             }
             wanted.push((na, na.uri.to_string(), expires.min(self.cfg.max_expires)));
         }
-        let held = self
-            .aors
-            .get(&key)
-            .map(|a| a.list.as_slice())
-            .unwrap_or(&[]);
-        let new_ids = wanted
-            .iter()
-            .filter(|(na, uri_text, expires)| {
-                *expires != 0 && !held.iter().any(|b| same_binding(b, na, uri_text))
-            })
-            .count() as u64;
-        if self.ids.end - self.ids.start < new_ids {
-            return Err(RegisterError::OutOfIds);
+        // Only a nearly used-up range needs the count of new bindings.
+        let ids_left = self.ids.end - self.ids.start;
+        if ids_left < wanted.len() as u64 {
+            let held = self
+                .aors
+                .get(&key)
+                .map(|a| a.list.as_slice())
+                .unwrap_or(&[]);
+            let new_ids = wanted
+                .iter()
+                .filter(|(na, uri_text, expires)| {
+                    *expires != 0 && !held.iter().any(|b| same_binding(b, na, uri_text))
+                })
+                .count() as u64;
+            if ids_left < new_ids {
+                return Err(RegisterError::OutOfIds);
+            }
         }
         let aor = self.aors.entry(key.clone()).or_insert_with(new_aor);
         let mut earliest = u64::MAX;

@@ -122,6 +122,17 @@ fn outbox_give_back(mut items: Vec<Outgoing>) {
 /// rest still go.
 fn send_datagrams(sock: &UdpSocket, run: &[Outgoing], mut done: impl FnMut(&Outgoing, bool)) {
     use rustix::net::{MMsgHdr, SendAncillaryBuffer, SocketAddrAny};
+    if let [one] = run {
+        // The usual case at light load: one answer, no headers to build.
+        let sent = rustix::net::sendto(
+            sock,
+            &one.data,
+            rustix::net::SendFlags::DONTWAIT,
+            &one.flow.remote,
+        );
+        done(one, sent.is_ok());
+        return;
+    }
     let addrs: Vec<SocketAddrAny> = run.iter().map(|o| o.flow.remote.into()).collect();
     let iovs: Vec<[std::io::IoSlice<'_>; 1]> = run
         .iter()
@@ -820,6 +831,24 @@ mod tests {
             let (n, _) = r.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], want.as_bytes());
         }
+    }
+
+    #[test]
+    fn a_lone_answer_goes_with_sendto_and_a_refusal_is_reported() {
+        let (r, to) = receiver();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for (remote, want) in [(to, true), ("127.0.0.1:0".parse().unwrap(), false)] {
+            let one = [Outgoing {
+                flow: udp_flow(remote),
+                data: Bytes::from_static(b"lone"),
+            }];
+            let mut reported = Vec::new();
+            send_datagrams(&sender, &one, |_, sent| reported.push(sent));
+            assert_eq!(reported, [want]);
+        }
+        let mut buf = [0u8; 8];
+        let (n, _) = r.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"lone");
     }
 
     #[test]

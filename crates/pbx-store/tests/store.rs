@@ -42,6 +42,17 @@ fn binding(tenant: TenantId, aor: &str, contact: &str, expires_at_ms: i64) -> Bi
     }
 }
 
+/// The Contact URIs of a tenant's stored bindings, as `list_bindings` orders them.
+async fn contacts_of(store: &Store, tenant: TenantId) -> Vec<String> {
+    store
+        .list_bindings(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.contact_uri)
+        .collect()
+}
+
 fn cdr(tenant: TenantId, call_id: &str, start_ms: i64) -> Cdr {
     let (duration_s, billsec_s) = Cdr::seconds(start_ms, Some(start_ms + 2_000), start_ms + 12_500);
     Cdr {
@@ -447,14 +458,7 @@ async fn purge_removes_expired_bindings_and_ended_bans(store: Store) {
     store.put_ban("192.0.2.1", NOW, "ended").await.unwrap();
     store.put_ban("192.0.2.2", NOW + 1, "active").await.unwrap();
     assert_eq!(store.purge_expired(NOW).await.unwrap(), (2, 1));
-    let left: Vec<_> = store
-        .list_bindings(t)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.contact_uri)
-        .collect();
-    assert_eq!(left, ["sip:c"]);
+    assert_eq!(contacts_of(&store, t).await, ["sip:c"]);
     assert_eq!(store.list_bans(0).await.unwrap().len(), 1);
 }
 
@@ -1224,13 +1228,9 @@ async fn sqlite_bindings_written_before_ids_existed_survive_the_upgrade() {
     assert!(store.take_binding_id_block(NOW).await.unwrap() >= 2);
     assert_eq!(store.delete_bindings(&[block1 + 2]).await.unwrap(), 1);
     let t = restored[0].tenant_id;
-    let contacts: Vec<String> = store
-        .list_bindings(t)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.contact_uri)
-        .collect();
-    assert_eq!(contacts, ["sip:100@192.0.2.2", "sip:101@192.0.2.3"]);
+    assert_eq!(
+        contacts_of(&store, t).await,
+        ["sip:100@192.0.2.2", "sip:101@192.0.2.3"]
+    );
     store.close().await;
 }
